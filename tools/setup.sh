@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what baton needs to build, test and benchmark on Debian bookworm.
+# Idempotent: installs only packages that are missing; safe to run again.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  bazel-bootstrap bazel-platforms g++ pkg-config
+  # libraries wrapped in third_party/
+  libabsl-dev libgflags-dev libgoogle-glog-dev libgtest-dev libgmock-dev
+  libboost-dev libboost-system-dev libhttp-parser-dev
+  # tests and tools
+  python3 procps util-linux gnuplot-nox
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present" >&2
+fi
