@@ -1,0 +1,36 @@
+// Public API implementation: Connection and ConnectionHandler defaults.
+#include "baton/connection.h"
+
+#include "lib/internal/reactor_core.h"
+
+namespace baton {
+
+int Connection::fd() const { return slot_->fd; }
+
+Reactor& Connection::reactor() const { return *core_->owner(); }
+
+void Connection::Write(absl::string_view data) {
+  core_->OwnerWrite(slot_, data);
+}
+
+bool Connection::SendFile(int file_fd, int64_t offset, int64_t length) {
+  return core_->OwnerSendFile(slot_, file_fd, offset, length);
+}
+
+size_t Connection::pending_output() const {
+  return slot_->out_bytes.load(std::memory_order_relaxed);
+}
+
+void Connection::Close() { core_->OwnerClose(slot_); }
+
+void Connection::Abort() { core_->OwnerAbort(slot_); }
+
+void Connection::PauseReading() { slot_->user_paused = true; }
+
+void Connection::ResumeReading() { slot_->user_paused = false; }
+
+ConnectionHandler::~ConnectionHandler() = default;
+
+void ConnectionHandler::OnPeerClosed(Connection& conn) { conn.Close(); }
+
+}  // namespace baton

@@ -1,0 +1,158 @@
+// Public header: connections and the per-connection handler contract.
+//
+// baton delivers socket events to a ConnectionHandler, one handler object per
+// connection, created by the HandlerFactory given to Reactor::Listen (or
+// Reactor::Adopt).
+//
+// The ONESHOT contract
+// --------------------
+// Every connection's socket is registered with EPOLLONESHOT. When an event
+// fires the kernel disarms the socket, so no other thread can receive an event
+// for it; on top of that the connection table lets exactly one thread claim a
+// connection at a time. Consequently:
+//   * at most one thread is inside any of a connection's handler callbacks at
+//     any moment, and consecutive callbacks of one connection happen-before
+//     each other (no locking is needed for per-connection handler state);
+//   * after the callbacks return, the reactor re-arms the socket exactly once
+//     (EPOLL_CTL_MOD) with the interest it now needs: EPOLLIN unless reading
+//     is paused, EPOLLOUT only while output is queued;
+//   * data the handler has not been given yet is never stranded: epoll is
+//     level-triggered under ONESHOT, so unread bytes fire again after re-arm.
+// Callbacks of different connections run concurrently on different threads.
+//
+// Threads
+// -------
+// `Connection&` is only valid inside a callback, on the calling thread. From
+// any other thread, keep the ConnectionId and use Reactor::Write /
+// Reactor::Close, which are safe to call from any thread at any time (a stale
+// id is detected and ignored).
+#ifndef BATON_CONNECTION_H_
+#define BATON_CONNECTION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace baton {
+
+class Reactor;
+
+namespace internal {
+struct Slot;
+class ReactorCore;
+}  // namespace internal
+
+// Identifies one connection for its whole life. The low 32 bits name a slot
+// in the connection table and the high bits carry that slot's generation, so
+// an id outlives neither its connection nor a later connection that reuses the
+// same slot or file descriptor: operations on a stale id are no-ops.
+struct ConnectionId {
+  uint64_t value = 0;
+
+  friend bool operator==(ConnectionId a, ConnectionId b) {
+    return a.value == b.value;
+  }
+  friend bool operator!=(ConnectionId a, ConnectionId b) {
+    return a.value != b.value;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, ConnectionId id) {
+    return H::combine(std::move(h), id.value);
+  }
+};
+
+// The view of a connection given to handler callbacks. Valid only for the
+// duration of the callback and only on the thread running it.
+class Connection {
+ public:
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  ConnectionId id() const { return id_; }
+  int fd() const;
+  Reactor& reactor() const;
+
+  // Queues `data` for sending, in order after everything written before.
+  // Tries to send at once when nothing is queued, so the common case costs a
+  // single send(2) and no copy. Never blocks. After Close or once the peer
+  // is gone the bytes are dropped.
+  void Write(absl::string_view data);
+
+  // Queues `length` bytes of the file `file_fd` starting at `offset`, sent
+  // with sendfile(2) (zero copy) in order with Write, paced by EPOLLOUT: the
+  // file is never read into memory. The connection keeps its own duplicate of
+  // `file_fd`; the caller keeps ownership of `file_fd`. Returns false (and
+  // queues nothing) if the descriptor cannot be duplicated.
+  bool SendFile(int file_fd, int64_t offset, int64_t length);
+
+  // Bytes accepted by Write / SendFile but not yet handed to the kernel.
+  size_t pending_output() const;
+
+  // Closes the connection once queued output has been sent (or immediately if
+  // nothing is queued). If the peer may still be sending, the close lingers:
+  // our side is shut down for writing and further input is read and
+  // discarded until the peer's EOF or ReactorOptions::linger_timeout, so the
+  // peer receives every byte instead of a reset. No OnData follows Close.
+  // OnClose follows on this or another reactor thread.
+  void Close();
+
+  // Closes at once, discarding queued output (sends RST if data was unread).
+  void Abort();
+
+  // Stops / resumes delivering OnData. The reactor also pauses reading by
+  // itself while pending_output() exceeds the output high-water mark.
+  void PauseReading();
+  void ResumeReading();
+
+ private:
+  friend class internal::ReactorCore;
+  Connection(internal::ReactorCore* core, internal::Slot* slot,
+             ConnectionId id)
+      : core_(core), slot_(slot), id_(id) {}
+
+  internal::ReactorCore* core_;
+  internal::Slot* slot_;
+  ConnectionId id_;
+};
+
+// Receives one connection's events. All callbacks of one handler run on one
+// thread at a time (see the ONESHOT contract above); they must not block.
+//
+// Ownership: the reactor owns the handler from creation until after OnClose
+// returns, then destroys it.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler();
+
+  // The connection is registered; called before any OnData.
+  virtual void OnOpen(Connection& conn) {}
+
+  // Bytes arrived. `data` is valid only during the call; copy what must be
+  // kept. Called repeatedly while the peer sends.
+  virtual void OnData(Connection& conn, absl::string_view data) = 0;
+
+  // The peer shut down its sending side (read returned 0). The default
+  // closes the connection after flushing pending output, which gives an
+  // echo-style client every byte back before EOF.
+  virtual void OnPeerClosed(Connection& conn);
+
+  // Queued output has been fully written after a backlog built up.
+  virtual void OnDrained(Connection& conn) {}
+
+  // Last callback. `reason` is OK for a local Close or an orderly peer close,
+  // otherwise it says what happened (reset, idle timeout, reactor stopping).
+  // Writes are no longer possible.
+  virtual void OnClose(Connection& conn, const absl::Status& reason) {}
+};
+
+// Creates the handler for a new connection. Called on a reactor thread; may
+// be called concurrently from several threads.
+using HandlerFactory = std::function<std::unique_ptr<ConnectionHandler>()>;
+
+}  // namespace baton
+
+#endif  // BATON_CONNECTION_H_

@@ -1,0 +1,189 @@
+// Internal header: ConnectionTable, the concurrent map from epoll event data
+// to live connections, and the claim protocol that serialises handlers.
+//
+// Every connection lives in a Slot. Slots are type-stable: once allocated, a
+// slot's memory stays valid until the table is destroyed, so a thread holding
+// a stale event can always look at the slot safely. What makes an event stale
+// is the slot's generation, bumped each time a connection leaves the slot.
+//
+// epoll_event.data.u64 carries a ConnectionId: generation in bits 32..62,
+// slot index in bits 0..31 (bit 63 stays clear; the reactor uses it for its
+// own event sources). A new connection reusing the same file descriptor or
+// slot gets a new generation, so an event armed for the old connection can
+// never be delivered to the new one.
+//
+// The claim protocol. A slot's state word packs the generation with flags:
+//   kLive     the slot holds a connection;
+//   kClaimed  one thread owns the connection and may run its handler;
+//   kPending  something happened while it was claimed (an event arrived on
+//             another thread, a foreign Write or Close); the owner must look
+//             again before letting go;
+//   kCloseRequested / kAbortRequested / kTimedOut  requests from other
+//             threads, served by the owner.
+// TryClaim and Release are single compare-and-swap loops over that word,
+// and both check the generation inside the same CAS, so a claim for an old
+// generation can never succeed on a reused slot (no ABA).
+#ifndef BATON_INTERNAL_CONNECTION_TABLE_H_
+#define BATON_INTERNAL_CONNECTION_TABLE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "lib/internal/output_queue.h"
+
+namespace baton {
+class ConnectionHandler;
+}  // namespace baton
+
+namespace baton::internal {
+
+// Flags in the low 32 bits of Slot::state.
+enum SlotFlags : uint32_t {
+  kLive = 1u << 0,
+  kClaimed = 1u << 1,
+  kPending = 1u << 2,
+  kCloseRequested = 1u << 3,
+  kAbortRequested = 1u << 4,
+  kTimedOut = 1u << 5,
+};
+constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested | kTimedOut;
+
+inline uint32_t GenerationOf(uint64_t state) {
+  return static_cast<uint32_t>(state >> 32);
+}
+inline uint32_t FlagsOf(uint64_t state) {
+  return static_cast<uint32_t>(state);
+}
+inline uint64_t MakeState(uint32_t generation, uint32_t flags) {
+  return (static_cast<uint64_t>(generation) << 32) | flags;
+}
+inline uint64_t MakeId(uint32_t generation, uint32_t index) {
+  return (static_cast<uint64_t>(generation) << 32) | index;
+}
+inline uint32_t IndexOfId(uint64_t id) { return static_cast<uint32_t>(id); }
+inline uint32_t GenerationOfId(uint64_t id) {
+  return static_cast<uint32_t>(id >> 32);
+}
+
+// One connection's state. Fields are grouped by who may touch them.
+struct alignas(64) Slot {
+  // Generation (high 32 bits) and SlotFlags (low 32 bits). Any thread.
+  std::atomic<uint64_t> state{0};
+
+  // Owner-only: read and written only by the thread holding the claim.
+  // Handed from owner to owner through the release/acquire on `state`.
+  int fd = -1;
+  uint32_t index = 0;
+  ConnectionHandler* handler = nullptr;  // owned; deleted at close
+  bool registered = false;       // added to epoll
+  bool peer_closed = false;      // read returned 0
+  bool closing = false;          // Close(): close once output is flushed
+  bool lingering = false;        // output flushed, SHUT_WR sent, draining
+  bool user_paused = false;      // PauseReading()
+  bool hwm_paused = false;       // paused by the output high-water mark
+  bool had_backlog = false;      // output was queued; OnDrained is due
+  bool aborting = false;         // Abort() from the handler: close at once
+  bool opened = false;           // OnOpen ran; OnClose is owed
+  bool closed = false;           // OnClose running: writes are dropped
+  int write_error = 0;           // errno of a failed send, served by owner
+  uint64_t linger_timer = 0;
+
+  // Last read or write progress, CLOCK_MONOTONIC_COARSE milliseconds; written
+  // by the owner, read by the idle sweep.
+  std::atomic<int64_t> last_activity_ms{0};
+
+  // Output, appended by any thread (Reactor::Write), flushed by the owner.
+  // Allocated only while bytes are queued, so an idle connection costs no
+  // buffer memory.
+  absl::Mutex out_mu;
+  std::unique_ptr<OutputQueue> out ABSL_GUARDED_BY(out_mu);
+  // Mirror of out->bytes() for lock-free reads.
+  std::atomic<size_t> out_bytes{0};
+};
+
+enum class ClaimResult {
+  kClaimed,  // the caller now owns the connection
+  kBusy,     // another thread owns it; kPending (and `request`) were set
+  kStale,    // the id's connection is gone
+};
+
+class ConnectionTable {
+ public:
+  // Holds at most `capacity` connections at once.
+  explicit ConnectionTable(size_t capacity);
+  ~ConnectionTable();
+
+  ConnectionTable(const ConnectionTable&) = delete;
+  ConnectionTable& operator=(const ConnectionTable&) = delete;
+
+  // Takes a free slot, marks it live and claimed by the caller under a fresh
+  // generation. Returns nullptr when `capacity` connections are live.
+  Slot* Allocate();
+
+  // Ends the claimed connection in `slot`: bumps the generation (every id and
+  // event for it is stale from here on) and returns the slot to the free
+  // list. The caller must hold the claim and must have released every
+  // resource the slot referred to.
+  void Free(Slot* slot);
+
+  // The slot with `index`, or nullptr if no such slot was ever allocated.
+  // Safe from any thread, lock-free.
+  Slot* Lookup(uint32_t index) const {
+    const uint32_t chunk = index >> kChunkBits;
+    if (chunk >= num_chunks_) return nullptr;
+    Slot* base = chunks_[chunk].load(std::memory_order_acquire);
+    if (base == nullptr) return nullptr;
+    return &base[index & (kChunkSize - 1)];
+  }
+
+  // Claims the connection `generation` in `slot`. On kBusy, sets kPending
+  // plus `request` so the owner serves them before it lets go. On kClaimed,
+  // `request` is set too, for the caller to serve.
+  static ClaimResult TryClaim(Slot* slot, uint32_t generation,
+                              uint32_t request = 0);
+
+  // Lets go of a claimed slot. Returns false, keeping the claim and clearing
+  // kPending, if work arrived while it was held: the caller must serve it
+  // and try again.
+  static bool Release(Slot* slot);
+
+  // Clears and returns the request flags of a claimed slot.
+  static uint32_t TakeRequests(Slot* slot);
+
+  static uint64_t IdOf(const Slot* slot) {
+    return MakeId(GenerationOf(slot->state.load(std::memory_order_relaxed)),
+                  slot->index);
+  }
+
+  // One past the highest index ever allocated; slots below it can be
+  // visited with Lookup.
+  uint32_t high_water() const {
+    return high_water_.load(std::memory_order_acquire);
+  }
+
+  size_t live() const { return live_.load(std::memory_order_relaxed); }
+  size_t capacity() const { return capacity_; }
+
+ private:
+  static constexpr uint32_t kChunkBits = 10;
+  static constexpr uint32_t kChunkSize = 1u << kChunkBits;
+
+  const size_t capacity_;
+  const uint32_t num_chunks_;
+  // Chunk pointers, published with release once the chunk is built.
+  std::unique_ptr<std::atomic<Slot*>[]> chunks_;
+  std::atomic<uint32_t> high_water_{0};
+  std::atomic<size_t> live_{0};
+
+  absl::Mutex mu_;
+  std::vector<uint32_t> free_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace baton::internal
+
+#endif  // BATON_INTERNAL_CONNECTION_TABLE_H_

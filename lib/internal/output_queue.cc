@@ -1,0 +1,131 @@
+// Internal: OutputQueue.
+#include "lib/internal/output_queue.h"
+
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <utility>
+
+namespace baton::internal {
+namespace {
+
+// Small writes are coalesced into the tail chunk up to this size, so a burst
+// of tiny writes becomes one iovec instead of many.
+constexpr size_t kCoalesceLimit = 16 << 10;
+constexpr int kMaxIov = 64;
+// One sendfile call moves at most this much, so one connection streaming a
+// large file does not monopolise its thread.
+constexpr size_t kSendfileChunk = 1 << 20;
+
+}  // namespace
+
+void OutputQueue::Append(absl::string_view data) {
+  if (data.empty()) return;
+  bytes_ += data.size();
+  if (!chunks_.empty() && !chunks_.back().is_file() &&
+      chunks_.back().data.size() - chunks_.back().offset + data.size() <=
+          kCoalesceLimit) {
+    chunks_.back().data.append(data.data(), data.size());
+    return;
+  }
+  Chunk chunk;
+  chunk.data.assign(data.data(), data.size());
+  chunks_.push_back(std::move(chunk));
+}
+
+void OutputQueue::AppendFile(ScopedFd file, int64_t offset, int64_t length) {
+  if (length <= 0) return;
+  bytes_ += static_cast<size_t>(length);
+  Chunk chunk;
+  chunk.file = std::move(file);
+  chunk.file_offset = offset;
+  chunk.file_remaining = length;
+  chunks_.push_back(std::move(chunk));
+}
+
+OutputQueue::FlushResult OutputQueue::Flush(int socket_fd, size_t* sent,
+                                            int* error) {
+  while (!chunks_.empty()) {
+    const FlushResult result = chunks_.front().is_file()
+                                   ? FlushFile(socket_fd, sent, error)
+                                   : FlushBytes(socket_fd, sent, error);
+    if (result != FlushResult::kDrained) return result;
+  }
+  return FlushResult::kDrained;
+}
+
+// Sends the leading run of byte chunks; kDrained means that run is gone.
+OutputQueue::FlushResult OutputQueue::FlushBytes(int socket_fd, size_t* sent,
+                                                 int* error) {
+  for (;;) {
+    iovec iov[kMaxIov];
+    int count = 0;
+    size_t want = 0;
+    for (auto it = chunks_.begin();
+         it != chunks_.end() && !it->is_file() && count < kMaxIov; ++it) {
+      iov[count].iov_base = it->data.data() + it->offset;
+      iov[count].iov_len = it->data.size() - it->offset;
+      want += iov[count].iov_len;
+      ++count;
+    }
+    if (count == 0) return FlushResult::kDrained;
+    msghdr msg = {};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    const ssize_t n = ::sendmsg(socket_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return FlushResult::kBlocked;
+      *error = errno;
+      return FlushResult::kError;
+    }
+    *sent += static_cast<size_t>(n);
+    bytes_ -= static_cast<size_t>(n);
+    size_t left = static_cast<size_t>(n);
+    while (left > 0) {
+      Chunk& front = chunks_.front();
+      const size_t avail = front.data.size() - front.offset;
+      if (left < avail) {
+        front.offset += left;
+        break;
+      }
+      left -= avail;
+      chunks_.pop_front();
+    }
+    if (static_cast<size_t>(n) < want) return FlushResult::kBlocked;
+  }
+}
+
+OutputQueue::FlushResult OutputQueue::FlushFile(int socket_fd, size_t* sent,
+                                                int* error) {
+  Chunk& front = chunks_.front();
+  while (front.file_remaining > 0) {
+    off_t offset = front.file_offset;
+    const size_t want = static_cast<size_t>(
+        std::min<int64_t>(front.file_remaining, kSendfileChunk));
+    const ssize_t n = ::sendfile(socket_fd, front.file.get(), &offset, want);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return FlushResult::kBlocked;
+      *error = errno;
+      return FlushResult::kError;
+    }
+    if (n == 0) {
+      // The file shrank under us: the promised length can no longer be
+      // honoured, so the stream is broken.
+      *error = EIO;
+      return FlushResult::kError;
+    }
+    *sent += static_cast<size_t>(n);
+    bytes_ -= static_cast<size_t>(n);
+    front.file_offset += n;
+    front.file_remaining -= n;
+    if (static_cast<size_t>(n) < want) return FlushResult::kBlocked;
+  }
+  chunks_.pop_front();
+  return FlushResult::kDrained;
+}
+
+}  // namespace baton::internal

@@ -1,0 +1,115 @@
+// Internal: TimerQueue.
+#include "lib/internal/timer_queue.h"
+
+#include <glog/logging.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+namespace baton::internal {
+
+int64_t MonotonicNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+int64_t CoarseMonotonicMillis() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+TimerQueue::TimerQueue()
+    : fd_(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
+  PCHECK(fd_.valid()) << "timerfd_create";
+}
+
+uint64_t TimerQueue::Add(int64_t deadline_ns, int64_t period_ns,
+                         std::function<void()> fn) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t id = next_id_++;
+  by_deadline_.emplace(
+      std::make_pair(deadline_ns, id),
+      Timer{deadline_ns, period_ns,
+            std::make_shared<std::function<void()>>(std::move(fn))});
+  deadline_of_[id] = deadline_ns;
+  if (programmed_ns_ == 0 || deadline_ns < programmed_ns_) ProgramLocked();
+  return id;
+}
+
+bool TimerQueue::Cancel(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  auto it = deadline_of_.find(id);
+  if (it == deadline_of_.end()) return false;
+  by_deadline_.erase(std::make_pair(it->second, id));
+  deadline_of_.erase(it);
+  // The timerfd may stay programmed for the cancelled deadline; RunDue then
+  // finds nothing due and reprograms. Cheaper than a syscall per Cancel.
+  return true;
+}
+
+int TimerQueue::RunDue() {
+  uint64_t expirations;
+  // Non-blocking; EAGAIN just means the timer was reprogrammed since it
+  // fired.
+  (void)!::read(fd_.get(), &expirations, sizeof(expirations));
+
+  std::vector<std::shared_ptr<std::function<void()>>> due;
+  {
+    absl::MutexLock lock(&mu_);
+    const int64_t now = MonotonicNanos();
+    while (!by_deadline_.empty() && by_deadline_.begin()->first.first <= now) {
+      auto node = by_deadline_.extract(by_deadline_.begin());
+      const uint64_t id = node.key().second;
+      Timer& timer = node.mapped();
+      due.push_back(timer.fn);
+      if (timer.period_ns > 0) {
+        // Periodic: schedule the next run from now, so a stalled reactor
+        // does not fire a burst of catch-up callbacks.
+        timer.deadline_ns = now + timer.period_ns;
+        node.key() = std::make_pair(timer.deadline_ns, id);
+        deadline_of_[id] = timer.deadline_ns;
+        by_deadline_.insert(std::move(node));
+      } else {
+        deadline_of_.erase(id);
+      }
+    }
+    ProgramLocked();
+  }
+  for (auto& fn : due) (*fn)();
+  return static_cast<int>(due.size());
+}
+
+void TimerQueue::Clear() {
+  absl::MutexLock lock(&mu_);
+  by_deadline_.clear();
+  deadline_of_.clear();
+  ProgramLocked();
+}
+
+size_t TimerQueue::size() const {
+  absl::MutexLock lock(&mu_);
+  return by_deadline_.size();
+}
+
+void TimerQueue::ProgramLocked() {
+  itimerspec spec = {};
+  int64_t next = 0;
+  if (!by_deadline_.empty()) {
+    next = by_deadline_.begin()->first.first;
+    // An absolute time of 0 would disarm the timer; a deadline in the past
+    // fires at once.
+    if (next <= 0) next = 1;
+    spec.it_value.tv_sec = next / 1000000000;
+    spec.it_value.tv_nsec = next % 1000000000;
+  }
+  PCHECK(::timerfd_settime(fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) == 0)
+      << "timerfd_settime";
+  programmed_ns_ = next;
+}
+
+}  // namespace baton::internal

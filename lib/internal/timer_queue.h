@@ -1,0 +1,73 @@
+// Internal header: TimerQueue, user and internal timers behind one timerfd.
+#ifndef BATON_INTERNAL_TIMER_QUEUE_H_
+#define BATON_INTERNAL_TIMER_QUEUE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "lib/internal/scoped_fd.h"
+
+namespace baton::internal {
+
+// CLOCK_MONOTONIC in nanoseconds.
+int64_t MonotonicNanos();
+// CLOCK_MONOTONIC_COARSE in milliseconds: cheap enough for every event.
+int64_t CoarseMonotonicMillis();
+
+// Deadlines on CLOCK_MONOTONIC, kept in a map ordered by (deadline, id); the
+// timerfd is programmed for the earliest one. Thread-safe. Callbacks run on
+// whichever thread calls RunDue, outside the lock.
+class TimerQueue {
+ public:
+  TimerQueue();
+  TimerQueue(const TimerQueue&) = delete;
+  TimerQueue& operator=(const TimerQueue&) = delete;
+
+  // The timerfd to register with epoll (non-blocking, close-on-exec).
+  int fd() const { return fd_.get(); }
+
+  // Runs `fn` at `deadline_ns`, then every `period_ns` if positive. Returns
+  // an id (never 0).
+  uint64_t Add(int64_t deadline_ns, int64_t period_ns,
+               std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // True if the timer existed and will not fire again.
+  bool Cancel(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Consumes the timerfd's expiration count, runs every timer due now, and
+  // reprograms the timerfd. Returns the number of callbacks run.
+  int RunDue() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Drops every timer (their callbacks are destroyed unrun).
+  void Clear() ABSL_LOCKS_EXCLUDED(mu_);
+
+  size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Timer {
+    int64_t deadline_ns;
+    int64_t period_ns;
+    std::shared_ptr<std::function<void()>> fn;
+  };
+
+  void ProgramLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  ScopedFd fd_;
+  mutable absl::Mutex mu_;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<std::pair<int64_t, uint64_t>, Timer> by_deadline_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, int64_t> deadline_of_ ABSL_GUARDED_BY(mu_);
+  // Deadline the timerfd is programmed for (0: disarmed).
+  int64_t programmed_ns_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace baton::internal
+
+#endif  // BATON_INTERNAL_TIMER_QUEUE_H_

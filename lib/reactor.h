@@ -1,0 +1,156 @@
+// Public header: the leader/followers epoll reactor.
+//
+// One Reactor owns one epoll instance shared by N worker threads under the
+// Leader/Followers pattern: exactly one thread (the leader) waits in
+// epoll_wait; when it returns with events it promotes an idle follower to
+// leader (only if one is idle, so a lone or busy pool pays no wake-up) and
+// then handles the events it took. Sockets are armed with EPOLLONESHOT and
+// re-armed after their handler; see connection.h for the handler contract.
+// Timers, posted tasks and Stop() travel through the same epoll (timerfd,
+// eventfd).
+//
+// Threads: every method is safe to call from any thread, including from
+// inside handlers and tasks, except Wait() and the destructor, which must not
+// be called from a reactor thread (they join the workers).
+//
+// Lifetime: the Reactor owns its threads, listeners, connections and their
+// handlers. It must outlive every HandlerFactory call and every callback,
+// which it guarantees by joining its threads in Wait() / the destructor.
+#ifndef BATON_REACTOR_H_
+#define BATON_REACTOR_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "baton/connection.h"
+#include "baton/counters.h"
+
+namespace baton {
+
+namespace internal {
+class ReactorCore;
+}  // namespace internal
+
+struct ReactorOptions {
+  // Worker threads sharing the epoll instance; 0 means one per CPU.
+  int threads = 0;
+  // Events taken per epoll_wait by the leader.
+  int max_events = 64;
+  // Accepted connections beyond this are closed at once (and counted).
+  size_t max_connections = 1 << 20;
+  // Connections with no read or write activity for this long are closed by a
+  // periodic sweep (khttpd's timer). Zero disables the sweep.
+  absl::Duration idle_timeout = absl::ZeroDuration();
+  // While more than this many bytes are queued for a connection, the reactor
+  // stops reading from it, so a peer that does not read its replies cannot
+  // grow memory without bound. Reading resumes when the backlog drains below
+  // half of it.
+  size_t output_high_water = 4 << 20;
+  // How long a closing connection keeps draining unread input after its
+  // output was flushed (see Connection::Close) before it is closed anyway.
+  absl::Duration linger_timeout = absl::Seconds(2);
+  // Size of each thread's read buffer; one read(2) per event fills at most
+  // this much (a full buffer is read again, up to a small bound).
+  size_t read_buffer_size = 64 << 10;
+  // Name prefix for worker threads (visible in top -H, gdb).
+  std::string thread_name = "baton";
+};
+
+struct ListenOptions {
+  // IPv4 or IPv6 literal ("127.0.0.1", "::1", "0.0.0.0").
+  std::string address = "127.0.0.1";
+  // 0 picks a free port; Listen returns the one bound.
+  int port = 0;
+  int backlog = 1024;
+  bool reuse_port = false;
+};
+
+using TimerId = uint64_t;
+
+class Reactor {
+ public:
+  // Validates `options` and creates the epoll instance; threads start with
+  // Start().
+  static absl::StatusOr<std::unique_ptr<Reactor>> Create(
+      const ReactorOptions& options);
+
+  // Stops and joins (see Stop and Wait). Must not run on a reactor thread.
+  ~Reactor();
+
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  // Binds and listens on `options.address`:`options.port`; each accepted
+  // connection gets a handler from `factory`. Returns the bound port.
+  // Callable before or after Start().
+  absl::StatusOr<int> Listen(const ListenOptions& options,
+                             HandlerFactory factory);
+
+  // Takes ownership of a connected socket `fd` (it is made non-blocking and
+  // close-on-exec) and serves it with a handler from `factory`. On error the
+  // fd is closed.
+  absl::StatusOr<ConnectionId> Adopt(int fd, HandlerFactory factory);
+
+  // Starts the worker threads. Fails if already started or stopped.
+  absl::Status Start();
+
+  // Asks the reactor to stop: listeners close at once, running handlers
+  // finish, workers exit, then every remaining connection is closed (OnClose
+  // with a CANCELLED status). Returns immediately; idempotent.
+  void Stop();
+
+  // Blocks until a Stop() has completed: workers joined, every connection
+  // closed, every handler destroyed. Returns at once if never started.
+  void Wait();
+
+  // True once Stop() has been called.
+  bool stopping() const;
+
+  // Runs `task` on a reactor thread. Returns false (and drops the task) once
+  // the reactor is stopping.
+  bool Post(std::function<void()> task);
+
+  // Runs `fn` on a reactor thread after `delay` (once) or every `period`.
+  // Returns 0 if the reactor is stopping.
+  TimerId RunAfter(absl::Duration delay, std::function<void()> fn);
+  TimerId RunEvery(absl::Duration period, std::function<void()> fn);
+  // Cancels a timer; true if it will not run again. A callback already
+  // running is not waited for.
+  bool CancelTimer(TimerId id);
+
+  // Queues bytes for connection `id` / closes it after pending output is
+  // sent. Safe from any thread; false if `id` is stale.
+  bool Write(ConnectionId id, absl::string_view data);
+  bool Close(ConnectionId id);
+  // Closes `id` at once, discarding queued output.
+  bool Abort(ConnectionId id);
+
+  // Live connections (accepted or adopted, not yet closed).
+  size_t connection_count() const;
+
+  // Counters summed over all threads, and per thread (index = worker).
+  ReactorCounters Counters() const;
+  std::vector<ReactorCounters> ThreadCounters() const;
+
+  // Whether the calling thread is one of this reactor's workers.
+  bool InReactorThread() const;
+
+  const ReactorOptions& options() const;
+
+ private:
+  explicit Reactor(std::unique_ptr<internal::ReactorCore> core);
+
+  std::unique_ptr<internal::ReactorCore> core_;
+};
+
+}  // namespace baton
+
+#endif  // BATON_REACTOR_H_
