@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <glog/logging.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -889,6 +890,13 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
   if (o.read_buffer_size < 512 || o.read_buffer_size > (size_t{64} << 20)) {
     return absl::InvalidArgumentError(
         "read_buffer_size must be in 512..64 MiB");
+  }
+  // sendfile(2) has no MSG_NOSIGNAL: a peer that vanished mid-file would
+  // raise SIGPIPE. Ignore it unless the application installed a handler.
+  struct sigaction current;
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 &&
+      current.sa_handler == SIG_DFL) {
+    signal(SIGPIPE, SIG_IGN);
   }
   return std::unique_ptr<Reactor>(
       new Reactor(std::make_unique<internal::ReactorCore>(o)));

@@ -78,7 +78,8 @@ using TimerId = uint64_t;
 class Reactor {
  public:
   // Validates `options` and creates the epoll instance; threads start with
-  // Start().
+  // Start(). Sets SIGPIPE to SIG_IGN if it still has its default action
+  // (sendfile cannot suppress it per call); other handlers are left alone.
   static absl::StatusOr<std::unique_ptr<Reactor>> Create(
       const ReactorOptions& options);
 

@@ -1,0 +1,93 @@
+// //server:echo — the echo server on baton's leader/followers reactor.
+//
+//   bazel run //server:echo -- --port=12345 --threads=2
+//
+// Logs "listening on ADDR:PORT" once ready; SIGINT or SIGTERM stop it
+// gracefully (listeners close, connections close, threads join) and it exits
+// 0 after logging the reactor's counters.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <memory>
+#include <thread>
+
+#include "absl/time/time.h"
+#include "baton/reactor.h"
+#include "server/echo_handler.h"
+#include "server/flags.h"
+
+DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
+DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
+DEFINE_int32(threads, 0,
+             "worker threads sharing the epoll instance (0: one per CPU)");
+DEFINE_int64(idle_timeout_ms, 0,
+             "close connections idle for this long (0: never)");
+DEFINE_int64(max_connections, 100000,
+             "connections beyond this are accepted and closed at once");
+DEFINE_int32(max_events, 64, "events taken per epoll_wait");
+DEFINE_int64(output_high_water, 4 << 20,
+             "stop reading from a peer with this many reply bytes unsent");
+
+DEFINE_validator(port, &baton::flags::ValidatePort);
+DEFINE_validator(address, &baton::flags::ValidateAddress);
+DEFINE_validator(threads, &baton::flags::ValidateThreads);
+DEFINE_validator(idle_timeout_ms, &baton::flags::ValidateNonNegative);
+DEFINE_validator(max_connections, &baton::flags::ValidatePositive);
+DEFINE_validator(max_events, &baton::flags::ValidateMaxEvents);
+DEFINE_validator(output_high_water, &baton::flags::ValidatePositive);
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "echo server on baton's leader/followers epoll reactor\n"
+      "usage: echo [--port=N] [--address=A] [--threads=N] ...");
+  FLAGS_logtostderr = true;
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  google::InitGoogleLogging(argv[0]);
+  if (argc > 1) {
+    LOG(ERROR) << "unexpected argument '" << argv[1] << "' (see --help)";
+    return 2;
+  }
+
+  // Block the stop signals before any thread starts, so every thread
+  // inherits the mask and only sigwait below receives them.
+  sigset_t stop_signals = baton::flags::BlockStopSignals();
+
+  baton::ReactorOptions options;
+  options.threads = FLAGS_threads;
+  options.idle_timeout = absl::Milliseconds(FLAGS_idle_timeout_ms);
+  options.max_connections = static_cast<size_t>(FLAGS_max_connections);
+  options.max_events = FLAGS_max_events;
+  options.output_high_water = static_cast<size_t>(FLAGS_output_high_water);
+  options.thread_name = "echo";
+  auto reactor = baton::Reactor::Create(options);
+  if (!reactor.ok()) {
+    LOG(ERROR) << "bad options: " << reactor.status();
+    return 2;
+  }
+  baton::ListenOptions listen;
+  listen.address = FLAGS_address;
+  listen.port = FLAGS_port;
+  absl::StatusOr<int> port =
+      (*reactor)->Listen(listen, baton::EchoHandlerFactory());
+  if (!port.ok()) {
+    LOG(ERROR) << "cannot listen on " << FLAGS_address << ":" << FLAGS_port
+               << ": " << port.status().message();
+    return 1;
+  }
+  if (absl::Status s = (*reactor)->Start(); !s.ok()) {
+    LOG(ERROR) << "cannot start: " << s;
+    return 1;
+  }
+  LOG(INFO) << "listening on " << baton::flags::JoinHostPort(FLAGS_address, *port)
+            << " with " << (*reactor)->options().threads << " threads";
+
+  const int signal = baton::flags::WaitForSignal(stop_signals);
+  LOG(INFO) << "signal " << signal << ": stopping, "
+            << (*reactor)->connection_count() << " connections open";
+  (*reactor)->Stop();
+  (*reactor)->Wait();
+  LOG(INFO) << "stopped; " << (*reactor)->Counters().ToString();
+  return 0;
+}

@@ -1,0 +1,79 @@
+// Internal (servers): flag validators and signal helpers.
+#include "server/flags.h"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+
+namespace baton::flags {
+
+bool ValidatePort(const char* flag, int32_t value) {
+  if (value >= 0 && value <= 65535) return true;
+  std::fprintf(stderr, "--%s=%d: a port must be in 0..65535 (0 = any free)\n",
+               flag, value);
+  return false;
+}
+
+bool ValidateAddress(const char* flag, const std::string& value) {
+  unsigned char buf[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, value.c_str(), buf) == 1 ||
+      inet_pton(AF_INET6, value.c_str(), buf) == 1) {
+    return true;
+  }
+  std::fprintf(stderr,
+               "--%s=%s: not an IPv4 or IPv6 address literal "
+               "(e.g. 127.0.0.1, ::1, 0.0.0.0)\n",
+               flag, value.c_str());
+  return false;
+}
+
+bool ValidateThreads(const char* flag, int32_t value) {
+  if (value >= 0 && value <= 1024) return true;
+  std::fprintf(stderr, "--%s=%d: must be in 0..1024 (0 = one per CPU)\n", flag,
+               value);
+  return false;
+}
+
+bool ValidateMaxEvents(const char* flag, int32_t value) {
+  if (value >= 1 && value <= 4096) return true;
+  std::fprintf(stderr, "--%s=%d: must be in 1..4096\n", flag, value);
+  return false;
+}
+
+bool ValidateNonNegative(const char* flag, int64_t value) {
+  if (value >= 0) return true;
+  std::fprintf(stderr, "--%s=%lld: must not be negative\n", flag,
+               static_cast<long long>(value));
+  return false;
+}
+
+bool ValidatePositive(const char* flag, int64_t value) {
+  if (value > 0) return true;
+  std::fprintf(stderr, "--%s=%lld: must be positive\n", flag,
+               static_cast<long long>(value));
+  return false;
+}
+
+std::string JoinHostPort(const std::string& address, int port) {
+  const bool v6 = address.find(':') != std::string::npos;
+  return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
+sigset_t BlockStopSignals() {
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int WaitForSignal(const sigset_t& signals) {
+  int signal = 0;
+  while (sigwait(&signals, &signal) != 0) {
+  }
+  return signal;
+}
+
+}  // namespace baton::flags
