@@ -1,0 +1,74 @@
+// Test utility: blocking loopback clients with timeouts, payload patterns and
+// a child-process server launcher. Everything stays on 127.0.0.1.
+#ifndef BATON_TESTS_UTIL_TEST_CLIENT_H_
+#define BATON_TESTS_UTIL_TEST_CLIENT_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace baton::testing {
+
+// A blocking TCP connection to 127.0.0.1:`port` whose reads and writes give
+// up after `timeout_ms` (so a test never hangs). -1 on failure.
+int ConnectLoopback(int port, int timeout_ms = 10000);
+
+// Deterministic, position-dependent bytes: a dropped, duplicated, reordered
+// or flipped byte changes the comparison.
+std::string Pattern(size_t size, uint32_t seed);
+
+absl::Status SendAll(int fd, const std::string& data);
+// Reads exactly `size` bytes (error on EOF or timeout first).
+absl::StatusOr<std::string> ReadExact(int fd, size_t size);
+// Reads until EOF (error on timeout or reset).
+absl::StatusOr<std::string> ReadToEof(int fd, size_t limit = 1 << 30);
+
+// Sends `payload` from a second thread while reading the echo on this one,
+// so payloads larger than the socket buffers cannot deadlock. Returns an
+// error unless exactly `payload` came back.
+absl::Status EchoRoundTrip(int fd, const std::string& payload);
+
+// A server binary run as a child process with its stderr captured; the
+// "listening on ADDR:PORT" line gives the port.
+class ChildServer {
+ public:
+  ChildServer() = default;
+  ~ChildServer();  // SIGKILLs the child if still running
+  ChildServer(const ChildServer&) = delete;
+  ChildServer& operator=(const ChildServer&) = delete;
+
+  // Starts `binary` with `args` and waits (up to 20 s) for its listening
+  // line.
+  absl::Status Start(const std::string& binary,
+                     const std::vector<std::string>& args);
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  // Sends `signal` and waits up to `timeout_ms` for exit; returns the wait
+  // status, or an error on timeout.
+  absl::StatusOr<int> StopWith(int signal, int timeout_ms);
+  // Waits for the child to exit by itself; returns the wait status.
+  absl::StatusOr<int> WaitExit(int timeout_ms);
+  const std::string& output() const { return output_; }
+
+ private:
+  void DrainOutput(int timeout_ms);
+
+  pid_t pid_ = -1;
+  int stderr_fd_ = -1;
+  int port_ = -1;
+  std::string output_;
+};
+
+// Path of a binary of this workspace in the test's runfiles, e.g.
+// RunfilePath("server/echo").
+std::string RunfilePath(const std::string& workspace_relative);
+
+}  // namespace baton::testing
+
+#endif  // BATON_TESTS_UTIL_TEST_CLIENT_H_
