@@ -202,7 +202,9 @@ void ReactorCore::CloseAllAfterJoin() {
     if (slot == nullptr) continue;
     const uint64_t state = slot->state.load(std::memory_order_acquire);
     if (!(FlagsOf(state) & kLive)) continue;
-    // Every worker has exited, so this thread owns every connection now.
+    // Every worker has exited, so this thread owns every connection now;
+    // take the claim formally so Free's invariant holds.
+    slot->state.fetch_or(kClaimed, std::memory_order_acq_rel);
     if (slot->handler != nullptr && slot->opened) {
       slot->closed = true;
       Connection conn(this, slot, ConnectionId{ConnectionTable::IdOf(slot)});

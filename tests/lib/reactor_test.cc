@@ -1,0 +1,540 @@
+// Integration tests for Reactor on loopback with real sockets: every byte is
+// checked end to end. Loads are sized to stay quick under ThreadSanitizer.
+#include "baton/reactor.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "baton/connection.h"
+#include "tests/util/test_client.h"
+
+namespace baton {
+namespace {
+
+using ::baton::testing::ConnectLoopback;
+using ::baton::testing::EchoRoundTrip;
+using ::baton::testing::Pattern;
+using ::baton::testing::ReadExact;
+using ::baton::testing::ReadToEof;
+using ::baton::testing::SendAll;
+
+class Echo : public ConnectionHandler {
+ public:
+  void OnData(Connection& conn, absl::string_view data) override {
+    conn.Write(data);
+  }
+};
+
+HandlerFactory EchoFactory() {
+  return [] { return std::make_unique<Echo>(); };
+}
+
+struct Server {
+  std::unique_ptr<Reactor> reactor;
+  int port = 0;
+};
+
+Server StartServer(ReactorOptions options, HandlerFactory factory) {
+  Server s;
+  auto reactor = Reactor::Create(options);
+  EXPECT_TRUE(reactor.ok()) << reactor.status();
+  s.reactor = std::move(*reactor);
+  auto port = s.reactor->Listen(ListenOptions{}, std::move(factory));
+  EXPECT_TRUE(port.ok()) << port.status();
+  s.port = *port;
+  EXPECT_TRUE(s.reactor->Start().ok());
+  return s;
+}
+
+ReactorOptions Threads(int n) {
+  ReactorOptions o;
+  o.threads = n;
+  return o;
+}
+
+// Waits (bounded) for `predicate`; returns its last value.
+template <typename F>
+bool Eventually(F predicate, int timeout_ms = 10000) {
+  for (int waited = 0; waited < timeout_ms; waited += 5) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return predicate();
+}
+
+TEST(ReactorTest, CreateRejectsBadOptions) {
+  ReactorOptions o;
+  o.threads = -1;
+  EXPECT_FALSE(Reactor::Create(o).ok());
+  o = ReactorOptions();
+  o.max_events = 0;
+  EXPECT_FALSE(Reactor::Create(o).ok());
+  o = ReactorOptions();
+  o.read_buffer_size = 1;
+  EXPECT_FALSE(Reactor::Create(o).ok());
+}
+
+TEST(ReactorTest, ListenRejectsBadAddress) {
+  auto r = Reactor::Create(Threads(1));
+  ASSERT_TRUE(r.ok());
+  ListenOptions l;
+  l.address = "not-an-address";
+  EXPECT_EQ((*r)->Listen(l, EchoFactory()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  l.address = "127.0.0.1";
+  l.port = 70000;
+  EXPECT_FALSE((*r)->Listen(l, EchoFactory()).ok());
+}
+
+// Many connections at once, each with sizes from 1 B to 1 MiB, two threads.
+TEST(ReactorTest, EchoesEveryByteOnManyConnections) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  constexpr int kConnections = 24;
+  const std::vector<size_t> sizes = {1, 13, 64, 1500, 16384, 200000, 1 << 20};
+  std::vector<std::thread> clients;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < kConnections; ++c) {
+    clients.emplace_back([&, c] {
+      const int fd = ConnectLoopback(s.port);
+      if (fd < 0) {
+        failures.fetch_add(1);
+        return;
+      }
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        absl::Status st = EchoRoundTrip(fd, Pattern(sizes[i], c * 100 + i));
+        if (!st.ok()) {
+          ADD_FAILURE() << "connection " << c << " size " << sizes[i] << ": "
+                        << st;
+          failures.fetch_add(1);
+          break;
+        }
+      }
+      ::close(fd);
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  const ReactorCounters c = s.reactor->Counters();
+  EXPECT_EQ(c.accepts, static_cast<uint64_t>(kConnections));
+  EXPECT_EQ(c.bytes_read, c.bytes_written);
+  EXPECT_GT(c.rearms, 0u);
+}
+
+TEST(ReactorTest, MultiMegabyteMessage) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(EchoRoundTrip(fd, Pattern(6 << 20, 42)).ok());
+  ::close(fd);
+}
+
+// The peer sends, shuts down its side, and still gets every byte, then EOF.
+TEST(ReactorTest, HalfCloseFlushesEverythingThenCloses) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  const std::string payload = Pattern(3 << 20, 9);
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_GE(fd, 0);
+  std::thread writer([&] {
+    EXPECT_TRUE(SendAll(fd, payload).ok());
+    ::shutdown(fd, SHUT_WR);
+  });
+  absl::StatusOr<std::string> got = ReadToEof(fd);
+  writer.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->size(), payload.size());
+  EXPECT_TRUE(*got == payload);
+  ::close(fd);
+  EXPECT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));
+}
+
+// A handler that publishes its connection id so other threads can write.
+class Registering : public ConnectionHandler {
+ public:
+  explicit Registering(std::function<void(ConnectionId)> on_open)
+      : on_open_(std::move(on_open)) {}
+  void OnOpen(Connection& conn) override { on_open_(conn.id()); }
+  void OnData(Connection&, absl::string_view) override {}
+
+ private:
+  std::function<void(ConnectionId)> on_open_;
+};
+
+// Writes from several foreign threads arrive whole, each thread's in order.
+TEST(ReactorTest, WritesFromForeignThreadsStayOrderedPerThread) {
+  absl::Notification opened;
+  ConnectionId id;
+  Server s = StartServer(Threads(2), [&] {
+    return std::make_unique<Registering>([&](ConnectionId i) {
+      id = i;
+      opened.Notify();
+    });
+  });
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(opened.WaitForNotificationWithTimeout(absl::Seconds(10)));
+
+  constexpr int kWriters = 4;
+  constexpr int kMessages = 500;
+  // Each message: 1 byte writer id, 4 bytes sequence, 59 bytes of pattern.
+  constexpr size_t kMessageSize = 64;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      for (uint32_t seq = 0; seq < kMessages; ++seq) {
+        std::string msg(1, static_cast<char>(w));
+        msg.append(reinterpret_cast<const char*>(&seq), 4);
+        msg += Pattern(kMessageSize - 5, w * 100000 + seq);
+        ASSERT_TRUE(s.reactor->Write(id, msg));
+      }
+    });
+  }
+  absl::StatusOr<std::string> got =
+      ReadExact(fd, kWriters * kMessages * kMessageSize);
+  for (auto& t : writers) t.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<uint32_t> next(kWriters, 0);
+  for (size_t off = 0; off < got->size(); off += kMessageSize) {
+    const int w = (*got)[off];
+    ASSERT_GE(w, 0);
+    ASSERT_LT(w, kWriters);
+    uint32_t seq;
+    std::memcpy(&seq, got->data() + off + 1, 4);
+    ASSERT_EQ(seq, next[w]) << "writer " << w << " out of order";
+    ASSERT_EQ(got->substr(off + 5, kMessageSize - 5),
+              Pattern(kMessageSize - 5, w * 100000 + seq));
+    ++next[w];
+  }
+  ::close(fd);
+}
+
+// A connection closed and replaced (same fd number, same slot) must not
+// receive anything addressed to the old one.
+TEST(ReactorTest, StaleIdAfterFdReuseIsRejected) {
+  ReactorOptions o = Threads(2);
+  o.max_connections = 1;  // forces the same slot to be reused
+  absl::Mutex mu;
+  std::vector<std::pair<ConnectionId, int>> opened;  // id, server-side fd
+  Server s = StartServer(o, [&] {
+    return std::make_unique<Registering>([&](ConnectionId id) {
+      absl::MutexLock lock(&mu);
+      opened.emplace_back(id, -1);
+    });
+  });
+  auto count = [&] {
+    absl::MutexLock lock(&mu);
+    return opened.size();
+  };
+  const int first = ConnectLoopback(s.port);
+  ASSERT_TRUE(Eventually([&] { return count() == 1; }));
+  ConnectionId old_id;
+  {
+    absl::MutexLock lock(&mu);
+    old_id = opened[0].first;
+  }
+  ::close(first);
+  ASSERT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));
+
+  const int second = ConnectLoopback(s.port);
+  ASSERT_TRUE(Eventually([&] { return count() == 2; }));
+  ConnectionId new_id;
+  {
+    absl::MutexLock lock(&mu);
+    new_id = opened[1].first;
+  }
+  EXPECT_EQ(old_id.value & 0xffffffffu, new_id.value & 0xffffffffu)
+      << "expected the slot to be reused";
+  EXPECT_NE(old_id, new_id);
+  EXPECT_FALSE(s.reactor->Write(old_id, "stale"));
+  EXPECT_FALSE(s.reactor->Close(old_id));
+  EXPECT_FALSE(s.reactor->Abort(old_id));
+  ASSERT_TRUE(s.reactor->Write(new_id, "fresh"));
+  absl::StatusOr<std::string> got = ReadExact(second, 5);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "fresh");
+  EXPECT_EQ(s.reactor->connection_count(), 1u);
+  ::close(second);
+}
+
+TEST(ReactorTest, CloseFromForeignThreadFlushesFirst) {
+  absl::Notification opened;
+  ConnectionId id;
+  Server s = StartServer(Threads(2), [&] {
+    return std::make_unique<Registering>([&](ConnectionId i) {
+      id = i;
+      opened.Notify();
+    });
+  });
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_TRUE(opened.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const std::string payload = Pattern(2 << 20, 3);
+  ASSERT_TRUE(s.reactor->Write(id, payload));
+  ASSERT_TRUE(s.reactor->Close(id));
+  absl::StatusOr<std::string> got = ReadToEof(fd);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == payload);
+  ::close(fd);
+}
+
+// A peer that never reads: the server stops reading from it once its
+// backlog passes the high-water mark, so memory stays bounded; when the
+// peer finally reads, every byte arrives.
+class TrackingEcho : public ConnectionHandler {
+ public:
+  explicit TrackingEcho(std::atomic<size_t>* max_pending)
+      : max_pending_(max_pending) {}
+  void OnData(Connection& conn, absl::string_view data) override {
+    conn.Write(data);
+    size_t p = conn.pending_output();
+    size_t seen = max_pending_->load();
+    while (p > seen && !max_pending_->compare_exchange_weak(seen, p)) {
+    }
+  }
+
+ private:
+  std::atomic<size_t>* max_pending_;
+};
+
+TEST(ReactorTest, HighWaterMarkBoundsMemoryForNonReadingPeer) {
+  ReactorOptions o = Threads(2);
+  o.output_high_water = 64 << 10;
+  o.read_buffer_size = 16 << 10;
+  std::atomic<size_t> max_pending{0};
+  Server s = StartServer(
+      o, [&] { return std::make_unique<TrackingEcho>(&max_pending); });
+  const int fd = ConnectLoopback(s.port, 500);
+  ASSERT_GE(fd, 0);
+  // Send until the send buffer blocks (times out): the server has paused.
+  const std::string chunk = Pattern(64 << 10, 5);
+  std::string sent;
+  for (int i = 0; i < 2000; ++i) {
+    const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent.append(chunk.data(), static_cast<size_t>(n));
+  }
+  ASSERT_GT(sent.size(), o.output_high_water * 4)
+      << "kernel buffers should absorb far more than the high-water mark";
+  EXPECT_LE(max_pending.load(), o.output_high_water + o.read_buffer_size);
+  // Now read everything back while sending nothing more.
+  ::shutdown(fd, SHUT_WR);
+  timeval tv = {10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  absl::StatusOr<std::string> got = ReadToEof(fd);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->size(), sent.size());
+  EXPECT_TRUE(*got == sent);
+  ::close(fd);
+}
+
+TEST(ReactorTest, IdleConnectionsAreClosed) {
+  ReactorOptions o = Threads(2);
+  o.idle_timeout = absl::Milliseconds(100);
+  Server s = StartServer(o, EchoFactory());
+  const int idle = ConnectLoopback(s.port);
+  ASSERT_GE(idle, 0);
+  // The idle one is closed by the sweep: EOF, not a timeout.
+  absl::StatusOr<std::string> got = ReadToEof(idle);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->empty());
+  EXPECT_EQ(s.reactor->Counters().idle_timeouts, 1u);
+  ::close(idle);
+}
+
+TEST(ReactorTest, MaxConnectionsRefusesTheRest) {
+  ReactorOptions o = Threads(1);
+  o.max_connections = 2;
+  Server s = StartServer(o, EchoFactory());
+  const int a = ConnectLoopback(s.port);
+  const int b = ConnectLoopback(s.port);
+  ASSERT_TRUE(EchoRoundTrip(a, "a").ok());
+  ASSERT_TRUE(EchoRoundTrip(b, "b").ok());
+  const int c = ConnectLoopback(s.port);
+  ASSERT_GE(c, 0);  // the kernel completes the handshake...
+  absl::StatusOr<std::string> got = ReadToEof(c);  // ...then we close it
+  EXPECT_TRUE(!got.ok() || got->empty());
+  EXPECT_TRUE(Eventually([&] { return s.reactor->Counters().rejected == 1; }));
+  EXPECT_TRUE(EchoRoundTrip(a, "still here").ok());
+  ::close(a);
+  ::close(b);
+  ::close(c);
+}
+
+TEST(ReactorTest, PostAndTimersRunOnReactorThreads) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  absl::Notification posted, fired, repeated;
+  std::atomic<bool> on_reactor{true};
+  std::atomic<int> ticks{0};
+  ASSERT_TRUE(s.reactor->Post([&] {
+    on_reactor = on_reactor && s.reactor->InReactorThread();
+    posted.Notify();
+  }));
+  bool cancelled_ran = false;
+  const TimerId cancelled =
+      s.reactor->RunAfter(absl::Milliseconds(50), [&] { cancelled_ran = true; });
+  EXPECT_TRUE(s.reactor->CancelTimer(cancelled));
+  s.reactor->RunAfter(absl::Milliseconds(20), [&] {
+    on_reactor = on_reactor && s.reactor->InReactorThread();
+    fired.Notify();
+  });
+  TimerId every = s.reactor->RunEvery(absl::Milliseconds(5), [&] {
+    if (ticks.fetch_add(1) + 1 == 3) repeated.Notify();
+  });
+  EXPECT_TRUE(posted.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(fired.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(repeated.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  s.reactor->CancelTimer(every);
+  EXPECT_TRUE(on_reactor);
+  EXPECT_FALSE(s.reactor->InReactorThread());
+  s.reactor->Stop();
+  s.reactor->Wait();
+  EXPECT_FALSE(cancelled_ran);
+  EXPECT_FALSE(s.reactor->Post([] {}));
+}
+
+// Clients keep sending while the reactor stops: Stop + Wait return, every
+// connection is closed (clients see EOF or reset), nothing leaks (ASan).
+TEST(ReactorTest, StopUnderLoadClosesEverything) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  constexpr int kClients = 16;
+  std::atomic<bool> go{true};
+  std::atomic<int> round_trips{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      const int fd = ConnectLoopback(s.port, 5000);
+      if (fd < 0) return;
+      const std::string msg = Pattern(4096, c);
+      // Bounded: stops on the first failure (the server went away) or after
+      // 100000 rounds.
+      for (int i = 0; i < 100000 && go; ++i) {
+        if (!EchoRoundTrip(fd, msg).ok()) break;
+        round_trips.fetch_add(1);
+      }
+      ::close(fd);
+    });
+  }
+  ASSERT_TRUE(Eventually([&] { return round_trips.load() > kClients * 20; }));
+  s.reactor->Stop();
+  s.reactor->Wait();
+  go = false;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(s.reactor->connection_count(), 0u);
+  const ReactorCounters c = s.reactor->Counters();
+  EXPECT_EQ(c.closes, c.accepts);
+}
+
+class StopOnData : public ConnectionHandler {
+ public:
+  void OnData(Connection& conn, absl::string_view data) override {
+    conn.Write(data);
+    conn.reactor().Stop();
+  }
+};
+
+TEST(ReactorTest, StopFromInsideAHandler) {
+  Server s = StartServer(Threads(2),
+                         [] { return std::make_unique<StopOnData>(); });
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_TRUE(SendAll(fd, "bye").ok());
+  s.reactor->Wait();  // returns because the handler stopped the reactor
+  EXPECT_TRUE(s.reactor->stopping());
+  absl::StatusOr<std::string> got = ReadToEof(fd);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "bye");
+  ::close(fd);
+}
+
+// Replies, then closes from inside OnData: the reply must arrive whole even
+// though the client is still sending (the close lingers instead of resetting).
+class ReplyAndClose : public ConnectionHandler {
+ public:
+  void OnData(Connection& conn, absl::string_view) override {
+    if (replied_) return;
+    replied_ = true;
+    conn.Write(Pattern(100000, 77));
+    conn.Close();
+  }
+
+ private:
+  bool replied_ = false;
+};
+
+TEST(ReactorTest, CloseWithUnreadInputStillDeliversReply) {
+  Server s = StartServer(Threads(2),
+                         [] { return std::make_unique<ReplyAndClose>(); });
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_TRUE(SendAll(fd, Pattern(200000, 1)).ok());
+  absl::StatusOr<std::string> got = ReadToEof(fd);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == Pattern(100000, 77));
+  ::close(fd);
+}
+
+class AbortOnData : public ConnectionHandler {
+ public:
+  explicit AbortOnData(absl::Status* reason) : reason_(reason) {}
+  void OnData(Connection& conn, absl::string_view) override { conn.Abort(); }
+  void OnClose(Connection&, const absl::Status& reason) override {
+    *reason_ = reason;
+  }
+
+ private:
+  absl::Status* reason_;
+};
+
+TEST(ReactorTest, AbortClosesAtOnceAndReportsWhy) {
+  absl::Status reason;
+  Server s = StartServer(
+      Threads(1), [&] { return std::make_unique<AbortOnData>(&reason); });
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_TRUE(SendAll(fd, "x").ok());
+  absl::StatusOr<std::string> got = ReadToEof(fd);
+  EXPECT_TRUE(!got.ok() || got->empty());
+  ASSERT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));
+  s.reactor->Stop();
+  s.reactor->Wait();
+  EXPECT_EQ(reason.code(), absl::StatusCode::kAborted);
+  ::close(fd);
+}
+
+TEST(ReactorTest, AdoptServesAConnectedSocket) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  absl::StatusOr<ConnectionId> id = s.reactor->Adopt(sv[0], EchoFactory());
+  ASSERT_TRUE(id.ok()) << id.status();
+  timeval tv = {10, 0};
+  ::setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  EXPECT_TRUE(EchoRoundTrip(sv[1], Pattern(300000, 8)).ok());
+  ::close(sv[1]);
+}
+
+TEST(ReactorTest, CountersSeeTheWork) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  const int fd = ConnectLoopback(s.port);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(EchoRoundTrip(fd, Pattern(64, i)).ok());
+  }
+  ::close(fd);
+  ASSERT_TRUE(Eventually([&] { return s.reactor->Counters().closes == 1; }));
+  const ReactorCounters c = s.reactor->Counters();
+  EXPECT_EQ(c.accepts, 1u);
+  EXPECT_EQ(c.bytes_read, 50u * 64);
+  EXPECT_EQ(c.bytes_written, 50u * 64);
+  EXPECT_GE(c.rearms, 50u);
+  EXPECT_GE(c.events, 51u);
+  EXPECT_EQ(s.reactor->ThreadCounters().size(), 2u);
+  EXPECT_NE(c.ToString().find("rearms="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace baton
