@@ -102,7 +102,7 @@ ReactorCore::ReactorCore(const ReactorOptions& options)
   ev.data.u64 = kInternalTag | kTimerSource;
   PCHECK(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, timers_.fd(), &ev) == 0);
   {
-    absl::MutexLock lock(&reserve_mu_);
+    MutexLock lock(&reserve_mu_);
     reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   }
   if (options_.idle_timeout > absl::ZeroDuration()) {
@@ -147,7 +147,7 @@ bool ReactorCore::InReactorThread() const {
 // Lifecycle
 
 absl::Status ReactorCore::Start() {
-  absl::MutexLock lock(&lifecycle_mu_);
+  MutexLock lock(&lifecycle_mu_);
   if (started_) return absl::FailedPreconditionError("reactor already started");
   if (stopping()) return absl::FailedPreconditionError("reactor stopped");
   started_ = true;
@@ -160,7 +160,7 @@ absl::Status ReactorCore::Start() {
 
 void ReactorCore::Stop() {
   {
-    absl::MutexLock lock(&task_mu_);
+    MutexLock lock(&task_mu_);
     if (stopping_.load(std::memory_order_relaxed)) return;
     stopping_.store(true, std::memory_order_release);
   }
@@ -168,7 +168,7 @@ void ReactorCore::Stop() {
     // Stop accepting now. shutdown() (not close) so that a thread inside a
     // listener's handler never sees its descriptor number reused; the
     // descriptors are closed after the workers are joined.
-    absl::MutexLock lock(&listeners_mu_);
+    MutexLock lock(&listeners_mu_);
     for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
   }
   gate_.Shutdown();
@@ -179,7 +179,7 @@ void ReactorCore::Stop() {
 void ReactorCore::Wait() {
   CHECK(!InReactorThread())
       << "Reactor::Wait() and ~Reactor() must not run on a reactor thread";
-  absl::MutexLock lock(&lifecycle_mu_);
+  MutexLock lock(&lifecycle_mu_);
   if (joined_) return;
   if (!started_ && !stopping()) return;
   for (std::thread& t : threads_) t.join();
@@ -191,7 +191,7 @@ void ReactorCore::Wait() {
 void ReactorCore::CloseAllAfterJoin() {
   {
     // Tasks still queued can only exist if the workers never ran.
-    absl::MutexLock lock(&task_mu_);
+    MutexLock lock(&task_mu_);
     tasks_.clear();
   }
   timers_.Clear();
@@ -213,7 +213,7 @@ void ReactorCore::CloseAllAfterJoin() {
     if (slot->fd >= 0) {
       {
         // Last chance for queued bytes; never blocks.
-        absl::MutexLock out_lock(&slot->out_mu);
+        MutexLock out_lock(&slot->out_mu);
         if (slot->out != nullptr) {
           size_t sent = 0;
           int error = 0;
@@ -223,14 +223,14 @@ void ReactorCore::CloseAllAfterJoin() {
       ::close(slot->fd);
     }
     delete slot->handler;
-    absl::MutexLock out_lock(&slot->out_mu);
+    MutexLock out_lock(&slot->out_mu);
     slot->out.reset();
     slot->out_bytes.store(0, std::memory_order_relaxed);
     ResetOwnerFields(slot);
     table_.Free(slot);
     Add(&WorkerCounters::closes);
   }
-  absl::MutexLock lock(&listeners_mu_);
+  MutexLock lock(&listeners_mu_);
   for (auto& listener : listeners_) listener->fd.Reset();
 }
 
@@ -311,7 +311,7 @@ void ReactorCore::HandleInternal(uint64_t source) {
   }
   Listener* listener = nullptr;
   {
-    absl::MutexLock lock(&listeners_mu_);
+    MutexLock lock(&listeners_mu_);
     const uint64_t index = source - kListenerSourceBase;
     if (index < listeners_.size()) listener = listeners_[index].get();
   }
@@ -329,7 +329,7 @@ void ReactorCore::RearmInternal(int fd, uint64_t source) {
 void ReactorCore::RunTasks() {
   std::vector<std::function<void()>> tasks;
   {
-    absl::MutexLock lock(&task_mu_);
+    MutexLock lock(&task_mu_);
     tasks.swap(tasks_);
   }
   for (auto& task : tasks) task();
@@ -339,7 +339,7 @@ void ReactorCore::RunTasks() {
 bool ReactorCore::Post(std::function<void()> task) {
   bool was_empty;
   {
-    absl::MutexLock lock(&task_mu_);
+    MutexLock lock(&task_mu_);
     if (stopping()) return false;
     was_empty = tasks_.empty();
     tasks_.push_back(std::move(task));
@@ -372,7 +372,7 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   absl::StatusOr<int> port = LocalPort(fd->get());
   if (!port.ok()) return port.status();
 
-  absl::MutexLock lock(&listeners_mu_);
+  MutexLock lock(&listeners_mu_);
   if (stopping()) return absl::FailedPreconditionError("reactor stopped");
   auto listener = std::make_unique<Listener>();
   listener->fd = std::move(*fd);
@@ -428,7 +428,7 @@ void ReactorCore::HandleListener(Listener* listener) {
 }
 
 bool ReactorCore::ShedOneConnection(Listener* listener) {
-  absl::MutexLock lock(&reserve_mu_);
+  MutexLock lock(&reserve_mu_);
   if (!reserve_fd_.valid()) return false;
   reserve_fd_.Reset();
   const int fd = ::accept4(listener->fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
@@ -618,7 +618,7 @@ bool ReactorCore::FlushOutput(Slot* slot) {
     int error = 0;
     OutputQueue::FlushResult result;
     {
-      absl::MutexLock lock(&slot->out_mu);
+      MutexLock lock(&slot->out_mu);
       if (slot->out == nullptr) return true;
       result = slot->out->Flush(slot->fd, &sent, &error);
       if (result == OutputQueue::FlushResult::kDrained) {
@@ -725,7 +725,7 @@ void ReactorCore::CloseNow(Slot* slot, const absl::Status& reason) {
   {
     // Under out_mu, so a concurrent Reactor::Write either lands before the
     // queue is dropped or sees the new generation and gives up.
-    absl::MutexLock lock(&slot->out_mu);
+    MutexLock lock(&slot->out_mu);
     slot->out.reset();
     slot->out_bytes.store(0, std::memory_order_relaxed);
     table_.Free(slot);
@@ -779,7 +779,7 @@ bool ReactorCore::Write(ConnectionId id, absl::string_view data) {
   Slot* slot = table_.Lookup(IndexOfId(id.value));
   if (slot == nullptr) return false;
   {
-    absl::MutexLock lock(&slot->out_mu);
+    MutexLock lock(&slot->out_mu);
     const uint64_t state = slot->state.load(std::memory_order_acquire);
     if (GenerationOf(state) != GenerationOfId(id.value) ||
         !(FlagsOf(state) & kLive)) {
@@ -798,7 +798,7 @@ void ReactorCore::OwnerWrite(Slot* slot, absl::string_view data) {
       slot->write_error != 0) {
     return;
   }
-  absl::MutexLock lock(&slot->out_mu);
+  MutexLock lock(&slot->out_mu);
   if (slot->out == nullptr || slot->out->empty()) {
     // Nothing queued: send directly, no copy. The lock keeps a foreign
     // Write from slipping its bytes between ours.
@@ -839,7 +839,7 @@ bool ReactorCore::OwnerSendFile(Slot* slot, int file_fd, int64_t offset,
   if (length <= 0) return true;
   ScopedFd copy(::fcntl(file_fd, F_DUPFD_CLOEXEC, 0));
   if (!copy.valid()) return false;
-  absl::MutexLock lock(&slot->out_mu);
+  MutexLock lock(&slot->out_mu);
   if (slot->out == nullptr) slot->out = std::make_unique<OutputQueue>();
   slot->out->AppendFile(std::move(copy), offset, length);
   slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);

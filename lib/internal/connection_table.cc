@@ -37,7 +37,7 @@ ConnectionTable::~ConnectionTable() {
 Slot* ConnectionTable::Allocate() {
   Slot* slot = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (live_.load(std::memory_order_relaxed) >= capacity_) return nullptr;
     if (!free_.empty()) {
       // LIFO: the most recently freed slot is the likeliest to be in cache.
@@ -76,7 +76,7 @@ void ConnectionTable::Free(Slot* slot) {
   // Release: everything the owner did happens-before a later Allocate.
   slot->state.store(MakeState(NextGeneration(GenerationOf(old)), 0),
                     std::memory_order_release);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   free_.push_back(slot->index);
   live_.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "lib/internal/mutex.h"
 #include "lib/internal/output_queue.h"
 
 namespace baton {
@@ -100,7 +100,7 @@ struct alignas(64) Slot {
   // Output, appended by any thread (Reactor::Write), flushed by the owner.
   // Allocated only while bytes are queued, so an idle connection costs no
   // buffer memory.
-  absl::Mutex out_mu;
+  Mutex out_mu;
   std::unique_ptr<OutputQueue> out ABSL_GUARDED_BY(out_mu);
   // Mirror of out->bytes() for lock-free reads.
   std::atomic<size_t> out_bytes{0};
@@ -180,7 +180,7 @@ class ConnectionTable {
   std::atomic<uint32_t> high_water_{0};
   std::atomic<size_t> live_{0};
 
-  absl::Mutex mu_;
+  Mutex mu_;
   std::vector<uint32_t> free_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -4,7 +4,7 @@
 namespace baton::internal {
 
 bool LeaderFollowerGate::BecomeLeader() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   while (leader_ && !shutdown_) {
     ++sleeping_;
     follower_cv_.Wait(&mu_);
@@ -17,7 +17,7 @@ bool LeaderFollowerGate::BecomeLeader() {
 }
 
 bool LeaderFollowerGate::PromoteSuccessor() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   leader_ = false;
   // Wake a follower only if one sleeps and no earlier wake-up is still on its
   // way to it; otherwise a thread finishing its handlers takes the role.
@@ -30,18 +30,18 @@ bool LeaderFollowerGate::PromoteSuccessor() {
 }
 
 void LeaderFollowerGate::Shutdown() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   shutdown_ = true;
   follower_cv_.SignalAll();
 }
 
 bool LeaderFollowerGate::has_leader() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return leader_;
 }
 
 int LeaderFollowerGate::sleeping_followers() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return sleeping_;
 }
 

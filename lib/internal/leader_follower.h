@@ -15,7 +15,7 @@
 #define BATON_INTERNAL_LEADER_FOLLOWER_H_
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "lib/internal/mutex.h"
 
 namespace baton::internal {
 
@@ -41,8 +41,8 @@ class LeaderFollowerGate {
   int sleeping_followers() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  mutable absl::Mutex mu_;
-  absl::CondVar follower_cv_;
+  mutable Mutex mu_;
+  CondVar follower_cv_;
   bool leader_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   int sleeping_ ABSL_GUARDED_BY(mu_) = 0;

@@ -17,7 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "lib/internal/mutex.h"
 #include "baton/connection.h"
 #include "baton/counters.h"
 #include "baton/reactor.h"
@@ -122,10 +122,10 @@ class ReactorCore {
   LeaderFollowerGate gate_;
   std::atomic<bool> stopping_{false};
 
-  absl::Mutex task_mu_;
+  Mutex task_mu_;
   std::vector<std::function<void()>> tasks_ ABSL_GUARDED_BY(task_mu_);
 
-  absl::Mutex listeners_mu_;
+  Mutex listeners_mu_;
   // Never shrinks while the reactor runs: a listener's index is its epoll
   // source, and its object must outlive any event naming it.
   std::vector<std::unique_ptr<Listener>> listeners_
@@ -133,10 +133,10 @@ class ReactorCore {
 
   // A spare descriptor given up to accept-and-close one connection when the
   // process runs out of descriptors (EMFILE/ENFILE).
-  absl::Mutex reserve_mu_;
+  Mutex reserve_mu_;
   ScopedFd reserve_fd_ ABSL_GUARDED_BY(reserve_mu_);
 
-  absl::Mutex lifecycle_mu_;
+  Mutex lifecycle_mu_;
   bool started_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
   bool joined_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(lifecycle_mu_);

@@ -30,7 +30,7 @@ TimerQueue::TimerQueue()
 
 uint64_t TimerQueue::Add(int64_t deadline_ns, int64_t period_ns,
                          std::function<void()> fn) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const uint64_t id = next_id_++;
   by_deadline_.emplace(
       std::make_pair(deadline_ns, id),
@@ -42,7 +42,7 @@ uint64_t TimerQueue::Add(int64_t deadline_ns, int64_t period_ns,
 }
 
 bool TimerQueue::Cancel(uint64_t id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = deadline_of_.find(id);
   if (it == deadline_of_.end()) return false;
   by_deadline_.erase(std::make_pair(it->second, id));
@@ -60,7 +60,7 @@ int TimerQueue::RunDue() {
 
   std::vector<std::shared_ptr<std::function<void()>>> due;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     const int64_t now = MonotonicNanos();
     while (!by_deadline_.empty() && by_deadline_.begin()->first.first <= now) {
       auto node = by_deadline_.extract(by_deadline_.begin());
@@ -85,14 +85,14 @@ int TimerQueue::RunDue() {
 }
 
 void TimerQueue::Clear() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   by_deadline_.clear();
   deadline_of_.clear();
   ProgramLocked();
 }
 
 size_t TimerQueue::size() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return by_deadline_.size();
 }
 

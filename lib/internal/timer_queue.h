@@ -10,7 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "lib/internal/mutex.h"
 #include "lib/internal/scoped_fd.h"
 
 namespace baton::internal {
@@ -59,7 +59,7 @@ class TimerQueue {
   void ProgramLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ScopedFd fd_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<std::pair<int64_t, uint64_t>, Timer> by_deadline_
       ABSL_GUARDED_BY(mu_);

@@ -13,8 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
+#include <mutex>
 #include "baton/connection.h"
 #include "tests/util/test_client.h"
 
@@ -171,7 +170,7 @@ class Registering : public ConnectionHandler {
 
 // Writes from several foreign threads arrive whole, each thread's in order.
 TEST(ReactorTest, WritesFromForeignThreadsStayOrderedPerThread) {
-  absl::Notification opened;
+  baton::testing::Notification opened;
   ConnectionId id;
   Server s = StartServer(Threads(2), [&] {
     return std::make_unique<Registering>([&](ConnectionId i) {
@@ -181,7 +180,7 @@ TEST(ReactorTest, WritesFromForeignThreadsStayOrderedPerThread) {
   });
   const int fd = ConnectLoopback(s.port);
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(opened.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(opened.WaitFor(std::chrono::seconds(10)));
 
   constexpr int kWriters = 4;
   constexpr int kMessages = 500;
@@ -222,23 +221,23 @@ TEST(ReactorTest, WritesFromForeignThreadsStayOrderedPerThread) {
 TEST(ReactorTest, StaleIdAfterFdReuseIsRejected) {
   ReactorOptions o = Threads(2);
   o.max_connections = 1;  // forces the same slot to be reused
-  absl::Mutex mu;
+  std::mutex mu;
   std::vector<std::pair<ConnectionId, int>> opened;  // id, server-side fd
   Server s = StartServer(o, [&] {
     return std::make_unique<Registering>([&](ConnectionId id) {
-      absl::MutexLock lock(&mu);
+      std::lock_guard<std::mutex> lock(mu);
       opened.emplace_back(id, -1);
     });
   });
   auto count = [&] {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     return opened.size();
   };
   const int first = ConnectLoopback(s.port);
   ASSERT_TRUE(Eventually([&] { return count() == 1; }));
   ConnectionId old_id;
   {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     old_id = opened[0].first;
   }
   ::close(first);
@@ -248,7 +247,7 @@ TEST(ReactorTest, StaleIdAfterFdReuseIsRejected) {
   ASSERT_TRUE(Eventually([&] { return count() == 2; }));
   ConnectionId new_id;
   {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     new_id = opened[1].first;
   }
   EXPECT_EQ(old_id.value & 0xffffffffu, new_id.value & 0xffffffffu)
@@ -266,7 +265,7 @@ TEST(ReactorTest, StaleIdAfterFdReuseIsRejected) {
 }
 
 TEST(ReactorTest, CloseFromForeignThreadFlushesFirst) {
-  absl::Notification opened;
+  baton::testing::Notification opened;
   ConnectionId id;
   Server s = StartServer(Threads(2), [&] {
     return std::make_unique<Registering>([&](ConnectionId i) {
@@ -275,7 +274,7 @@ TEST(ReactorTest, CloseFromForeignThreadFlushesFirst) {
     });
   });
   const int fd = ConnectLoopback(s.port);
-  ASSERT_TRUE(opened.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(opened.WaitFor(std::chrono::seconds(10)));
   const std::string payload = Pattern(2 << 20, 3);
   ASSERT_TRUE(s.reactor->Write(id, payload));
   ASSERT_TRUE(s.reactor->Close(id));
@@ -370,7 +369,7 @@ TEST(ReactorTest, MaxConnectionsRefusesTheRest) {
 
 TEST(ReactorTest, PostAndTimersRunOnReactorThreads) {
   Server s = StartServer(Threads(2), EchoFactory());
-  absl::Notification posted, fired, repeated;
+  baton::testing::Notification posted, fired, repeated;
   std::atomic<bool> on_reactor{true};
   std::atomic<int> ticks{0};
   ASSERT_TRUE(s.reactor->Post([&] {
@@ -388,9 +387,9 @@ TEST(ReactorTest, PostAndTimersRunOnReactorThreads) {
   TimerId every = s.reactor->RunEvery(absl::Milliseconds(5), [&] {
     if (ticks.fetch_add(1) + 1 == 3) repeated.Notify();
   });
-  EXPECT_TRUE(posted.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  EXPECT_TRUE(fired.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  EXPECT_TRUE(repeated.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(posted.WaitFor(std::chrono::seconds(10)));
+  EXPECT_TRUE(fired.WaitFor(std::chrono::seconds(10)));
+  EXPECT_TRUE(repeated.WaitFor(std::chrono::seconds(10)));
   s.reactor->CancelTimer(every);
   EXPECT_TRUE(on_reactor);
   EXPECT_FALSE(s.reactor->InReactorThread());

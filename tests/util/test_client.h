@@ -5,8 +5,11 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,30 @@
 #include "absl/status/statusor.h"
 
 namespace baton::testing {
+
+// A one-shot event, like absl::Notification but built on std::mutex so that
+// ThreadSanitizer sees it (Debian's libabsl is not instrumented).
+class Notification {
+ public:
+  void Notify() {
+    std::lock_guard<std::mutex> lock(mu_);
+    notified_ = true;
+    cv_.notify_all();
+  }
+  bool WaitFor(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [this] { return notified_; });
+  }
+  bool HasBeenNotified() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return notified_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool notified_ = false;
+};
 
 // A blocking TCP connection to 127.0.0.1:`port` whose reads and writes give
 // up after `timeout_ms` (so a test never hangs). -1 on failure.
