@@ -19,6 +19,10 @@
 #ifndef BATON_REACTOR_H_
 #define BATON_REACTOR_H_
 
+#if __cplusplus < 201703L
+#error "baton needs C++17: compile code that includes baton headers with -std=c++17 (Bazel's default is older)"
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>

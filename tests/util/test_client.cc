@@ -169,6 +169,8 @@ absl::Status ChildServer::Start(const std::string& binary,
     int status;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      exit_status_ = status;
+      DrainOutput(100);
       return absl::InternalError("server exited early: " + output_);
     }
   }
@@ -193,11 +195,16 @@ absl::StatusOr<int> ChildServer::StopWith(int signal, int timeout_ms) {
 }
 
 absl::StatusOr<int> ChildServer::WaitExit(int timeout_ms) {
+  if (pid_ <= 0) {
+    if (exit_status_ >= 0) return exit_status_;
+    return absl::FailedPreconditionError("never started");
+  }
   for (int waited = 0; waited <= timeout_ms; waited += 20) {
     int status;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      DrainOutput(0);
+      exit_status_ = status;
+      DrainOutput(100);
       return status;
     }
     DrainOutput(20);

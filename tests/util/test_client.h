@@ -87,6 +87,7 @@ class ChildServer {
   void DrainOutput(int timeout_ms);
 
   pid_t pid_ = -1;
+  int exit_status_ = -1;
   int stderr_fd_ = -1;
   int port_ = -1;
   std::string output_;
