@@ -199,7 +199,11 @@ absl::StatusOr<int> ChildServer::WaitExit(int timeout_ms) {
     if (exit_status_ >= 0) return exit_status_;
     return absl::FailedPreconditionError("never started");
   }
-  for (int waited = 0; waited <= timeout_ms; waited += 20) {
+  // A wall-clock deadline: once the child closes its stderr, DrainOutput
+  // returns at once, so counting iterations would not measure time.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  do {
     int status;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
@@ -208,7 +212,8 @@ absl::StatusOr<int> ChildServer::WaitExit(int timeout_ms) {
       return status;
     }
     DrainOutput(20);
-  }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  } while (std::chrono::steady_clock::now() < deadline);
   return absl::DeadlineExceededError("server did not exit in time");
 }
 
