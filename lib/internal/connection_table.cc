@@ -115,6 +115,12 @@ bool ConnectionTable::Release(Slot* slot) {
 }
 
 uint32_t ConnectionTable::TakeRequests(Slot* slot) {
+  // Requests are rare: a plain load keeps the common path free of a locked
+  // read-modify-write.
+  if (!(FlagsOf(slot->state.load(std::memory_order_acquire)) &
+        kRequestFlags)) {
+    return 0;
+  }
   const uint64_t old =
       slot->state.fetch_and(~uint64_t{kRequestFlags}, std::memory_order_acq_rel);
   return FlagsOf(old) & kRequestFlags;

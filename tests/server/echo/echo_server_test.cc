@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,6 +112,58 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{"--max_events=0", "1..4096"},
                       BadFlag{"--idle_timeout_ms=-5", "must not be negative"},
                       BadFlag{"--no_such_flag=1", "no_such_flag"}));
+
+// CPU ticks (user + system) the process has used so far.
+long CpuTicks(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  // Fields after the ")" of the command name; utime and stime are 14 and 15.
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+
+// With only 32 descriptors the server runs out while clients keep
+// connecting: it must shed them without spinning, and serve again once
+// descriptors are free.
+TEST(EchoServerTest, DescriptorExhaustionBacksOffAndRecovers) {
+  ChildServer server;
+  ASSERT_TRUE(server
+                  .Start("/usr/bin/prlimit",
+                         {"--nofile=32", EchoBinary(), "--port=0",
+                          "--threads=1"})
+                  .ok())
+      << server.output();
+  std::vector<int> clients;
+  for (int i = 0; i < 60; ++i) {
+    const int fd = ConnectLoopback(server.port(), 2000);
+    if (fd >= 0) clients.push_back(fd);
+  }
+  const long before = CpuTicks(server.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const long used = CpuTicks(server.pid()) - before;
+  // A busy loop on EMFILE would burn ~100 ticks in that second.
+  EXPECT_LT(used, 30) << "server spins while out of descriptors";
+  for (int fd : clients) ::close(fd);
+  // Recovered: a new client is served.
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    const int fd = ConnectLoopback(server.port(), 2000);
+    served = fd >= 0 && EchoRoundTrip(fd, "after exhaustion").ok();
+    if (fd >= 0) ::close(fd);
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(served) << server.output();
+  absl::StatusOr<int> status = server.StopWith(SIGTERM, 5000);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
 
 TEST(EchoServerTest, PortInUseIsReported) {
   ChildServer first;
