@@ -11,23 +11,30 @@
 
 namespace baton {
 
+// Every counter once: X(name, what it counts). Expanded below for the
+// struct fields, and in the implementation for sums, snapshots and logs.
+#define BATON_REACTOR_COUNTERS(X)                                       \
+  X(epoll_waits, "epoll_wait calls that returned")                      \
+  X(events, "events taken from epoll_wait")                             \
+  X(promotions, "followers woken to become leader")                     \
+  X(rearms, "EPOLL_CTL_MOD re-arms after handling")                     \
+  X(stale_events, "events dropped: connection gone or slot reused")     \
+  X(busy_events, "events folded into another thread's claim")          \
+  X(accepts, "connections accepted")                                    \
+  X(rejected, "connections refused (limit, descriptor exhaustion)")     \
+  X(closes, "connections closed")                                       \
+  X(idle_timeouts, "connections closed by the idle sweep")              \
+  X(tasks, "posted tasks and timer callbacks run")                      \
+  X(bytes_read, "bytes read from sockets")                              \
+  X(bytes_written, "bytes handed to the kernel")
+
 // A snapshot of what one reactor thread (or all of them, summed) did.
 // Counters are updated with relaxed atomics by their own thread only, so
 // reading them costs the hot path nothing; a snapshot is not a consistent cut.
 struct ReactorCounters {
-  uint64_t epoll_waits = 0;    // epoll_wait calls that returned
-  uint64_t events = 0;         // events taken from epoll_wait
-  uint64_t promotions = 0;     // followers woken to become leader
-  uint64_t rearms = 0;         // EPOLL_CTL_MOD re-arms after handling
-  uint64_t stale_events = 0;   // events dropped: connection gone or reused
-  uint64_t busy_events = 0;    // events deferred: connection claimed elsewhere
-  uint64_t accepts = 0;        // connections accepted
-  uint64_t rejected = 0;       // connections refused (limit, fd exhaustion)
-  uint64_t closes = 0;         // connections closed
-  uint64_t idle_timeouts = 0;  // connections closed by the idle timer
-  uint64_t tasks = 0;          // posted tasks and timer callbacks run
-  uint64_t bytes_read = 0;
-  uint64_t bytes_written = 0;
+#define BATON_COUNTER_FIELD(name, what) uint64_t name = 0;
+  BATON_REACTOR_COUNTERS(BATON_COUNTER_FIELD)
+#undef BATON_COUNTER_FIELD
 
   ReactorCounters& operator+=(const ReactorCounters& other);
 

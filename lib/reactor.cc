@@ -70,19 +70,10 @@ void ResetOwnerFields(Slot* slot) {
 
 ReactorCounters WorkerCounters::Snapshot() const {
   ReactorCounters c;
-  c.epoll_waits = epoll_waits.load(std::memory_order_relaxed);
-  c.events = events.load(std::memory_order_relaxed);
-  c.promotions = promotions.load(std::memory_order_relaxed);
-  c.rearms = rearms.load(std::memory_order_relaxed);
-  c.stale_events = stale_events.load(std::memory_order_relaxed);
-  c.busy_events = busy_events.load(std::memory_order_relaxed);
-  c.accepts = accepts.load(std::memory_order_relaxed);
-  c.rejected = rejected.load(std::memory_order_relaxed);
-  c.closes = closes.load(std::memory_order_relaxed);
-  c.idle_timeouts = idle_timeouts.load(std::memory_order_relaxed);
-  c.tasks = tasks.load(std::memory_order_relaxed);
-  c.bytes_read = bytes_read.load(std::memory_order_relaxed);
-  c.bytes_written = bytes_written.load(std::memory_order_relaxed);
+#define BATON_SNAPSHOT_COUNTER(name, what) \
+  c.name = name.load(std::memory_order_relaxed);
+  BATON_REACTOR_COUNTERS(BATON_SNAPSHOT_COUNTER)
+#undef BATON_SNAPSHOT_COUNTER
   return c;
 }
 

@@ -31,9 +31,9 @@ namespace baton::internal {
 // Counters of one worker, written only by that worker (relaxed load+store,
 // no locked instruction on the hot path) and read by anyone.
 struct alignas(64) WorkerCounters {
-  std::atomic<uint64_t> epoll_waits{0}, events{0}, promotions{0}, rearms{0},
-      stale_events{0}, busy_events{0}, accepts{0}, rejected{0}, closes{0},
-      idle_timeouts{0}, tasks{0}, bytes_read{0}, bytes_written{0};
+#define BATON_WORKER_COUNTER(name, what) std::atomic<uint64_t> name{0};
+  BATON_REACTOR_COUNTERS(BATON_WORKER_COUNTER)
+#undef BATON_WORKER_COUNTER
 
   ReactorCounters Snapshot() const;
 };

@@ -168,19 +168,42 @@ class Registering : public ConnectionHandler {
   std::function<void(ConnectionId)> on_open_;
 };
 
-// Writes from several foreign threads arrive whole, each thread's in order.
-TEST(ReactorTest, WritesFromForeignThreadsStayOrderedPerThread) {
-  baton::testing::Notification opened;
+// A two-thread server with one client connected; `id` names the server side.
+struct OneConnection {
+  Server server;
   ConnectionId id;
-  Server s = StartServer(Threads(2), [&] {
-    return std::make_unique<Registering>([&](ConnectionId i) {
-      id = i;
-      opened.Notify();
+  int fd = -1;
+  bool ready = false;
+};
+
+OneConnection ConnectOne() {
+  // Shared with the factory, which lives as long as the reactor.
+  struct Opened {
+    baton::testing::Notification notification;
+    std::atomic<uint64_t> id{0};
+  };
+  auto opened = std::make_shared<Opened>();
+  OneConnection c;
+  c.server = StartServer(Threads(2), [opened] {
+    return std::make_unique<Registering>([opened](ConnectionId i) {
+      opened->id = i.value;
+      opened->notification.Notify();
     });
   });
-  const int fd = ConnectLoopback(s.port);
-  ASSERT_GE(fd, 0);
-  ASSERT_TRUE(opened.WaitFor(std::chrono::seconds(10)));
+  c.fd = ConnectLoopback(c.server.port);
+  c.ready = c.fd >= 0 &&
+            opened->notification.WaitFor(std::chrono::seconds(10));
+  c.id = ConnectionId{opened->id.load()};
+  return c;
+}
+
+// Writes from several foreign threads arrive whole, each thread's in order.
+TEST(ReactorTest, WritesFromForeignThreadsStayOrderedPerThread) {
+  OneConnection c = ConnectOne();
+  ASSERT_TRUE(c.ready) << "connection never opened";
+  Server& s = c.server;
+  const ConnectionId id = c.id;
+  const int fd = c.fd;
 
   constexpr int kWriters = 4;
   constexpr int kMessages = 500;
@@ -265,16 +288,11 @@ TEST(ReactorTest, StaleIdAfterFdReuseIsRejected) {
 }
 
 TEST(ReactorTest, CloseFromForeignThreadFlushesFirst) {
-  baton::testing::Notification opened;
-  ConnectionId id;
-  Server s = StartServer(Threads(2), [&] {
-    return std::make_unique<Registering>([&](ConnectionId i) {
-      id = i;
-      opened.Notify();
-    });
-  });
-  const int fd = ConnectLoopback(s.port);
-  ASSERT_TRUE(opened.WaitFor(std::chrono::seconds(10)));
+  OneConnection c = ConnectOne();
+  ASSERT_TRUE(c.ready) << "connection never opened";
+  Server& s = c.server;
+  const ConnectionId id = c.id;
+  const int fd = c.fd;
   const std::string payload = Pattern(2 << 20, 3);
   ASSERT_TRUE(s.reactor->Write(id, payload));
   ASSERT_TRUE(s.reactor->Close(id));
