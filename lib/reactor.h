@@ -41,6 +41,7 @@ namespace baton {
 
 namespace internal {
 class ReactorCore;
+class ReactorTestPeer;
 }  // namespace internal
 
 struct ReactorOptions {
@@ -151,6 +152,7 @@ class Reactor {
   const ReactorOptions& options() const;
 
  private:
+  friend class internal::ReactorTestPeer;  // tests inject synthetic events
   explicit Reactor(std::unique_ptr<internal::ReactorCore> core);
 
   std::unique_ptr<internal::ReactorCore> core_;

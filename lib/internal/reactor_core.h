@@ -72,6 +72,15 @@ class ReactorCore {
   void set_owner(Reactor* owner) { owner_ = owner; }
   Reactor* owner() const { return owner_; }
 
+  // Dispatches a synthetic epoll event as if epoll_wait had returned it.
+  // Tests only; must run on a reactor thread (e.g. inside Post).
+  void InjectEventForTest(uint64_t data, uint32_t events) {
+    epoll_event event = {};
+    event.events = events;
+    event.data.u64 = data;
+    Dispatch(event);
+  }
+
   // --- baton::Connection (caller holds the claim on `slot`) ---
   void OwnerWrite(Slot* slot, absl::string_view data);
   bool OwnerSendFile(Slot* slot, int file_fd, int64_t offset, int64_t length);

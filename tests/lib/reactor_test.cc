@@ -3,6 +3,7 @@
 #include "baton/reactor.h"
 
 #include <gtest/gtest.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,9 +16,22 @@
 #include "absl/strings/str_cat.h"
 #include <mutex>
 #include "baton/connection.h"
+#include "lib/internal/reactor_core.h"
 #include "tests/util/test_client.h"
 
 namespace baton {
+namespace internal {
+
+// Reaches the core to inject synthetic epoll events.
+class ReactorTestPeer {
+ public:
+  static void InjectEvent(Reactor& reactor, uint64_t data, uint32_t events) {
+    reactor.core_->InjectEventForTest(data, events);
+  }
+};
+
+}  // namespace internal
+
 namespace {
 
 using ::baton::testing::ConnectLoopback;
@@ -284,6 +298,71 @@ TEST(ReactorTest, StaleIdAfterFdReuseIsRejected) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "fresh");
   EXPECT_EQ(s.reactor->connection_count(), 1u);
+  ::close(second);
+}
+
+// The event-level version: an epoll event armed for a connection that has
+// since been closed, delivered after a new connection took the same slot
+// (and, the kernel being what it is, the same fd number), is dropped as
+// stale: it neither claims nor serves the new connection.
+TEST(ReactorTest, StaleEventAfterFdReuseIsDropped) {
+  ReactorOptions o = Threads(2);
+  o.max_connections = 1;
+  std::mutex mu;
+  std::vector<std::pair<ConnectionId, int>> opened;  // id, server-side fd
+  class RecordFd : public ConnectionHandler {
+   public:
+    RecordFd(std::mutex* mu, std::vector<std::pair<ConnectionId, int>>* out)
+        : mu_(mu), out_(out) {}
+    void OnOpen(Connection& conn) override {
+      std::lock_guard<std::mutex> lock(*mu_);
+      out_->emplace_back(conn.id(), conn.fd());
+    }
+    void OnData(Connection& conn, absl::string_view data) override {
+      conn.Write(data);
+    }
+
+   private:
+    std::mutex* mu_;
+    std::vector<std::pair<ConnectionId, int>>* out_;
+  };
+  Server s = StartServer(o, [&] { return std::make_unique<RecordFd>(&mu, &opened); });
+  auto count = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return opened.size();
+  };
+  const int first = ConnectLoopback(s.port);
+  ASSERT_TRUE(Eventually([&] { return count() == 1; }));
+  ::close(first);
+  ASSERT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));
+  const int second = ConnectLoopback(s.port);
+  ASSERT_TRUE(Eventually([&] { return count() == 2; }));
+  std::pair<ConnectionId, int> old_conn, new_conn;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    old_conn = opened[0];
+    new_conn = opened[1];
+  }
+  ASSERT_EQ(old_conn.second, new_conn.second) << "fd number not reused";
+  ASSERT_EQ(old_conn.first.value & 0xffffffffu, new_conn.first.value & 0xffffffffu);
+
+  // Data is waiting on the new connection, so a wrongly accepted stale event
+  // would have something to serve.
+  ASSERT_TRUE(SendAll(second, "ping").ok());
+  const uint64_t stale_before = s.reactor->Counters().stale_events;
+  baton::testing::Notification injected;
+  ASSERT_TRUE(s.reactor->Post([&] {
+    internal::ReactorTestPeer::InjectEvent(*s.reactor, old_conn.first.value,
+                                           EPOLLIN);
+    injected.Notify();
+  }));
+  ASSERT_TRUE(injected.WaitFor(std::chrono::seconds(10)));
+  EXPECT_EQ(s.reactor->Counters().stale_events, stale_before + 1);
+  // The new connection is served normally, exactly once.
+  absl::StatusOr<std::string> got = ReadExact(second, 4);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "ping");
+  EXPECT_TRUE(EchoRoundTrip(second, "still fine").ok());
   ::close(second);
 }
 
