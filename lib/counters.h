@@ -25,6 +25,8 @@ namespace baton {
   X(closes, "connections closed")                                       \
   X(idle_timeouts, "connections closed by the idle sweep")              \
   X(tasks, "posted tasks and timer callbacks run")                      \
+  X(speculative_reads, "re-reads of a just-served connection")         \
+  X(speculative_hits, "re-reads that found data: no re-arm needed")     \
   X(bytes_read, "bytes read from sockets")                              \
   X(bytes_written, "bytes handed to the kernel")
 

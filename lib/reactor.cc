@@ -40,6 +40,9 @@ struct WorkerContext {
   int index = 0;
   std::unique_ptr<char[]> read_buffer;
   size_t read_buffer_size = 0;
+  // Connections served in this batch and kept claimed for a re-read.
+  std::vector<Slot*> deferred;
+  std::vector<Slot*> rereading;
 };
 
 thread_local WorkerContext* tls_worker = nullptr;
@@ -64,6 +67,8 @@ void ResetOwnerFields(Slot* slot) {
   slot->closed = false;
   slot->write_error = 0;
   slot->linger_timer = 0;
+  slot->speculation = 1;
+  slot->speculation_skips = 0;
 }
 
 }  // namespace
@@ -253,9 +258,11 @@ void ReactorCore::WorkerMain(int index) {
     Add(&WorkerCounters::epoll_waits);
     Add(&WorkerCounters::events, static_cast<uint64_t>(n));
     for (int i = 0; i < n; ++i) Dispatch(events[i]);
+    RunDeferred();
   }
   // Tasks accepted before Stop() are run, not dropped.
   RunTasks();
+  RunDeferred();
   tls_worker = nullptr;
 }
 
@@ -484,9 +491,28 @@ void ReactorCore::OpenConnection(Slot* slot, int fd,
   Service(slot, 0);
 }
 
-void ReactorCore::Service(Slot* slot, uint32_t revents) {
+void ReactorCore::Service(Slot* slot, uint32_t revents, bool speculative,
+                          Defer defer) {
   for (;;) {
-    if (!ServeOnce(slot, revents)) return;
+    size_t bytes_read = 0;
+    if (!ServeOnce(slot, revents, &bytes_read)) return;
+    if (speculative) {
+      speculative = false;
+      Add(&WorkerCounters::speculative_reads);
+      if (bytes_read > 0) {
+        Add(&WorkerCounters::speculative_hits);
+        if (slot->speculation < 3) ++slot->speculation;
+      } else {
+        slot->speculation = 0;
+        slot->speculation_skips = 0;
+      }
+    }
+    if (bytes_read > 0 && defer == Defer::kAllowed && MayDefer(slot)) {
+      // Keep the claim: the connection is read again after this batch, and
+      // re-armed only if that finds nothing (see RunDeferred).
+      tls_worker->deferred.push_back(slot);
+      return;
+    }
     Rearm(slot);
     if (!slot->registered) return;  // Rearm failed and closed it
     if (ConnectionTable::Release(slot)) return;
@@ -497,7 +523,43 @@ void ReactorCore::Service(Slot* slot, uint32_t revents) {
   }
 }
 
-bool ReactorCore::ServeOnce(Slot* slot, uint32_t revents) {
+bool ReactorCore::MayDefer(Slot* slot) {
+  if (options_.speculative_rounds <= 0 || !InReactorThread() ||
+      !slot->registered || slot->closing || slot->lingering ||
+      slot->peer_closed || slot->user_paused || slot->hwm_paused ||
+      slot->write_error != 0 ||
+      slot->out_bytes.load(std::memory_order_relaxed) != 0) {
+    return false;
+  }
+  if (slot->speculation == 0) {
+    // Its last re-read found nothing: re-arm at once for a while, then give
+    // speculation another chance (the peer's pace may have changed).
+    if (++slot->speculation_skips >= 8) slot->speculation = 1;
+    return false;
+  }
+  return true;
+}
+
+void ReactorCore::RunDeferred() {
+  WorkerContext* ctx = tls_worker;
+  for (int round = 0;
+       round < options_.speculative_rounds && !ctx->deferred.empty();
+       ++round) {
+    ctx->rereading.swap(ctx->deferred);
+    for (Slot* slot : ctx->rereading) {
+      Service(slot, EPOLLIN, /*speculative=*/true);
+    }
+    ctx->rereading.clear();
+  }
+  // Out of rounds: hand the rest back to epoll.
+  ctx->rereading.swap(ctx->deferred);
+  for (Slot* slot : ctx->rereading) {
+    Service(slot, 0, /*speculative=*/false, Defer::kNever);
+  }
+  ctx->rereading.clear();
+}
+
+bool ReactorCore::ServeOnce(Slot* slot, uint32_t revents, size_t* bytes_read) {
   const uint32_t requests = ConnectionTable::TakeRequests(slot);
   if (requests & kAbortRequested) {
     CloseNow(slot, absl::AbortedError("aborted"));
@@ -522,7 +584,7 @@ bool ReactorCore::ServeOnce(Slot* slot, uint32_t revents) {
       (slot->lingering ||
        (!slot->closing && !slot->user_paused && !slot->hwm_paused));
   if (want_read && (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
-    if (!ReadInput(slot, revents)) return false;
+    if (!ReadInput(slot, revents, bytes_read)) return false;
   }
   if (slot->write_error != 0) {
     CloseNow(slot, ErrnoStatus("send", slot->write_error));
@@ -542,13 +604,15 @@ bool ReactorCore::ServeOnce(Slot* slot, uint32_t revents) {
   return true;
 }
 
-bool ReactorCore::ReadInput(Slot* slot, uint32_t revents) {
+bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
+                            size_t* bytes_read) {
   char* buffer = tls_worker->read_buffer.get();
   const size_t capacity = tls_worker->read_buffer_size;
   const bool track_activity = options_.idle_timeout > absl::ZeroDuration();
   for (int round = 0; round < kMaxReadsPerEvent; ++round) {
     const ssize_t n = ::read(slot->fd, buffer, capacity);
     if (n > 0) {
+      *bytes_read += static_cast<size_t>(n);
       Add(&WorkerCounters::bytes_read, static_cast<uint64_t>(n));
       if (track_activity) {
         slot->last_activity_ms.store(CoarseMonotonicMillis(),
@@ -876,6 +940,9 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
   }
   if (o.linger_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("linger_timeout must not be negative");
+  }
+  if (o.speculative_rounds < 0 || o.speculative_rounds > 64) {
+    return absl::InvalidArgumentError("speculative_rounds must be in 0..64");
   }
   if (o.output_high_water < 1) {
     return absl::InvalidArgumentError("output_high_water must be positive");

@@ -30,6 +30,10 @@ DEFINE_int32(max_events, 64, "events taken per epoll_wait");
 DEFINE_int64(output_high_water, 4 << 20,
              "stop reading from a peer with this many reply bytes unsent");
 
+DEFINE_int32(speculative_rounds, 4,
+             "re-read served connections up to this many times per batch "
+             "before re-arming them (0: re-arm at once)");
+
 DEFINE_validator(port, &baton::flags::ValidatePort);
 DEFINE_validator(address, &baton::flags::ValidateAddress);
 DEFINE_validator(threads, &baton::flags::ValidateThreads);
@@ -37,6 +41,7 @@ DEFINE_validator(idle_timeout_ms, &baton::flags::ValidateNonNegative);
 DEFINE_validator(max_connections, &baton::flags::ValidatePositive);
 DEFINE_validator(max_events, &baton::flags::ValidateMaxEvents);
 DEFINE_validator(output_high_water, &baton::flags::ValidatePositive);
+DEFINE_validator(speculative_rounds, &baton::flags::ValidateRounds);
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
@@ -60,6 +65,7 @@ int main(int argc, char** argv) {
   options.max_connections = static_cast<size_t>(FLAGS_max_connections);
   options.max_events = FLAGS_max_events;
   options.output_high_water = static_cast<size_t>(FLAGS_output_high_water);
+  options.speculative_rounds = FLAGS_speculative_rounds;
   options.thread_name = "echo";
   auto reactor = baton::Reactor::Create(options);
   if (!reactor.ok()) {

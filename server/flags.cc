@@ -40,6 +40,12 @@ bool ValidateMaxEvents(const char* flag, int32_t value) {
   return false;
 }
 
+bool ValidateRounds(const char* flag, int32_t value) {
+  if (value >= 0 && value <= 64) return true;
+  std::fprintf(stderr, "--%s=%d: must be in 0..64\n", flag, value);
+  return false;
+}
+
 bool ValidateNonNegative(const char* flag, int64_t value) {
   if (value >= 0) return true;
   std::fprintf(stderr, "--%s=%lld: must not be negative\n", flag,

@@ -16,6 +16,7 @@ bool ValidatePort(const char* flag, int32_t value);
 bool ValidateAddress(const char* flag, const std::string& value);
 bool ValidateThreads(const char* flag, int32_t value);
 bool ValidateMaxEvents(const char* flag, int32_t value);
+bool ValidateRounds(const char* flag, int32_t value);
 bool ValidateNonNegative(const char* flag, int64_t value);
 bool ValidatePositive(const char* flag, int64_t value);
 

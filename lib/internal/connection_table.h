@@ -90,6 +90,10 @@ struct alignas(64) Slot {
   bool aborting = false;         // Abort() from the handler: close at once
   bool opened = false;           // OnOpen ran; OnClose is owed
   bool closed = false;           // OnClose running: writes are dropped
+  // Confidence (0..3) that data will be waiting when this connection is
+  // read again right after a batch: see ReactorOptions::speculative_rounds.
+  uint8_t speculation = 1;
+  uint8_t speculation_skips = 0;  // rounds re-armed at once since a miss
   int write_error = 0;           // errno of a failed send, served by owner
   uint64_t linger_timer = 0;
 

@@ -104,11 +104,20 @@ class ReactorCore {
 
   // Sets up a freshly allocated, claimed slot and serves it.
   void OpenConnection(Slot* slot, int fd, const HandlerFactory& factory);
-  // The owner's loop: serves `revents` and requests, re-arms, releases.
-  void Service(Slot* slot, uint32_t revents);
-  // Serves one round; returns false if the connection was closed.
-  bool ServeOnce(Slot* slot, uint32_t revents);
-  bool ReadInput(Slot* slot, uint32_t revents);
+  // How Service may end a round.
+  enum class Defer { kAllowed, kNever };
+  // The owner's loop: serves `revents` and requests, then either defers the
+  // connection to this worker's re-read list (still claimed) or re-arms and
+  // releases it. `speculative`: this is a re-read, not an epoll event.
+  void Service(Slot* slot, uint32_t revents, bool speculative = false,
+               Defer defer = Defer::kAllowed);
+  // Serves one round; returns false if the connection was closed. Adds the
+  // bytes read to `*bytes_read`.
+  bool ServeOnce(Slot* slot, uint32_t revents, size_t* bytes_read);
+  bool ReadInput(Slot* slot, uint32_t revents, size_t* bytes_read);
+  bool MayDefer(Slot* slot);
+  // Re-reads the connections deferred during a batch, then re-arms them.
+  void RunDeferred();
   bool FlushOutput(Slot* slot);
   bool FinishClose(Slot* slot);
   void Rearm(Slot* slot);
