@@ -96,14 +96,10 @@ class Server {
 }  // namespace
 
 int main(int argc, char** argv) {
-  gflags::SetUsageMessage(
-      "echo server on Boost.Asio (comparison baseline)\n"
-      "usage: asio_echo [--port=N] [--address=A] [--threads=N]");
-  FLAGS_logtostderr = true;
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
-  google::InitGoogleLogging(argv[0]);
-  if (argc > 1) {
-    LOG(ERROR) << "unexpected argument '" << argv[1] << "' (see --help)";
+  if (!baton::flags::InitServer(
+          &argc, &argv,
+          "echo server on Boost.Asio (comparison baseline)\n"
+          "usage: asio_echo [--port=N] [--address=A] [--threads=N]")) {
     return 2;
   }
   const sigset_t stop_signals = baton::flags::BlockStopSignals();

@@ -44,14 +44,10 @@ DEFINE_validator(output_high_water, &baton::flags::ValidatePositive);
 DEFINE_validator(speculative_rounds, &baton::flags::ValidateRounds);
 
 int main(int argc, char** argv) {
-  gflags::SetUsageMessage(
-      "echo server on baton's leader/followers epoll reactor\n"
-      "usage: echo [--port=N] [--address=A] [--threads=N] ...");
-  FLAGS_logtostderr = true;
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
-  google::InitGoogleLogging(argv[0]);
-  if (argc > 1) {
-    LOG(ERROR) << "unexpected argument '" << argv[1] << "' (see --help)";
+  if (!baton::flags::InitServer(
+          &argc, &argv,
+          "echo server on baton's leader/followers epoll reactor\n"
+          "usage: echo [--port=N] [--address=A] [--threads=N] ...")) {
     return 2;
   }
 

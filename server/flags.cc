@@ -2,6 +2,8 @@
 #include "server/flags.h"
 
 #include <arpa/inet.h>
+#include <gflags/gflags.h>
+#include <glog/logging.h>
 
 #include <cstdio>
 
@@ -58,6 +60,18 @@ bool ValidatePositive(const char* flag, int64_t value) {
   std::fprintf(stderr, "--%s=%lld: must be positive\n", flag,
                static_cast<long long>(value));
   return false;
+}
+
+bool InitServer(int* argc, char*** argv, const char* usage) {
+  gflags::SetUsageMessage(usage);
+  FLAGS_logtostderr = true;
+  gflags::ParseCommandLineFlags(argc, argv, true);
+  google::InitGoogleLogging((*argv)[0]);
+  if (*argc > 1) {
+    LOG(ERROR) << "unexpected argument '" << (*argv)[1] << "' (see --help)";
+    return false;
+  }
+  return true;
 }
 
 std::string JoinHostPort(const std::string& address, int port) {

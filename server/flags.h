@@ -20,6 +20,10 @@ bool ValidateRounds(const char* flag, int32_t value);
 bool ValidateNonNegative(const char* flag, int64_t value);
 bool ValidatePositive(const char* flag, int64_t value);
 
+// Parses flags (logging to stderr by default) and starts glog. Returns false
+// after logging why if positional arguments are left over.
+bool InitServer(int* argc, char*** argv, const char* usage);
+
 // "ADDR:PORT", or "[ADDR]:PORT" for IPv6.
 std::string JoinHostPort(const std::string& address, int port);
 

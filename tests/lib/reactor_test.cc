@@ -109,9 +109,14 @@ TEST(ReactorTest, ListenRejectsBadAddress) {
   EXPECT_FALSE((*r)->Listen(l, EchoFactory()).ok());
 }
 
-// Many connections at once, each with sizes from 1 B to 1 MiB, two threads.
-TEST(ReactorTest, EchoesEveryByteOnManyConnections) {
-  Server s = StartServer(Threads(2), EchoFactory());
+// Many connections at once, each with sizes from 1 B to 1 MiB, two threads;
+// with and without speculative re-reads.
+class ReactorEchoTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(ReactorEchoTest, EchoesEveryByteOnManyConnections) {
+  ReactorOptions options = Threads(2);
+  options.speculative_rounds = GetParam();
+  Server s = StartServer(options, EchoFactory());
   constexpr int kConnections = 24;
   const std::vector<size_t> sizes = {1, 13, 64, 1500, 16384, 200000, 1 << 20};
   std::vector<std::thread> clients;
@@ -141,7 +146,11 @@ TEST(ReactorTest, EchoesEveryByteOnManyConnections) {
   EXPECT_EQ(c.accepts, static_cast<uint64_t>(kConnections));
   EXPECT_EQ(c.bytes_read, c.bytes_written);
   EXPECT_GT(c.rearms, 0u);
+  if (GetParam() == 0) EXPECT_EQ(c.speculative_reads, 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(SpeculativeRounds, ReactorEchoTest,
+                         ::testing::Values(0, 4));
 
 TEST(ReactorTest, MultiMegabyteMessage) {
   Server s = StartServer(Threads(2), EchoFactory());
