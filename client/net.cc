@@ -1,0 +1,131 @@
+// Client library: sockets, limits, payloads.
+#include "client/net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace baton::client {
+namespace {
+
+absl::Status Errno(const std::string& what, int err) {
+  return absl::Status(absl::ErrnoToStatusCode(err),
+                      absl::StrCat(what, ": ", std::strerror(err)));
+}
+
+}  // namespace
+
+absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port) {
+  if (port < 1 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("port ", port, " is out of range 1..65535"));
+  }
+  Endpoint e;
+  std::memset(&e.addr, 0, sizeof(e.addr));
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&e.addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&e.addr);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    e.len = sizeof(sockaddr_in);
+    e.text = absl::StrCat(host, ":", port);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    e.len = sizeof(sockaddr_in6);
+    e.text = absl::StrCat("[", host, "]:", port);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--host=", host, " is not an IPv4 or IPv6 address literal"));
+  }
+  return e;
+}
+
+absl::StatusOr<int> ConnectNonBlocking(const Endpoint& endpoint) {
+  const int fd = ::socket(endpoint.addr.ss_family,
+                          SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket", errno);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&endpoint.addr),
+                endpoint.len) != 0 &&
+      errno != EINPROGRESS) {
+    const int err = errno;
+    ::close(fd);
+    return Errno("connect to " + endpoint.text, err);
+  }
+  return fd;
+}
+
+absl::StatusOr<int> ConnectBlocking(const Endpoint& endpoint, int timeout_ms) {
+  absl::StatusOr<int> fd = ConnectNonBlocking(endpoint);
+  if (!fd.ok()) return fd;
+  pollfd p = {*fd, POLLOUT, 0};
+  int ready;
+  do {
+    ready = ::poll(&p, 1, timeout_ms);
+  } while (ready < 0 && errno == EINTR);
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (ready == 0) {
+    err = ETIMEDOUT;
+  } else if (ready < 0) {
+    err = errno;
+  } else {
+    ::getsockopt(*fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  }
+  if (err != 0) {
+    ::close(*fd);
+    return Errno("connect to " + endpoint.text, err);
+  }
+  const int flags = ::fcntl(*fd, F_GETFL);
+  ::fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK);
+  timeval tv;
+  tv.tv_sec = timeout_ms / 1000;
+  tv.tv_usec = (timeout_ms % 1000) * 1000;
+  ::setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+int64_t RaiseFileLimit(int64_t wanted) {
+  rlimit limit;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (static_cast<int64_t>(limit.rlim_cur) < wanted) {
+    rlimit raised = limit;
+    raised.rlim_cur = std::min<rlim_t>(static_cast<rlim_t>(wanted),
+                                       limit.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return static_cast<int64_t>(limit.rlim_cur);
+}
+
+std::string Payload(size_t size, uint32_t index) {
+  std::string out(size, '\0');
+  uint32_t x = index * 2654435761u + 0x9e3779b9u;
+  for (size_t i = 0; i < size; ++i) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    out[i] = static_cast<char>(x ^ i);
+  }
+  return out;
+}
+
+int64_t NowNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace baton::client

@@ -1,0 +1,45 @@
+// Client library header: sockets, descriptor limits and payload patterns
+// shared by the load generators.
+#ifndef BATON_CLIENT_NET_H_
+#define BATON_CLIENT_NET_H_
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace baton::client {
+
+struct Endpoint {
+  sockaddr_storage addr;
+  socklen_t len = 0;
+  std::string text;  // "host:port" for messages
+};
+
+// Parses an IPv4/IPv6 literal and port.
+absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port);
+
+// Connects a blocking socket with TCP_NODELAY and send/receive timeouts of
+// `timeout_ms`; the connect itself is bounded by the same timeout.
+absl::StatusOr<int> ConnectBlocking(const Endpoint& endpoint, int timeout_ms);
+
+// Starts a non-blocking connect (TCP_NODELAY set). The socket becomes
+// writable once connected; check SO_ERROR then.
+absl::StatusOr<int> ConnectNonBlocking(const Endpoint& endpoint);
+
+// Raises RLIMIT_NOFILE's soft limit towards `wanted` (up to the hard limit)
+// and returns the limit now in force.
+int64_t RaiseFileLimit(int64_t wanted);
+
+// Payload `index` of `size` bytes: position- and index-dependent, so a
+// flipped, dropped, duplicated or reordered byte is detected.
+std::string Payload(size_t size, uint32_t index);
+
+// Monotonic clock in nanoseconds.
+int64_t NowNanos();
+
+}  // namespace baton::client
+
+#endif  // BATON_CLIENT_NET_H_

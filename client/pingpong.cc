@@ -1,0 +1,236 @@
+// Client library: ping-pong load.
+#include "client/pingpong.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace baton::client {
+namespace {
+
+// Distinct payloads rotated across messages, so a reply that repeats or
+// skips a message is caught, not only a corrupted byte.
+constexpr int kPayloads = 4;
+
+struct Conn {
+  int fd = -1;
+  uint32_t index = 0;
+  uint64_t seq = 0;
+  size_t sent = 0;
+  size_t received = 0;
+  int64_t started_ns = 0;
+  bool want_out = false;
+};
+
+class Worker {
+ public:
+  Worker(const PingPongOptions& o, int id, std::atomic<bool>* abort)
+      : o_(o), id_(id), abort_(abort) {}
+
+  absl::Status Run(int64_t start_ns, int64_t measure_ns, int64_t end_ns);
+  const Histogram& latency() const { return latency_; }
+  int64_t measured() const { return measured_; }
+
+ private:
+  const std::string& PayloadFor(const Conn& c) const {
+    return payloads_[(c.seq + c.index) % kPayloads];
+  }
+  absl::Status Send(Conn& c);
+  absl::Status Receive(Conn& c, int64_t now, int64_t measure_ns);
+  void SetInterest(Conn& c, bool want_out);
+
+  const PingPongOptions& o_;
+  const int id_;
+  std::atomic<bool>* abort_;
+  int epfd_ = -1;
+  std::vector<std::string> payloads_;
+  std::vector<Conn> conns_;
+  std::vector<char> buffer_;
+  Histogram latency_;
+  int64_t measured_ = 0;
+};
+
+absl::Status Worker::Send(Conn& c) {
+  const std::string& payload = PayloadFor(c);
+  while (c.sent < payload.size()) {
+    const ssize_t n = ::send(c.fd, payload.data() + c.sent,
+                             payload.size() - c.sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        SetInterest(c, true);
+        return absl::OkStatus();
+      }
+      return absl::UnavailableError(absl::StrCat(
+          "connection ", c.index, ": send failed: ", std::strerror(errno)));
+    }
+    c.sent += static_cast<size_t>(n);
+  }
+  if (c.want_out) SetInterest(c, false);
+  return absl::OkStatus();
+}
+
+void Worker::SetInterest(Conn& c, bool want_out) {
+  epoll_event ev = {};
+  ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0u);
+  ev.data.u32 = c.index;
+  ::epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+  c.want_out = want_out;
+}
+
+absl::Status Worker::Receive(Conn& c, int64_t now, int64_t measure_ns) {
+  for (;;) {
+    const std::string& expected = PayloadFor(c);
+    const size_t want =
+        std::min(buffer_.size(), expected.size() - c.received);
+    const ssize_t n = ::recv(c.fd, buffer_.data(), want, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
+      return absl::UnavailableError(absl::StrCat(
+          "connection ", c.index, ": receive failed: ", std::strerror(errno)));
+    }
+    if (n == 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "connection ", c.index, ": server closed the connection after ",
+          c.received, " of ", expected.size(), " reply bytes"));
+    }
+    if (std::memcmp(buffer_.data(), expected.data() + c.received, n) != 0) {
+      size_t at = 0;
+      while (buffer_[at] == expected[c.received + at]) ++at;
+      return absl::DataLossError(absl::StrCat(
+          "connection ", c.index, ": reply byte ", c.received + at,
+          " of message ", c.seq, " differs from what was sent"));
+    }
+    c.received += static_cast<size_t>(n);
+    if (c.received < expected.size()) continue;
+    // A whole round trip.
+    if (c.started_ns >= measure_ns) {
+      latency_.Record(now - c.started_ns);
+      ++measured_;
+    }
+    if (o_.progress != nullptr) {
+      o_.progress->fetch_add(1, std::memory_order_relaxed);
+    }
+    ++c.seq;
+    c.sent = 0;
+    c.received = 0;
+    c.started_ns = now;
+    return Send(c);
+  }
+}
+
+absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns,
+                         int64_t end_ns) {
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) return absl::InternalError("epoll_create1");
+  buffer_.resize(std::max<size_t>(o_.size, 4096));
+  for (int i = 0; i < kPayloads; ++i) {
+    payloads_.push_back(Payload(o_.size, id_ * 7919 + i));
+  }
+  conns_.resize(o_.connections);
+  absl::Status status;
+  for (int i = 0; i < o_.connections && status.ok(); ++i) {
+    absl::StatusOr<int> fd = ConnectBlocking(o_.endpoint, o_.timeout_ms);
+    if (!fd.ok()) {
+      status = absl::Status(fd.status().code(),
+                            absl::StrCat("thread ", id_, ", connection ", i,
+                                         ": ", fd.status().message()));
+      break;
+    }
+    ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) | O_NONBLOCK);
+    Conn& c = conns_[i];
+    c.fd = *fd;
+    c.index = static_cast<uint32_t>(i);
+    epoll_event ev = {};
+    ev.events = EPOLLIN;
+    ev.data.u32 = c.index;
+    ::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
+  }
+  const int64_t now0 = std::max(NowNanos(), start_ns);
+  for (Conn& c : conns_) {
+    if (!status.ok() || c.fd < 0) break;
+    c.started_ns = now0;
+    status = Send(c);
+  }
+  std::vector<epoll_event> events(256);
+  const int64_t timeout_ns = int64_t{o_.timeout_ms} * 1000000;
+  int64_t last_stall_check = now0;
+  while (status.ok() && !abort_->load(std::memory_order_relaxed)) {
+    const int n = ::epoll_wait(epfd_, events.data(),
+                               static_cast<int>(events.size()), 50);
+    const int64_t now = NowNanos();
+    if (now >= end_ns) break;
+    for (int i = 0; i < n && status.ok(); ++i) {
+      Conn& c = conns_[events[i].data.u32];
+      if (events[i].events & EPOLLOUT) status = Send(c);
+      if (status.ok() && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+        status = Receive(c, now, measure_ns);
+      }
+    }
+    if (now - last_stall_check > 50000000) {
+      last_stall_check = now;
+      for (const Conn& c : conns_) {
+        if (now - c.started_ns > timeout_ns) {
+          status = absl::DeadlineExceededError(absl::StrCat(
+              "thread ", id_, ", connection ", c.index, ": no reply for ",
+              o_.timeout_ms, " ms (", c.received, " of ", o_.size,
+              " bytes back)"));
+          break;
+        }
+      }
+    }
+  }
+  for (Conn& c : conns_) {
+    if (c.fd >= 0) ::close(c.fd);
+  }
+  ::close(epfd_);
+  if (!status.ok()) abort_->store(true);
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<PingPongResult> RunPingPong(const PingPongOptions& options) {
+  if (options.threads < 1 || options.connections < 1 || options.size < 1) {
+    return absl::InvalidArgumentError(
+        "threads, connections and size must be positive");
+  }
+  std::atomic<bool> abort{false};
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int t = 0; t < options.threads; ++t) {
+    workers.push_back(std::make_unique<Worker>(options, t, &abort));
+  }
+  const int64_t start = NowNanos();
+  const int64_t measure = start + static_cast<int64_t>(options.warmup_s * 1e9);
+  const int64_t end = measure + static_cast<int64_t>(options.duration_s * 1e9);
+  std::vector<absl::Status> statuses(options.threads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < options.threads; ++t) {
+    threads.emplace_back([&, t] {
+      statuses[t] = workers[t]->Run(start, measure, end);
+    });
+  }
+  for (auto& t : threads) t.join();
+  const int64_t finished = NowNanos();
+  PingPongResult result;
+  for (int t = 0; t < options.threads; ++t) {
+    if (!statuses[t].ok()) return statuses[t];
+    result.round_trips += workers[t]->measured();
+    result.latency.Merge(workers[t]->latency());
+  }
+  result.seconds = static_cast<double>(std::min(finished, end) - measure) / 1e9;
+  return result;
+}
+
+}  // namespace baton::client

@@ -1,0 +1,42 @@
+// Client library header: the ping-pong load — closed-loop echo round trips
+// on many connections per thread, one epoll per thread.
+#ifndef BATON_CLIENT_PINGPONG_H_
+#define BATON_CLIENT_PINGPONG_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "client/histogram.h"
+#include "client/net.h"
+
+namespace baton::client {
+
+struct PingPongOptions {
+  Endpoint endpoint;
+  int threads = 1;
+  int connections = 100;  // per thread
+  size_t size = 64;
+  double duration_s = 5;
+  double warmup_s = 0;    // round trips in the first warmup_s are not counted
+  int timeout_ms = 5000;  // no reply progress for this long is an error
+  // Completed round trips so far (for progress lines); may be null.
+  std::atomic<int64_t>* progress = nullptr;
+};
+
+struct PingPongResult {
+  int64_t round_trips = 0;  // completed and verified, after warm-up
+  double seconds = 0;       // measured interval
+  Histogram latency;        // per round trip, nanoseconds
+  double rate() const { return seconds > 0 ? round_trips / seconds : 0; }
+};
+
+// Runs the load. Every reply is compared byte for byte with what was sent;
+// a mismatch, a closed or reset connection, or a stall longer than
+// timeout_ms ends the run with an error status naming what happened.
+absl::StatusOr<PingPongResult> RunPingPong(const PingPongOptions& options);
+
+}  // namespace baton::client
+
+#endif  // BATON_CLIENT_PINGPONG_H_
