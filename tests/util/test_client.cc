@@ -139,7 +139,8 @@ ChildServer::~ChildServer() {
 }
 
 absl::Status ChildServer::Start(const std::string& binary,
-                                const std::vector<std::string>& args) {
+                                const std::vector<std::string>& args,
+                                const std::string& ready) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::InternalError("pipe2");
   std::vector<std::string> argv_storage = {binary};
@@ -150,13 +151,14 @@ absl::Status ChildServer::Start(const std::string& binary,
   pid_ = ::fork();
   if (pid_ < 0) return absl::InternalError("fork");
   if (pid_ == 0) {
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
     ::dup2(pipe_fds[1], STDERR_FILENO);
     ::execv(binary.c_str(), argv.data());
     _exit(127);
   }
   ::close(pipe_fds[1]);
   stderr_fd_ = pipe_fds[0];
-  const std::regex listening("listening on [^ ]*:([0-9]+)");
+  const std::regex listening(ready);
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -70,10 +70,12 @@ class ChildServer {
   ChildServer(const ChildServer&) = delete;
   ChildServer& operator=(const ChildServer&) = delete;
 
-  // Starts `binary` with `args` and waits (up to 20 s) for its listening
-  // line.
+  // Starts `binary` with `args` (stdout and stderr captured together) and
+  // waits up to 20 s for output matching `ready`, whose first group is
+  // kept as port() — by default the "listening on ADDR:PORT" line.
   absl::Status Start(const std::string& binary,
-                     const std::vector<std::string>& args);
+                     const std::vector<std::string>& args,
+                     const std::string& ready = "listening on [^ ]*:([0-9]+)");
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   // Sends `signal` and waits up to `timeout_ms` for exit; returns the wait
