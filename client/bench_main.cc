@@ -205,10 +205,11 @@ int RunPingPongMode(const Endpoint& endpoint) {
   if (FLAGS_json) {
     std::printf(
         "{\"mode\":\"pingpong\",\"threads\":%d,\"connections\":%d,"
-        "\"size\":%zu,\"round_trips\":%lld,\"seconds\":%.3f,\"rate\":%.1f,%s}"
-        "\n",
+        "\"size\":%zu,\"round_trips\":%lld,\"all_round_trips\":%lld,"
+        "\"seconds\":%.3f,\"rate\":%.1f,%s}\n",
         o.threads, o.connections, o.size,
-        static_cast<long long>(r->round_trips), r->seconds, r->rate(),
+        static_cast<long long>(r->round_trips),
+        static_cast<long long>(done.load()), r->seconds, r->rate(),
         LatencyJson(r->latency).c_str());
   } else {
     std::printf(
