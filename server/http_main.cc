@@ -1,0 +1,111 @@
+// //server:http — a small HTTP/1.1 server on baton (khttpd-style): static
+// files with sendfile, directory listings, and a fixed-size response mode
+// for benchmarks.
+//
+//   bazel run //server:http -- --root=/var/www --port=8081
+//   bazel run //server:http -- --response_size=128
+#include <fcntl.h>
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "baton/reactor.h"
+#include "server/flags.h"
+#include "server/httpd/http_handler.h"
+
+DEFINE_int32(port, 8081, "TCP port to listen on (0 picks a free port)");
+DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
+DEFINE_int32(threads, 0, "worker threads (0: one per CPU)");
+DEFINE_string(root, ".", "document root for files and listings");
+DEFINE_int64(response_size, -1,
+             "answer every GET with a body of this many bytes instead of "
+             "serving files (-1: serve files)");
+DEFINE_int64(keepalive_timeout_ms, 5000,
+             "close connections with no traffic for this long (also bounds "
+             "how long a client that stops reading is kept)");
+DEFINE_int64(request_timeout_ms, 10000,
+             "answer 408 when a request's headers take longer than this");
+DEFINE_int64(max_connections, 100000, "connections beyond this are refused");
+
+namespace {
+bool ValidResponseSize(const char* flag, int64_t v) {
+  if (v >= -1 && v <= (int64_t{1} << 30)) return true;
+  std::fprintf(stderr, "--%s=%lld: must be -1 (files) or 0..1 GiB\n", flag,
+               static_cast<long long>(v));
+  return false;
+}
+}  // namespace
+
+DEFINE_validator(port, &baton::flags::ValidatePort);
+DEFINE_validator(address, &baton::flags::ValidateAddress);
+DEFINE_validator(threads, &baton::flags::ValidateThreads);
+DEFINE_validator(response_size, &ValidResponseSize);
+DEFINE_validator(keepalive_timeout_ms, &baton::flags::ValidatePositive);
+DEFINE_validator(request_timeout_ms, &baton::flags::ValidatePositive);
+DEFINE_validator(max_connections, &baton::flags::ValidatePositive);
+
+int main(int argc, char** argv) {
+  if (!baton::flags::InitServer(
+          &argc, &argv,
+          "HTTP/1.1 server on baton\n"
+          "usage: http [--root=DIR | --response_size=N] [--port=N] ...")) {
+    return 2;
+  }
+  const sigset_t stop_signals = baton::flags::BlockStopSignals();
+  int root_fd = -1;
+  if (FLAGS_response_size < 0) {
+    root_fd = ::open(FLAGS_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) {
+      LOG(ERROR) << "--root=" << FLAGS_root << ": " << std::strerror(errno);
+      return 2;
+    }
+  }
+  baton::ReactorOptions options;
+  options.threads = FLAGS_threads;
+  options.idle_timeout = absl::Milliseconds(FLAGS_keepalive_timeout_ms);
+  options.max_connections = static_cast<size_t>(FLAGS_max_connections);
+  options.thread_name = "http";
+  auto reactor = baton::Reactor::Create(options);
+  if (!reactor.ok()) {
+    LOG(ERROR) << "bad options: " << reactor.status();
+    return 2;
+  }
+  baton::http::HttpConfig config;
+  config.root_fd = root_fd;
+  config.response_size = FLAGS_response_size;
+  config.request_timeout = absl::Milliseconds(FLAGS_request_timeout_ms);
+  config.reactor = reactor->get();
+  baton::ListenOptions listen;
+  listen.address = FLAGS_address;
+  listen.port = FLAGS_port;
+  absl::StatusOr<int> port = (*reactor)->Listen(listen, [&config] {
+    return std::make_unique<baton::http::HttpHandler>(&config);
+  });
+  if (!port.ok()) {
+    LOG(ERROR) << "cannot listen on " << FLAGS_address << ":" << FLAGS_port
+               << ": " << port.status().message();
+    return 1;
+  }
+  if (absl::Status s = (*reactor)->Start(); !s.ok()) {
+    LOG(ERROR) << "cannot start: " << s;
+    return 1;
+  }
+  LOG(INFO) << "listening on "
+            << baton::flags::JoinHostPort(FLAGS_address, *port) << " serving "
+            << (FLAGS_response_size >= 0
+                    ? std::to_string(FLAGS_response_size) + "-byte bodies"
+                    : FLAGS_root);
+  const int signal = baton::flags::WaitForSignal(stop_signals);
+  LOG(INFO) << "signal " << signal << ": stopping, "
+            << (*reactor)->connection_count() << " connections open";
+  (*reactor)->Stop();
+  (*reactor)->Wait();
+  LOG(INFO) << "stopped; " << (*reactor)->Counters().ToString();
+  if (root_fd >= 0) ::close(root_fd);
+  return 0;
+}

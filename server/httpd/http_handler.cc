@@ -1,0 +1,367 @@
+// Internal (HTTP server): HttpHandler.
+#include "server/httpd/http_handler.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/httpd/http_util.h"
+
+namespace baton::http {
+
+struct ParserCallbacks {
+  static HttpHandler* Of(http_parser* p) {
+    return static_cast<HttpHandler*>(p->data);
+  }
+  static int MessageBegin(http_parser* p) { return Of(p)->OnMessageBegin(); }
+  static int Url(http_parser* p, const char* at, size_t n) {
+    return Of(p)->OnUrl(absl::string_view(at, n));
+  }
+  static int HeaderField(http_parser* p, const char* at, size_t n) {
+    return Of(p)->OnHeaderField(absl::string_view(at, n));
+  }
+  static int HeaderValue(http_parser* p, const char* at, size_t n) {
+    return Of(p)->OnHeaderValue(absl::string_view(at, n));
+  }
+  static int HeadersComplete(http_parser* p) {
+    return Of(p)->OnHeadersComplete();
+  }
+  static int MessageComplete(http_parser* p) {
+    return Of(p)->OnMessageComplete();
+  }
+
+  static const http_parser_settings& Settings() {
+    static const http_parser_settings settings = [] {
+      http_parser_settings s;
+      http_parser_settings_init(&s);
+      s.on_message_begin = MessageBegin;
+      s.on_url = Url;
+      s.on_header_field = HeaderField;
+      s.on_header_value = HeaderValue;
+      s.on_headers_complete = HeadersComplete;
+      s.on_message_complete = MessageComplete;
+      return s;
+    }();
+    return settings;
+  }
+};
+
+namespace {
+
+// The Date header, formatted once per second per thread.
+const std::string& CurrentDate() {
+  thread_local time_t cached_second = 0;
+  thread_local std::string cached;
+  const time_t now = ::time(nullptr);
+  if (now != cached_second) {
+    cached_second = now;
+    cached = FormatHttpDate(now);
+  }
+  return cached;
+}
+
+// The fixed body for --response_size, shared by every connection.
+const std::string& FixedBody(int64_t size) {
+  static const std::string body(static_cast<size_t>(size), 'x');
+  return body;
+}
+
+}  // namespace
+
+HttpHandler::HttpHandler(const HttpConfig* config) : config_(config) {
+  http_parser_init(&parser_, HTTP_REQUEST);
+  parser_.data = this;
+}
+
+HttpHandler::~HttpHandler() = default;
+
+void HttpHandler::OnOpen(Connection& conn) { id_ = conn.id(); }
+
+void HttpHandler::OnClose(Connection&, const absl::Status&) {
+  DisarmRequestTimer();
+}
+
+void HttpHandler::OnData(Connection& conn, absl::string_view data) {
+  if (closing_) return;
+  conn_ = &conn;
+  const size_t parsed = http_parser_execute(
+      &parser_, &ParserCallbacks::Settings(), data.data(), data.size());
+  const http_errno err = HTTP_PARSER_ERRNO(&parser_);
+  if (!closing_ && err != HPE_OK && err != HPE_PAUSED) {
+    if (DisarmRequestTimer()) {
+      if (limit_status_ != 0) {
+        SendError(limit_status_, true);
+      } else if (err == HPE_INVALID_METHOD) {
+        SendError(501, true);
+      } else {
+        SendError(400, true);
+      }
+    }
+  } else if (!closing_ && parsed == data.size() && in_headers_) {
+    // The header block is still incomplete after this read: start the
+    // clock on it (a request that arrives whole never pays for a timer).
+    ArmRequestTimer();
+  }
+  conn_ = nullptr;
+}
+
+int HttpHandler::OnMessageBegin() {
+  target_.clear();
+  field_.clear();
+  value_.clear();
+  in_value_ = false;
+  header_bytes_ = 0;
+  header_fields_ = 0;
+  has_host_ = false;
+  if_modified_since_.clear();
+  range_.clear();
+  limit_status_ = 0;
+  bad_request_ = false;
+  in_headers_ = true;
+  return 0;
+}
+
+int HttpHandler::OnUrl(absl::string_view part) {
+  if (target_.size() + part.size() > config_->max_target_bytes) {
+    limit_status_ = 414;
+    return 1;  // stops the parser
+  }
+  target_.append(part.data(), part.size());
+  return 0;
+}
+
+int HttpHandler::OnHeaderField(absl::string_view part) {
+  header_bytes_ += part.size();
+  if (in_value_) {
+    // A new field begins: the previous one is complete.
+    const std::string name = absl::AsciiStrToLower(field_);
+    if (name == "host") has_host_ = true;
+    if (name == "if-modified-since") if_modified_since_ = value_;
+    if (name == "range") range_ = value_;
+    if (absl::StrContains(value_, '\0')) bad_request_ = true;
+    field_.clear();
+    value_.clear();
+    in_value_ = false;
+  }
+  if (field_.empty() && ++header_fields_ > config_->max_header_fields) {
+    limit_status_ = 431;
+    return 1;
+  }
+  if (header_bytes_ > config_->max_header_bytes) {
+    limit_status_ = 431;
+    return 1;
+  }
+  field_.append(part.data(), part.size());
+  return 0;
+}
+
+int HttpHandler::OnHeaderValue(absl::string_view part) {
+  header_bytes_ += part.size();
+  if (header_bytes_ > config_->max_header_bytes) {
+    limit_status_ = 431;
+    return 1;
+  }
+  value_.append(part.data(), part.size());
+  in_value_ = true;
+  return 0;
+}
+
+int HttpHandler::OnHeadersComplete() {
+  if (in_value_) OnHeaderField("");  // files the last field
+  in_headers_ = false;
+  keep_alive_ = http_should_keep_alive(&parser_) != 0;
+  if (parser_.http_major == 1 && parser_.http_minor >= 1 && !has_host_) {
+    bad_request_ = true;
+  }
+  return 0;
+}
+
+int HttpHandler::OnMessageComplete() {
+  if (!DisarmRequestTimer()) {
+    // The header timer already answered 408 and is closing us.
+    closing_ = true;
+    http_parser_pause(&parser_, 1);
+    return 0;
+  }
+  Respond();
+  if (closing_) http_parser_pause(&parser_, 1);  // ignore what follows
+  return 0;
+}
+
+std::string HttpHandler::Head(int status, int64_t content_length,
+                              const char* type,
+                              const std::string& extra) const {
+  std::string head = absl::StrCat("HTTP/1.1 ", status, " ",
+                                  ReasonPhrase(status),
+                                  "\r\nServer: baton\r\nDate: ", CurrentDate(),
+                                  "\r\nContent-Length: ", content_length, "\r\n");
+  if (type != nullptr) absl::StrAppend(&head, "Content-Type: ", type, "\r\n");
+  absl::StrAppend(&head, extra, "Connection: ",
+                  keep_alive_ && !closing_ ? "keep-alive" : "close",
+                  "\r\n\r\n");
+  return head;
+}
+
+void HttpHandler::SendError(int status, bool close, const char* extra) {
+  if (close) {
+    closing_ = true;
+    keep_alive_ = false;
+  }
+  const std::string body = absl::StrCat(
+      "<!DOCTYPE html>\n<html><body><h1>", status, " ", ReasonPhrase(status),
+      "</h1></body></html>\n");
+  const bool head_only = parser_.method == HTTP_HEAD && status != 400 &&
+                         status != 414 && status != 431 && status != 501;
+  conn_->Write(Head(status, static_cast<int64_t>(body.size()),
+                    "text/html; charset=utf-8", extra));
+  if (!head_only) conn_->Write(body);
+  if (closing_) conn_->Close();
+}
+
+void HttpHandler::Respond() {
+  if (bad_request_) {
+    SendError(400, true);
+    return;
+  }
+  const auto method = static_cast<http_method>(parser_.method);
+  if (method != HTTP_GET && method != HTTP_HEAD) {
+    SendError(405, !keep_alive_, "Allow: GET, HEAD\r\n");
+    return;
+  }
+  const bool head = method == HTTP_HEAD;
+  if (!keep_alive_) closing_ = true;
+  if (config_->response_size >= 0) {
+    conn_->Write(Head(200, config_->response_size, "text/plain", ""));
+    if (!head) conn_->Write(FixedBody(config_->response_size));
+  } else {
+    ServeFile(head);
+  }
+  if (closing_) conn_->Close();
+}
+
+void HttpHandler::ServeFile(bool head) {
+  absl::StatusOr<std::string> path = NormalizeTarget(target_);
+  if (!path.ok()) {
+    SendError(400, true);
+    return;
+  }
+  int fd = OpenBeneath(config_->root_fd, *path);
+  if (fd < 0) {
+    const int err = -fd;
+    SendError(err == ENOENT || err == ENOTDIR ? 404 : 403, false);
+    return;
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    SendError(500, false);
+    return;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    const std::string url_path = "/" + *path;
+    if (!path->empty() && path->back() != '/') {
+      ::close(fd);
+      SendError(301, false,
+                absl::StrCat("Location: /",
+                             *path, "/\r\n").c_str());
+      return;
+    }
+    const int index = OpenBeneath(fd, "index.html");
+    struct stat ist;
+    if (index >= 0 && ::fstat(index, &ist) == 0 && S_ISREG(ist.st_mode)) {
+      ::close(fd);
+      fd = index;
+      st = ist;
+      *path += "index.html";
+    } else {
+      if (index >= 0) ::close(index);
+      const std::string html = DirectoryListing(fd, url_path);
+      ::close(fd);
+      conn_->Write(Head(200, static_cast<int64_t>(html.size()),
+                        "text/html; charset=utf-8", ""));
+      if (!head) conn_->Write(html);
+      return;
+    }
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);  // FIFOs, devices, sockets: never read
+    SendError(403, false);
+    return;
+  }
+  const std::string modified =
+      absl::StrCat("Last-Modified: ", FormatHttpDate(st.st_mtime),
+                   "\r\nAccept-Ranges: bytes\r\n");
+  if (!if_modified_since_.empty()) {
+    const std::optional<time_t> since = ParseHttpDate(if_modified_since_);
+    if (since && st.st_mtime <= *since) {
+      ::close(fd);
+      conn_->Write(Head(304, 0, nullptr, modified));
+      return;
+    }
+  }
+  const char* type = ContentTypeFor(*path);
+  ByteRange range{0, st.st_size};
+  int status = 200;
+  std::string extra = modified;
+  if (!range_.empty()) {
+    switch (ParseRange(range_, st.st_size, &range)) {
+      case RangeResult::kNone:
+        range = {0, st.st_size};
+        break;
+      case RangeResult::kSatisfiable:
+        status = 206;
+        absl::StrAppend(&extra, "Content-Range: bytes ", range.first, "-",
+                        range.first + range.length - 1, "/", st.st_size,
+                        "\r\n");
+        break;
+      case RangeResult::kUnsatisfiable:
+        ::close(fd);
+        SendError(416, false,
+                  absl::StrCat("Content-Range: bytes */", st.st_size, "\r\n")
+                      .c_str());
+        return;
+    }
+  }
+  conn_->Write(Head(status, range.length, type, extra));
+  if (!head && range.length > 0 &&
+      !conn_->SendFile(fd, range.first, range.length)) {
+    // Headers are out; the body cannot follow. Cut the connection so the
+    // client sees a short response rather than a wrong one.
+    conn_->Abort();
+  }
+  ::close(fd);
+}
+
+void HttpHandler::ArmRequestTimer() {
+  if (timer_state_ != nullptr && timer_state_->load() == 1) return;
+  timer_state_ = std::make_shared<std::atomic<int>>(1);
+  Reactor* reactor = config_->reactor;
+  const ConnectionId id = id_;
+  timer_ = reactor->RunAfter(
+      config_->request_timeout, [reactor, id, state = timer_state_] {
+        int armed = 1;
+        if (!state->compare_exchange_strong(armed, 2)) return;
+        reactor->Write(id,
+                       "HTTP/1.1 408 Request Timeout\r\nServer: baton\r\n"
+                       "Content-Length: 0\r\nConnection: close\r\n\r\n");
+        reactor->Close(id);
+      });
+}
+
+bool HttpHandler::DisarmRequestTimer() {
+  if (timer_state_ == nullptr) return true;
+  int armed = 1;
+  const bool disarmed = timer_state_->compare_exchange_strong(armed, 0);
+  if (disarmed) config_->reactor->CancelTimer(timer_);
+  const bool fired = !disarmed && armed == 2;
+  timer_state_.reset();
+  return !fired;
+}
+
+}  // namespace baton::http

@@ -1,0 +1,93 @@
+// Internal header (HTTP server): HttpHandler, one HTTP/1.x connection on a
+// baton reactor. Requests are parsed with http-parser; responses are queued
+// in request order, so pipelined requests are answered in order; files go
+// out with Connection::SendFile (zero copy, paced by EPOLLOUT).
+#ifndef BATON_SERVER_HTTP_HTTP_HANDLER_H_
+#define BATON_SERVER_HTTP_HTTP_HANDLER_H_
+
+#include <http_parser.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "baton/connection.h"
+#include "baton/reactor.h"
+
+namespace baton::http {
+
+struct HttpConfig {
+  // Document root, opened O_DIRECTORY by the caller, who keeps it open for
+  // the server's lifetime. Unused in fixed-body mode.
+  int root_fd = -1;
+  // >= 0: answer every GET with a body of this many bytes (benchmarks).
+  int64_t response_size = -1;
+  size_t max_target_bytes = 8192;   // longer request target: 414
+  size_t max_header_bytes = 16384;  // larger header block: 431
+  int max_header_fields = 100;      // more fields: 431
+  // A request whose header block is not complete this long after its first
+  // byte is answered 408 and the connection closed (slowloris).
+  absl::Duration request_timeout = absl::Seconds(10);
+  Reactor* reactor = nullptr;
+};
+
+class HttpHandler : public ConnectionHandler {
+ public:
+  // `config` must outlive the handler.
+  explicit HttpHandler(const HttpConfig* config);
+  ~HttpHandler() override;
+
+  void OnOpen(Connection& conn) override;
+  void OnData(Connection& conn, absl::string_view data) override;
+  void OnClose(Connection& conn, const absl::Status& reason) override;
+
+ private:
+  // http-parser callbacks (static trampolines in the .cc).
+  friend struct ParserCallbacks;
+  int OnMessageBegin();
+  int OnUrl(absl::string_view part);
+  int OnHeaderField(absl::string_view part);
+  int OnHeaderValue(absl::string_view part);
+  int OnHeadersComplete();
+  int OnMessageComplete();
+
+  void Respond();
+  void ServeFile(bool head);
+  void SendError(int status, bool close, const char* extra_headers = "");
+  // Status line and common headers, ending with the blank line.
+  std::string Head(int status, int64_t content_length, const char* type,
+                   const std::string& extra) const;
+  void ArmRequestTimer();
+  bool DisarmRequestTimer();  // false if the timer already answered 408
+
+  const HttpConfig* config_;
+  Connection* conn_ = nullptr;  // valid only inside OnData
+  ConnectionId id_;
+  http_parser parser_;
+
+  // The request being parsed.
+  std::string target_;
+  std::string field_;
+  std::string value_;
+  bool in_value_ = false;
+  size_t header_bytes_ = 0;
+  int header_fields_ = 0;
+  bool has_host_ = false;
+  std::string if_modified_since_;
+  std::string range_;
+  int limit_status_ = 0;  // 414 / 431 when a limit stopped the parser
+  bool bad_request_ = false;
+  bool keep_alive_ = true;
+  bool in_headers_ = false;
+  bool closing_ = false;
+
+  // Shared with the request-header timer: 0 idle, 1 armed, 2 fired.
+  std::shared_ptr<std::atomic<int>> timer_state_;
+  TimerId timer_ = 0;
+};
+
+}  // namespace baton::http
+
+#endif  // BATON_SERVER_HTTP_HTTP_HANDLER_H_

@@ -1,0 +1,286 @@
+// Integration tests for the HTTP handler on a real baton reactor, loopback
+// sockets, a temporary document root. Every response is checked byte for
+// byte where bytes matter.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "baton/reactor.h"
+#include "server/httpd/http_handler.h"
+#include "tests/util/test_client.h"
+
+namespace baton::http {
+namespace {
+
+using ::baton::testing::ConnectLoopback;
+using ::baton::testing::Pattern;
+using ::baton::testing::ReadToEof;
+using ::baton::testing::SendAll;
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary);
+  out << data;
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = absl::StrCat(::testing::TempDir(), "/root_", ::getpid(), "_",
+                         ::testing::UnitTest::GetInstance()->random_seed(),
+                         "_", counter_++);
+    const std::string outside = root_ + "_outside";
+    ::mkdir(root_.c_str(), 0755);
+    ::mkdir(outside.c_str(), 0755);
+    ::mkdir((root_ + "/dir").c_str(), 0755);
+    ::mkdir((root_ + "/site").c_str(), 0755);
+    big_ = Pattern(10 << 20, 1);
+    WriteFile(root_ + "/big.bin", big_);
+    WriteFile(root_ + "/hello.txt", "hello, world\n");
+    WriteFile(root_ + "/dir/<b&c>.txt", "x");
+    WriteFile(root_ + "/dir/a b.html", "y");
+    WriteFile(root_ + "/site/index.html", "<p>index</p>");
+    WriteFile(outside + "/secret", "secret");
+    ::symlink((outside + "/secret").c_str(), (root_ + "/escape").c_str());
+    ::mkfifo((root_ + "/fifo").c_str(), 0644);
+    root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(root_fd_, 0);
+    Start(-1);
+  }
+
+  void Start(int64_t response_size) {
+    reactor_.reset();
+    ReactorOptions o;
+    o.threads = 2;
+    o.idle_timeout = absl::Seconds(5);
+    reactor_ = std::move(*Reactor::Create(o));
+    config_.root_fd = root_fd_;
+    config_.response_size = response_size;
+    config_.request_timeout = absl::Milliseconds(300);
+    config_.reactor = reactor_.get();
+    port_ = *reactor_->Listen(ListenOptions{}, [this] {
+      return std::make_unique<HttpHandler>(&config_);
+    });
+    ASSERT_TRUE(reactor_->Start().ok());
+  }
+
+  void TearDown() override {
+    reactor_.reset();
+    ::close(root_fd_);
+  }
+
+  // Sends `request` (then half-closes if `shut`), returns all bytes until
+  // the server closes.
+  std::string Exchange(const std::string& request, bool shut = true) {
+    const int fd = ConnectLoopback(port_);
+    EXPECT_GE(fd, 0);
+    EXPECT_TRUE(SendAll(fd, request).ok());
+    if (shut) ::shutdown(fd, SHUT_WR);
+    absl::StatusOr<std::string> got = ReadToEof(fd);
+    ::close(fd);
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? *got : "";
+  }
+
+  static std::string Get(const std::string& target,
+                         const std::string& extra = "") {
+    return absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: t\r\n", extra,
+                        "Connection: close\r\n\r\n");
+  }
+
+  static int Status(const std::string& response) {
+    int status = 0;
+    if (response.size() < 12 ||
+        !absl::SimpleAtoi(response.substr(9, 3), &status)) {
+      return -1;
+    }
+    return status;
+  }
+
+  static std::string Body(const std::string& response) {
+    const size_t end = response.find("\r\n\r\n");
+    return end == std::string::npos ? "" : response.substr(end + 4);
+  }
+
+  static int counter_;
+  std::string root_;
+  std::string big_;
+  int root_fd_ = -1;
+  HttpConfig config_;
+  std::unique_ptr<Reactor> reactor_;
+  int port_ = 0;
+};
+
+int HttpServerTest::counter_ = 0;
+
+TEST_F(HttpServerTest, ServesFilesByteExact) {
+  std::string r = Exchange(Get("/hello.txt"));
+  EXPECT_EQ(Status(r), 200) << r;
+  EXPECT_EQ(Body(r), "hello, world\n");
+  EXPECT_TRUE(absl::StrContains(r, "Content-Type: text/plain"));
+  EXPECT_TRUE(absl::StrContains(r, "Last-Modified: "));
+  EXPECT_TRUE(absl::StrContains(r, "Date: "));
+  r = Exchange(Get("/big.bin"));
+  EXPECT_EQ(Status(r), 200);
+  EXPECT_TRUE(Body(r) == big_) << "10 MB body differs";
+}
+
+TEST_F(HttpServerTest, HeadHasHeadersButNoBody) {
+  const std::string r = Exchange(
+      "HEAD /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(Status(r), 200);
+  EXPECT_TRUE(absl::StrContains(r, "Content-Length: 10485760")) << r;
+  EXPECT_EQ(Body(r), "");
+}
+
+TEST_F(HttpServerTest, ListingEscapesNamesAndServesIndex) {
+  std::string r = Exchange(Get("/dir/"));
+  EXPECT_EQ(Status(r), 200);
+  EXPECT_TRUE(absl::StrContains(r, "&lt;b&amp;c&gt;.txt")) << r;
+  EXPECT_TRUE(absl::StrContains(r, "href=\"%3Cb%26c%3E.txt\"")) << r;
+  EXPECT_TRUE(absl::StrContains(r, "href=\"a%20b.html\"")) << r;
+  r = Exchange(Get("/dir"));
+  EXPECT_EQ(Status(r), 301);
+  EXPECT_TRUE(absl::StrContains(r, "Location: /dir/"));
+  r = Exchange(Get("/site/"));
+  EXPECT_EQ(Body(r), "<p>index</p>");
+}
+
+TEST_F(HttpServerTest, ErrorsAndMethods) {
+  EXPECT_EQ(Status(Exchange(Get("/missing"))), 404);
+  const std::string post = Exchange(
+      "POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+      "Connection: close\r\n\r\n");
+  EXPECT_EQ(Status(post), 405);
+  EXPECT_TRUE(absl::StrContains(post, "Allow: GET, HEAD"));
+  EXPECT_EQ(Status(Exchange("BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n")), 501);
+  EXPECT_EQ(Status(Exchange("GET / HTTP/1.1\r\n\r\n")), 400)
+      << "HTTP/1.1 needs Host";
+  EXPECT_EQ(Status(Exchange(
+                "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n")),
+            400);
+  EXPECT_EQ(Status(Exchange("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1"
+                            "\r\nContent-Length: 2\r\n\r\nx")),
+            400);
+  EXPECT_EQ(Status(Exchange("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: "
+                            "abc\r\n\r\n")),
+            400);
+  EXPECT_EQ(Status(Exchange(Get("/" + std::string(9000, 'a')))), 414);
+  std::string many;
+  for (int i = 0; i < 150; ++i) absl::StrAppend(&many, "X-", i, ": v\r\n");
+  EXPECT_EQ(Status(Exchange(Get("/", many))), 431);
+  EXPECT_EQ(Status(Exchange(Get("/", "X-Big: " + std::string(20000, 'b') +
+                                         "\r\n"))),
+            431);
+  EXPECT_EQ(Status(Exchange("GET /he\x01llo HTTP/1.1\r\nHost: t\r\n\r\n")),
+            400);
+}
+
+TEST_F(HttpServerTest, TraversalSpellingsAreRefused) {
+  for (const char* target :
+       {"/../escape", "/%2e%2e/secret", "/..%2f..%2fetc%2fpasswd",
+        "/dir/..\\..\\secret", "/%2E%2E%5Csecret", "/escape",
+        "/dir/%00.txt"}) {
+    const std::string r = Exchange(Get(target));
+    const int status = Status(r);
+    EXPECT_TRUE(status == 400 || status == 403 || status == 404)
+        << target << " -> " << status;
+    EXPECT_FALSE(absl::StrContains(r, "secret\n") ||
+                 Body(r) == "secret")
+        << target;
+  }
+  EXPECT_EQ(Status(Exchange(Get("/fifo"))), 403) << "FIFO must not block";
+}
+
+TEST_F(HttpServerTest, ConditionalAndRangeRequests) {
+  std::string r = Exchange(Get("/hello.txt"));
+  const size_t at = r.find("Last-Modified: ") + 15;
+  const std::string modified = r.substr(at, r.find("\r\n", at) - at);
+  r = Exchange(Get("/hello.txt", "If-Modified-Since: " + modified + "\r\n"));
+  EXPECT_EQ(Status(r), 304);
+  EXPECT_EQ(Body(r), "");
+  r = Exchange(Get("/big.bin", "Range: bytes=1000-1999\r\n"));
+  EXPECT_EQ(Status(r), 206);
+  EXPECT_TRUE(absl::StrContains(r, "Content-Range: bytes 1000-1999/10485760"));
+  EXPECT_TRUE(Body(r) == big_.substr(1000, 1000));
+  EXPECT_EQ(Status(Exchange(Get("/hello.txt", "Range: bytes=500-\r\n"))), 416);
+}
+
+// The same pipelined bytes, split at every possible boundary, give the same
+// responses in the same order.
+TEST_F(HttpServerTest, PipelinedRequestsSplitAnywhere) {
+  const std::string requests =
+      "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+      "HEAD /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /missing HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET /site/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  auto strip_dates = [](std::string s) {
+    size_t p = 0;
+    while ((p = s.find("Date: ", p)) != std::string::npos) {
+      s.erase(p, s.find("\r\n", p) - p);
+    }
+    return s;
+  };
+  const std::string expected = strip_dates(Exchange(requests));
+  EXPECT_EQ(Status(expected), 200);
+  EXPECT_TRUE(absl::StrContains(expected, "<p>index</p>"));
+  for (size_t split = 1; split < requests.size(); split += 3) {
+    const int fd = ConnectLoopback(port_);
+    ASSERT_TRUE(SendAll(fd, requests.substr(0, split)).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_TRUE(SendAll(fd, requests.substr(split)).ok());
+    absl::StatusOr<std::string> got = ReadToEof(fd);
+    ::close(fd);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(strip_dates(*got), expected) << "split at " << split;
+  }
+}
+
+TEST_F(HttpServerTest, KeepAliveReusesTheConnection) {
+  const int fd = ConnectLoopback(port_);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(SendAll(fd, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n").ok());
+    std::string got;
+    char buf[4096];
+    while (!absl::EndsWith(got, "hello, world\n")) {
+      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      ASSERT_GT(n, 0) << "connection closed on request " << i;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_TRUE(absl::StrContains(got, "Connection: keep-alive"));
+  }
+  ::close(fd);
+  EXPECT_EQ(reactor_->Counters().accepts, 1u);
+}
+
+TEST_F(HttpServerTest, SlowHeadersGet408AndDoNotDelayOthers) {
+  const int slow = ConnectLoopback(port_);
+  ASSERT_TRUE(SendAll(slow, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n").ok());
+  // Meanwhile another client is served at once.
+  EXPECT_EQ(Status(Exchange(Get("/hello.txt"))), 200);
+  absl::StatusOr<std::string> got = ReadToEof(slow);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(Status(*got), 408);
+  ::close(slow);
+}
+
+TEST_F(HttpServerTest, FixedSizeMode) {
+  Start(128);
+  const std::string r = Exchange(Get("/anything"));
+  EXPECT_EQ(Status(r), 200);
+  EXPECT_EQ(Body(r), std::string(128, 'x'));
+}
+
+}  // namespace
+}  // namespace baton::http
