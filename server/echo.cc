@@ -17,6 +17,7 @@
 #include "baton/reactor.h"
 #include "server/echo_handler.h"
 #include "server/flags.h"
+#include "server/serve.h"
 
 DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
 DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
@@ -63,33 +64,11 @@ int main(int argc, char** argv) {
   options.output_high_water = static_cast<size_t>(FLAGS_output_high_water);
   options.speculative_rounds = FLAGS_speculative_rounds;
   options.thread_name = "echo";
-  auto reactor = baton::Reactor::Create(options);
-  if (!reactor.ok()) {
-    LOG(ERROR) << "bad options: " << reactor.status();
-    return 2;
-  }
   baton::ListenOptions listen;
   listen.address = FLAGS_address;
   listen.port = FLAGS_port;
-  absl::StatusOr<int> port =
-      (*reactor)->Listen(listen, baton::EchoHandlerFactory());
-  if (!port.ok()) {
-    LOG(ERROR) << "cannot listen on " << FLAGS_address << ":" << FLAGS_port
-               << ": " << port.status().message();
-    return 1;
-  }
-  if (absl::Status s = (*reactor)->Start(); !s.ok()) {
-    LOG(ERROR) << "cannot start: " << s;
-    return 1;
-  }
-  LOG(INFO) << "listening on " << baton::flags::JoinHostPort(FLAGS_address, *port)
-            << " with " << (*reactor)->options().threads << " threads";
-
-  const int signal = baton::flags::WaitForSignal(stop_signals);
-  LOG(INFO) << "signal " << signal << ": stopping, "
-            << (*reactor)->connection_count() << " connections open";
-  (*reactor)->Stop();
-  (*reactor)->Wait();
-  LOG(INFO) << "stopped; " << (*reactor)->Counters().ToString();
-  return 0;
+  return baton::flags::ServeUntilSignal(
+      options, listen,
+      [](baton::Reactor*) { return baton::EchoHandlerFactory(); },
+      stop_signals, "(echo)");
 }

@@ -16,6 +16,7 @@
 
 #include "baton/reactor.h"
 #include "server/flags.h"
+#include "server/serve.h"
 #include "server/httpd/http_handler.h"
 
 DEFINE_int32(port, 8081, "TCP port to listen on (0 picks a free port)");
@@ -70,42 +71,25 @@ int main(int argc, char** argv) {
   options.idle_timeout = absl::Milliseconds(FLAGS_keepalive_timeout_ms);
   options.max_connections = static_cast<size_t>(FLAGS_max_connections);
   options.thread_name = "http";
-  auto reactor = baton::Reactor::Create(options);
-  if (!reactor.ok()) {
-    LOG(ERROR) << "bad options: " << reactor.status();
-    return 2;
-  }
   baton::http::HttpConfig config;
   config.root_fd = root_fd;
   config.response_size = FLAGS_response_size;
   config.request_timeout = absl::Milliseconds(FLAGS_request_timeout_ms);
-  config.reactor = reactor->get();
   baton::ListenOptions listen;
   listen.address = FLAGS_address;
   listen.port = FLAGS_port;
-  absl::StatusOr<int> port = (*reactor)->Listen(listen, [&config] {
-    return std::make_unique<baton::http::HttpHandler>(&config);
-  });
-  if (!port.ok()) {
-    LOG(ERROR) << "cannot listen on " << FLAGS_address << ":" << FLAGS_port
-               << ": " << port.status().message();
-    return 1;
-  }
-  if (absl::Status s = (*reactor)->Start(); !s.ok()) {
-    LOG(ERROR) << "cannot start: " << s;
-    return 1;
-  }
-  LOG(INFO) << "listening on "
-            << baton::flags::JoinHostPort(FLAGS_address, *port) << " serving "
-            << (FLAGS_response_size >= 0
-                    ? std::to_string(FLAGS_response_size) + "-byte bodies"
-                    : FLAGS_root);
-  const int signal = baton::flags::WaitForSignal(stop_signals);
-  LOG(INFO) << "signal " << signal << ": stopping, "
-            << (*reactor)->connection_count() << " connections open";
-  (*reactor)->Stop();
-  (*reactor)->Wait();
-  LOG(INFO) << "stopped; " << (*reactor)->Counters().ToString();
+  const int status = baton::flags::ServeUntilSignal(
+      options, listen,
+      [&config](baton::Reactor* reactor) -> baton::HandlerFactory {
+        config.reactor = reactor;
+        return [&config] {
+          return std::make_unique<baton::http::HttpHandler>(&config);
+        };
+      },
+      stop_signals,
+      FLAGS_response_size >= 0
+          ? "(" + std::to_string(FLAGS_response_size) + "-byte bodies)"
+          : "(files from " + FLAGS_root + ")");
   if (root_fd >= 0) ::close(root_fd);
-  return 0;
+  return status;
 }

@@ -1,0 +1,26 @@
+// Internal header (servers): ServeUntilSignal, the lifecycle shared by the
+// baton-based servers' main()s.
+#ifndef BATON_SERVER_SERVE_H_
+#define BATON_SERVER_SERVE_H_
+
+#include <signal.h>
+
+#include <functional>
+#include <string>
+
+#include "baton/reactor.h"
+
+namespace baton::flags {
+
+// Creates a reactor with `options`, listens with `listen` using the factory
+// `make_factory(reactor)` returns, starts it, logs "listening on ADDR:PORT
+// <what>", waits for one of `stop_signals` (already blocked), stops
+// gracefully and logs the counters. Returns the process exit status: 0
+// after a clean stop, 1 if it could not listen or start, 2 for bad options.
+int ServeUntilSignal(const ReactorOptions& options, const ListenOptions& listen,
+                     const std::function<HandlerFactory(Reactor*)>& make_factory,
+                     const sigset_t& stop_signals, const std::string& what);
+
+}  // namespace baton::flags
+
+#endif  // BATON_SERVER_SERVE_H_
