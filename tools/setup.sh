@@ -13,6 +13,12 @@ PACKAGES=(
   python3 procps util-linux gnuplot-nox
 )
 
+# --bench adds the third-party load tools and servers used by
+# tools/http_compare.sh (not needed to build or test).
+if [[ "${1:-}" == "--bench" ]]; then
+  PACKAGES+=(wrk httperf nginx-light curl strace linux-perf)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

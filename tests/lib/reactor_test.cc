@@ -146,7 +146,9 @@ TEST_P(ReactorEchoTest, EchoesEveryByteOnManyConnections) {
   EXPECT_EQ(c.accepts, static_cast<uint64_t>(kConnections));
   EXPECT_EQ(c.bytes_read, c.bytes_written);
   EXPECT_GT(c.rearms, 0u);
-  if (GetParam() == 0) EXPECT_EQ(c.speculative_reads, 0u);
+  if (GetParam() == 0) {
+    EXPECT_EQ(c.speculative_reads, 0u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(SpeculativeRounds, ReactorEchoTest,
@@ -635,8 +637,11 @@ TEST(ReactorTest, CountersSeeTheWork) {
   EXPECT_EQ(c.accepts, 1u);
   EXPECT_EQ(c.bytes_read, 50u * 64);
   EXPECT_EQ(c.bytes_written, 50u * 64);
-  EXPECT_GE(c.rearms, 50u);
-  EXPECT_GE(c.events, 51u);
+  // Each message is served either from an epoll event or by a speculative
+  // re-read; every event-driven round ends in a re-arm.
+  EXPECT_GE(c.events + c.speculative_hits, 50u);
+  EXPECT_GE(c.rearms, 1u);
+  EXPECT_LE(c.speculative_hits, c.speculative_reads);
   EXPECT_EQ(s.reactor->ThreadCounters().size(), 2u);
   EXPECT_NE(c.ToString().find("rearms="), std::string::npos);
 }
