@@ -93,6 +93,12 @@ void HttpHandler::OnData(Connection& conn, absl::string_view data) {
   const size_t parsed = http_parser_execute(
       &parser_, &ParserCallbacks::Settings(), data.data(), data.size());
   const http_errno err = HTTP_PARSER_ERRNO(&parser_);
+  if (!closing_ && parser_paused_) {
+    backlog_.assign(data.data() + parsed, data.size() - parsed);
+    conn.PauseReading();
+    conn_ = nullptr;
+    return;
+  }
   if (!closing_ && err != HPE_OK && err != HPE_PAUSED) {
     if (DisarmRequestTimer()) {
       if (limit_status_ != 0) {
@@ -190,8 +196,23 @@ int HttpHandler::OnMessageComplete() {
     return 0;
   }
   Respond();
-  if (closing_) http_parser_pause(&parser_, 1);  // ignore what follows
+  if (closing_) {
+    http_parser_pause(&parser_, 1);  // ignore what follows
+  } else if (conn_->pending_output() > kPipelineHighWater) {
+    http_parser_pause(&parser_, 1);  // resumed in OnDrained
+    parser_paused_ = true;
+  }
   return 0;
+}
+
+void HttpHandler::OnDrained(Connection& conn) {
+  if (!parser_paused_ || closing_) return;
+  parser_paused_ = false;
+  http_parser_pause(&parser_, 0);
+  conn.ResumeReading();
+  std::string pending;
+  pending.swap(backlog_);
+  if (!pending.empty()) OnData(conn, pending);
 }
 
 std::string HttpHandler::Head(int status, int64_t content_length,

@@ -41,6 +41,7 @@ class HttpHandler : public ConnectionHandler {
 
   void OnOpen(Connection& conn) override;
   void OnData(Connection& conn, absl::string_view data) override;
+  void OnDrained(Connection& conn) override;
   void OnClose(Connection& conn, const absl::Status& reason) override;
 
  private:
@@ -82,6 +83,14 @@ class HttpHandler : public ConnectionHandler {
   bool keep_alive_ = true;
   bool in_headers_ = false;
   bool closing_ = false;
+  // Pipelining back-pressure: once this much response data is queued, the
+  // parser is paused, reading stops, and the unparsed rest of the last read
+  // waits here until the output drains. Bounds memory and the file
+  // descriptors held by queued SendFile bodies, however many requests a
+  // client pipelines without reading.
+  static constexpr size_t kPipelineHighWater = 256 << 10;
+  bool parser_paused_ = false;
+  std::string backlog_;
 
   // Shared with the request-header timer: 0 idle, 1 armed, 2 fired.
   std::shared_ptr<std::atomic<int>> timer_state_;

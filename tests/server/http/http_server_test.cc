@@ -1,6 +1,7 @@
 // Integration tests for the HTTP handler on a real baton reactor, loopback
 // sockets, a temporary document root. Every response is checked byte for
 // byte where bytes matter.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -273,6 +274,48 @@ TEST_F(HttpServerTest, SlowHeadersGet408AndDoNotDelayOthers) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(Status(*got), 408);
   ::close(slow);
+}
+
+int OpenFds() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+// A client pipelines thousands of requests for a 10 MB file and never
+// reads: the server must stop parsing (and reading) instead of queueing a
+// file descriptor and a response per request.
+TEST_F(HttpServerTest, NeverReadingPipelinerStaysBounded) {
+  const int before = OpenFds();
+  const int fd = ConnectLoopback(port_, 2000);
+  std::string requests;
+  for (int i = 0; i < 3000; ++i) {
+    requests += "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+  }
+  // Send what the kernel takes; it stops once the server stops reading.
+  size_t off = 0;
+  for (int i = 0; i < 1000 && off < requests.size(); ++i) {
+    const ssize_t n = ::send(fd, requests.data() + off,
+                             requests.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_LT(OpenFds() - before, 50) << "a descriptor per queued response";
+  // Reading now gets complete, ordered responses (check the first two).
+  std::string got;
+  char buf[1 << 16];
+  while (got.size() < 2 * big_.size() + 1000) {
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<size_t>(n));
+  }
+  const size_t body = got.find("\r\n\r\n") + 4;
+  EXPECT_TRUE(got.compare(body, big_.size(), big_) == 0);
+  ::close(fd);
 }
 
 TEST_F(HttpServerTest, FixedSizeMode) {
