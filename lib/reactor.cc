@@ -771,9 +771,11 @@ void ReactorCore::CloseNow(Slot* slot, const absl::Status& reason) {
     Connection conn(this, slot, ConnectionId{ConnectionTable::IdOf(slot)});
     slot->handler->OnClose(conn, reason);
   }
-  if (slot->registered) {
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot->fd, nullptr);
-  }
+  // No EPOLL_CTL_DEL: closing the last descriptor of the socket removes it
+  // from epoll, and saves a syscall per connection. If the application
+  // dup()ed Connection::fd(), the registration outlives this close; the
+  // most it can deliver is one event (ONESHOT) carrying this connection's
+  // id, which the generation check drops as stale.
   if (slot->fd >= 0) ::close(slot->fd);
   delete slot->handler;
   ResetOwnerFields(slot);

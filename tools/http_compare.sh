@@ -101,25 +101,25 @@ for rep in $(seq "$REPS"); do
         log="$OUT/logs/$server-$load-$rep.txt"
         case "$load" in
           wrk-keepalive)
-            taskset -c 1 wrk -t1 -c100 -d"${DURATION}s" "$url" >"$log" 2>&1 || true
+            timeout 60 taskset -c 1 wrk -t1 -c100 -d"${DURATION}s" "$url" >"$log" 2>&1 || true
             rate=$(awk '/Requests\/sec/ {print $2}' "$log")
             errors=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {gsub(",","");
               n+=$4+$6+$8+$10} END {print n+0}' "$log") ;;
           wrk-close)
-            taskset -c 1 wrk -t1 -c50 -d"${DURATION}s" -H "Connection: close" \
+            timeout 60 taskset -c 1 wrk -t1 -c50 -d"${DURATION}s" -H "Connection: close" \
               "$url" >"$log" 2>&1 || true
             rate=$(awk '/Requests\/sec/ {print $2}' "$log")
             errors=$(awk '/Non-2xx/ {n+=$NF} END {print n+0}' "$log") ;;
           httperf-close)
             # httperf's select() limits it to ~1000 descriptors: short
             # connections with two calls each, as in the /dev/epoll study.
-            taskset -c 1 httperf --server 127.0.0.1 --port "$PORT" \
-              --uri /index.html --num-conns 20000 --num-calls 2 --hog \
+            timeout 90 taskset -c 1 httperf --server 127.0.0.1 --port "$PORT" \
+              --uri /index.html --num-conns 10000 --num-calls 2 --hog \
               --timeout 5 >"$log" 2>&1 || true
             rate=$(awk '/^Request rate:/ {print $3}' "$log")
             errors=$(awk '/^Errors: total/ {print $3}' "$log") ;;
           bench-close)
-            taskset -c 1 "$OUT/bin/bench" --mode=http --port="$PORT" \
+            timeout 90 taskset -c 1 "$OUT/bin/bench" --mode=http --port="$PORT" \
               --path=/index.html --threads=1 --connections=50 \
               --requests=50000 --json >"$log" 2>"$log.err" || true
             rate=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rate"])' "$log" 2>/dev/null || echo NA)
@@ -158,7 +158,7 @@ with open(os.path.join(out, "results.csv"), "w", newline="") as f:
 lines = ["# HTTP comparison: baton //server:http vs nginx (1 worker), 128-byte body\n",
          "Server pinned to core 0, load to core 1, loopback; medians of interleaved runs.",
          "Loads: `wrk -t1 -c100` keep-alive; `wrk -t1 -c50 -H 'Connection: close'`;",
-         "`httperf --num-conns 20000 --num-calls 2 --hog`; `bench --mode=http --connections=50` (HTTP/1.0, connection per request).\n",
+         "`httperf --num-conns 10000 --num-calls 2 --hog`; `bench --mode=http --connections=50` (HTTP/1.0, connection per request).\n",
          "| server | " + " | ".join(loads) + " |", "|---|" + "---:|" * len(loads)]
 for s in servers:
     lines.append(f"| {s} | " + " | ".join(

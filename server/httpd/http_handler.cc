@@ -258,8 +258,10 @@ void HttpHandler::Respond() {
   const bool head = method == HTTP_HEAD;
   if (!keep_alive_) closing_ = true;
   if (config_->response_size >= 0) {
-    conn_->Write(Head(200, config_->response_size, "text/plain", ""));
-    if (!head) conn_->Write(FixedBody(config_->response_size));
+    // One buffer, one send(2).
+    std::string response = Head(200, config_->response_size, "text/plain", "");
+    if (!head) response += FixedBody(config_->response_size);
+    conn_->Write(response);
   } else {
     ServeFile(head);
   }
