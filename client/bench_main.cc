@@ -3,100 +3,98 @@
 //
 //   bench --mode=barrier  --threads=N [--rounds=10 --size=13 --output=FILE]
 //   bench --mode=pingpong --threads=T --connections=C --duration=S [--size=64]
-//   bench --mode=http     --threads=T --connections=C --requests=N [--keepalive]
+//   bench --mode=http     --threads=T --connections=C --requests=N
+//   [--keepalive]
 //
 // Every reply is verified; any mismatch, refused or reset connection or
-// timeout makes the exit status non-zero.
+// timeout makes the exit status non-zero. The work is in the client library
+// (barrier.h, pingpong.h, http_load.h); this file parses flags and prints.
 #include <gflags/gflags.h>
 
-#include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <fstream>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/barrier.h"
+#include "client/flags.h"
 #include "client/http_load.h"
+#include "client/json_writer.h"
 #include "client/net.h"
 #include "client/pingpong.h"
+#include "client/progress.h"
+#include "client/summary.h"
 
 DEFINE_string(mode, "barrier", "barrier | pingpong | http");
 DEFINE_string(host, "127.0.0.1", "server address (IPv4 or IPv6 literal)");
 DEFINE_int32(port, 12345, "server port");
 DEFINE_int32(threads, 1, "client threads");
 DEFINE_int32(rounds, 10, "barrier: round trips per thread");
-DEFINE_int32(size, 13, "barrier/pingpong: message size in bytes "
-                       "(pingpong uses 64 when left at 13)");
+DEFINE_int32(size, 13,
+             "barrier/pingpong: message size in bytes "
+             "(pingpong uses 64 when left at 13)");
 DEFINE_string(output, "", "barrier: write '<thread_id> <avg_us>' lines here");
 DEFINE_int32(connections, 1, "pingpong/http: connections per thread");
 DEFINE_double(duration, 5, "pingpong: seconds to measure");
 DEFINE_double(warmup, 0, "pingpong: seconds of load before measuring");
 DEFINE_int64(requests, 10000, "http: total requests");
-DEFINE_bool(keepalive, false, "http: HTTP/1.1 keep-alive instead of a "
-                              "connection per HTTP/1.0 request");
+DEFINE_bool(keepalive, false,
+            "http: HTTP/1.1 keep-alive instead of a "
+            "connection per HTTP/1.0 request");
 DEFINE_string(path, "/", "http: request path");
-DEFINE_int32(timeout_ms, 5000, "give up on a reply after this long");
+DEFINE_int32(timeout_ms, 5000,
+             "a connect or reply that takes longer than this is an error");
 DEFINE_bool(json, false, "print the summary as one JSON object on stdout");
 
 namespace {
 
 using baton::client::Endpoint;
 using baton::client::Histogram;
+using baton::client::JsonWriter;
 
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "bench: %s\n", message.c_str());
-  return 1;
+bool ValidMode(const char* flag, const std::string& v) {
+  if (v == "barrier" || v == "pingpong" || v == "http") return true;
+  std::fprintf(stderr, "--%s=%s: must be barrier, pingpong or http\n", flag,
+               v.c_str());
+  return false;
 }
 
-// Prints "progress: ..." lines on stderr every second, starting after two
-// seconds, until destroyed.
-class Progress {
- public:
-  Progress(const char* unit, std::atomic<int64_t>* count)
-      : thread_([this, unit, count] {
-          std::unique_lock<std::mutex> lock(mu_);
-          int64_t last = 0;
-          for (int s = 1; !cv_.wait_for(lock, std::chrono::seconds(1),
-                                        [this] { return done_; });
-               ++s) {
-            const int64_t now = count->load();
-            if (s >= 2) {
-              std::fprintf(stderr, "progress: %ds, %lld %s (%lld/s)\n", s,
-                           static_cast<long long>(now), unit,
-                           static_cast<long long>(now - last));
-            }
-            last = now;
-          }
-        }) {}
-  ~Progress() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
+bool ValidPath(const char* flag, const std::string& v) {
+  // The path goes into the request line verbatim.
+  if (!v.empty() && v[0] == '/' &&
+      v.find_first_of(" \r\n") == std::string::npos) {
+    return true;
   }
+  std::fprintf(stderr,
+               "--%s=%s: must start with '/' and hold no spaces or "
+               "line breaks\n",
+               flag, v.c_str());
+  return false;
+}
 
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
+// What a mode reports: its summary fields (for --json) and, if the run
+// failed, why. Text output is printed by the mode itself.
+struct Outcome {
+  JsonWriter fields;
+  std::string error;  // empty: every reply was verified
 };
 
-std::string LatencyJson(const Histogram& h) {
-  return absl::StrFormat(
-      "\"latency_us\":{\"mean\":%.2f,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
-      "\"p999\":%.2f,\"max\":%.2f}",
-      h.mean() / 1e3, h.Percentile(0.5) / 1e3, h.Percentile(0.9) / 1e3,
-      h.Percentile(0.99) / 1e3, h.Percentile(0.999) / 1e3, h.max() / 1e3);
+Outcome Failed(std::string error, JsonWriter fields = JsonWriter()) {
+  return {std::move(fields), std::move(error)};
+}
+
+JsonWriter LatencyJson(const Histogram& h) {
+  JsonWriter j;
+  j.AddDouble("mean", h.mean() / 1e3, 2)
+      .AddDouble("p50", h.Percentile(0.5) / 1e3, 2)
+      .AddDouble("p90", h.Percentile(0.9) / 1e3, 2)
+      .AddDouble("p99", h.Percentile(0.99) / 1e3, 2)
+      .AddDouble("p999", h.Percentile(0.999) / 1e3, 2)
+      .AddDouble("max", h.max() / 1e3, 2);
+  return j;
 }
 
 std::string LatencyText(const Histogram& h) {
@@ -107,84 +105,116 @@ std::string LatencyText(const Histogram& h) {
       h.Percentile(0.99) / 1e3, h.Percentile(0.999) / 1e3, h.max() / 1e3);
 }
 
-bool CheckFileLimit(int64_t needed) {
-  const int64_t limit = baton::client::RaiseFileLimit(needed + 64);
-  if (limit < needed + 16) {
-    std::fprintf(stderr,
-                 "bench: need about %lld file descriptors but the limit is "
-                 "%lld (raise it with ulimit -n)\n",
-                 static_cast<long long>(needed + 16),
-                 static_cast<long long>(limit));
-    return false;
-  }
-  return true;
+// A progress line callback that reports a running count and its rate.
+baton::client::ProgressPrinter::LineFn CountLine(
+    const char* unit, const std::atomic<int64_t>* count) {
+  return [unit, count, last = int64_t{0}, last_s = 0.0](double s) mutable {
+    const int64_t now = count->load(std::memory_order_relaxed);
+    const double rate = s > last_s ? (now - last) / (s - last_s) : 0;
+    last = now;
+    last_s = s;
+    return absl::StrFormat("%d %s (%.0f/s)", now, unit, rate);
+  };
 }
 
-int RunBarrierMode(const Endpoint& endpoint) {
-  if (!CheckFileLimit(FLAGS_threads)) return 1;
+Outcome RunBarrierMode(const Endpoint& endpoint) {
+  const absl::Status fds = baton::client::ReserveDescriptors(
+      FLAGS_threads, absl::StrCat(FLAGS_threads, " threads"));
+  if (!fds.ok()) return Failed(std::string(fds.message()));
+  baton::client::BarrierProgress counts;
   baton::client::BarrierOptions o;
   o.endpoint = endpoint;
   o.threads = FLAGS_threads;
   o.rounds = FLAGS_rounds;
   o.size = static_cast<size_t>(FLAGS_size);
   o.timeout_ms = FLAGS_timeout_ms;
-  absl::StatusOr<baton::client::BarrierResult> r = RunBarrier(o);
-  if (!r.ok()) return Fail(std::string(r.status().message()));
+  o.progress = &counts;
+  absl::StatusOr<baton::client::BarrierResult> r;
+  {
+    baton::client::ProgressPrinter progress([&counts, n = o.threads](double) {
+      return counts.released.load()
+                 ? absl::StrCat("released; ", counts.finished.load(), " of ", n,
+                                " threads finished")
+                 : absl::StrCat(counts.connected.load(), " of ", n,
+                                " threads connected, waiting at the barrier");
+    });
+    r = RunBarrier(o);
+  }
+  if (!r.ok()) return Failed(std::string(r.status().message()));
   std::vector<double> avgs;
   for (const auto& t : r->threads) {
     if (t.error.empty()) avgs.push_back(t.avg_us);
   }
-  std::sort(avgs.begin(), avgs.end());
-  auto pct = [&](double q) {
-    if (avgs.empty()) return 0.0;
-    const size_t i = std::min(avgs.size() - 1,
-                              static_cast<size_t>(q * (avgs.size() - 1) + 0.5));
-    return avgs[i];
-  };
-  double mean = 0;
-  for (double a : avgs) mean += a;
-  if (!avgs.empty()) mean /= avgs.size();
+  const baton::client::Summary sum = baton::client::Summarize(avgs);
+  Outcome out;
+  out.fields.AddInt("threads", o.threads)
+      .AddInt("rounds", o.rounds)
+      .AddInt("size", FLAGS_size)
+      .AddInt("errors", r->errors)
+      .AddDouble("wall_s", r->wall_s, 6)
+      .AddObject("avg_us", JsonWriter()
+                               .AddDouble("min", sum.min, 2)
+                               .AddDouble("mean", sum.mean, 2)
+                               .AddDouble("p50", sum.p50, 2)
+                               .AddDouble("p99", sum.p99, 2)
+                               .AddDouble("max", sum.max, 2));
 
   if (!FLAGS_output.empty()) {
-    std::ofstream out(FLAGS_output);
+    // One line per thread that finished, in thread id order (r->threads is
+    // sorted by id), not in kecho's finishing order.
+    std::ofstream file(FLAGS_output);
     for (const auto& t : r->threads) {
-      if (t.error.empty()) out << t.id << " " << t.avg_us << "\n";
+      if (t.error.empty()) file << t.id << " " << t.avg_us << "\n";
     }
-    if (!out) return Fail("cannot write " + FLAGS_output);
+    file.close();
+    if (!file) return Failed("cannot write --output=" + FLAGS_output);
   }
-  for (const auto& t : r->threads) {
-    if (!t.error.empty()) {
-      std::fprintf(stderr, "bench: thread %d: %s\n", t.id, t.error.c_str());
-    }
-  }
-  if (FLAGS_json) {
-    std::printf(
-        "{\"mode\":\"barrier\",\"threads\":%d,\"rounds\":%d,\"size\":%d,"
-        "\"errors\":%d,\"wall_s\":%.6f,\"avg_us\":{\"min\":%.2f,\"mean\":%.2f,"
-        "\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f}}\n",
-        FLAGS_threads, FLAGS_rounds, FLAGS_size, r->errors, r->wall_s,
-        pct(0), mean, pct(0.5), pct(0.99), pct(1));
-  } else {
-    if (FLAGS_threads <= 64) {
+  if (!FLAGS_json) {
+    // A table of 64 rows is still readable; beyond that, use --output.
+    if (o.threads <= 64 && sum.count > 0) {
       std::printf("thread  avg_us\n");
       for (const auto& t : r->threads) {
         std::printf("%6d  %s\n", t.id,
                     t.error.empty() ? absl::StrFormat("%.1f", t.avg_us).c_str()
-                                    : "error");
+                                    : "failed");
       }
     }
     std::printf(
-        "barrier: %d threads x %d round trips of %d bytes, %d errors, "
-        "wall %.3f s\nper-thread average us: min %.1f  mean %.1f  p50 %.1f  "
-        "p99 %.1f  max %.1f\n",
-        FLAGS_threads, FLAGS_rounds, FLAGS_size, r->errors, r->wall_s, pct(0),
-        mean, pct(0.5), pct(0.99), pct(1));
+        "barrier: %d threads x %d round trips of %d bytes, %d failed, "
+        "wall %.3f s\n",
+        o.threads, o.rounds, FLAGS_size, r->errors, r->wall_s);
+    if (sum.count > 0) {
+      std::printf(
+          "per-thread average us (%zu threads): min %.1f  mean %.1f  "
+          "p50 %.1f  p99 %.1f  max %.1f\n",
+          sum.count, sum.min, sum.mean, sum.p50, sum.p99, sum.max);
+    }
   }
-  return r->errors == 0 ? 0 : 1;
+  // Many threads usually fail for one reason: say each reason once.
+  const std::vector<baton::client::ErrorGroup> groups = GroupErrors(*r);
+  for (size_t i = 0; i < groups.size() && i < 5; ++i) {
+    std::fprintf(stderr, "bench: %d thread%s (first: thread %d): %s\n",
+                 groups[i].threads, groups[i].threads == 1 ? "" : "s",
+                 groups[i].first_thread, groups[i].message.c_str());
+  }
+  if (groups.size() > 5) {
+    std::fprintf(stderr, "bench: ... and %zu other distinct errors\n",
+                 groups.size() - 5);
+  }
+  if (!groups.empty()) {
+    out.error = absl::StrCat(r->errors, " of ", o.threads,
+                             " threads failed; first: thread ",
+                             groups[0].first_thread, ": ", groups[0].message);
+  }
+  return out;
 }
 
-int RunPingPongMode(const Endpoint& endpoint) {
-  if (!CheckFileLimit(int64_t{FLAGS_threads} * FLAGS_connections)) return 1;
+Outcome RunPingPongMode(const Endpoint& endpoint) {
+  const int64_t sockets = int64_t{FLAGS_threads} * FLAGS_connections;
+  const absl::Status fds = baton::client::ReserveDescriptors(
+      sockets, absl::StrCat(FLAGS_threads, " threads x ", FLAGS_connections,
+                            " connections"));
+  if (!fds.ok()) return Failed(std::string(fds.message()));
   std::atomic<int64_t> done{0};
   baton::client::PingPongOptions o;
   o.endpoint = endpoint;
@@ -198,20 +228,20 @@ int RunPingPongMode(const Endpoint& endpoint) {
   o.progress = &done;
   absl::StatusOr<baton::client::PingPongResult> r;
   {
-    Progress progress("round trips", &done);
+    baton::client::ProgressPrinter progress(CountLine("round trips", &done));
     r = RunPingPong(o);
   }
-  if (!r.ok()) return Fail(std::string(r.status().message()));
-  if (FLAGS_json) {
-    std::printf(
-        "{\"mode\":\"pingpong\",\"threads\":%d,\"connections\":%d,"
-        "\"size\":%zu,\"round_trips\":%lld,\"all_round_trips\":%lld,"
-        "\"seconds\":%.3f,\"rate\":%.1f,%s}\n",
-        o.threads, o.connections, o.size,
-        static_cast<long long>(r->round_trips),
-        static_cast<long long>(done.load()), r->seconds, r->rate(),
-        LatencyJson(r->latency).c_str());
-  } else {
+  Outcome out;
+  out.fields.AddInt("threads", o.threads)
+      .AddInt("connections", o.connections)
+      .AddInt("size", static_cast<int64_t>(o.size))
+      .AddInt("all_round_trips", done.load());
+  if (!r.ok()) return Failed(std::string(r.status().message()), out.fields);
+  out.fields.AddInt("round_trips", r->round_trips)
+      .AddDouble("seconds", r->seconds)
+      .AddDouble("rate", r->rate(), 1)
+      .AddObject("latency_us", LatencyJson(r->latency));
+  if (!FLAGS_json) {
     std::printf(
         "pingpong: %d threads x %d connections, %zu bytes: %lld round trips "
         "in %.2f s = %.0f/s\n%s\n",
@@ -219,15 +249,20 @@ int RunPingPongMode(const Endpoint& endpoint) {
         static_cast<long long>(r->round_trips), r->seconds, r->rate(),
         LatencyText(r->latency).c_str());
   }
-  return r->round_trips > 0 ? 0 : Fail("no round trip completed");
+  if (r->round_trips == 0) out.error = "no round trip completed";
+  return out;
 }
 
-int RunHttpMode(const Endpoint& endpoint) {
-  if (!CheckFileLimit(int64_t{FLAGS_threads} * FLAGS_connections)) return 1;
+Outcome RunHttpMode(const Endpoint& endpoint) {
+  const int64_t sockets = int64_t{FLAGS_threads} * FLAGS_connections;
+  const absl::Status fds = baton::client::ReserveDescriptors(
+      sockets, absl::StrCat(FLAGS_threads, " threads x ", FLAGS_connections,
+                            " connections"));
+  if (!fds.ok()) return Failed(std::string(fds.message()));
   std::atomic<int64_t> done{0};
   baton::client::HttpLoadOptions o;
   o.endpoint = endpoint;
-  o.host_header = FLAGS_host;
+  o.host_header = endpoint.text;
   o.path = FLAGS_path;
   o.threads = FLAGS_threads;
   o.connections = FLAGS_connections;
@@ -237,20 +272,24 @@ int RunHttpMode(const Endpoint& endpoint) {
   o.progress = &done;
   absl::StatusOr<baton::client::HttpLoadResult> r;
   {
-    Progress progress("requests", &done);
+    baton::client::ProgressPrinter progress(CountLine("requests", &done));
     r = RunHttpLoad(o);
   }
-  if (!r.ok()) return Fail(std::string(r.status().message()));
-  if (FLAGS_json) {
-    std::printf(
-        "{\"mode\":\"http\",\"threads\":%d,\"connections\":%d,"
-        "\"keepalive\":%s,\"requests\":%lld,\"good\":%lld,\"bad\":%lld,"
-        "\"errors\":%lld,\"seconds\":%.3f,\"rate\":%.1f,%s}\n",
-        o.threads, o.connections, o.keepalive ? "true" : "false",
-        static_cast<long long>(o.requests), static_cast<long long>(r->good),
-        static_cast<long long>(r->bad), static_cast<long long>(r->errors),
-        r->seconds, r->rate(), LatencyJson(r->latency).c_str());
-  } else {
+  if (!r.ok()) return Failed(std::string(r.status().message()));
+  Outcome out;
+  out.fields.AddInt("threads", o.threads)
+      .AddInt("connections", o.connections)
+      .AddBool("keepalive", o.keepalive)
+      .AddInt("requests", o.requests)
+      .AddInt("good", r->good)
+      .AddInt("bad", r->bad)
+      .AddInt("errors", r->errors)
+      .AddInt("body_bytes", r->body_bytes)
+      .AddDouble("seconds", r->seconds)
+      .AddDouble("rate", r->rate(), 1)
+      .AddObject("latency_us", LatencyJson(r->latency));
+  if (!FLAGS_json) {
+    // htstress's summary, plus latency.
     std::printf(
         "http: requests %lld  good %lld  bad %lld  socket errors %lld\n"
         "seconds %.3f  requests/sec %.0f  body bytes %lld\n%s\n",
@@ -260,50 +299,26 @@ int RunHttpMode(const Endpoint& endpoint) {
         LatencyText(r->latency).c_str());
   }
   if (r->bad + r->errors > 0) {
-    return Fail("failed requests; first problem: " + r->first_problem);
+    out.error = absl::StrCat(r->bad + r->errors, " of ", o.requests,
+                             " requests failed; first: ", r->first_problem);
   }
-  return 0;
-}
-
-bool Positive(const char* flag, int32_t v) {
-  if (v > 0) return true;
-  std::fprintf(stderr, "--%s=%d: must be positive\n", flag, v);
-  return false;
-}
-bool PositiveDouble(const char* flag, double v) {
-  if (v > 0) return true;
-  std::fprintf(stderr, "--%s=%g: must be positive\n", flag, v);
-  return false;
-}
-bool NonNegativeDouble(const char* flag, double v) {
-  if (v >= 0) return true;
-  std::fprintf(stderr, "--%s=%g: must not be negative\n", flag, v);
-  return false;
-}
-bool PositiveInt64(const char* flag, int64_t v) {
-  if (v > 0) return true;
-  std::fprintf(stderr, "--%s=%lld: must be positive\n", flag,
-               static_cast<long long>(v));
-  return false;
-}
-bool ValidMode(const char* flag, const std::string& v) {
-  if (v == "barrier" || v == "pingpong" || v == "http") return true;
-  std::fprintf(stderr, "--%s=%s: must be barrier, pingpong or http\n", flag,
-               v.c_str());
-  return false;
+  return out;
 }
 
 }  // namespace
 
 DEFINE_validator(mode, &ValidMode);
-DEFINE_validator(threads, &Positive);
-DEFINE_validator(rounds, &Positive);
-DEFINE_validator(size, &Positive);
-DEFINE_validator(connections, &Positive);
-DEFINE_validator(timeout_ms, &Positive);
-DEFINE_validator(duration, &PositiveDouble);
-DEFINE_validator(warmup, &NonNegativeDouble);
-DEFINE_validator(requests, &PositiveInt64);
+DEFINE_validator(path, &ValidPath);
+DEFINE_validator(host, &baton::client::ValidateHost);
+DEFINE_validator(port, &baton::client::ValidatePort);
+DEFINE_validator(threads, &baton::client::ValidatePositive<int32_t>);
+DEFINE_validator(rounds, &baton::client::ValidatePositive<int32_t>);
+DEFINE_validator(size, &baton::client::ValidatePositive<int32_t>);
+DEFINE_validator(connections, &baton::client::ValidatePositive<int32_t>);
+DEFINE_validator(timeout_ms, &baton::client::ValidatePositive<int32_t>);
+DEFINE_validator(duration, &baton::client::ValidatePositive<double>);
+DEFINE_validator(warmup, &baton::client::ValidateNonNegative<double>);
+DEFINE_validator(requests, &baton::client::ValidatePositive<int64_t>);
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
@@ -314,11 +329,24 @@ int main(int argc, char** argv) {
       "  bench --mode=http --threads=T --connections=C --requests=N "
       "[--keepalive]");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  if (argc > 1) return Fail(absl::StrCat("unexpected argument '", argv[1], "'"));
-  absl::StatusOr<Endpoint> endpoint =
-      baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
-  if (!endpoint.ok()) return Fail(std::string(endpoint.status().message()));
-  if (FLAGS_mode == "pingpong") return RunPingPongMode(*endpoint);
-  if (FLAGS_mode == "http") return RunHttpMode(*endpoint);
-  return RunBarrierMode(*endpoint);
+  if (argc > 1) {
+    std::fprintf(stderr, "bench: unexpected argument '%s'\n", argv[1]);
+    return 2;
+  }
+  // Both parts were validated above.
+  const Endpoint endpoint =
+      *baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
+  const Outcome out = FLAGS_mode == "pingpong" ? RunPingPongMode(endpoint)
+                      : FLAGS_mode == "http"   ? RunHttpMode(endpoint)
+                                               : RunBarrierMode(endpoint);
+  if (!out.error.empty()) {
+    std::fprintf(stderr, "bench: FAILED: %s\n", out.error.c_str());
+  }
+  if (FLAGS_json) {
+    JsonWriter json;
+    json.AddString("mode", FLAGS_mode).AddBool("ok", out.error.empty());
+    if (!out.error.empty()) json.AddString("error", out.error);
+    std::printf("%s\n", json.Merge(out.fields).str().c_str());
+  }
+  return out.error.empty() ? 0 : 1;
 }

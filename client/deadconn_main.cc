@@ -4,21 +4,18 @@
 //   deadconn --connections=10000 --port=12345 [--partial_request]
 //            [--duration=SECONDS]
 //
-// Prints "holding N" once every connection is open, holds them until SIGINT,
-// SIGTERM or --duration, then closes them. Exit status 1 if any connection
-// failed to open or was closed by the server while held.
+// Prints "holding N" on stdout once every connection has been tried, holds
+// them until SIGINT, SIGTERM or --duration, then closes them. Exit status 1
+// if any connection failed to open or was closed by the server while held.
 #include <gflags/gflags.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
+#include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <string>
-#include <vector>
 
+#include "client/dead_connections.h"
+#include "client/flags.h"
 #include "client/net.h"
 
 DEFINE_string(host, "127.0.0.1", "server address (IPv4 or IPv6 literal)");
@@ -30,27 +27,18 @@ DEFINE_bool(partial_request, false,
 DEFINE_double(duration, 0, "seconds to hold (0: until SIGINT/SIGTERM)");
 DEFINE_int32(timeout_ms, 5000, "connect timeout per connection");
 
+DEFINE_validator(host, &baton::client::ValidateHost);
+DEFINE_validator(port, &baton::client::ValidatePort);
+DEFINE_validator(connections, &baton::client::ValidatePositive<int32_t>);
+DEFINE_validator(timeout_ms, &baton::client::ValidatePositive<int32_t>);
+DEFINE_validator(duration, &baton::client::ValidateNonNegative<double>);
+
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
 
-bool PositiveInt(const char* flag, int32_t v) {
-  if (v > 0) return true;
-  std::fprintf(stderr, "--%s=%d: must be positive\n", flag, v);
-  return false;
-}
-bool NonNegative(const char* flag, double v) {
-  if (v >= 0) return true;
-  std::fprintf(stderr, "--%s=%g: must not be negative\n", flag, v);
-  return false;
-}
-
 }  // namespace
-
-DEFINE_validator(connections, &PositiveInt);
-DEFINE_validator(timeout_ms, &PositiveInt);
-DEFINE_validator(duration, &NonNegative);
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
@@ -62,83 +50,54 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "deadconn: unexpected argument '%s'\n", argv[1]);
     return 2;
   }
-  absl::StatusOr<baton::client::Endpoint> endpoint =
-      baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
-  if (!endpoint.ok()) {
-    std::fprintf(stderr, "deadconn: %s\n",
-                 std::string(endpoint.status().message()).c_str());
-    return 2;
-  }
-  const int64_t limit = baton::client::RaiseFileLimit(FLAGS_connections + 64);
-  if (limit < FLAGS_connections + 16) {
-    std::fprintf(stderr,
-                 "deadconn: %d connections need about %d descriptors but the "
-                 "limit is %lld (raise it with ulimit -n)\n",
-                 FLAGS_connections, FLAGS_connections + 16,
-                 static_cast<long long>(limit));
+  const absl::Status fds = baton::client::ReserveDescriptors(
+      FLAGS_connections, absl::StrCat(FLAGS_connections, " connections"));
+  if (!fds.ok()) {
+    std::fprintf(stderr, "deadconn: %s\n", std::string(fds.message()).c_str());
     return 1;
   }
+  // No SA_RESTART: a signal interrupts epoll_wait, so the stop is prompt.
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  auto stopped = [] { return g_stop != 0; };
 
-  const std::string partial =
-      "GET /slow HTTP/1.1\r\nHost: " + FLAGS_host + "\r\nX-Slow: ";
-  std::vector<int> fds;
-  fds.reserve(FLAGS_connections);
-  int failed = 0;
-  std::string first_error;
-  for (int i = 0; i < FLAGS_connections && !g_stop; ++i) {
-    absl::StatusOr<int> fd =
-        baton::client::ConnectBlocking(*endpoint, FLAGS_timeout_ms);
-    if (!fd.ok()) {
-      if (first_error.empty()) first_error = std::string(fd.status().message());
-      ++failed;
-      continue;
-    }
-    if (FLAGS_partial_request) {
-      ::send(*fd, partial.data(), partial.size(), MSG_NOSIGNAL);
-    }
-    fds.push_back(*fd);
-    if ((i + 1) % 1000 == 0) {
-      std::fprintf(stderr, "progress: %d of %d connections open\n", i + 1,
-                   FLAGS_connections);
-    }
+  baton::client::DeadConnOptions o;
+  o.endpoint = *baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
+  o.connections = FLAGS_connections;
+  o.partial_request = FLAGS_partial_request;
+  o.host_header = FLAGS_host;
+  o.timeout_ms = FLAGS_timeout_ms;
+  baton::client::DeadConnections dead(o);
+  // The end of --duration counts from the start: the hold is what is left.
+  const int64_t end = FLAGS_duration > 0
+                          ? baton::client::NowNanos() +
+                                static_cast<int64_t>(FLAGS_duration * 1e9)
+                          : INT64_MAX;
+  dead.Open(stopped, [](int opened, int failed) {
+    std::fprintf(stderr, "progress: %d of %d connections open, %d failed\n",
+                 opened, FLAGS_connections, failed);
+  });
+  if (dead.failed() > 0) {
+    std::fprintf(stderr, "deadconn: %d of %d connections failed; first: %s\n",
+                 dead.failed(), FLAGS_connections, dead.first_error().c_str());
   }
-  if (failed > 0) {
-    std::fprintf(stderr, "deadconn: %d connections failed; first: %s\n",
-                 failed, first_error.c_str());
+  const int tried = dead.held() + dead.failed() + dead.dropped();
+  if (tried < FLAGS_connections) {
+    std::fprintf(stderr, "deadconn: stopped after trying %d of %d\n", tried,
+                 FLAGS_connections);
   }
-  std::printf("holding %zu\n", fds.size());
+  std::printf("holding %d\n", dead.held());
   std::fflush(stdout);
 
-  // Hold, watching for connections the server closes (POLLRDHUP), without
-  // reading anything: the point is to be idle.
-  const int64_t end =
-      FLAGS_duration > 0
-          ? baton::client::NowNanos() + static_cast<int64_t>(FLAGS_duration * 1e9)
-          : INT64_MAX;
-  std::vector<pollfd> polls(fds.size());
-  for (size_t i = 0; i < fds.size(); ++i) polls[i] = {fds[i], POLLRDHUP, 0};
-  int dropped = 0;
-  while (!g_stop && baton::client::NowNanos() < end) {
-    const int n = ::poll(polls.data(), polls.size(), 200);
-    if (n <= 0) continue;
-    for (pollfd& p : polls) {
-      if (p.fd >= 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
-        ++dropped;
-        ::close(p.fd);
-        p.fd = -1;  // poll ignores negative descriptors
-      }
-    }
-  }
-  for (const pollfd& p : polls) {
-    if (p.fd >= 0) ::close(p.fd);
-  }
-  std::printf("closed %zu connections (%d closed by the server while held, "
-              "%d failed to open)\n",
-              fds.size(), dropped, failed);
-  return failed == 0 && dropped == 0 ? 0 : 1;
+  dead.Hold(end, stopped);
+  const int held = dead.held();
+  dead.CloseAll();
+  std::printf(
+      "closed %d connections (%d closed by the server while held, %d failed "
+      "to open)\n",
+      held, dead.dropped(), dead.failed());
+  return dead.failed() == 0 && dead.dropped() == 0 ? 0 : 1;
 }

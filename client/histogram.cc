@@ -47,6 +47,9 @@ int64_t Histogram::Percentile(double q) const {
   for (size_t i = 0; i < buckets_.size(); ++i) {
     seen += buckets_[i];
     if (seen >= rank) {
+      // The last bucket also holds everything beyond the range: its upper
+      // edge would understate those, the maximum does not.
+      if (i + 1 == buckets_.size()) return max_;
       return std::clamp(UpperEdge(static_cast<int>(i)), min_, max_);
     }
   }

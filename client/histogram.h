@@ -9,7 +9,8 @@
 namespace baton::client {
 
 // Values are bucketed by power of two with 32 linear sub-buckets each, so any
-// recorded value is reported within ~3%. Covers 1 ns to ~2^40 ns (18 min).
+// recorded value is reported within ~3%. Covers 0 to 2^45 ns (~9.8 hours);
+// larger values share the top bucket and are reported as the maximum.
 class Histogram {
  public:
   void Record(int64_t value_ns);
@@ -18,7 +19,9 @@ class Histogram {
   int64_t count() const { return count_; }
   int64_t min() const { return count_ ? min_ : 0; }
   int64_t max() const { return max_; }
-  double mean() const { return count_ ? static_cast<double>(sum_) / count_ : 0; }
+  double mean() const {
+    return count_ ? static_cast<double>(sum_) / count_ : 0;
+  }
   // The value at quantile `q` in [0, 1] (upper edge of its bucket, clamped
   // to the maximum seen).
   int64_t Percentile(double q) const;

@@ -1,0 +1,50 @@
+// Client library: shared flag validators and start-up checks.
+#include "client/flags.h"
+
+#include <sys/resource.h>
+
+#include "client/net.h"
+
+namespace baton::client {
+namespace {
+
+// Descriptors the process needs besides its sockets: stdio, epoll
+// instances, the progress thread, glog's file, sanitizer pipes.
+constexpr int64_t kSpareDescriptors = 32;
+
+}  // namespace
+
+bool ValidatePort(const char* flag, int32_t value) {
+  if (value >= 1 && value <= 65535) return true;
+  std::fprintf(stderr, "--%s=%d: must be a port in 1..65535\n", flag, value);
+  return false;
+}
+
+bool ValidateHost(const char* flag, const std::string& value) {
+  // The port is checked by its own validator; any valid one will do here.
+  if (ResolveEndpoint(value, 1).ok()) return true;
+  std::fprintf(stderr,
+               "--%s=%s: must be an IPv4 or IPv6 address literal (no names: "
+               "the bench does not resolve them)\n",
+               flag, value.c_str());
+  return false;
+}
+
+absl::Status ReserveDescriptors(int64_t sockets, const std::string& what) {
+  const int64_t needed = sockets + kSpareDescriptors;
+  const int64_t limit = RaiseFileLimit(needed);
+  if (limit >= needed) return absl::OkStatus();
+  rlimit hard = {};
+  ::getrlimit(RLIMIT_NOFILE, &hard);
+  const int64_t fit = std::max<int64_t>(0, limit - kSpareDescriptors);
+  return absl::ResourceExhaustedError(absl::StrCat(
+      what, " need ", sockets, " sockets (", needed,
+      " descriptors), but RLIMIT_NOFILE is ", limit, " (hard limit ",
+      hard.rlim_max == RLIM_INFINITY ? std::string("unlimited")
+                                     : absl::StrCat(hard.rlim_max),
+      "): at most ", fit,
+      " connections fit. Raise the hard limit (ulimit -Hn, "
+      "/etc/security/limits.conf, or run as root) or ask for fewer."));
+}
+
+}  // namespace baton::client
