@@ -209,11 +209,16 @@ Outcome RunBarrierMode(const Endpoint& endpoint) {
   return out;
 }
 
+// --threads x --connections sockets (pingpong and http).
+absl::Status ReserveConnections() {
+  return baton::client::ReserveDescriptors(
+      int64_t{FLAGS_threads} * FLAGS_connections,
+      absl::StrCat(FLAGS_threads, " threads x ", FLAGS_connections,
+                   " connections"));
+}
+
 Outcome RunPingPongMode(const Endpoint& endpoint) {
-  const int64_t sockets = int64_t{FLAGS_threads} * FLAGS_connections;
-  const absl::Status fds = baton::client::ReserveDescriptors(
-      sockets, absl::StrCat(FLAGS_threads, " threads x ", FLAGS_connections,
-                            " connections"));
+  const absl::Status fds = ReserveConnections();
   if (!fds.ok()) return Failed(std::string(fds.message()));
   std::atomic<int64_t> done{0};
   baton::client::PingPongOptions o;
@@ -254,10 +259,7 @@ Outcome RunPingPongMode(const Endpoint& endpoint) {
 }
 
 Outcome RunHttpMode(const Endpoint& endpoint) {
-  const int64_t sockets = int64_t{FLAGS_threads} * FLAGS_connections;
-  const absl::Status fds = baton::client::ReserveDescriptors(
-      sockets, absl::StrCat(FLAGS_threads, " threads x ", FLAGS_connections,
-                            " connections"));
+  const absl::Status fds = ReserveConnections();
   if (!fds.ok()) return Failed(std::string(fds.message()));
   std::atomic<int64_t> done{0};
   baton::client::HttpLoadOptions o;

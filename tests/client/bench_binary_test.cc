@@ -30,12 +30,13 @@ struct Outcome {
   int exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 };
 
-// Runs `binary args` to completion (killed after 60 s so nothing hangs).
+// Runs `binary args` to completion (killed after 60 s so nothing hangs),
+// after `shell_prefix` (e.g. "ulimit -n 64 && ") in the same shell.
 Outcome RunTool(const std::string& binary, const std::string& args,
-                bool with_stderr = true) {
+                bool with_stderr = true, const std::string& shell_prefix = "") {
   Outcome r;
   const std::string command =
-      absl::StrCat("timeout 60 ", RunfilePath(binary), " ", args,
+      absl::StrCat(shell_prefix, "timeout 60 ", RunfilePath(binary), " ", args,
                    with_stderr ? " 2>&1" : " 2>/dev/null");
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return r;
@@ -186,6 +187,26 @@ TEST(BenchBinaryTest, Ipv6Loopback) {
   EXPECT_EQ(r.exit_code(), 0) << r.output;
   (*reactor)->Stop();
   (*reactor)->Wait();
+}
+
+TEST(BenchBinaryTest, SaysWhenTheDescriptorLimitIsTooLow) {
+  RefusingPort refusing;  // never reached: the check comes first
+  for (const char* args : {"--mode=pingpong --threads=3 --connections=100",
+                           "--mode=barrier --threads=300"}) {
+    Outcome r =
+        RunTool("client/bench", absl::StrCat(args, Port(refusing.port())), true,
+                "ulimit -n 64 && ");
+    EXPECT_EQ(r.exit_code(), 1) << args << ": " << r.output;
+    EXPECT_NE(r.output.find("need 300 sockets"), std::string::npos)
+        << args << ": " << r.output;
+    EXPECT_NE(r.output.find("RLIMIT_NOFILE is 64"), std::string::npos)
+        << r.output;
+  }
+  Outcome r =
+      RunTool("client/deadconn", "--connections=300", true, "ulimit -n 64 && ");
+  EXPECT_EQ(r.exit_code(), 1) << r.output;
+  EXPECT_NE(r.output.find("at most 32 connections fit"), std::string::npos)
+      << r.output;
 }
 
 TEST(BenchBinaryTest, RejectsBadFlags) {
