@@ -49,8 +49,11 @@ TEST(HttpLoadTest, GoodResponsesConnectionPerRequestAndKeepAlive) {
     EXPECT_EQ(progress.load(), 400);
     const uint64_t now = server->reactor().Counters().accepts;
     if (keepalive) {
-      // Two threads x four connections, each reused.
-      EXPECT_EQ(now - accepts, 8u);
+      // Each connection is reused. Up to two threads x four connections; as
+      // few as four if one thread took every request before the other
+      // started (they share one budget, as htstress's threads do).
+      EXPECT_GE(now - accepts, 4u);
+      EXPECT_LE(now - accepts, 8u);
     } else {
       EXPECT_EQ(now - accepts, 400u) << "HTTP/1.0: a connection per request";
     }
