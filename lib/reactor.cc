@@ -298,6 +298,15 @@ void ReactorCore::HandleInternal(uint64_t source) {
     uint64_t count;
     (void)!::read(wake_.get(), &count, sizeof(count));
     RunTasks();
+    // The read may have swallowed Stop()'s wake-up while another worker
+    // already holds the leader role and is about to block in epoll_wait:
+    // once stopping, keep the eventfd readable so every later epoll_wait
+    // returns and its caller reaches the gate and exits. (Found by the Spin
+    // model, docs/model.md.)
+    if (stopping()) {
+      const uint64_t one = 1;
+      (void)!::write(wake_.get(), &one, sizeof(one));
+    }
     RearmInternal(wake_.get(), kWakeSource);
     return;
   }

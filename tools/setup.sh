@@ -11,6 +11,8 @@ PACKAGES=(
   libboost-dev libboost-system-dev libhttp-parser-dev
   # tests and tools
   python3 procps util-linux gnuplot-nox
+  # model checking (tests/model)
+  spin gcc
 )
 
 # --bench adds the third-party load tools and servers used by

@@ -1,0 +1,332 @@
+/*
+ * Promela model of baton's reactor protocol (lib/reactor.cc,
+ * lib/internal/leader_follower.cc, lib/internal/connection_table.cc).
+ * docs/model.md maps every variable here to the code.
+ *
+ * Three workers share one epoll; one connection slot is used by two
+ * successive connections with the same fd number (the reuse case); a peer
+ * sends, then hangs up; a foreign thread writes to and closes the first
+ * connection by id; Stop happens either early (at any point) or after the
+ * peer is done. Mutants (-DMUTANT_...) each remove one guard.
+ */
+
+#ifndef NWORKERS
+#define NWORKERS 3
+#endif
+#define LIFETIMES 2
+#define MSGS 1
+
+#define EV_CONN 1
+#define EV_WAKE 2
+
+/* ---- LeaderFollowerGate ------------------------------------------------ */
+bool mu;                 /* the gate's mutex */
+bool leader;             /* leader_ */
+bool shut;               /* shutdown_ */
+byte sleeping;           /* sleeping_ */
+byte wakeups;            /* wakeups_ */
+byte cv_waiters;         /* threads blocked in the condition variable */
+byte cv_tokens;          /* signals delivered and not yet consumed */
+
+/* ---- epoll, as the kernel keeps it for the connection's fd ---------------- */
+bool registered;         /* fd is in the epoll set */
+bool armed;              /* ONESHOT: armed until an event is delivered */
+byte reg_gen;            /* generation in epoll_event.data (the id) */
+bool ready;              /* readable: data or EOF waiting (level-triggered) */
+bool eof;                /* what is readable includes the peer's EOF */
+byte wake_count;         /* eventfd counter (Post, Stop) */
+bool wake_armed = true;  /* the eventfd's ONESHOT arming */
+
+/* ---- the slot (ConnectionTable::Slot::state) ------------------------------ */
+byte gen = 1;            /* generation */
+bool live;               /* kLive */
+bool claimed;            /* kClaimed */
+bool pending;            /* kPending */
+bool close_req;          /* kCloseRequested */
+bool out_pending;        /* bytes queued by a foreign Write, not yet sent */
+
+/* ---- tasks (ReactorCore::tasks_): Service tasks handed over by Kick ------- */
+byte tasks;
+
+/* ---- bookkeeping for the properties ---------------------------------------- */
+byte in_wait;            /* threads inside epoll_wait */
+byte in_handler;         /* threads inside the connection's handler */
+byte closed_count[LIFETIMES + 2];
+byte lifetimes;          /* connections opened in the slot */
+bool stop;               /* Stop() called */
+bool stopped;            /* Wait() finished */
+bool early_stop;         /* chosen at start: Stop at any time, or after the peer */
+bool peer_done;
+byte workers_exited;
+
+inline lock() { atomic { !mu -> mu = true } }
+inline unlock() { mu = false }
+
+inline cv_wait() {
+  cv_waiters++;
+  mu = false;
+  atomic { (cv_tokens > 0 && !mu) -> cv_tokens--; cv_waiters--; mu = true }
+}
+
+inline become_leader(ok) {
+  lock();
+  do
+#ifndef MUTANT_NO_LEADER_EXCLUSION
+  :: (leader && !shut) ->
+       sleeping++;
+       cv_wait();
+       sleeping--;
+       if :: wakeups > 0 -> wakeups-- :: else -> skip fi
+#endif
+  :: else -> break
+  od;
+  if
+  :: shut -> ok = false
+  :: else -> leader = true; ok = true
+  fi;
+  unlock()
+}
+
+inline promote() {
+  lock();
+#ifndef MUTANT_KEEP_ROLE
+  leader = false;
+#endif
+  if
+  :: (sleeping > wakeups) ->
+       wakeups++;
+       if :: cv_waiters > cv_tokens -> cv_tokens++ :: else -> skip fi
+  :: else -> skip
+  fi;
+  unlock()
+}
+
+inline gate_shutdown() {
+  lock();
+  shut = true;
+  cv_tokens = cv_waiters;
+  unlock()
+}
+
+/* CloseNow, by the claim holder: OnClose, close(fd), Free (generation bump). */
+inline close_now() {
+  atomic {
+    closed_count[gen]++;
+    assert(closed_count[gen] == 1);     /* closed exactly once */
+    registered = false; armed = false; ready = false; eof = false;
+    out_pending = false;
+    gen++; live = false; claimed = false; pending = false; close_req = false
+  }
+}
+
+/*
+ * Service: the owner's loop (ReactorCore::Service / ServeOnce / Rearm /
+ * Release). `mygen` is the generation the caller claimed. `spec` allows one
+ * speculative re-read round (RunDeferred) before re-arming.
+ */
+inline service(mygen, again, closing, spec) {
+  spec = true;
+  do
+  :: true ->
+     atomic {
+       in_handler++;
+       assert(in_handler == 1);          /* one thread per connection */
+       assert(live && claimed && gen == mygen)
+     };
+     closing = false;
+     if :: close_req -> close_req = false; closing = true :: else -> skip fi;
+     if
+     :: ready ->                          /* read: data or EOF */
+          if :: eof -> closing = true :: else -> ready = false fi
+     :: else -> skip
+     fi;
+     out_pending = false;                 /* flush */
+     in_handler--;
+     if
+     :: closing -> close_now(); break
+     :: else -> skip
+     fi;
+     if
+     :: spec -> spec = false; again = true    /* speculative re-read, still claimed */
+     :: true ->
+#ifndef MUTANT_REARM_AFTER_RELEASE
+        if :: registered -> armed = true; reg_gen = mygen :: else -> skip fi;
+#endif
+        atomic {
+#ifndef MUTANT_IGNORE_PENDING
+          if
+          :: pending -> pending = false; again = true
+          :: else -> claimed = false; again = false
+          fi
+#else
+          pending = false; claimed = false; again = false
+#endif
+        };
+#ifdef MUTANT_REARM_AFTER_RELEASE
+        if :: registered -> armed = true; reg_gen = mygen :: else -> skip fi;
+#endif
+     fi;
+     if :: again -> skip :: else -> break fi
+  od
+}
+
+inline run_tasks(n, mygen, again, closing, spec) {
+  atomic { n = tasks; tasks = 0 };
+  do
+  :: n > 0 -> n--; mygen = gen; service(mygen, again, closing, spec)
+  :: else -> break
+  od
+}
+
+proctype Worker() {
+  bool ok, again, closing, spec;
+  byte ev, evgen, mygen, n;
+  do
+  :: become_leader(ok);
+     if :: !ok -> break :: else -> skip fi;
+     atomic { in_wait++; assert(in_wait == 1) };   /* one thread in epoll_wait */
+end_wait:
+     atomic {
+       if
+       :: (registered && armed && ready) -> armed = false; ev = EV_CONN; evgen = reg_gen
+       :: (wake_armed && wake_count > 0) -> wake_armed = false; ev = EV_WAKE
+       fi;
+       in_wait--
+     };
+     promote();
+     if
+     :: ev == EV_CONN ->
+          /* Dispatch: TryClaim(evgen) */
+          atomic {
+            if
+#ifndef MUTANT_NO_GENERATION_CHECK
+            :: (gen != evgen || !live) -> ev = 0                      /* stale */
+#else
+            :: (!live) -> ev = 0
+#endif
+            :: else ->
+                 if
+                 :: claimed -> pending = true; ev = 0                  /* busy */
+                 :: else -> claimed = true
+                 fi
+            fi
+          };
+          if
+          :: ev == EV_CONN ->
+               assert(evgen == gen);   /* the event reached its own connection */
+               mygen = gen;
+               service(mygen, again, closing, spec)
+          :: else -> skip
+          fi
+     :: ev == EV_WAKE ->
+          wake_count = 0;                     /* read(eventfd) */
+          run_tasks(n, mygen, again, closing, spec);
+#ifndef MUTANT_SWALLOW_STOP
+          if :: stop -> wake_count++ :: else -> skip fi;   /* keep Stop visible */
+#endif
+          wake_armed = true
+     fi
+  od;
+  run_tasks(n, mygen, again, closing, spec);    /* tasks accepted before Stop */
+  workers_exited++
+}
+
+/* Accepts: opens a connection in the slot (claimed from birth), registers
+ * it and serves it like OpenConnection does. */
+proctype Acceptor() {
+  bool again, closing, spec;
+  byte mygen;
+  do
+  :: atomic {
+       (!live && lifetimes < LIFETIMES && !stop) ->
+         live = true; claimed = true; lifetimes++; mygen = gen;
+         registered = true
+     };
+     service(mygen, again, closing, spec)
+  :: (lifetimes == LIFETIMES || stop) -> break
+  od;
+  workers_exited++    /* accepting runs on a worker: Wait() joins it too */
+}
+
+/* The client: sends MSGS messages (one at a time: `ready` is level), then
+ * hangs up; follows each new connection in the slot. */
+proctype Peer() {
+  byte sent, peer_gen;
+  do
+  :: atomic { (live && gen != peer_gen) -> peer_gen = gen; sent = 0 }
+  :: atomic { (live && gen == peer_gen && !ready && !eof && sent < MSGS) ->
+                ready = true; sent++ }
+  :: atomic { (live && gen == peer_gen && !ready && !eof && sent == MSGS) ->
+                ready = true; eof = true }
+  :: atomic { (lifetimes == LIFETIMES && !live) -> peer_done = true; break }
+  :: atomic { stopped -> break }
+  od
+}
+
+/* Kick: claim for the foreign thread and hand the claim to a worker, or
+ * leave the work pending for the owner (ReactorCore::Kick). */
+inline kick(tgen, is_close) {
+  atomic {
+    if
+    :: (gen != tgen || !live) -> skip                       /* stale id */
+    :: else ->
+         if :: is_close -> close_req = true :: else -> out_pending = true fi;
+#ifndef MUTANT_FOREIGN_MOD
+         if
+         :: claimed -> pending = true
+         :: else ->
+              claimed = true;
+              if :: !stop -> tasks++; wake_count++ :: else -> skip fi
+         fi
+#else
+         /* re-arm directly instead of claiming */
+         if :: registered -> armed = true; ready = true :: else -> skip fi
+#endif
+    fi
+  }
+}
+
+proctype Foreign() {
+  byte target;
+  atomic { (live || lifetimes == LIFETIMES || stopped) -> target = gen };
+  kick(target, false);   /* Reactor::Write(id) */
+  kick(target, true)     /* Reactor::Close(id) */
+}
+
+proctype Stopper() {
+  byte g;
+  if :: early_stop -> skip :: else -> peer_done fi;
+  stop = true;
+  gate_shutdown();
+  wake_count++;
+  (workers_exited == NWORKERS + 1);
+  /* Wait(): CloseAllAfterJoin — every worker has exited */
+  if :: live -> claimed = true; close_now() :: else -> skip fi;
+  stopped = true
+}
+
+/* When nothing can move any more, everything must be finished. */
+proctype Monitor() {
+  byte g;
+  atomic {
+    timeout ->
+      assert(stopped);                 /* Stop terminated: no lost wake-up, no stranded work */
+      assert(!live && tasks == 0);
+      g = 1;
+      do
+      :: g <= lifetimes -> assert(closed_count[g] == 1); g++
+      :: else -> break
+      od
+  }
+}
+
+init {
+  atomic {
+    if :: early_stop = true :: early_stop = false fi;
+    run Worker(); run Worker();
+#if NWORKERS == 3
+    run Worker();
+#endif
+    run Acceptor(); run Peer(); run Foreign(); run Stopper(); run Monitor()
+  }
+}
