@@ -22,7 +22,7 @@ verify() {  # verify NAME DEFINE CCFLAGS PANFLAGS -> prints pan's output file
   local start=$SECONDS
   # shellcheck disable=SC2086
   ./pan $panflags >"$name.out" 2>&1 || true
-  echo "$name: $(grep -oE 'errors: [0-9]+' "$name.out" | head -1), $(grep -oE '[0-9]+ states, stored' "$name.out" | head -1), $((SECONDS - start)) s"
+  echo "$name: $(grep -oE 'errors: [0-9]+' "$name.out" | head -1), $(grep -oE '[0-9.e+]+ states, stored' "$name.out" | head -1), $((SECONDS - start)) s"
 }
 
 failed=0
