@@ -24,6 +24,7 @@ namespace baton {
   X(rejected, "connections refused (limit, descriptor exhaustion)")     \
   X(closes, "connections closed")                                       \
   X(idle_timeouts, "connections closed by the idle sweep")              \
+  X(write_timeouts, "connections aborted: output stuck (write_timeout)") \
   X(tasks, "posted tasks and timer callbacks run")                      \
   X(speculative_reads, "re-reads of a just-served connection")         \
   X(speculative_hits, "re-reads that found data: no re-arm needed")     \

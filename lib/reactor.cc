@@ -101,12 +101,15 @@ ReactorCore::ReactorCore(const ReactorOptions& options)
     MutexLock lock(&reserve_mu_);
     reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   }
-  if (options_.idle_timeout > absl::ZeroDuration()) {
-    // Sweep four times per timeout: a connection is closed between 1 and
-    // 1.25 timeouts after it went quiet.
-    const absl::Duration period =
-        std::clamp(options_.idle_timeout / 4, absl::Milliseconds(10),
-                   absl::Seconds(1));
+  if (track_activity_) {
+    // Sweep four times per (shortest) timeout: a connection is closed
+    // between 1 and 1.25 timeouts after it went quiet.
+    absl::Duration shortest = absl::InfiniteDuration();
+    for (absl::Duration t : {options_.idle_timeout, options_.write_timeout}) {
+      if (t > absl::ZeroDuration()) shortest = std::min(shortest, t);
+    }
+    const absl::Duration period = std::clamp(
+        shortest / 4, absl::Milliseconds(10), absl::Seconds(1));
     AddTimer(absl::ToInt64Nanoseconds(period),
              absl::ToInt64Nanoseconds(period), [this] { SweepIdle(); });
   }
@@ -575,8 +578,14 @@ bool ReactorCore::ServeOnce(Slot* slot, uint32_t revents, size_t* bytes_read) {
     return false;
   }
   if (requests & kTimedOut) {
-    Add(&WorkerCounters::idle_timeouts);
-    CloseNow(slot, absl::DeadlineExceededError("idle timeout"));
+    if (slot->out_bytes.load(std::memory_order_relaxed) > 0 &&
+        options_.write_timeout > absl::ZeroDuration()) {
+      Add(&WorkerCounters::write_timeouts);
+      CloseNow(slot, absl::DeadlineExceededError("write timeout"));
+    } else {
+      Add(&WorkerCounters::idle_timeouts);
+      CloseNow(slot, absl::DeadlineExceededError("idle timeout"));
+    }
     return false;
   }
   if (requests & kCloseRequested) slot->closing = true;
@@ -617,7 +626,7 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
                             size_t* bytes_read) {
   char* buffer = tls_worker->read_buffer.get();
   const size_t capacity = tls_worker->read_buffer_size;
-  const bool track_activity = options_.idle_timeout > absl::ZeroDuration();
+  const bool track_activity = track_activity_;
   for (int round = 0; round < kMaxReadsPerEvent; ++round) {
     const ssize_t n = ::read(slot->fd, buffer, capacity);
     if (n > 0) {
@@ -694,7 +703,7 @@ bool ReactorCore::FlushOutput(Slot* slot) {
     }
     if (sent > 0) {
       Add(&WorkerCounters::bytes_written, sent);
-      if (options_.idle_timeout > absl::ZeroDuration()) {
+      if (track_activity_) {
         slot->last_activity_ms.store(CoarseMonotonicMillis(),
                                      std::memory_order_relaxed);
       }
@@ -801,7 +810,16 @@ void ReactorCore::CloseNow(Slot* slot, const absl::Status& reason) {
 
 void ReactorCore::SweepIdle() {
   const int64_t now = CoarseMonotonicMillis();
-  const int64_t limit = absl::ToInt64Milliseconds(options_.idle_timeout);
+  // Zero disables a limit; a queued backlog is judged by write_timeout
+  // when one is set.
+  const int64_t idle_limit =
+      options_.idle_timeout > absl::ZeroDuration()
+          ? absl::ToInt64Milliseconds(options_.idle_timeout)
+          : INT64_MAX;
+  const int64_t write_limit =
+      options_.write_timeout > absl::ZeroDuration()
+          ? absl::ToInt64Milliseconds(options_.write_timeout)
+          : idle_limit;
   const uint32_t end = table_.high_water();
   for (uint32_t i = 0; i < end; ++i) {
     Slot* slot = table_.Lookup(i);
@@ -809,6 +827,9 @@ void ReactorCore::SweepIdle() {
     const uint64_t state = slot->state.load(std::memory_order_acquire);
     // A claimed connection is being served right now: not idle.
     if ((FlagsOf(state) & (kLive | kClaimed)) != kLive) continue;
+    const int64_t limit =
+        slot->out_bytes.load(std::memory_order_relaxed) > 0 ? write_limit
+                                                             : idle_limit;
     if (now - slot->last_activity_ms.load(std::memory_order_relaxed) < limit) {
       continue;
     }
@@ -882,7 +903,7 @@ void ReactorCore::OwnerWrite(Slot* slot, absl::string_view data) {
     }
     if (n > 0) {
       Add(&WorkerCounters::bytes_written, static_cast<uint64_t>(n));
-      if (options_.idle_timeout > absl::ZeroDuration()) {
+      if (track_activity_) {
         slot->last_activity_ms.store(CoarseMonotonicMillis(),
                                      std::memory_order_relaxed);
       }
@@ -948,6 +969,9 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
   }
   if (o.idle_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("idle_timeout must not be negative");
+  }
+  if (o.write_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("write_timeout must not be negative");
   }
   if (o.linger_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("linger_timeout must not be negative");

@@ -54,6 +54,11 @@ struct ReactorOptions {
   // Connections with no read or write activity for this long are closed by a
   // periodic sweep (khttpd's timer). Zero disables the sweep.
   absl::Duration idle_timeout = absl::ZeroDuration();
+  // Connections with output queued that could not send a single byte for
+  // this long (the peer stopped reading) are aborted by the same sweep; this
+  // limit replaces idle_timeout while output is queued. Zero: such
+  // connections fall under idle_timeout alone.
+  absl::Duration write_timeout = absl::ZeroDuration();
   // While more than this many bytes are queued for a connection, the reactor
   // stops reading from it, so a peer that does not read its replies cannot
   // grow memory without bound. Reading resumes when the backlog drains below

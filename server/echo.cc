@@ -25,6 +25,9 @@ DEFINE_int32(threads, 0,
              "worker threads sharing the epoll instance (0: one per CPU)");
 DEFINE_int64(idle_timeout_ms, 0,
              "close connections idle for this long (0: never)");
+DEFINE_int64(write_timeout_ms, 0,
+             "abort connections whose replies could not be sent for this "
+             "long because the client stopped reading (0: never)");
 DEFINE_int64(max_connections, 100000,
              "connections beyond this are accepted and closed at once");
 DEFINE_int32(max_events, 64, "events taken per epoll_wait");
@@ -39,6 +42,7 @@ DEFINE_validator(port, &baton::flags::ValidatePort);
 DEFINE_validator(address, &baton::flags::ValidateAddress);
 DEFINE_validator(threads, &baton::flags::ValidateThreads);
 DEFINE_validator(idle_timeout_ms, &baton::flags::ValidateNonNegative);
+DEFINE_validator(write_timeout_ms, &baton::flags::ValidateNonNegative);
 DEFINE_validator(max_connections, &baton::flags::ValidatePositive);
 DEFINE_validator(max_events, &baton::flags::ValidateMaxEvents);
 DEFINE_validator(output_high_water, &baton::flags::ValidatePositive);
@@ -59,6 +63,7 @@ int main(int argc, char** argv) {
   baton::ReactorOptions options;
   options.threads = FLAGS_threads;
   options.idle_timeout = absl::Milliseconds(FLAGS_idle_timeout_ms);
+  options.write_timeout = absl::Milliseconds(FLAGS_write_timeout_ms);
   options.max_connections = static_cast<size_t>(FLAGS_max_connections);
   options.max_events = FLAGS_max_events;
   options.output_high_water = static_cast<size_t>(FLAGS_output_high_water);

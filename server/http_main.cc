@@ -27,8 +27,10 @@ DEFINE_int64(response_size, -1,
              "answer every GET with a body of this many bytes instead of "
              "serving files (-1: serve files)");
 DEFINE_int64(keepalive_timeout_ms, 5000,
-             "close connections with no traffic for this long (also bounds "
-             "how long a client that stops reading is kept)");
+             "close connections with no traffic for this long");
+DEFINE_int64(write_timeout_ms, 10000,
+             "abort connections whose responses could not be sent for this "
+             "long because the client stopped reading");
 DEFINE_int64(request_timeout_ms, 10000,
              "answer 408 when a request's headers take longer than this");
 DEFINE_int64(max_connections, 100000, "connections beyond this are refused");
@@ -48,6 +50,7 @@ DEFINE_validator(threads, &baton::flags::ValidateThreads);
 DEFINE_validator(response_size, &ValidResponseSize);
 DEFINE_validator(keepalive_timeout_ms, &baton::flags::ValidatePositive);
 DEFINE_validator(request_timeout_ms, &baton::flags::ValidatePositive);
+DEFINE_validator(write_timeout_ms, &baton::flags::ValidatePositive);
 DEFINE_validator(max_connections, &baton::flags::ValidatePositive);
 
 int main(int argc, char** argv) {
@@ -69,6 +72,7 @@ int main(int argc, char** argv) {
   baton::ReactorOptions options;
   options.threads = FLAGS_threads;
   options.idle_timeout = absl::Milliseconds(FLAGS_keepalive_timeout_ms);
+  options.write_timeout = absl::Milliseconds(FLAGS_write_timeout_ms);
   options.max_connections = static_cast<size_t>(FLAGS_max_connections);
   options.thread_name = "http";
   baton::http::HttpConfig config;

@@ -132,6 +132,9 @@ class ReactorCore {
   void Add(std::atomic<uint64_t> WorkerCounters::*field, uint64_t n = 1);
 
   const ReactorOptions options_;
+  // Either timeout is set: reads and sends stamp last_activity_ms.
+  const bool track_activity_ = options_.idle_timeout > absl::ZeroDuration() ||
+                               options_.write_timeout > absl::ZeroDuration();
   Reactor* owner_ = nullptr;
   ScopedFd epoll_;
   ScopedFd wake_;  // eventfd: posted tasks and Stop

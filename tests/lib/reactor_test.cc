@@ -456,6 +456,42 @@ TEST(ReactorTest, IdleConnectionsAreClosed) {
   ::close(idle);
 }
 
+// Answers the first byte with `size` bytes.
+class Flood : public ConnectionHandler {
+ public:
+  explicit Flood(size_t size) : reply_(size, 'f') {}
+  void OnData(Connection& conn, absl::string_view) override {
+    if (!sent_) conn.Write(reply_);
+    sent_ = true;
+  }
+
+ private:
+  std::string reply_;
+  bool sent_ = false;
+};
+
+TEST(ReactorTest, WriteTimeoutAbortsPeersThatStopReading) {
+  ReactorOptions o = Threads(2);
+  o.idle_timeout = absl::Seconds(60);  // must not be what closes it
+  o.write_timeout = absl::Milliseconds(200);
+  Server s = StartServer(o, [] { return std::make_unique<Flood>(32 << 20); });
+  const int stuck = ConnectLoopback(s.port);
+  ASSERT_GE(stuck, 0);
+  ASSERT_TRUE(SendAll(stuck, "x").ok());
+  // A reader on another connection is served meanwhile and never aborted.
+  const int reader = ConnectLoopback(s.port);
+  ASSERT_GE(reader, 0);
+  ASSERT_TRUE(SendAll(reader, "y").ok());
+  absl::StatusOr<std::string> got = ReadExact(reader, 32 << 20);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == std::string(32 << 20, 'f'));
+  EXPECT_TRUE(Eventually([&] { return s.reactor->Counters().closes == 1; }));
+  EXPECT_EQ(s.reactor->Counters().write_timeouts, 1u);
+  EXPECT_EQ(s.reactor->Counters().idle_timeouts, 0u);
+  ::close(reader);
+  ::close(stuck);
+}
+
 TEST(ReactorTest, MaxConnectionsRefusesTheRest) {
   ReactorOptions o = Threads(1);
   o.max_connections = 2;

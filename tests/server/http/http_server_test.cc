@@ -64,6 +64,7 @@ class HttpServerTest : public ::testing::Test {
     ReactorOptions o;
     o.threads = 2;
     o.idle_timeout = absl::Seconds(5);
+    o.write_timeout = write_timeout_;
     reactor_ = std::move(*Reactor::Create(o));
     config_.root_fd = root_fd_;
     config_.response_size = response_size;
@@ -117,6 +118,7 @@ class HttpServerTest : public ::testing::Test {
   std::string root_;
   std::string big_;
   int root_fd_ = -1;
+  absl::Duration write_timeout_ = absl::ZeroDuration();
   HttpConfig config_;
   std::unique_ptr<Reactor> reactor_;
   int port_ = 0;
@@ -316,6 +318,31 @@ TEST_F(HttpServerTest, NeverReadingPipelinerStaysBounded) {
   const size_t body = got.find("\r\n\r\n") + 4;
   EXPECT_TRUE(got.compare(body, big_.size(), big_) == 0);
   ::close(fd);
+}
+
+// A client that asks for the 10 MB file and stops reading is cut off after
+// the write timeout (well before the 5 s keep-alive timeout) with a short
+// body, while the server keeps serving others.
+TEST_F(HttpServerTest, WriteTimeoutCutsOffAStalledReader) {
+  write_timeout_ = absl::Milliseconds(300);
+  Start(-1);
+  const int fd = ConnectLoopback(port_);
+  ASSERT_TRUE(SendAll(fd, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n").ok());
+  bool cut = false;
+  for (int i = 0; i < 400 && !cut; ++i) {
+    cut = reactor_->Counters().write_timeouts == 1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(cut);
+  EXPECT_EQ(reactor_->Counters().idle_timeouts, 0u);
+  std::string got;
+  char buf[1 << 16];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) {
+    got.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_LT(Body(got).size(), big_.size());
+  ::close(fd);
+  EXPECT_EQ(Status(Exchange(Get("/hello.txt"))), 200);
 }
 
 TEST_F(HttpServerTest, FixedSizeMode) {
