@@ -9,12 +9,14 @@ int Connection::fd() const { return slot_->fd; }
 
 Reactor& Connection::reactor() const { return *core_->owner(); }
 
-void Connection::Write(absl::string_view data) {
-  core_->OwnerWrite(slot_, data);
+void Connection::Write(absl::string_view data, WriteHint hint) {
+  core_->OwnerWrite(slot_, data, hint == WriteHint::kMoreFollows);
 }
 
-bool Connection::SendFile(int file_fd, int64_t offset, int64_t length) {
-  return core_->OwnerSendFile(slot_, file_fd, offset, length);
+bool Connection::SendFile(int file_fd, int64_t offset, int64_t length,
+                          FileOwnership ownership) {
+  return core_->OwnerSendFile(slot_, file_fd, offset, length,
+                              ownership == FileOwnership::kTransfer);
 }
 
 size_t Connection::pending_output() const {

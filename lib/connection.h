@@ -71,6 +71,22 @@ struct ConnectionId {
 
 // The view of a connection given to handler callbacks. Valid only for the
 // duration of the callback and only on the thread running it.
+// Write: whether the bytes may wait for what the caller writes next.
+enum class WriteHint {
+  kPush,       // send now
+  kMoreFollows,  // a Write or SendFile follows at once in the same callback
+                 // (e.g. a response head before its file body): the kernel
+                 // may hold these bytes to send them in the same segment
+};
+
+// SendFile: who closes the file descriptor.
+enum class FileOwnership {
+  kCopy,      // the connection sends from its own duplicate; the caller
+              // keeps (and closes) file_fd
+  kTransfer,  // the connection takes file_fd and closes it once sent or
+              // when the connection closes, whatever SendFile returns
+};
+
 class Connection {
  public:
   Connection(const Connection&) = delete;
@@ -83,15 +99,19 @@ class Connection {
   // Queues `data` for sending, in order after everything written before.
   // Tries to send at once when nothing is queued, so the common case costs a
   // single send(2) and no copy. Never blocks. After Close or once the peer
-  // is gone the bytes are dropped.
-  void Write(absl::string_view data);
+  // is gone the bytes are dropped. WriteHint::kMoreFollows lets a short
+  // head share a segment with the body written right after it.
+  void Write(absl::string_view data, WriteHint hint = WriteHint::kPush);
 
   // Queues `length` bytes of the file `file_fd` starting at `offset`, sent
   // with sendfile(2) (zero copy) in order with Write, paced by EPOLLOUT: the
-  // file is never read into memory. The connection keeps its own duplicate of
-  // `file_fd`; the caller keeps ownership of `file_fd`. Returns false (and
-  // queues nothing) if the descriptor cannot be duplicated.
-  bool SendFile(int file_fd, int64_t offset, int64_t length);
+  // file is never read into memory. With FileOwnership::kCopy the connection
+  // keeps its own duplicate and the caller keeps `file_fd`; returns false
+  // (and queues nothing) if it cannot be duplicated. With kTransfer the
+  // connection owns `file_fd` from this call on (no duplicate; one fcntl
+  // and one close fewer per file).
+  bool SendFile(int file_fd, int64_t offset, int64_t length,
+                FileOwnership ownership = FileOwnership::kCopy);
 
   // Bytes accepted by Write / SendFile but not yet handed to the kernel.
   size_t pending_output() const;

@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <glog/logging.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -65,6 +67,7 @@ void ResetOwnerFields(Slot* slot) {
   slot->aborting = false;
   slot->opened = false;
   slot->closed = false;
+  slot->corked = false;
   slot->write_error = 0;
   slot->linger_timer = 0;
   slot->speculation = 1;
@@ -381,6 +384,15 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   if (!fd.ok()) return fd.status();
   absl::StatusOr<int> port = LocalPort(fd->get());
   if (!port.ok()) return port.status();
+  if (options.defer_accept_seconds < 0) {
+    return absl::InvalidArgumentError("defer_accept_seconds must be >= 0");
+  }
+  if (options.defer_accept_seconds > 0 &&
+      ::setsockopt(fd->get(), IPPROTO_TCP, TCP_DEFER_ACCEPT,
+                   &options.defer_accept_seconds,
+                   sizeof(options.defer_accept_seconds)) != 0) {
+    return ErrnoStatus("setsockopt(TCP_DEFER_ACCEPT)", errno);
+  }
 
   MutexLock lock(&listeners_mu_);
   if (stopping()) return absl::FailedPreconditionError("reactor stopped");
@@ -388,6 +400,7 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   listener->fd = std::move(*fd);
   listener->factory = std::move(factory);
   listener->source = kListenerSourceBase + listeners_.size();
+  listener->data_first = options.defer_accept_seconds > 0;
   epoll_event ev = {};
   ev.events = EPOLLIN | EPOLLONESHOT;
   ev.data.u64 = kInternalTag | listener->source;
@@ -432,7 +445,8 @@ void ReactorCore::HandleListener(Listener* listener) {
       Add(&WorkerCounters::rejected);
       continue;
     }
-    OpenConnection(slot, fd, listener->factory);
+    OpenConnection(slot, fd, listener->factory,
+                   {/*accepted=*/true, /*readable=*/listener->data_first});
   }
   if (!stopping()) RearmInternal(listener->fd.get(), listener->source);
 }
@@ -468,7 +482,7 @@ absl::StatusOr<ConnectionId> ReactorCore::Adopt(int fd,
   slot->fd = fd;
   const ConnectionId id{ConnectionTable::IdOf(slot)};
   if (!Post([this, slot, factory = std::move(factory)] {
-        OpenConnection(slot, slot->fd, factory);
+        OpenConnection(slot, slot->fd, factory, OpenMode{});
       })) {
     // Stopping: the connection is closed with the rest after the join.
     return absl::FailedPreconditionError("reactor stopped");
@@ -480,12 +494,13 @@ absl::StatusOr<ConnectionId> ReactorCore::Adopt(int fd,
 // Serving a connection (the caller holds the claim)
 
 void ReactorCore::OpenConnection(Slot* slot, int fd,
-                                 const HandlerFactory& factory) {
+                                 const HandlerFactory& factory,
+                                 OpenMode mode) {
   ResetOwnerFields(slot);
   slot->fd = fd;
   slot->last_activity_ms.store(CoarseMonotonicMillis(),
                                std::memory_order_relaxed);
-  SetNoDelay(fd);
+  if (!mode.accepted) SetNoDelay(fd);
   std::unique_ptr<ConnectionHandler> handler = factory();
   if (handler == nullptr) {
     LOG_EVERY_N(ERROR, 1000) << "handler factory returned null; closing";
@@ -500,7 +515,9 @@ void ReactorCore::OpenConnection(Slot* slot, int fd,
     CloseNow(slot, absl::AbortedError("aborted by handler"));
     return;
   }
-  Service(slot, 0);
+  // Not yet registered: Service's first Rearm adds it to epoll, unless the
+  // waiting request was answered and the connection closed first.
+  Service(slot, mode.readable ? EPOLLIN : 0);
 }
 
 void ReactorCore::Service(Slot* slot, uint32_t revents, bool speculative,
@@ -684,6 +701,15 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
 }
 
 bool ReactorCore::FlushOutput(Slot* slot) {
+  if (slot->corked) {
+    // A WriteHint::kMoreFollows send is held by the kernel. Usually queued
+    // output (a file body) follows and its send pushes both; if nothing
+    // followed, push it now (setting TCP_NODELAY sends pending frames).
+    slot->corked = false;
+    if (slot->out_bytes.load(std::memory_order_acquire) == 0) {
+      SetNoDelay(slot->fd);
+    }
+  }
   if (slot->out_bytes.load(std::memory_order_acquire) == 0) {
     if (!slot->had_backlog) return true;
   } else {
@@ -880,7 +906,7 @@ bool ReactorCore::Write(ConnectionId id, absl::string_view data) {
   return true;
 }
 
-void ReactorCore::OwnerWrite(Slot* slot, absl::string_view data) {
+void ReactorCore::OwnerWrite(Slot* slot, absl::string_view data, bool more) {
   if (data.empty() || slot->closed || slot->closing || slot->lingering ||
       slot->write_error != 0) {
     return;
@@ -889,10 +915,11 @@ void ReactorCore::OwnerWrite(Slot* slot, absl::string_view data) {
   if (slot->out == nullptr || slot->out->empty()) {
     // Nothing queued: send directly, no copy. The lock keeps a foreign
     // Write from slipping its bytes between ours.
+    const int flags = MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0);
+    slot->corked = more;
     ssize_t n;
     do {
-      n = ::send(slot->fd, data.data(), data.size(),
-                 MSG_NOSIGNAL | MSG_DONTWAIT);
+      n = ::send(slot->fd, data.data(), data.size(), flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -918,17 +945,20 @@ void ReactorCore::OwnerWrite(Slot* slot, absl::string_view data) {
 }
 
 bool ReactorCore::OwnerSendFile(Slot* slot, int file_fd, int64_t offset,
-                                int64_t length) {
+                                int64_t length, bool transfer) {
+  ScopedFd file(transfer ? file_fd : -1);
   if (slot->closed || slot->closing || slot->lingering ||
       slot->write_error != 0) {
     return false;
   }
   if (length <= 0) return true;
-  ScopedFd copy(::fcntl(file_fd, F_DUPFD_CLOEXEC, 0));
-  if (!copy.valid()) return false;
+  if (!transfer) {
+    file.Reset(::fcntl(file_fd, F_DUPFD_CLOEXEC, 0));
+    if (!file.valid()) return false;
+  }
   MutexLock lock(&slot->out_mu);
   if (slot->out == nullptr) slot->out = std::make_unique<OutputQueue>();
-  slot->out->AppendFile(std::move(copy), offset, length);
+  slot->out->AppendFile(std::move(file), offset, length);
   slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
   return true;
 }

@@ -89,6 +89,13 @@ struct ListenOptions {
   int port = 0;
   int backlog = 1024;
   bool reuse_port = false;
+  // > 0: for protocols where the client speaks first (HTTP). The kernel
+  // hands over a connection only once its first bytes have arrived
+  // (TCP_DEFER_ACCEPT; a silent client is held for about this many seconds,
+  // then accepted anyway), and the reactor reads them at accept time instead
+  // of waiting for a first epoll event. Saves an epoll round trip per
+  // connection; silent connections cost no slot while held.
+  int defer_accept_seconds = 0;
 };
 
 using TimerId = uint64_t;

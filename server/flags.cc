@@ -48,6 +48,12 @@ bool ValidateRounds(const char* flag, int32_t value) {
   return false;
 }
 
+bool ValidateDeferSeconds(const char* flag, int32_t value) {
+  if (value >= 0 && value <= 60) return true;
+  std::fprintf(stderr, "--%s=%d: must be in 0..60 seconds\n", flag, value);
+  return false;
+}
+
 bool ValidateNonNegative(const char* flag, int64_t value) {
   if (value >= 0) return true;
   std::fprintf(stderr, "--%s=%lld: must not be negative\n", flag,

@@ -17,6 +17,7 @@ bool ValidateAddress(const char* flag, const std::string& value);
 bool ValidateThreads(const char* flag, int32_t value);
 bool ValidateMaxEvents(const char* flag, int32_t value);
 bool ValidateRounds(const char* flag, int32_t value);
+bool ValidateDeferSeconds(const char* flag, int32_t value);
 bool ValidateNonNegative(const char* flag, int64_t value);
 bool ValidatePositive(const char* flag, int64_t value);
 

@@ -34,6 +34,10 @@ DEFINE_int64(write_timeout_ms, 10000,
 DEFINE_int64(request_timeout_ms, 10000,
              "answer 408 when a request's headers take longer than this");
 DEFINE_int64(max_connections, 100000, "connections beyond this are refused");
+DEFINE_int32(defer_accept_seconds, 1,
+             "accept a connection once its request has arrived and read it "
+             "at once (TCP_DEFER_ACCEPT); a silent client is accepted after "
+             "about this long anyway (0: accept at connect)");
 
 namespace {
 bool ValidResponseSize(const char* flag, int64_t v) {
@@ -52,6 +56,7 @@ DEFINE_validator(keepalive_timeout_ms, &baton::flags::ValidatePositive);
 DEFINE_validator(request_timeout_ms, &baton::flags::ValidatePositive);
 DEFINE_validator(write_timeout_ms, &baton::flags::ValidatePositive);
 DEFINE_validator(max_connections, &baton::flags::ValidatePositive);
+DEFINE_validator(defer_accept_seconds, &baton::flags::ValidateDeferSeconds);
 
 int main(int argc, char** argv) {
   if (!baton::flags::InitServer(
@@ -82,6 +87,7 @@ int main(int argc, char** argv) {
   baton::ListenOptions listen;
   listen.address = FLAGS_address;
   listen.port = FLAGS_port;
+  listen.defer_accept_seconds = FLAGS_defer_accept_seconds;
   const int status = baton::flags::ServeUntilSignal(
       options, listen,
       [&config](baton::Reactor* reactor) -> baton::HandlerFactory {

@@ -94,6 +94,7 @@ struct alignas(64) Slot {
   // read again right after a batch: see ReactorOptions::speculative_rounds.
   uint8_t speculation = 1;
   uint8_t speculation_skips = 0;  // rounds re-armed at once since a miss
+  bool corked = false;           // last direct send had MSG_MORE
   int write_error = 0;           // errno of a failed send, served by owner
   uint64_t linger_timer = 0;
 

@@ -82,8 +82,11 @@ class ReactorCore {
   }
 
   // --- baton::Connection (caller holds the claim on `slot`) ---
-  void OwnerWrite(Slot* slot, absl::string_view data);
-  bool OwnerSendFile(Slot* slot, int file_fd, int64_t offset, int64_t length);
+  // `more`: send with MSG_MORE (see WriteHint::kMoreFollows).
+  void OwnerWrite(Slot* slot, absl::string_view data, bool more);
+  // `transfer`: file_fd becomes the connection's (see FileOwnership).
+  bool OwnerSendFile(Slot* slot, int file_fd, int64_t offset, int64_t length,
+                     bool transfer);
   void OwnerClose(Slot* slot) { slot->closing = true; }
   void OwnerAbort(Slot* slot);
 
@@ -92,6 +95,7 @@ class ReactorCore {
     ScopedFd fd;
     HandlerFactory factory;
     uint64_t source = 0;
+    bool data_first = false;  // TCP_DEFER_ACCEPT: read at accept time
   };
 
   void WorkerMain(int index);
@@ -103,7 +107,14 @@ class ReactorCore {
   void RunTasks();
 
   // Sets up a freshly allocated, claimed slot and serves it.
-  void OpenConnection(Slot* slot, int fd, const HandlerFactory& factory);
+  // `accepted`: from one of our listeners, so TCP_NODELAY is inherited;
+  // `readable`: input is known to be waiting (deferred accept).
+  struct OpenMode {
+    bool accepted = false;
+    bool readable = false;
+  };
+  void OpenConnection(Slot* slot, int fd, const HandlerFactory& factory,
+                      OpenMode mode);
   // How Service may end a round.
   enum class Defer { kAllowed, kNever };
   // The owner's loop: serves `revents` and requests, then either defers the

@@ -66,6 +66,7 @@ absl::StatusOr<ScopedFd> CreateListener(absl::string_view address, int port,
                                  sizeof(one)) != 0) {
     return ErrnoStatus("setsockopt(SO_REUSEPORT)", errno);
   }
+  SetNoDelay(fd.get());
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), *len) != 0) {
     return ErrnoStatus(absl::StrCat("bind ", address, ":", port), errno);
   }

@@ -351,14 +351,18 @@ void HttpHandler::ServeFile(bool head) {
         return;
     }
   }
-  conn_->Write(Head(status, range.length, type, extra));
-  if (!head && range.length > 0 &&
-      !conn_->SendFile(fd, range.first, range.length)) {
+  const bool body = !head && range.length > 0;
+  // The head waits for the body (one segment for small files).
+  conn_->Write(Head(status, range.length, type, extra),
+               body ? WriteHint::kMoreFollows : WriteHint::kPush);
+  if (!body) {
+    ::close(fd);
+  } else if (!conn_->SendFile(fd, range.first, range.length,
+                              FileOwnership::kTransfer)) {
     // Headers are out; the body cannot follow. Cut the connection so the
     // client sees a short response rather than a wrong one.
     conn_->Abort();
   }
-  ::close(fd);
 }
 
 void HttpHandler::ArmRequestTimer() {

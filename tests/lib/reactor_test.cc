@@ -2,12 +2,16 @@
 // checked end to end. Loads are sized to stay quick under ThreadSanitizer.
 #include "baton/reactor.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -107,6 +111,10 @@ TEST(ReactorTest, ListenRejectsBadAddress) {
   l.address = "127.0.0.1";
   l.port = 70000;
   EXPECT_FALSE((*r)->Listen(l, EchoFactory()).ok());
+  l.port = 0;
+  l.defer_accept_seconds = -1;
+  EXPECT_EQ((*r)->Listen(l, EchoFactory()).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // Many connections at once, each with sizes from 1 B to 1 MiB, two threads;
@@ -490,6 +498,134 @@ TEST(ReactorTest, WriteTimeoutAbortsPeersThatStopReading) {
   EXPECT_EQ(s.reactor->Counters().idle_timeouts, 0u);
   ::close(reader);
   ::close(stuck);
+}
+
+// Answers its first input with a head hinted kMoreFollows, the body of a
+// file whose descriptor it hands over, and a trailer.
+class HeadFileTrailer : public ConnectionHandler {
+ public:
+  HeadFileTrailer(std::string path, std::atomic<int>* file_fd)
+      : path_(std::move(path)), file_fd_(file_fd) {}
+  void OnData(Connection& conn, absl::string_view) override {
+    if (done_) return;
+    done_ = true;
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    file_fd_->store(fd);
+    conn.Write("head:", WriteHint::kMoreFollows);
+    EXPECT_TRUE(conn.SendFile(fd, 2, 100000, FileOwnership::kTransfer));
+    conn.Write(":tail");
+  }
+
+ private:
+  std::string path_;
+  std::atomic<int>* file_fd_;
+  bool done_ = false;
+};
+
+TEST(ReactorTest, SendFileTakesOverATransferredDescriptor) {
+  const std::string path = ::testing::TempDir() + "/transfer.bin";
+  const std::string content = Pattern(100002, 9);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << content;
+  }
+  std::atomic<int> file_fd{-1};
+  Server s = StartServer(Threads(1), [&] {
+    return std::make_unique<HeadFileTrailer>(path, &file_fd);
+  });
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "go").ok());
+  absl::StatusOr<std::string> got = ReadExact(fd, 5 + 100000 + 5);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == "head:" + content.substr(2) + ":tail");
+  // Sent in full: the connection closed the descriptor it was given.
+  EXPECT_TRUE(Eventually([&] {
+    return ::fcntl(file_fd.load(), F_GETFD) == -1 && errno == EBADF;
+  }));
+  ::close(fd);
+}
+
+// A kMoreFollows write with nothing after it must still be sent at once,
+// not after the kernel's 200 ms cork timer. With one thread, a task posted
+// from the handler runs after the reactor has finished with the connection,
+// so it sees what the reactor left in the socket: SIOCOUTQNSD counts bytes
+// queued but not yet sent.
+class HintedOnly : public ConnectionHandler {
+ public:
+  explicit HintedOnly(std::atomic<int>* unsent) : unsent_(unsent) {}
+  void OnData(Connection& conn, absl::string_view data) override {
+    conn.Write(data, WriteHint::kMoreFollows);
+    const int fd = conn.fd();
+    std::atomic<int>* unsent = unsent_;
+    conn.reactor().Post([fd, unsent] {
+      int n = -1;
+      ::ioctl(fd, SIOCOUTQNSD, &n);
+      unsent->store(n);
+    });
+  }
+
+ private:
+  std::atomic<int>* unsent_;
+};
+
+TEST(ReactorTest, MoreFollowsHintIsPushedWhenNothingFollows) {
+  std::atomic<int> unsent{-2};
+  Server s = StartServer(Threads(1), [&] {
+    return std::make_unique<HintedOnly>(&unsent);
+  });
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 3; ++i) {
+    unsent.store(-2);
+    ASSERT_TRUE(SendAll(fd, "ping").ok());
+    ASSERT_TRUE(Eventually([&] { return unsent.load() != -2; }));
+    EXPECT_EQ(unsent.load(), 0) << "reply held back in the socket";
+    absl::StatusOr<std::string> got = ReadExact(fd, 4);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, "ping");
+  }
+  ::close(fd);
+}
+
+class EchoOnceAndClose : public ConnectionHandler {
+ public:
+  void OnData(Connection& conn, absl::string_view data) override {
+    conn.Write(data);
+    conn.Close();
+  }
+};
+
+// Counts the epoll events it takes to serve `n` sequential one-request
+// connections; checks every reply.
+uint64_t EventsForSequentialRequests(int defer_accept_seconds, int n) {
+  auto reactor = Reactor::Create(Threads(1));
+  EXPECT_TRUE(reactor.ok());
+  ListenOptions listen;
+  listen.defer_accept_seconds = defer_accept_seconds;
+  auto port = (*reactor)->Listen(
+      listen, [] { return std::make_unique<EchoOnceAndClose>(); });
+  EXPECT_TRUE(port.ok()) << port.status();
+  EXPECT_TRUE((*reactor)->Start().ok());
+  for (int i = 0; i < n; ++i) {
+    const int fd = ConnectLoopback(*port);
+    EXPECT_GE(fd, 0);
+    const std::string request = absl::StrCat("request ", i);
+    EXPECT_TRUE(SendAll(fd, request).ok());
+    absl::StatusOr<std::string> got = ReadToEof(fd);
+    EXPECT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got.value_or(""), request);
+    ::close(fd);
+  }
+  return (*reactor)->Counters().events;
+}
+
+// With a deferred accept the request is read at accept time: one listener
+// event per connection instead of a listener event plus a read event.
+TEST(ReactorTest, DeferredAcceptServesTheRequestWithoutAnotherEvent) {
+  constexpr int kConnections = 20;
+  EXPECT_GE(EventsForSequentialRequests(0, kConnections), 2 * kConnections);
+  EXPECT_LE(EventsForSequentialRequests(1, kConnections), kConnections);
 }
 
 TEST(ReactorTest, MaxConnectionsRefusesTheRest) {
