@@ -4,24 +4,28 @@
 # comparison). Servers run pinned to core 0, all load on core 1; runs are
 # interleaved model by model (A B A B ...) and medians reported.
 #
-#   tools/compare.sh [--quick] --out=DIR [--reps=N] [--models=a,b,...]
+#   tools/compare.sh [--quick] --out=DIR [--reps=N] [--models=a,b,...] [--http]
 #
 # Writes DIR/raw.csv (every run), DIR/results.csv (medians), DIR/report.md
 # and DIR/*.png. Loopback only. --quick trims the grid to a few minutes.
+# --http also runs the HTTP comparison against nginx (tools/http_compare.sh)
+# into DIR/http/.
 set -euo pipefail
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   echo "models: baton baton-t2 asio asio-t2 poll select threads"
 }
 
 QUICK=0
+HTTP=0
 OUT=""
 REPS=""
 MODELS="baton baton-t2 asio asio-t2 poll select threads"
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
+    --http) HTTP=1 ;;
     --out=*) OUT="${arg#--out=}" ;;
     --reps=*) REPS="${arg#--reps=}" ;;
     --models=*) MODELS="${arg#--models=}"; MODELS="${MODELS//,/ }" ;;
@@ -246,4 +250,8 @@ done
 
 python3 "$ROOT/tools/compare_report.py" --out="$OUT" --quick="$QUICK" \
   --duration="$DURATION" --reps="$REPS"
+if [[ "$HTTP" == 1 ]]; then
+  progress "HTTP comparison with nginx (tools/http_compare.sh)"
+  "$ROOT/tools/http_compare.sh" --out="$OUT/http" --reps="$REPS"
+fi
 echo "== done in $(( $(date +%s) - start_time )) s: $OUT/report.md" >&2

@@ -53,7 +53,11 @@ start() {  # start SERVER -> PID, PORT
     baton-file)
       taskset -c 0 "$OUT/bin/http" --threads=1 --port="$PORT" \
         --root="$OUT/www" 2>"$OUT/logs/$1.log" & PID=$! ;;
-    nginx)
+    nginx|nginx-deferred)
+      # nginx-deferred: the same with `listen ... deferred` (TCP_DEFER_ACCEPT),
+      # which baton's http uses by default (--defer_accept_seconds=1).
+      local deferred=""
+      [[ "$1" == nginx-deferred ]] && deferred=" deferred"
       cat >"$OUT/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
@@ -70,7 +74,7 @@ http {
   fastcgi_temp_path $OUT/tmp;
   uwsgi_temp_path $OUT/tmp;
   scgi_temp_path $OUT/tmp;
-  server { listen 127.0.0.1:$PORT; root $OUT/www; }
+  server { listen 127.0.0.1:$PORT$deferred; root $OUT/www; }
 }
 NGINX
       mkdir -p "$OUT/tmp"
@@ -88,9 +92,9 @@ stop() { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true;
 
 RAW="$OUT/raw.csv"
 echo "server,load,rep,requests_per_s,errors" >"$RAW"
-SERVERS="baton-fixed baton-file nginx"
+SERVERS="baton-fixed baton-file nginx nginx-deferred"
 LOADS="wrk-keepalive wrk-close httperf-close bench-close"
-total=$((REPS * 3 * 4)); step=0; t0=$(date +%s)
+total=$((REPS * 4 * 4)); step=0; t0=$(date +%s)
 
 for rep in $(seq "$REPS"); do
   for server in $SERVERS; do
@@ -139,7 +143,7 @@ python3 - "$OUT" <<'PY'
 import csv, statistics, sys, os
 out = sys.argv[1]
 rows = list(csv.DictReader(open(os.path.join(out, "raw.csv"))))
-servers = ["baton-fixed", "baton-file", "nginx"]
+servers = ["baton-fixed", "baton-file", "nginx", "nginx-deferred"]
 loads = ["wrk-keepalive", "wrk-close", "httperf-close", "bench-close"]
 def med(s, l):
     v = [float(r["requests_per_s"]) for r in rows
@@ -156,6 +160,7 @@ with open(os.path.join(out, "results.csv"), "w", newline="") as f:
             m = med(s, l)
             w.writerow([s, l, round(m, 1) if m else "NA", errs(s, l)])
 lines = ["# HTTP comparison: baton //server:http vs nginx (1 worker), 128-byte body\n",
+         "nginx-deferred is nginx with `listen ... deferred` (TCP_DEFER_ACCEPT), as baton's http does by default.",
          "Server pinned to core 0, load to core 1, loopback; medians of interleaved runs.",
          "Loads: `wrk -t1 -c100` keep-alive; `wrk -t1 -c50 -H 'Connection: close'`;",
          "`httperf --num-conns 10000 --num-calls 2 --hog`; `bench --mode=http --connections=50` (HTTP/1.0, connection per request).\n",
@@ -168,6 +173,9 @@ lines.append("")
 for s in ("baton-fixed", "baton-file"):
     r = [f"{l}: {med(s,l)/med('nginx',l):.2f}x" for l in loads if med(s, l) and med("nginx", l)]
     lines.append(f"- {s} / nginx: " + ", ".join(r))
+    r = [f"{l}: {med(s,l)/med('nginx-deferred',l):.2f}x" for l in loads
+         if med(s, l) and med("nginx-deferred", l)]
+    lines.append(f"- {s} / nginx-deferred: " + ", ".join(r))
 open(os.path.join(out, "report.md"), "w").write("\n".join(lines) + "\n")
 with open(os.path.join(out, "http.dat"), "w") as f:
     for i, l in enumerate(loads):
@@ -183,6 +191,6 @@ set style fill solid 0.8 border -1
 set yrange [0:*]
 set grid y
 set key top right
-plot '$OUT/http.dat' using 3:xtic(2) title 'baton fixed', '' using 4 title 'baton file', '' using 5 title 'nginx'
+plot '$OUT/http.dat' using 3:xtic(2) title 'baton fixed', '' using 4 title 'baton file', '' using 5 title 'nginx', '' using 6 title 'nginx deferred'
 GP
 echo "== done: $OUT/report.md, $OUT/http.png" >&2
