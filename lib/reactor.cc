@@ -54,6 +54,20 @@ absl::Status ErrnoStatus(absl::string_view what, int err) {
                       absl::StrCat(what, ": ", std::strerror(err)));
 }
 
+// epoll_ctl, retried on EINTR. Linux returns EINTR from epoll_ctl only when
+// a fatal signal interrupts its (killable) lock wait, before anything
+// changed, so retrying is always right; without it, a re-arm that failed
+// this way closed a healthy connection and an internal one crashed the
+// PCHECK. The loop costs nothing unless the call fails; tests/fault injects
+// the error.
+int EpollCtl(int epfd, int op, int fd, epoll_event* event) {
+  int r;
+  do {
+    r = ::epoll_ctl(epfd, op, fd, event);
+  } while (r != 0 && errno == EINTR);
+  return r;
+}
+
 void ResetOwnerFields(Slot* slot) {
   slot->fd = -1;
   slot->handler = nullptr;
@@ -97,9 +111,9 @@ ReactorCore::ReactorCore(const ReactorOptions& options)
   epoll_event ev = {};
   ev.events = EPOLLIN | EPOLLONESHOT;
   ev.data.u64 = kInternalTag | kWakeSource;
-  PCHECK(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) == 0);
+  PCHECK(EpollCtl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) == 0);
   ev.data.u64 = kInternalTag | kTimerSource;
-  PCHECK(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, timers_.fd(), &ev) == 0);
+  PCHECK(EpollCtl(epoll_.get(), EPOLL_CTL_ADD, timers_.fd(), &ev) == 0);
   {
     MutexLock lock(&reserve_mu_);
     reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -176,6 +190,28 @@ void ReactorCore::Stop() {
   gate_.Shutdown();
   const uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof(one));
+}
+
+void ReactorCore::Drain() {
+  {
+    MutexLock lock(&listeners_mu_);
+    if (draining_.exchange(true)) return;
+    // As in Stop: shutdown, not close; HandleListener sees draining() and
+    // leaves the listener disarmed.
+    for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
+  }
+  // Pairs with the fence in OpenConnection: a connection whose slot this
+  // scan misses was allocated after draining_ was set, and its opener sees
+  // the flag.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const uint32_t end = table_.high_water();
+  for (uint32_t i = 0; i < end; ++i) {
+    Slot* slot = table_.Lookup(i);
+    if (slot == nullptr) continue;
+    const uint64_t state = slot->state.load(std::memory_order_acquire);
+    if (!(FlagsOf(state) & kLive)) continue;
+    Request(ConnectionId{MakeId(GenerationOf(state), i)}, kCloseRequested);
+  }
 }
 
 void ReactorCore::Wait() {
@@ -335,7 +371,7 @@ void ReactorCore::RearmInternal(int fd, uint64_t source) {
   epoll_event ev = {};
   ev.events = EPOLLIN | EPOLLONESHOT;
   ev.data.u64 = kInternalTag | source;
-  PCHECK(::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) == 0)
+  PCHECK(EpollCtl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) == 0)
       << "re-arming internal source " << source;
 }
 
@@ -404,7 +440,7 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   epoll_event ev = {};
   ev.events = EPOLLIN | EPOLLONESHOT;
   ev.data.u64 = kInternalTag | listener->source;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listener->fd.get(), &ev) != 0) {
+  if (EpollCtl(epoll_.get(), EPOLL_CTL_ADD, listener->fd.get(), &ev) != 0) {
     return ErrnoStatus("epoll_ctl(ADD listener)", errno);
   }
   listeners_.push_back(std::move(listener));
@@ -433,7 +469,9 @@ void ReactorCore::HandleListener(Listener* listener) {
         });
         return;
       }
-      if (err == EINVAL && stopping()) return;  // shut down by Stop()
+      if (err == EINVAL && (stopping() || draining())) {
+        return;  // shut down by Stop() or Drain(): stays disarmed
+      }
       PLOG(ERROR) << "accept4";
       break;
     }
@@ -448,7 +486,9 @@ void ReactorCore::HandleListener(Listener* listener) {
     OpenConnection(slot, fd, listener->factory,
                    {/*accepted=*/true, /*readable=*/listener->data_first});
   }
-  if (!stopping()) RearmInternal(listener->fd.get(), listener->source);
+  if (!stopping() && !draining()) {
+    RearmInternal(listener->fd.get(), listener->source);
+  }
 }
 
 bool ReactorCore::ShedOneConnection(Listener* listener) {
@@ -515,6 +555,8 @@ void ReactorCore::OpenConnection(Slot* slot, int fd,
     CloseNow(slot, absl::AbortedError("aborted by handler"));
     return;
   }
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // see Drain
+  if (draining()) slot->closing = true;
   // Not yet registered: Service's first Rearm adds it to epoll, unless the
   // waiting request was answered and the connection closed first.
   Service(slot, mode.readable ? EPOLLIN : 0);
@@ -797,7 +839,7 @@ void ReactorCore::Rearm(Slot* slot) {
   ev.events = interest;
   ev.data.u64 = ConnectionTable::IdOf(slot);
   const int op = slot->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  if (::epoll_ctl(epoll_.get(), op, slot->fd, &ev) != 0) {
+  if (EpollCtl(epoll_.get(), op, slot->fd, &ev) != 0) {
     const int err = errno;
     LOG(ERROR) << "epoll_ctl(" << (slot->registered ? "MOD" : "ADD")
                << ", fd " << slot->fd << "): " << std::strerror(err);
@@ -1074,6 +1116,8 @@ bool Reactor::Close(ConnectionId id) {
 bool Reactor::Abort(ConnectionId id) {
   return core_->Request(id, internal::kAbortRequested);
 }
+
+void Reactor::Drain() { core_->Drain(); }
 
 size_t Reactor::connection_count() const { return core_->connection_count(); }
 ReactorCounters Reactor::Counters() const { return core_->Counters(); }
