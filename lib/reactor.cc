@@ -192,6 +192,28 @@ void ReactorCore::Stop() {
   (void)!::write(wake_.get(), &one, sizeof(one));
 }
 
+void ReactorCore::Drain() {
+  {
+    MutexLock lock(&listeners_mu_);
+    if (draining_.exchange(true)) return;
+    // As in Stop: shutdown, not close; HandleListener sees draining() and
+    // leaves the listener disarmed.
+    for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
+  }
+  // Pairs with the fence in OpenConnection: a connection whose slot this
+  // scan misses was allocated after draining_ was set, and its opener sees
+  // the flag.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const uint32_t end = table_.high_water();
+  for (uint32_t i = 0; i < end; ++i) {
+    Slot* slot = table_.Lookup(i);
+    if (slot == nullptr) continue;
+    const uint64_t state = slot->state.load(std::memory_order_acquire);
+    if (!(FlagsOf(state) & kLive)) continue;
+    Request(ConnectionId{MakeId(GenerationOf(state), i)}, kCloseRequested);
+  }
+}
+
 void ReactorCore::Wait() {
   CHECK(!InReactorThread())
       << "Reactor::Wait() and ~Reactor() must not run on a reactor thread";
@@ -409,7 +431,9 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   }
 
   MutexLock lock(&listeners_mu_);
-  if (stopping()) return absl::FailedPreconditionError("reactor stopped");
+  if (stopping() || draining()) {
+    return absl::FailedPreconditionError("reactor stopped or draining");
+  }
   auto listener = std::make_unique<Listener>();
   listener->fd = std::move(*fd);
   listener->factory = std::move(factory);
@@ -443,11 +467,13 @@ void ReactorCore::HandleListener(Listener* listener) {
         const uint64_t source = listener->source;
         const int listen_fd = listener->fd.get();
         AddTimer(kAcceptBackoffNs, 0, [this, listen_fd, source] {
-          if (!stopping()) RearmInternal(listen_fd, source);
+          if (!stopping() && !draining()) RearmInternal(listen_fd, source);
         });
         return;
       }
-      if (err == EINVAL && stopping()) return;  // shut down by Stop()
+      if (err == EINVAL && (stopping() || draining())) {
+        return;  // shut down by Stop() or Drain(): stays disarmed
+      }
       PLOG(ERROR) << "accept4";
       break;
     }
@@ -462,7 +488,9 @@ void ReactorCore::HandleListener(Listener* listener) {
     OpenConnection(slot, fd, listener->factory,
                    {/*accepted=*/true, /*readable=*/listener->data_first});
   }
-  if (!stopping()) RearmInternal(listener->fd.get(), listener->source);
+  if (!stopping() && !draining()) {
+    RearmInternal(listener->fd.get(), listener->source);
+  }
 }
 
 bool ReactorCore::ShedOneConnection(Listener* listener) {
@@ -529,6 +557,8 @@ void ReactorCore::OpenConnection(Slot* slot, int fd,
     CloseNow(slot, absl::AbortedError("aborted by handler"));
     return;
   }
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // see Drain
+  if (draining()) slot->closing = true;
   // Not yet registered: Service's first Rearm adds it to epoll, unless the
   // waiting request was answered and the connection closed first.
   Service(slot, mode.readable ? EPOLLIN : 0);
@@ -1088,6 +1118,8 @@ bool Reactor::Close(ConnectionId id) {
 bool Reactor::Abort(ConnectionId id) {
   return core_->Request(id, internal::kAbortRequested);
 }
+
+void Reactor::Drain() { core_->Drain(); }
 
 size_t Reactor::connection_count() const { return core_->connection_count(); }
 ReactorCounters Reactor::Counters() const { return core_->Counters(); }

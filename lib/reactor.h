@@ -128,6 +128,14 @@ class Reactor {
   // Starts the worker threads. Fails if already started or stopped.
   absl::Status Start();
 
+  // Starts a graceful shutdown and returns at once; any thread, idempotent.
+  // Listeners stop accepting; every open connection is closed once its
+  // queued output has been sent (as Connection::Close, so idle ones close
+  // at once and none loses a reply to a reset), and connections that open
+  // from now on are closed the same way. connection_count() falls to zero
+  // as they go; then, or at the caller's deadline, Stop() cuts the rest.
+  void Drain();
+
   // Asks the reactor to stop: listeners close at once, running handlers
   // finish, workers exit, then every remaining connection is closed (OnClose
   // with a CANCELLED status). Returns immediately; idempotent.

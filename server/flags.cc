@@ -5,6 +5,7 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include <cerrno>
 #include <cstdio>
 
 namespace baton::flags {
@@ -93,6 +94,15 @@ sigset_t BlockStopSignals() {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
+}
+
+int WaitForSignalFor(const sigset_t& signals, absl::Duration timeout) {
+  const timespec ts = absl::ToTimespec(timeout);
+  for (;;) {
+    const int signal = sigtimedwait(&signals, nullptr, &ts);
+    if (signal > 0) return signal;
+    if (errno != EINTR) return 0;  // EAGAIN: timed out
+  }
 }
 
 int WaitForSignal(const sigset_t& signals) {

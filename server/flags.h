@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/time/time.h"
+
 namespace baton::flags {
 
 // gflags validators: each prints a clear message on failure (gflags then
@@ -34,6 +36,8 @@ sigset_t BlockStopSignals();
 
 // Waits for one of `signals`; returns its number.
 int WaitForSignal(const sigset_t& signals);
+// Like WaitForSignal, but gives up after `timeout` and returns 0.
+int WaitForSignalFor(const sigset_t& signals, absl::Duration timeout);
 
 }  // namespace baton::flags
 

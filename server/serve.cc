@@ -1,9 +1,16 @@
 // Internal (servers): ServeUntilSignal.
 #include "server/serve.h"
 
+#include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include "absl/time/clock.h"
 #include "server/flags.h"
+
+DEFINE_int64(drain_timeout_ms, 5000,
+             "on SIGINT/SIGTERM, give open connections this long to finish "
+             "sending before they are cut (a second signal cuts at once)");
+DEFINE_validator(drain_timeout_ms, &baton::flags::ValidateNonNegative);
 
 namespace baton::flags {
 
@@ -30,8 +37,20 @@ int ServeUntilSignal(const ReactorOptions& options, const ListenOptions& listen,
             << what << " with " << (*reactor)->options().threads
             << " threads";
   const int signal = WaitForSignal(stop_signals);
-  LOG(INFO) << "signal " << signal << ": stopping, "
-            << (*reactor)->connection_count() << " connections open";
+  LOG(INFO) << "signal " << signal << ": draining "
+            << (*reactor)->connection_count() << " connections (up to "
+            << FLAGS_drain_timeout_ms << " ms)";
+  (*reactor)->Drain();
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + absl::Milliseconds(FLAGS_drain_timeout_ms);
+  while ((*reactor)->connection_count() > 0 && absl::Now() < deadline) {
+    if (WaitForSignalFor(stop_signals, absl::Milliseconds(10)) > 0) {
+      LOG(INFO) << "second signal: cutting connections now";
+      break;
+    }
+  }
+  LOG(INFO) << "drained for " << absl::Now() - start << "; "
+            << (*reactor)->connection_count() << " connections left to cut";
   (*reactor)->Stop();
   (*reactor)->Wait();
   LOG(INFO) << "stopped; " << (*reactor)->Counters().ToString();

@@ -57,6 +57,8 @@ class ReactorCore {
   void Stop();
   void Wait();
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  bool draining() const { return draining_.load(std::memory_order_seq_cst); }
+  void Drain();
   bool Post(std::function<void()> task);
   uint64_t AddTimer(int64_t delay_ns, int64_t period_ns,
                     std::function<void()> fn);
@@ -153,6 +155,7 @@ class ReactorCore {
   ConnectionTable table_;
   LeaderFollowerGate gate_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};  // Drain(): close connections, no accepts
 
   Mutex task_mu_;
   std::vector<std::function<void()>> tasks_ ABSL_GUARDED_BY(task_mu_);

@@ -628,6 +628,35 @@ TEST(ReactorTest, DeferredAcceptServesTheRequestWithoutAnotherEvent) {
   EXPECT_LE(EventsForSequentialRequests(1, kConnections), kConnections);
 }
 
+// Drain: the idle connection is closed at once, the one with a reply in
+// flight gets all of it first, and nobody new is let in.
+TEST(ReactorTest, DrainClosesIdleAtOnceAndFinishesTransfers) {
+  static constexpr size_t kReply = 8 << 20;
+  Server s = StartServer(Threads(2),
+                         [] { return std::make_unique<Flood>(kReply); });
+  const int idle = ConnectLoopback(s.port);
+  const int busy = ConnectLoopback(s.port);
+  ASSERT_GE(idle, 0);
+  ASSERT_GE(busy, 0);
+  ASSERT_TRUE(SendAll(busy, "x").ok());
+  // The reply has started, so most of it is queued in the server.
+  absl::StatusOr<std::string> first = ReadExact(busy, 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(Eventually([&] { return s.reactor->connection_count() == 2; }));
+  s.reactor->Drain();
+  absl::StatusOr<std::string> idle_got = ReadToEof(idle);
+  ASSERT_TRUE(idle_got.ok()) << idle_got.status();
+  EXPECT_TRUE(idle_got->empty());
+  absl::StatusOr<std::string> rest = ReadToEof(busy);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_TRUE(*first + *rest == std::string(kReply, 'f'));
+  EXPECT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));
+  EXPECT_EQ(ConnectLoopback(s.port, 1000), -1) << "accepted while draining";
+  EXPECT_EQ(s.reactor->Counters().closes, 2u);
+  ::close(idle);
+  ::close(busy);
+}
+
 TEST(ReactorTest, MaxConnectionsRefusesTheRest) {
   ReactorOptions o = Threads(1);
   o.max_connections = 2;

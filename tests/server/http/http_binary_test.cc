@@ -2,10 +2,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "tests/util/test_client.h"
@@ -15,6 +18,8 @@ namespace {
 
 using ::baton::testing::ChildServer;
 using ::baton::testing::ConnectLoopback;
+using ::baton::testing::Pattern;
+using ::baton::testing::ReadExact;
 using ::baton::testing::ReadToEof;
 using ::baton::testing::RunfilePath;
 using ::baton::testing::SendAll;
@@ -58,6 +63,62 @@ TEST(HttpBinaryTest, ServesItsRootDirectory) {
   const std::string r = Fetch(
       server.port(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_TRUE(absl::StrContains(r, "Index of /")) << r;
+}
+
+// SIGTERM while a 20 MB file is half sent and a keep-alive connection sits
+// idle: the idle one is closed at once, the download completes byte-exact,
+// then the server exits 0.
+TEST(HttpBinaryTest, SigtermDrainsRunningTransfers) {
+  const std::string root = ::testing::TempDir() + "/drain_root";
+  ::mkdir(root.c_str(), 0755);
+  const std::string big = Pattern(20 << 20, 3);
+  {
+    std::ofstream out(root + "/big.bin", std::ios::binary);
+    out << big;
+  }
+  ChildServer server;
+  ASSERT_TRUE(server
+                  .Start(RunfilePath("server/http"),
+                         {"--port=0", "--threads=2", "--root=" + root,
+                          "--drain_timeout_ms=20000"})
+                  .ok())
+      << server.output();
+  const int idle = ConnectLoopback(server.port());
+  ASSERT_TRUE(SendAll(idle, "GET /big.bin HTTP/1.1\r\nHost: x\r\n"
+                            "Range: bytes=0-9\r\n\r\n").ok());
+  std::string head;
+  char buf[4096];
+  while (!absl::EndsWith(head, big.substr(0, 10))) {
+    const ssize_t n = ::recv(idle, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0) << head;
+    head.append(buf, static_cast<size_t>(n));
+  }
+  ASSERT_TRUE(absl::StartsWith(head, "HTTP/1.1 206")) << head;
+  const int busy = ConnectLoopback(server.port(), 20000);
+  ASSERT_TRUE(SendAll(busy, "GET /big.bin HTTP/1.0\r\n\r\n").ok());
+  absl::StatusOr<std::string> start = ReadExact(busy, 4096);
+  ASSERT_TRUE(start.ok()) << start.status();
+
+  absl::StatusOr<int> status = absl::UnknownError("not stopped");
+  std::thread stopper([&] { status = server.StopWith(SIGTERM, 30000); });
+  absl::StatusOr<std::string> idle_rest = ReadToEof(idle);
+  ASSERT_TRUE(idle_rest.ok()) << idle_rest.status();
+  EXPECT_TRUE(idle_rest->empty());
+  absl::StatusOr<std::string> rest = ReadToEof(busy);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  const std::string response = *start + *rest;
+  const size_t body = response.find("\r\n\r\n");
+  ASSERT_NE(body, std::string::npos);
+  EXPECT_TRUE(response.compare(body + 4, std::string::npos, big) == 0)
+      << "body of " << response.size() - body - 4 << " bytes";
+  stopper.join();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << server.output();
+  EXPECT_TRUE(absl::StrContains(server.output(), "0 connections left"))
+      << server.output();
+  ::close(idle);
+  ::close(busy);
 }
 
 TEST(HttpBinaryTest, BadFlagsExitNonZero) {
