@@ -107,10 +107,10 @@ Fn* Next(const char* name) {
   if (fn == nullptr) Die(name);
   return reinterpret_cast<Fn*>(fn);
 }
-#define BATON_REAL(name)                                              \
-  ([] {                                                               \
-    static auto* const real = Next<decltype(::name)>(#name);          \
-    return real;                                                      \
+#define BATON_REAL(name)                                     \
+  ([] {                                                      \
+    static auto* const real = Next<decltype(::name)>(#name); \
+    return real;                                             \
   }())
 
 // Sets one flag per name in `list` (comma separated); unknown names abort so
@@ -150,10 +150,8 @@ __attribute__((constructor)) void Init() {
   if (const char* seed = std::getenv("BATON_FAULT_SEED")) {
     c.seed = std::strtoull(seed, nullptr, 0);
   }
-  ParseList(std::getenv("BATON_FAULT_CALLS"), kCallNames, kNumCalls,
-            c.call_on);
-  ParseList(std::getenv("BATON_FAULT_KINDS"), kKindNames, kNumKinds,
-            c.kind_on);
+  ParseList(std::getenv("BATON_FAULT_CALLS"), kCallNames, kNumCalls, c.call_on);
+  ParseList(std::getenv("BATON_FAULT_KINDS"), kKindNames, kNumKinds, c.kind_on);
   g_config = c;
 }
 
@@ -176,15 +174,15 @@ __attribute__((destructor)) void Report() {
       static_cast<unsigned long long>(g_kinds[1].load()),
       static_cast<unsigned long long>(g_kinds[2].load()));
   const char* sep = "; ";
-  for (int i = 0; i < kNumCalls && len > 0 &&
-                  static_cast<size_t>(len) < sizeof(line);
+  for (int i = 0;
+       i < kNumCalls && len > 0 && static_cast<size_t>(len) < sizeof(line);
        ++i) {
     const uint64_t n = g_calls[i].load(std::memory_order_relaxed);
     if (n == 0) continue;
-    len += std::snprintf(
-        line + len, sizeof(line) - len, "%s%s %llu/%llu", sep, kCallNames[i],
-        static_cast<unsigned long long>(g_injected[i].load()),
-        static_cast<unsigned long long>(n));
+    len += std::snprintf(line + len, sizeof(line) - len, "%s%s %llu/%llu", sep,
+                         kCallNames[i],
+                         static_cast<unsigned long long>(g_injected[i].load()),
+                         static_cast<unsigned long long>(n));
     sep = ", ";
   }
   if (len < 0) return;
@@ -199,9 +197,8 @@ uint64_t NextRandom() {
   thread_local uint64_t state = 0;
   if (state == 0) {
     // splitmix64 of seed ^ tid, so threads draw different sequences.
-    uint64_t z = g_config.seed ^
-                 (static_cast<uint64_t>(syscall(SYS_gettid)) *
-                  0x9E3779B97F4A7C15ull);
+    uint64_t z = g_config.seed ^ (static_cast<uint64_t>(syscall(SYS_gettid)) *
+                                  0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     state = (z ^ (z >> 31)) | 1;
@@ -317,15 +314,13 @@ ssize_t VectorCall(Call call, ssize_t (*real)(int, const iovec*, int), int fd,
 extern "C" {
 
 ssize_t read(int fd, void* buf, size_t count) {
-  return Inject(kRead, fd, Block::kIfNonBlocking, count, [&](size_t n) {
-    return BATON_REAL(read)(fd, buf, n);
-  });
+  return Inject(kRead, fd, Block::kIfNonBlocking, count,
+                [&](size_t n) { return BATON_REAL(read)(fd, buf, n); });
 }
 
 ssize_t recv(int fd, void* buf, size_t len, int flags) {
-  return Inject(kRecv, fd, BlockFor(flags), len, [&](size_t n) {
-    return BATON_REAL(recv)(fd, buf, n, flags);
-  });
+  return Inject(kRecv, fd, BlockFor(flags), len,
+                [&](size_t n) { return BATON_REAL(recv)(fd, buf, n, flags); });
 }
 
 ssize_t readv(int fd, const iovec* iov, int iovcnt) {
@@ -333,15 +328,13 @@ ssize_t readv(int fd, const iovec* iov, int iovcnt) {
 }
 
 ssize_t write(int fd, const void* buf, size_t count) {
-  return Inject(kWrite, fd, Block::kIfNonBlocking, count, [&](size_t n) {
-    return BATON_REAL(write)(fd, buf, n);
-  });
+  return Inject(kWrite, fd, Block::kIfNonBlocking, count,
+                [&](size_t n) { return BATON_REAL(write)(fd, buf, n); });
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags) {
-  return Inject(kSend, fd, BlockFor(flags), len, [&](size_t n) {
-    return BATON_REAL(send)(fd, buf, n, flags);
-  });
+  return Inject(kSend, fd, BlockFor(flags), len,
+                [&](size_t n) { return BATON_REAL(send)(fd, buf, n, flags); });
 }
 
 ssize_t writev(int fd, const iovec* iov, int iovcnt) {
@@ -364,20 +357,17 @@ ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 
 // On 64-bit glibc sendfile64 is another name for sendfile; both are
 // interposed so either spelling is faulted.
-ssize_t sendfile(int out_fd, int in_fd, off_t* offset,
-                 size_t count) noexcept {
-  return Inject(kSendfile, out_fd, Block::kIfNonBlocking, count,
-                [&](size_t n) {
-                  return BATON_REAL(sendfile)(out_fd, in_fd, offset, n);
-                });
+ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) noexcept {
+  return Inject(kSendfile, out_fd, Block::kIfNonBlocking, count, [&](size_t n) {
+    return BATON_REAL(sendfile)(out_fd, in_fd, offset, n);
+  });
 }
 
 ssize_t sendfile64(int out_fd, int in_fd, off64_t* offset,
                    size_t count) noexcept {
-  return Inject(kSendfile, out_fd, Block::kIfNonBlocking, count,
-                [&](size_t n) {
-                  return BATON_REAL(sendfile64)(out_fd, in_fd, offset, n);
-                });
+  return Inject(kSendfile, out_fd, Block::kIfNonBlocking, count, [&](size_t n) {
+    return BATON_REAL(sendfile64)(out_fd, in_fd, offset, n);
+  });
 }
 
 int accept4(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
