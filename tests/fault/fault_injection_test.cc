@@ -110,7 +110,9 @@ absl::StatusOr<FaultSummary> ParseSummary(const std::string& output) {
 // (e^-20 at 20) for the test to be stable.
 void StopAndExpectFaults(ChildServer* server, double rate,
                          const std::vector<std::string>& calls) {
-  absl::StatusOr<int> status = server->StopWith(SIGTERM, 10000);
+  // Generous: a server that drains before stopping may spend its whole
+  // grace period on peers that never read.
+  absl::StatusOr<int> status = server->StopWith(SIGTERM, 20000);
   ASSERT_TRUE(status.ok()) << status.status() << "\n" << server->output();
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << server->output();
@@ -144,6 +146,31 @@ void RunClients(int threads, Body body) {
   for (auto& t : clients) t.join();
 }
 
+// Opens `count` connections and sends on each, without ever reading, until
+// the socket buffers in both directions are full (at most 16 MiB each).
+std::vector<int> FillWithoutReading(int port, int count) {
+  std::vector<int> fds;
+  const std::string chunk = Pattern(65536, 99);
+  for (int c = 0; c < count; ++c) {
+    const int fd = ConnectLoopback(port);
+    if (fd < 0) continue;
+    fds.push_back(fd);
+    // Give the server a moment to drain each chunk before deciding the
+    // buffers are full: three EAGAINs in a row, 5 ms apart.
+    for (int sent = 0, misses = 0; sent < 256 && misses < 3;) {
+      if (::send(fd, chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL) >
+          0) {
+        ++sent;
+        misses = 0;
+      } else {
+        ++misses;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+  }
+  return fds;
+}
+
 // Failures and the time budget shared by a test's client threads.
 class ClientRun {
  public:
@@ -165,11 +192,15 @@ class ClientRun {
 // The parameter is the fault rate.
 class FaultInjectionTest : public ::testing::TestWithParam<const char*> {};
 
+// A 256 KiB output high-water mark makes the 1 MiB echoes pause and resume
+// reading under faults too.
 TEST_P(FaultInjectionTest, EchoReturnsEveryByteUnderFaults) {
   ChildServer server;
-  ASSERT_TRUE(StartWithFaults(&server, RunfilePath("server/echo"),
-                              {"--port=0", "--threads=3"}, GetParam(), "11")
-                  .ok())
+  ASSERT_TRUE(
+      StartWithFaults(&server, RunfilePath("server/echo"),
+                      {"--port=0", "--threads=3", "--output_high_water=262144"},
+                      GetParam(), "11")
+          .ok())
       << server.output();
   ClientRun run;
 
@@ -212,8 +243,13 @@ TEST_P(FaultInjectionTest, EchoReturnsEveryByteUnderFaults) {
     }
   });
   run.ExpectClean();
+  // Stop with peers that send and never read: their connections are paused
+  // at the output high-water mark with output queued, and must not hold up
+  // the exit.
+  std::vector<int> stuck = FillWithoutReading(server.port(), 4);
   StopAndExpectFaults(&server, std::stod(GetParam()),
                       {"read", "send", "sendmsg", "accept4", "epoll_ctl"});
+  for (int fd : stuck) ::close(fd);
 }
 
 // One parsed HTTP response.
@@ -259,6 +295,9 @@ class ResponseReader {
 
  private:
   absl::Status Fill() {
+    if (buffer_.size() > (64 << 20)) {
+      return absl::OutOfRangeError("over 64 MiB without a whole response");
+    }
     char chunk[65536];
     ssize_t n;
     do {
