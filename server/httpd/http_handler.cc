@@ -144,10 +144,19 @@ int HttpHandler::OnUrl(absl::string_view part) {
 
 int HttpHandler::OnHeaderField(absl::string_view part) {
   header_bytes_ += part.size();
+  // Debian's http-parser is built non-strict and lets SP into field names,
+  // so "Transfer-Encoding : chunked" would be an unknown field here but
+  // Transfer-Encoding to a lenient proxy (request smuggling). RFC 9112 5.1:
+  // whitespace before the colon is a 400.
+  if (absl::StrContains(part, ' ')) return 1;
   if (in_value_) {
     // A new field begins: the previous one is complete.
     const std::string name = absl::AsciiStrToLower(field_);
-    if (name == "host") has_host_ = true;
+    if (name == "host") {
+      // RFC 9112 3.2: more than one Host is a 400, like none.
+      if (has_host_) bad_request_ = true;
+      has_host_ = true;
+    }
     if (name == "if-modified-since") if_modified_since_ = value_;
     if (name == "range") range_ = value_;
     if (absl::StrContains(value_, '\0')) bad_request_ = true;
@@ -182,6 +191,15 @@ int HttpHandler::OnHeadersComplete() {
   if (in_value_) OnHeaderField("");  // files the last field
   in_headers_ = false;
   keep_alive_ = http_should_keep_alive(&parser_) != 0;
+  // Request bodies are only skipped, and the non-strict parser is lenient
+  // about their framing (it does not check the CRLF after chunk data), so
+  // parsers in front of us may disagree where a body ends. Answer a request
+  // that has a body, then close: nothing after a body is ever taken as the
+  // next request (no smuggling through body framing).
+  if ((parser_.flags & F_CHUNKED) != 0 ||
+      ((parser_.flags & F_CONTENTLENGTH) != 0 && parser_.content_length > 0)) {
+    keep_alive_ = false;
+  }
   if (parser_.http_major == 1 && parser_.http_minor >= 1 && !has_host_) {
     bad_request_ = true;
   }
@@ -237,8 +255,9 @@ void HttpHandler::SendError(int status, bool close, const char* extra) {
   const std::string body = absl::StrCat(
       "<!DOCTYPE html>\n<html><body><h1>", status, " ", ReasonPhrase(status),
       "</h1></body></html>\n");
-  const bool head_only = parser_.method == HTTP_HEAD && status != 400 &&
-                         status != 414 && status != 431 && status != 501;
+  // A HEAD answer has no body (RFC 9110 9.3.2), errors included. The
+  // method is certain unless the parser failed inside it, which is a 501.
+  const bool head_only = parser_.method == HTTP_HEAD && status != 501;
   conn_->Write(Head(status, static_cast<int64_t>(body.size()),
                     "text/html; charset=utf-8", extra));
   if (!head_only) conn_->Write(body);
@@ -277,6 +296,12 @@ void HttpHandler::ServeFile(bool head) {
   int fd = OpenBeneath(config_->root_fd, *path);
   if (fd < 0) {
     const int err = -fd;
+    if (err == EMFILE || err == ENFILE || err == ENOMEM) {
+      // Out of descriptors or memory is temporary, not "forbidden": 503,
+      // and close, which gives a descriptor back.
+      SendError(503, true, "Retry-After: 1\r\n");
+      return;
+    }
     SendError(err == ENOENT || err == ENOTDIR ? 404 : 403, false);
     return;
   }

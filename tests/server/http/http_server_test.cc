@@ -190,6 +190,29 @@ TEST_F(HttpServerTest, ErrorsAndMethods) {
             400);
 }
 
+// Found by tools/hostile.py: leniencies of the non-strict http-parser that
+// matter for request smuggling, and HEAD errors that carried a body.
+TEST_F(HttpServerTest, SmugglingSpellingsAndHeadErrors) {
+  EXPECT_EQ(Status(Exchange(
+                Get("/hello.txt", "Transfer-Encoding : chunked\r\n"))),
+            400)
+      << "whitespace before the colon";
+  EXPECT_EQ(Status(Exchange(Get("/hello.txt", "Host: other\r\n"))), 400)
+      << "two Host fields";
+  // The parser does not check the CRLF after chunk data. A request with a
+  // body is answered and then the connection closes, so what follows the
+  // body is never taken as a request.
+  const std::string r = Exchange(
+      "GET /hello.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+      "\r\n5\r\nhelloXX0\r\n\r\nGET /missing HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(Status(r), 200);
+  EXPECT_TRUE(absl::StrContains(r, "Connection: close")) << r;
+  EXPECT_FALSE(absl::StrContains(r, "HTTP/1.1 404")) << r;
+  const std::string head = Exchange("HEAD /../x HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(Status(head), 400);
+  EXPECT_EQ(Body(head), "") << "a HEAD answer has no body, errors included";
+}
+
 TEST_F(HttpServerTest, TraversalSpellingsAreRefused) {
   for (const char* target :
        {"/../escape", "/%2e%2e/secret", "/..%2f..%2fetc%2fpasswd",
