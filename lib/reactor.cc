@@ -561,7 +561,7 @@ void ReactorCore::OpenConnection(Slot* slot, int fd,
   if (draining()) slot->closing = true;
   // Not yet registered: Service's first Rearm adds it to epoll, unless the
   // waiting request was answered and the connection closed first.
-  Service(slot, mode.readable ? EPOLLIN : 0);
+  Service(slot, mode.readable ? static_cast<uint32_t>(EPOLLIN) : 0u);
 }
 
 void ReactorCore::Service(Slot* slot, uint32_t revents, bool speculative,
