@@ -13,6 +13,8 @@ PACKAGES=(
   python3 procps util-linux gnuplot-nox
   # model checking (tests/model)
   spin gcc
+  # fuzzing (tools/fuzz.sh): clang with libFuzzer and ASan runtimes
+  clang-14 libclang-rt-14-dev
 )
 
 # --bench adds the third-party load tools and servers used by
