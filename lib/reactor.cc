@@ -195,15 +195,13 @@ void ReactorCore::Stop() {
 void ReactorCore::Drain() {
   {
     MutexLock lock(&listeners_mu_);
-    if (draining_.exchange(true)) return;
+    if (draining_.exchange(1, std::memory_order_acq_rel) != 0) return;
     // As in Stop: shutdown, not close; HandleListener sees draining() and
     // leaves the listener disarmed.
     for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
   }
-  // Pairs with the fence in OpenConnection: a connection whose slot this
-  // scan misses was allocated after draining_ was set, and its opener sees
-  // the flag.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // A connection whose slot this scan misses is closed by its opener:
+  // see OpenConnection.
   const uint32_t end = table_.high_water();
   for (uint32_t i = 0; i < end; ++i) {
     Slot* slot = table_.Lookup(i);
@@ -557,8 +555,13 @@ void ReactorCore::OpenConnection(Slot* slot, int fd,
     CloseNow(slot, absl::AbortedError("aborted by handler"));
     return;
   }
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // see Drain
-  if (draining()) slot->closing = true;
+  // Read draining_ with an RMW: RMWs on one variable are totally ordered.
+  // If ours comes first, Drain's exchange reads its release and the scan
+  // that follows sees this slot live; if Drain's comes first, we see it.
+  // (A fence-based Dekker would do too, but ThreadSanitizer ignores fences.)
+  if (draining_.fetch_or(0, std::memory_order_acq_rel) != 0) {
+    slot->closing = true;
+  }
   // Not yet registered: Service's first Rearm adds it to epoll, unless the
   // waiting request was answered and the connection closed first.
   Service(slot, mode.readable ? static_cast<uint32_t>(EPOLLIN) : 0u);

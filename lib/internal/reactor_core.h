@@ -57,7 +57,9 @@ class ReactorCore {
   void Stop();
   void Wait();
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
-  bool draining() const { return draining_.load(std::memory_order_seq_cst); }
+  bool draining() const {
+    return draining_.load(std::memory_order_acquire) != 0;
+  }
   void Drain();
   bool Post(std::function<void()> task);
   uint64_t AddTimer(int64_t delay_ns, int64_t period_ns,
@@ -155,7 +157,9 @@ class ReactorCore {
   ConnectionTable table_;
   LeaderFollowerGate gate_;
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> draining_{false};  // Drain(): close connections, no accepts
+  // Drain(): no accepts, close connections. An integer so that openers can
+  // read it with an RMW (see OpenConnection).
+  std::atomic<uint32_t> draining_{0};
 
   Mutex task_mu_;
   std::vector<std::function<void()>> tasks_ ABSL_GUARDED_BY(task_mu_);
