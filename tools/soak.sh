@@ -193,6 +193,8 @@ set ylabel 'open descriptors'
 set y2label 'RSS (MiB)'
 set y2tics
 set ytics nomirror
+set yrange [0:*]
+set y2range [0:*]
 set key top left
 plot '$OUT/soak.csv' skip 1 using 2:3 with linespoints title 'echo fds', \
      '' skip 1 using 2:5 with linespoints title 'http fds', \
