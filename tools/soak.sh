@@ -89,34 +89,35 @@ alive() {
 
 FAILED=0
 round() {  # N SECONDS
-  local n=$1 secs=$2 pids=() names=() i
-  "$OUT/bin/bench" --mode=pingpong --port="$ECHO_PORT" --connections=20 \
-    --duration="$secs" --warmup=0 --size=512 >"$OUT/logs/r$n-pingpong.txt" 2>&1 &
-  pids+=($!); names+=("bench pingpong")
-  "$OUT/bin/bench" --mode=http --port="$HTTP_PORT" --path=/small.txt \
-    --keepalive --connections=10 --requests=$((secs * 1000)) \
-    >"$OUT/logs/r$n-http-keepalive.txt" 2>&1 &
-  pids+=($!); names+=("bench http keep-alive")
-  "$OUT/bin/bench" --mode=http --port="$HTTP_PORT" --path=/small.txt \
-    --connections=10 --requests=$((secs * 300)) \
-    >"$OUT/logs/r$n-http-close.txt" 2>&1 &
-  pids+=($!); names+=("bench http close")
+  local n=$1 secs=$2 pids=() names=() logs=() i
+  job() {  # NAME LOG COMMAND...: runs COMMAND in the background
+    names+=("$1"); logs+=("$2"); shift 2
+    "$@" >"${logs[-1]}" 2>&1 &
+    pids+=($!)
+  }
+  job "bench pingpong" "$OUT/logs/r$n-pingpong.txt" \
+    "$OUT/bin/bench" --mode=pingpong --port="$ECHO_PORT" --connections=20 \
+    --duration="$secs" --warmup=0 --size=512
+  job "bench http keep-alive" "$OUT/logs/r$n-http-keepalive.txt" \
+    "$OUT/bin/bench" --mode=http --port="$HTTP_PORT" --path=/small.txt \
+    --keepalive --connections=10 --requests=$((secs * 1000))
+  job "bench http close" "$OUT/logs/r$n-http-close.txt" \
+    "$OUT/bin/bench" --mode=http --port="$HTTP_PORT" --path=/small.txt \
+    --connections=10 --requests=$((secs * 300))
   # deadconn fails if the server closes its connections: hold them for less
   # than the idle timeouts (echo 3 s, http 2 s).
-  "$OUT/bin/deadconn" --port="$ECHO_PORT" --connections=300 \
-    --duration=2 >"$OUT/logs/r$n-deadconn-echo.txt" 2>&1 &
-  pids+=($!); names+=("deadconn echo")
-  "$OUT/bin/deadconn" --port="$HTTP_PORT" --connections=300 --partial_request \
-    --duration=1 >"$OUT/logs/r$n-deadconn-http.txt" 2>&1 &
-  pids+=($!); names+=("deadconn http (partial requests)")
-  python3 "$ROOT/tools/soak_chaos.py" --echo="$ECHO_PORT" --http="$HTTP_PORT" \
-    --big_file="$OUT/www/big.bin" --seconds="$secs" --seed="$n" \
-    >"$OUT/logs/r$n-chaos.txt" 2>&1 &
-  pids+=($!); names+=("chaos")
+  job "deadconn echo" "$OUT/logs/r$n-deadconn-echo.txt" \
+    "$OUT/bin/deadconn" --port="$ECHO_PORT" --connections=300 --duration=2
+  job "deadconn http (partial requests)" "$OUT/logs/r$n-deadconn-http.txt" \
+    "$OUT/bin/deadconn" --port="$HTTP_PORT" --connections=300 \
+    --partial_request --duration=1
+  job "chaos" "$OUT/logs/r$n-chaos.txt" \
+    python3 "$ROOT/tools/soak_chaos.py" --echo="$ECHO_PORT" --http="$HTTP_PORT" \
+    --big_file="$OUT/www/big.bin" --seconds="$secs" --seed="$n"
   for i in "${!pids[@]}"; do
     if ! wait "${pids[$i]}"; then
-      say "FAIL: round $n: ${names[$i]} failed:"
-      tail -5 "$OUT/logs/r$n-"*"$(echo "${names[$i]}" | cut -d' ' -f1)"* >&2 || true
+      say "FAIL: round $n: ${names[$i]} failed; last lines of ${logs[$i]}:"
+      tail -5 "${logs[$i]}" >&2
       FAILED=1
     fi
   done
