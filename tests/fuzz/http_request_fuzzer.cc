@@ -28,6 +28,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -58,7 +60,10 @@ struct World {
   ~World() {
     reactor.reset();  // stops and joins first: handlers use root_fd
     ::close(root_fd);
+    std::error_code ignored;
+    std::filesystem::remove_all(top, ignored);
   }
+  std::string top;        // temporary directory holding root and secret
   std::string root;       // realpath of the document root
   int root_fd = -1;
   HttpConfig config;
@@ -80,11 +85,15 @@ void WriteFile(const std::string& path, absl::string_view data) {
 // symlink to a file outside it.
 World* MakeWorld() {
   auto* w = new World;
-  char base[] = "/tmp/baton_fuzz_XXXXXX";
-  Require(::mkdtemp(base) != nullptr, "mkdtemp");
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  if (tmp == nullptr) tmp = std::getenv("TMPDIR");
+  std::string base = std::string(tmp != nullptr ? tmp : "/tmp") +
+                     "/baton_fuzz_XXXXXX";
+  Require(::mkdtemp(base.data()) != nullptr, "mkdtemp");
   char real[PATH_MAX];
-  Require(::realpath(base, real) != nullptr, "realpath");
-  const std::string top = real;
+  Require(::realpath(base.c_str(), real) != nullptr, "realpath");
+  w->top = real;
+  const std::string& top = w->top;
   w->root = top + "/root";
   ::mkdir(w->root.c_str(), 0755);
   ::mkdir((w->root + "/dir").c_str(), 0755);
