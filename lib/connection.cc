@@ -5,7 +5,7 @@
 
 namespace baton {
 
-int Connection::fd() const { return slot_->fd; }
+int Connection::fd() const { return slot_->owner.fd; }
 
 Reactor& Connection::reactor() const { return *core_->owner(); }
 
@@ -27,9 +27,15 @@ void Connection::Close() { core_->OwnerClose(slot_); }
 
 void Connection::Abort() { core_->OwnerAbort(slot_); }
 
-void Connection::PauseReading() { slot_->user_paused = true; }
+void Connection::PauseReading() {
+  internal::AssertClaimed(slot_);
+  slot_->owner.user_paused = true;
+}
 
-void Connection::ResumeReading() { slot_->user_paused = false; }
+void Connection::ResumeReading() {
+  internal::AssertClaimed(slot_);
+  slot_->owner.user_paused = false;
+}
 
 ConnectionHandler::~ConnectionHandler() = default;
 

@@ -44,7 +44,7 @@ Slot* ConnectionTable::Allocate() {
       slot = Lookup(free_.back());
       free_.pop_back();
     } else {
-      const uint32_t index = high_water_.load(std::memory_order_relaxed);
+      const uint32_t index = index_bound_.load(std::memory_order_relaxed);
       const uint32_t chunk = index >> kChunkBits;
       CHECK_LT(chunk, num_chunks_);
       Slot* base = chunks_[chunk].load(std::memory_order_relaxed);
@@ -57,7 +57,7 @@ Slot* ConnectionTable::Allocate() {
         chunks_[chunk].store(base, std::memory_order_release);
       }
       slot = &base[index & (kChunkSize - 1)];
-      high_water_.store(index + 1, std::memory_order_release);
+      index_bound_.store(index + 1, std::memory_order_release);
     }
     live_.fetch_add(1, std::memory_order_relaxed);
   }

@@ -33,12 +33,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "lib/internal/connection_state.h"
 #include "lib/internal/mutex.h"
 #include "lib/internal/output_queue.h"
-
-namespace baton {
-class ConnectionHandler;
-}  // namespace baton
 
 namespace baton::internal {
 
@@ -76,27 +73,8 @@ struct alignas(64) Slot {
   std::atomic<uint64_t> state{0};
 
   // Owner-only: read and written only by the thread holding the claim.
-  // Handed from owner to owner through the release/acquire on `state`.
-  int fd = -1;
-  uint32_t index = 0;
-  ConnectionHandler* handler = nullptr;  // owned; deleted at close
-  bool registered = false;       // added to epoll
-  bool peer_closed = false;      // read returned 0
-  bool closing = false;          // Close(): close once output is flushed
-  bool lingering = false;        // output flushed, SHUT_WR sent, draining
-  bool user_paused = false;      // PauseReading()
-  bool hwm_paused = false;       // paused by the output high-water mark
-  bool had_backlog = false;      // output was queued; OnDrained is due
-  bool aborting = false;         // Abort() from the handler: close at once
-  bool opened = false;           // OnOpen ran; OnClose is owed
-  bool closed = false;           // OnClose running: writes are dropped
-  // Confidence (0..3) that data will be waiting when this connection is
-  // read again right after a batch: see ReactorOptions::speculative_rounds.
-  uint8_t speculation = 1;
-  uint8_t speculation_skips = 0;  // rounds re-armed at once since a miss
-  bool corked = false;           // last direct send had MSG_MORE
-  int write_error = 0;           // errno of a failed send, served by owner
-  uint64_t linger_timer = 0;
+  OwnerState owner;
+  uint32_t index = 0;  // fixed at construction
 
   // Last read or write progress, CLOCK_MONOTONIC_COARSE milliseconds; written
   // by the owner, read by the idle sweep.
@@ -167,8 +145,8 @@ class ConnectionTable {
 
   // One past the highest index ever allocated; slots below it can be
   // visited with Lookup.
-  uint32_t high_water() const {
-    return high_water_.load(std::memory_order_acquire);
+  uint32_t index_bound() const {
+    return index_bound_.load(std::memory_order_acquire);
   }
 
   size_t live() const { return live_.load(std::memory_order_relaxed); }
@@ -182,7 +160,7 @@ class ConnectionTable {
   const uint32_t num_chunks_;
   // Chunk pointers, published with release once the chunk is built.
   std::unique_ptr<std::atomic<Slot*>[]> chunks_;
-  std::atomic<uint32_t> high_water_{0};
+  std::atomic<uint32_t> index_bound_{0};
   std::atomic<size_t> live_{0};
 
   Mutex mu_;

@@ -1,9 +1,21 @@
 // Internal header: ReactorCore, the machinery behind baton::Reactor and
 // baton::Connection. Part of //lib:baton's sources (it needs the public
 // types), not of //lib:internal.
+//
+// Its definitions are split by job, one file each:
+//   reactor_core.cc         setup, Start / Stop / Drain / Wait, counters
+//   event_loop.cc           the worker loop: leader/followers hand-off,
+//                           dispatch of every epoll event, tasks, timers
+//   acceptor.cc             Listen, accepting, Adopt
+//   connection_io.cc        serving a claimed connection: reads, writes,
+//                           re-arming, speculative re-reads
+//   connection_lifetime.cc  opening, closing, lingering, teardown, the idle
+//                           sweep: every ConnectionPhase transition
+//   foreign_requests.cc     Write / Close / Abort from any thread
 #ifndef BATON_INTERNAL_REACTOR_CORE_H_
 #define BATON_INTERNAL_REACTOR_CORE_H_
 
+#include <glog/logging.h>
 #include <sys/epoll.h>
 
 #include <atomic>
@@ -15,14 +27,16 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "lib/internal/mutex.h"
 #include "baton/connection.h"
 #include "baton/counters.h"
 #include "baton/reactor.h"
 #include "lib/internal/connection_table.h"
 #include "lib/internal/leader_follower.h"
+#include "lib/internal/mutex.h"
+#include "lib/internal/poller.h"
 #include "lib/internal/scoped_fd.h"
 #include "lib/internal/timer_queue.h"
 
@@ -38,11 +52,26 @@ struct alignas(64) WorkerCounters {
   ReactorCounters Snapshot() const;
 };
 
-// epoll data for the reactor's own sources: bit 63 set, low bits say which.
-constexpr uint64_t kInternalTag = uint64_t{1} << 63;
-constexpr uint64_t kWakeSource = 0;
-constexpr uint64_t kTimerSource = 1;
-constexpr uint64_t kListenerSourceBase = 16;
+// What a worker thread knows about itself (event_loop.cc sets it up).
+struct WorkerContext {
+  class ReactorCore* core = nullptr;
+  int index = 0;
+  std::unique_ptr<char[]> read_buffer;
+  size_t read_buffer_size = 0;
+  // Connections served in this batch and kept claimed for a re-read.
+  std::vector<Slot*> reread_due;
+  std::vector<Slot*> rereading;
+};
+
+// The calling thread's context, or nullptr on a non-worker thread.
+WorkerContext* CurrentWorker();
+
+// Debug check at every entry point that needs the caller to hold `slot`'s
+// claim (active in tests, compiled out with NDEBUG).
+inline void AssertClaimed(const Slot* slot) {
+  DCHECK(FlagsOf(slot->state.load(std::memory_order_relaxed)) & kClaimed)
+      << "slot " << slot->index << " used without holding its claim";
+}
 
 class ReactorCore {
  public:
@@ -66,6 +95,10 @@ class ReactorCore {
                     std::function<void()> fn);
   bool CancelTimer(uint64_t id) { return timers_.Cancel(id); }
   bool Write(ConnectionId id, absl::string_view data);
+  // Asks the owner of `id` to serve `request` (kCloseRequested, ...; 0 for
+  // "look at the output queue"): claims the connection for the calling
+  // thread and hands the claim to a reactor thread, or, if another thread
+  // owns it, leaves the request for that thread. False if `id` is stale.
   bool Request(ConnectionId id, uint32_t request);
   size_t connection_count() const { return table_.live(); }
   ReactorCounters Counters() const;
@@ -85,13 +118,13 @@ class ReactorCore {
     Dispatch(event);
   }
 
-  // --- baton::Connection (caller holds the claim on `slot`) ---
+  // --- baton::Connection (the caller holds the claim on `slot`) ---
   // `more`: send with MSG_MORE (see WriteHint::kMoreFollows).
   void OwnerWrite(Slot* slot, absl::string_view data, bool more);
   // `transfer`: file_fd becomes the connection's (see FileOwnership).
   bool OwnerSendFile(Slot* slot, int file_fd, int64_t offset, int64_t length,
                      bool transfer);
-  void OwnerClose(Slot* slot) { slot->closing = true; }
+  void OwnerClose(Slot* slot);
   void OwnerAbort(Slot* slot);
 
  private:
@@ -99,17 +132,22 @@ class ReactorCore {
     ScopedFd fd;
     HandlerFactory factory;
     uint64_t source = 0;
-    bool data_first = false;  // TCP_DEFER_ACCEPT: read at accept time
+    // TCP_DEFER_ACCEPT: the first bytes are there at accept time; read them
+    // then instead of waiting for an event.
+    bool read_at_accept = false;
   };
 
+  // event_loop.cc
   void WorkerMain(int index);
   void Dispatch(const epoll_event& event);
   void HandleInternal(uint64_t source);
-  void HandleListener(Listener* listener);
-  void RearmInternal(int fd, uint64_t source);
-  bool ShedOneConnection(Listener* listener);
   void RunTasks();
 
+  // acceptor.cc
+  void HandleListener(Listener* listener);
+  bool ShedOneConnection(Listener* listener);
+
+  // connection_lifetime.cc
   // Sets up a freshly allocated, claimed slot and serves it.
   // `accepted`: from one of our listeners, so TCP_NODELAY is inherited;
   // `readable`: input is known to be waiting (deferred accept).
@@ -119,29 +157,42 @@ class ReactorCore {
   };
   void OpenConnection(Slot* slot, int fd, const HandlerFactory& factory,
                       OpenMode mode);
-  // How Service may end a round.
-  enum class Defer { kAllowed, kNever };
-  // The owner's loop: serves `revents` and requests, then either defers the
-  // connection to this worker's re-read list (still claimed) or re-arms and
-  // releases it. `speculative`: this is a re-read, not an epoll event.
-  void Service(Slot* slot, uint32_t revents, bool speculative = false,
-               Defer defer = Defer::kAllowed);
-  // Serves one round; returns false if the connection was closed. Adds the
-  // bytes read to `*bytes_read`.
-  bool ServeOnce(Slot* slot, uint32_t revents, size_t* bytes_read);
-  bool ReadInput(Slot* slot, uint32_t revents, size_t* bytes_read);
-  bool MayDefer(Slot* slot);
-  // Re-reads the connections deferred during a batch, then re-arms them.
-  void RunDeferred();
-  bool FlushOutput(Slot* slot);
-  bool FinishClose(Slot* slot);
-  void Rearm(Slot* slot);
-  void CloseNow(Slot* slot, const absl::Status& reason);
+  // Moves the lifetime on; the transition must be allowed
+  // (ConnectionPhaseAllows).
+  void SetPhase(Slot* slot, ConnectionPhase to);
+  // kClosing with nothing left to send: closes, or lingers if unread input
+  // would turn the close into a reset. Returns false if it closed.
+  bool CloseOrLinger(Slot* slot);
+  // The one teardown path: OnClose (unless the handler never opened), a
+  // last non-blocking flush if `flush`, close(2), free the slot. Afterwards
+  // the slot belongs to the next connection: do not touch it.
+  void Teardown(Slot* slot, const absl::Status& reason, bool flush = false);
+  // Runs one handler callback, then applies an Abort() made inside it.
+  // Returns false if that tore the connection down.
+  bool Upcall(Slot* slot,
+              absl::FunctionRef<void(ConnectionHandler&, Connection&)> call);
   void SweepIdle();
-  // Claims `id`'s slot for the calling foreign thread or leaves `request`
-  // for the owner; a claim is handed to a reactor thread through Post.
-  bool Kick(ConnectionId id, uint32_t request);
   void CloseAllAfterJoin();
+
+  // connection_io.cc
+  // How Serve may end a round.
+  enum class Reread { kAllowed, kNever };
+  // The owner's loop: serves `revents` and pending requests, then either
+  // keeps the connection claimed for a speculative re-read or re-arms and
+  // releases it. `speculative`: this is a re-read, not an epoll event.
+  void Serve(Slot* slot, uint32_t revents, bool speculative = false,
+             Reread reread = Reread::kAllowed);
+  // Serves one round; returns false if the connection was torn down. Adds
+  // the bytes read to `*bytes_read`.
+  bool ServeRound(Slot* slot, uint32_t revents, size_t* bytes_read);
+  bool ReadInput(Slot* slot, uint32_t revents, size_t* bytes_read);
+  bool FlushOutput(Slot* slot);
+  bool MayReread(Slot* slot);
+  // Re-reads the connections kept for it during a batch, then re-arms them.
+  void RunRereads();
+  // Arms the connection's socket with the interest it needs now (one
+  // epoll_ctl). Returns false if that failed and tore the connection down.
+  bool Rearm(Slot* slot);
 
   WorkerCounters& counters();
   void Add(std::atomic<uint64_t> WorkerCounters::*field, uint64_t n = 1);
@@ -151,7 +202,7 @@ class ReactorCore {
   const bool track_activity_ = options_.idle_timeout > absl::ZeroDuration() ||
                                options_.write_timeout > absl::ZeroDuration();
   Reactor* owner_ = nullptr;
-  ScopedFd epoll_;
+  Poller poller_;
   ScopedFd wake_;  // eventfd: posted tasks and Stop
   TimerQueue timers_;
   ConnectionTable table_;
@@ -174,6 +225,13 @@ class ReactorCore {
   // process runs out of descriptors (EMFILE/ENFILE).
   Mutex reserve_mu_;
   ScopedFd reserve_fd_ ABSL_GUARDED_BY(reserve_mu_);
+
+  // Adopt against Wait: once the workers are joined and the last sweep of
+  // the table begins, Adopt refuses (and closes) instead of leaving a
+  // connection nobody will close. Never held while joining, so an Adopt
+  // from a handler cannot deadlock with Wait.
+  Mutex adopt_mu_;
+  bool adopt_closed_ ABSL_GUARDED_BY(adopt_mu_) = false;
 
   Mutex lifecycle_mu_;
   bool started_ ABSL_GUARDED_BY(lifecycle_mu_) = false;

@@ -15,14 +15,11 @@
 #include "absl/strings/str_cat.h"
 
 namespace baton::internal {
-namespace {
 
 absl::Status ErrnoStatus(absl::string_view what, int err) {
   return absl::Status(absl::ErrnoToStatusCode(err),
                       absl::StrCat(what, ": ", std::strerror(err)));
 }
-
-}  // namespace
 
 absl::StatusOr<socklen_t> ParseSocketAddress(absl::string_view address,
                                              int port,

@@ -12,6 +12,10 @@
 
 namespace baton::internal {
 
+// A status for the failed call `what` with errno `err`: the code mapped
+// from the errno, the message "what: strerror(err)".
+absl::Status ErrnoStatus(absl::string_view what, int err);
+
 // Parses an IPv4 or IPv6 literal and port into `addr`; returns its length.
 absl::StatusOr<socklen_t> ParseSocketAddress(absl::string_view address,
                                              int port,

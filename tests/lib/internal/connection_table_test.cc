@@ -68,7 +68,7 @@ TEST(ConnectionTableTest, GrowsAcrossChunks) {
     ASSERT_NE(s, nullptr) << i;
     slots.push_back(s);
   }
-  EXPECT_EQ(table.high_water(), 5000u);
+  EXPECT_EQ(table.index_bound(), 5000u);
   for (Slot* s : slots) EXPECT_EQ(table.Lookup(s->index), s);
   EXPECT_EQ(table.Lookup(6000), nullptr);
 }

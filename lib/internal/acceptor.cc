@@ -1,0 +1,151 @@
+// Internal: the acceptor. Listen, the accept loop run on a listener's
+// event, descriptor exhaustion, and Adopt (connections made elsewhere).
+#include <fcntl.h>
+#include <glog/logging.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "lib/internal/reactor_core.h"
+#include "lib/internal/socket_util.h"
+
+namespace baton::internal {
+namespace {
+
+// Accepts per listener event, so one busy listener cannot starve the
+// connections served on the same thread.
+constexpr int kMaxAcceptsPerEvent = 64;
+// After running out of descriptors, the listener rests this long before it
+// is re-armed, so exhaustion cannot turn into a busy loop.
+constexpr int64_t kAcceptBackoffNs = 50 * 1000 * 1000;
+
+}  // namespace
+
+absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
+                                        HandlerFactory factory) {
+  if (!factory) return absl::InvalidArgumentError("no handler factory");
+  if (options.defer_accept_seconds < 0) {
+    return absl::InvalidArgumentError("defer_accept_seconds must be >= 0");
+  }
+  absl::StatusOr<ScopedFd> fd = CreateListener(
+      options.address, options.port, options.backlog, options.reuse_port);
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<int> port = LocalPort(fd->get());
+  if (!port.ok()) return port.status();
+  if (options.defer_accept_seconds > 0 &&
+      ::setsockopt(fd->get(), IPPROTO_TCP, TCP_DEFER_ACCEPT,
+                   &options.defer_accept_seconds,
+                   sizeof(options.defer_accept_seconds)) != 0) {
+    return ErrnoStatus("setsockopt(TCP_DEFER_ACCEPT)", errno);
+  }
+
+  MutexLock lock(&listeners_mu_);
+  if (stopping() || draining()) {
+    return absl::FailedPreconditionError("reactor stopped or draining");
+  }
+  auto listener = std::make_unique<Listener>();
+  listener->fd = std::move(*fd);
+  listener->factory = std::move(factory);
+  listener->source = kListenerSourceBase + listeners_.size();
+  listener->read_at_accept = options.defer_accept_seconds > 0;
+  if (const int err = poller_.Arm(listener->fd.get(), /*add=*/true, EPOLLIN,
+                                  kInternalTag | listener->source);
+      err != 0) {
+    return ErrnoStatus("epoll_ctl(ADD listener)", err);
+  }
+  listeners_.push_back(std::move(listener));
+  return *port;
+}
+
+void ReactorCore::HandleListener(Listener* listener) {
+  for (int i = 0; i < kMaxAcceptsPerEvent && !stopping(); ++i) {
+    const int fd = ::accept4(listener->fd.get(), nullptr, nullptr,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        // Out of descriptors or memory: refuse one waiting client cleanly
+        // and rest before accepting again instead of spinning on the error.
+        if (ShedOneConnection(listener)) Add(&WorkerCounters::rejected);
+        LOG_EVERY_N(WARNING, 1000)
+            << "accept: " << std::strerror(err) << "; backing off ("
+            << google::COUNTER << " times)";
+        const uint64_t source = listener->source;
+        const int listen_fd = listener->fd.get();
+        AddTimer(kAcceptBackoffNs, 0, [this, listen_fd, source] {
+          if (!stopping() && !draining()) {
+            poller_.ArmInternal(listen_fd, /*add=*/false, source);
+          }
+        });
+        return;
+      }
+      if (err == EINVAL && (stopping() || draining())) {
+        return;  // shut down by Stop() or Drain(): stays disarmed
+      }
+      PLOG(ERROR) << "accept4";
+      break;
+    }
+    Add(&WorkerCounters::accepts);
+    Slot* slot = table_.Allocate();
+    if (slot == nullptr) {
+      // max_connections reached.
+      ::close(fd);
+      Add(&WorkerCounters::rejected);
+      continue;
+    }
+    OpenConnection(slot, fd, listener->factory,
+                   {/*accepted=*/true, /*readable=*/listener->read_at_accept});
+  }
+  if (!stopping() && !draining()) {
+    poller_.ArmInternal(listener->fd.get(), /*add=*/false, listener->source);
+  }
+}
+
+bool ReactorCore::ShedOneConnection(Listener* listener) {
+  MutexLock lock(&reserve_mu_);
+  if (!reserve_fd_.valid()) return false;
+  reserve_fd_.Reset();
+  const int fd = ::accept4(listener->fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) ::close(fd);
+  reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  return fd >= 0;
+}
+
+absl::StatusOr<ConnectionId> ReactorCore::Adopt(int fd,
+                                                HandlerFactory factory) {
+  ScopedFd owned(fd);  // closed on every error path
+  if (!factory) return absl::InvalidArgumentError("no handler factory");
+  if (absl::Status s = MakeNonBlockingCloexec(fd); !s.ok()) return s;
+  MutexLock lock(&adopt_mu_);
+  if (adopt_closed_ || stopping()) {
+    return absl::FailedPreconditionError("reactor stopped");
+  }
+  Slot* slot = table_.Allocate();
+  if (slot == nullptr) {
+    Add(&WorkerCounters::rejected);
+    return absl::ResourceExhaustedError("max_connections reached");
+  }
+  // The slot is claimed by this thread; the claim travels with the task to
+  // a reactor thread, where OnOpen runs.
+  slot->owner.fd = owned.Release();
+  const ConnectionId id{ConnectionTable::IdOf(slot)};
+  if (!Post([this, slot, factory = std::move(factory)] {
+        OpenConnection(slot, slot->owner.fd, factory, OpenMode{});
+      })) {
+    // Stopping: nobody will run the task. We still hold the claim and Wait
+    // cannot have begun its last sweep (it needs adopt_mu_), so close it
+    // here. No handler exists yet: no OnClose.
+    Teardown(slot, absl::CancelledError("reactor stopped"));
+    return absl::FailedPreconditionError("reactor stopped");
+  }
+  return id;
+}
+
+}  // namespace baton::internal

@@ -1,0 +1,346 @@
+// Internal: serving a claimed connection. The owner's loop (Serve), reads
+// delivered to OnData, output flushed and OnDrained, the one re-arm per
+// claim, speculative re-reads, and the handler-side Write / SendFile.
+// Every function here runs with the caller holding the slot's claim.
+#include <fcntl.h>
+#include <glog/logging.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "lib/internal/output_queue.h"
+#include "lib/internal/reactor_core.h"
+#include "lib/internal/socket_util.h"
+
+namespace baton::internal {
+namespace {
+
+// How many reads one readiness event may take before the connection goes
+// back to epoll, so one fast sender cannot starve the others on its thread.
+constexpr int kMaxReadsPerEvent = 16;
+
+// Reading resumes once the backlog has drained to half the high-water mark.
+void MaybeResumeAfterBacklog(Slot* slot, size_t high_water) {
+  if (slot->owner.hwm_paused &&
+      slot->out_bytes.load(std::memory_order_acquire) <= high_water / 2) {
+    slot->owner.hwm_paused = false;
+  }
+}
+
+}  // namespace
+
+void ReactorCore::Serve(Slot* slot, uint32_t revents, bool speculative,
+                        Reread reread) {
+  AssertClaimed(slot);
+  for (;;) {
+    size_t bytes_read = 0;
+    if (!ServeRound(slot, revents, &bytes_read)) return;
+    if (speculative) {
+      speculative = false;
+      Add(&WorkerCounters::speculative_reads);
+      if (bytes_read > 0) {
+        Add(&WorkerCounters::speculative_hits);
+        if (slot->owner.speculation < 3) ++slot->owner.speculation;
+      } else {
+        slot->owner.speculation = 0;
+        slot->owner.reread_skips = 0;
+      }
+    }
+    if (bytes_read > 0 && reread == Reread::kAllowed && MayReread(slot)) {
+      // Keep the claim: the connection is read again after this batch, and
+      // re-armed only if that finds nothing (see RunRereads).
+      CurrentWorker()->reread_due.push_back(slot);
+      return;
+    }
+    if (!Rearm(slot)) return;  // the re-arm failed and tore it down
+    if (ConnectionTable::Release(slot)) return;
+    // Something arrived while we held the claim: an event on another thread
+    // (dropped there, and disarmed by the kernel), a foreign Write or a
+    // request. Look at everything again; a read that finds nothing is cheap.
+    revents = EPOLLIN | EPOLLOUT;
+  }
+}
+
+bool ReactorCore::MayReread(Slot* slot) {
+  OwnerState& owner = slot->owner;
+  if (options_.speculative_rounds <= 0 || !InReactorThread() ||
+      !owner.registered || !owner.open() || !owner.wants_input() ||
+      owner.write_error != 0 ||
+      slot->out_bytes.load(std::memory_order_relaxed) != 0) {
+    return false;
+  }
+  if (owner.speculation == 0) {
+    // Its last re-read found nothing: re-arm at once for a while, then give
+    // speculation another chance (the peer's pace may have changed).
+    if (++owner.reread_skips >= 8) owner.speculation = 1;
+    return false;
+  }
+  return true;
+}
+
+void ReactorCore::RunRereads() {
+  WorkerContext* worker = CurrentWorker();
+  for (int round = 0;
+       round < options_.speculative_rounds && !worker->reread_due.empty();
+       ++round) {
+    worker->rereading.swap(worker->reread_due);
+    for (Slot* slot : worker->rereading) {
+      Serve(slot, EPOLLIN, /*speculative=*/true);
+    }
+    worker->rereading.clear();
+  }
+  // Out of rounds: hand the rest back to epoll.
+  worker->rereading.swap(worker->reread_due);
+  for (Slot* slot : worker->rereading) {
+    Serve(slot, 0, /*speculative=*/false, Reread::kNever);
+  }
+  worker->rereading.clear();
+}
+
+bool ReactorCore::ServeRound(Slot* slot, uint32_t revents,
+                             size_t* bytes_read) {
+  OwnerState& owner = slot->owner;
+  const uint32_t requests = ConnectionTable::TakeRequests(slot);
+  if (requests & kAbortRequested) {
+    Teardown(slot, absl::AbortedError("aborted"));
+    return false;
+  }
+  if (requests & kTimedOut) {
+    if (slot->out_bytes.load(std::memory_order_relaxed) > 0 &&
+        options_.write_timeout > absl::ZeroDuration()) {
+      Add(&WorkerCounters::write_timeouts);
+      Teardown(slot, absl::DeadlineExceededError("write timeout"));
+    } else {
+      Add(&WorkerCounters::idle_timeouts);
+      Teardown(slot, absl::DeadlineExceededError("idle timeout"));
+    }
+    return false;
+  }
+  if ((requests & kCloseRequested) && owner.open()) {
+    SetPhase(slot, ConnectionPhase::kClosing);
+  }
+
+  if (revents & EPOLLERR) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    ::getsockopt(owner.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    Teardown(slot, ErrnoStatus("socket error", err != 0 ? err : ECONNRESET));
+    return false;
+  }
+  if (owner.wants_input() && (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
+    if (!ReadInput(slot, revents, bytes_read)) return false;
+  }
+  if (owner.write_error != 0) {
+    Teardown(slot, ErrnoStatus("send", owner.write_error));
+    return false;
+  }
+  if (!FlushOutput(slot)) return false;
+  if (owner.phase == ConnectionPhase::kClosing &&
+      slot->out_bytes.load(std::memory_order_relaxed) == 0) {
+    if (!CloseOrLinger(slot)) return false;
+  }
+  if ((revents & EPOLLHUP) && owner.peer_closed &&
+      slot->out_bytes.load(std::memory_order_relaxed) == 0) {
+    // Both directions are gone and nothing is left to send.
+    Teardown(slot, absl::OkStatus());
+    return false;
+  }
+  return true;
+}
+
+bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
+                            size_t* bytes_read) {
+  OwnerState& owner = slot->owner;
+  WorkerContext* worker = CurrentWorker();
+  char* buffer = worker->read_buffer.get();
+  const size_t capacity = worker->read_buffer_size;
+  for (int round = 0; round < kMaxReadsPerEvent; ++round) {
+    const ssize_t n = ::read(owner.fd, buffer, capacity);
+    if (n > 0) {
+      *bytes_read += static_cast<size_t>(n);
+      Add(&WorkerCounters::bytes_read, static_cast<uint64_t>(n));
+      if (track_activity_) {
+        slot->last_activity_ms.store(CoarseMonotonicMillis(),
+                                     std::memory_order_relaxed);
+      }
+      if (owner.phase != ConnectionPhase::kLingering) {
+        const absl::string_view data(buffer, static_cast<size_t>(n));
+        if (!Upcall(slot, [data](ConnectionHandler& h, Connection& c) {
+              h.OnData(c, data);
+            })) {
+          return false;
+        }
+        if (!owner.open() || owner.user_paused || owner.write_error != 0) {
+          break;
+        }
+        if (slot->out_bytes.load(std::memory_order_relaxed) >
+            options_.output_high_water) {
+          owner.hwm_paused = true;
+          break;
+        }
+      }
+      // A short read drained the socket, unless the peer also shut down, in
+      // which case the next read returns its EOF. Level triggering brings
+      // us back for anything that arrives later.
+      if (static_cast<size_t>(n) < capacity &&
+          !(revents & (EPOLLRDHUP | EPOLLHUP))) {
+        break;
+      }
+      continue;
+    }
+    if (n == 0) {
+      owner.peer_closed = true;
+      if (owner.phase == ConnectionPhase::kLingering) {
+        Teardown(slot, absl::OkStatus());
+        return false;
+      }
+      if (!Upcall(slot, [](ConnectionHandler& h, Connection& c) {
+            h.OnPeerClosed(c);
+          })) {
+        return false;
+      }
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    Teardown(slot, ErrnoStatus("read", errno));
+    return false;
+  }
+  return true;
+}
+
+bool ReactorCore::FlushOutput(Slot* slot) {
+  OwnerState& owner = slot->owner;
+  if (owner.corked) {
+    // A WriteHint::kMoreFollows send is held by the kernel. Usually queued
+    // output (a file body) follows and its send pushes both; if nothing
+    // followed, push it now (setting TCP_NODELAY sends pending frames).
+    owner.corked = false;
+    if (slot->out_bytes.load(std::memory_order_acquire) == 0) {
+      SetNoDelay(owner.fd);
+    }
+  }
+  if (slot->out_bytes.load(std::memory_order_acquire) == 0) {
+    if (!owner.drained_due) return true;
+  } else {
+    size_t sent = 0;
+    int error = 0;
+    OutputQueue::FlushResult result;
+    {
+      MutexLock lock(&slot->out_mu);
+      if (slot->out == nullptr) return true;
+      result = slot->out->Flush(owner.fd, &sent, &error);
+      if (result == OutputQueue::FlushResult::kDrained) {
+        slot->out.reset();  // idle connections keep no buffer
+        slot->out_bytes.store(0, std::memory_order_relaxed);
+      } else {
+        slot->out_bytes.store(slot->out->bytes(), std::memory_order_relaxed);
+      }
+    }
+    if (sent > 0) {
+      Add(&WorkerCounters::bytes_written, sent);
+      if (track_activity_) {
+        slot->last_activity_ms.store(CoarseMonotonicMillis(),
+                                     std::memory_order_relaxed);
+      }
+    }
+    if (result == OutputQueue::FlushResult::kError) {
+      Teardown(slot, ErrnoStatus("send", error));
+      return false;
+    }
+    if (result == OutputQueue::FlushResult::kBlocked) {
+      owner.drained_due = true;
+      return true;
+    }
+  }
+  // Drained after a backlog.
+  owner.drained_due = false;
+  MaybeResumeAfterBacklog(slot, options_.output_high_water);
+  if (owner.open()) {
+    return Upcall(slot, [](ConnectionHandler& h, Connection& c) {
+      h.OnDrained(c);
+    });
+  }
+  return true;
+}
+
+bool ReactorCore::Rearm(Slot* slot) {
+  AssertClaimed(slot);
+  OwnerState& owner = slot->owner;
+  MaybeResumeAfterBacklog(slot, options_.output_high_water);
+  uint32_t interest = 0;
+  if (owner.wants_input()) interest |= EPOLLIN | EPOLLRDHUP;
+  if (slot->out_bytes.load(std::memory_order_acquire) > 0) {
+    interest |= EPOLLOUT;
+  }
+  const bool add = !owner.registered;
+  if (const int err = poller_.Arm(owner.fd, add, interest,
+                                  ConnectionTable::IdOf(slot));
+      err != 0) {
+    LOG(ERROR) << "epoll_ctl(" << (add ? "ADD" : "MOD") << ", fd " << owner.fd
+               << "): " << std::strerror(err);
+    Teardown(slot, ErrnoStatus("epoll_ctl", err));
+    return false;
+  }
+  if (!add) Add(&WorkerCounters::rearms);
+  owner.registered = true;
+  return true;
+}
+
+void ReactorCore::OwnerWrite(Slot* slot, absl::string_view data, bool more) {
+  AssertClaimed(slot);
+  OwnerState& owner = slot->owner;
+  if (data.empty() || !owner.open() || owner.write_error != 0) return;
+  MutexLock lock(&slot->out_mu);
+  if (slot->out == nullptr || slot->out->empty()) {
+    // Nothing queued: send directly, no copy. The lock keeps a foreign
+    // Write from slipping its bytes between ours.
+    const int flags = MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0);
+    owner.corked = more;
+    ssize_t n;
+    do {
+      n = ::send(owner.fd, data.data(), data.size(), flags);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        owner.write_error = errno;
+        return;
+      }
+      n = 0;
+    }
+    if (n > 0) {
+      Add(&WorkerCounters::bytes_written, static_cast<uint64_t>(n));
+      if (track_activity_) {
+        slot->last_activity_ms.store(CoarseMonotonicMillis(),
+                                     std::memory_order_relaxed);
+      }
+    }
+    if (static_cast<size_t>(n) == data.size()) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  if (slot->out == nullptr) slot->out = std::make_unique<OutputQueue>();
+  slot->out->Append(data);
+  slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
+  owner.drained_due = true;
+}
+
+bool ReactorCore::OwnerSendFile(Slot* slot, int file_fd, int64_t offset,
+                                int64_t length, bool transfer) {
+  AssertClaimed(slot);
+  ScopedFd file(transfer ? file_fd : -1);
+  if (!slot->owner.open() || slot->owner.write_error != 0) return false;
+  if (length <= 0) return true;
+  if (!transfer) {
+    file.Reset(::fcntl(file_fd, F_DUPFD_CLOEXEC, 0));
+    if (!file.valid()) return false;
+  }
+  MutexLock lock(&slot->out_mu);
+  if (slot->out == nullptr) slot->out = std::make_unique<OutputQueue>();
+  slot->out->AppendFile(std::move(file), offset, length);
+  slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
+  return true;
+}
+
+}  // namespace baton::internal

@@ -1,0 +1,211 @@
+// Internal: a connection's life from open to teardown. Every
+// ConnectionPhase transition happens here (see connection_state.h), and
+// every connection is closed by Teardown, whatever closes it: the handler,
+// the peer, an error, the idle sweep, Drain, or Stop.
+#include <glog/logging.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+
+#include "lib/internal/output_queue.h"
+#include "lib/internal/reactor_core.h"
+#include "lib/internal/socket_util.h"
+
+namespace baton::internal {
+
+const char* ConnectionPhaseName(ConnectionPhase phase) {
+  switch (phase) {
+    case ConnectionPhase::kNew:
+      return "new";
+    case ConnectionPhase::kOpen:
+      return "open";
+    case ConnectionPhase::kClosing:
+      return "closing";
+    case ConnectionPhase::kLingering:
+      return "lingering";
+    case ConnectionPhase::kAborting:
+      return "aborting";
+    case ConnectionPhase::kClosed:
+      return "closed";
+  }
+  return "?";
+}
+
+void ReactorCore::SetPhase(Slot* slot, ConnectionPhase to) {
+  AssertClaimed(slot);
+  DCHECK(ConnectionPhaseAllows(slot->owner.phase, to))
+      << "connection phase " << ConnectionPhaseName(slot->owner.phase)
+      << " -> " << ConnectionPhaseName(to);
+  slot->owner.phase = to;
+}
+
+void ReactorCore::OpenConnection(Slot* slot, int fd,
+                                 const HandlerFactory& factory,
+                                 OpenMode mode) {
+  AssertClaimed(slot);
+  slot->owner = OwnerState{};
+  slot->owner.fd = fd;
+  slot->last_activity_ms.store(CoarseMonotonicMillis(),
+                               std::memory_order_relaxed);
+  if (!mode.accepted) SetNoDelay(fd);
+  std::unique_ptr<ConnectionHandler> handler = factory();
+  if (handler == nullptr) {
+    LOG_EVERY_N(ERROR, 1000) << "handler factory returned null; closing";
+    Teardown(slot, absl::InternalError("no handler"));
+    return;
+  }
+  slot->owner.handler = handler.release();
+  SetPhase(slot, ConnectionPhase::kOpen);
+  if (!Upcall(slot, [](ConnectionHandler& h, Connection& c) { h.OnOpen(c); })) {
+    return;
+  }
+  // Read draining_ with an RMW: RMWs on one variable are totally ordered.
+  // If ours comes first, Drain's exchange reads its release and the scan
+  // that follows sees this slot live; if Drain's comes first, we see it.
+  // (A fence-based Dekker would do too, but ThreadSanitizer ignores fences.)
+  if (draining_.fetch_or(0, std::memory_order_acq_rel) != 0 &&
+      slot->owner.open()) {
+    SetPhase(slot, ConnectionPhase::kClosing);
+  }
+  // Not yet registered: Serve's first Rearm adds it to epoll, unless the
+  // waiting request was answered and the connection closed first.
+  Serve(slot, mode.readable ? static_cast<uint32_t>(EPOLLIN) : 0u);
+}
+
+bool ReactorCore::Upcall(
+    Slot* slot, absl::FunctionRef<void(ConnectionHandler&, Connection&)> call) {
+  AssertClaimed(slot);
+  Connection conn(this, slot, ConnectionId{ConnectionTable::IdOf(slot)});
+  call(*slot->owner.handler, conn);
+  if (slot->owner.phase == ConnectionPhase::kAborting) {
+    Teardown(slot, absl::AbortedError("aborted by handler"));
+    return false;
+  }
+  return true;
+}
+
+void ReactorCore::OwnerClose(Slot* slot) {
+  AssertClaimed(slot);
+  if (slot->owner.open()) SetPhase(slot, ConnectionPhase::kClosing);
+}
+
+void ReactorCore::OwnerAbort(Slot* slot) {
+  AssertClaimed(slot);
+  if (ConnectionPhaseAllows(slot->owner.phase, ConnectionPhase::kAborting)) {
+    SetPhase(slot, ConnectionPhase::kAborting);
+  }
+}
+
+bool ReactorCore::CloseOrLinger(Slot* slot) {
+  DCHECK(slot->owner.phase == ConnectionPhase::kClosing);
+  int unread = 0;
+  if (slot->owner.peer_closed ||
+      ::ioctl(slot->owner.fd, FIONREAD, &unread) != 0 || unread == 0) {
+    // Nothing unread: close() sends a FIN and the peer gets every byte.
+    Teardown(slot, absl::OkStatus());
+    return false;
+  }
+  // Closing with unread input would send a reset that can destroy the reply
+  // in flight. Shut our side, drain and discard until the peer's EOF or the
+  // linger timeout.
+  ::shutdown(slot->owner.fd, SHUT_WR);
+  SetPhase(slot, ConnectionPhase::kLingering);
+  const ConnectionId id{ConnectionTable::IdOf(slot)};
+  slot->owner.linger_timer =
+      AddTimer(absl::ToInt64Nanoseconds(options_.linger_timeout), 0,
+               [this, id] { Request(id, kAbortRequested); });
+  return true;
+}
+
+void ReactorCore::Teardown(Slot* slot, const absl::Status& reason,
+                           bool flush) {
+  AssertClaimed(slot);
+  OwnerState& owner = slot->owner;
+  if (owner.linger_timer != 0) timers_.Cancel(owner.linger_timer);
+  if (owner.phase != ConnectionPhase::kNew) {
+    SetPhase(slot, ConnectionPhase::kClosed);
+    Connection conn(this, slot, ConnectionId{ConnectionTable::IdOf(slot)});
+    owner.handler->OnClose(conn, reason);
+  }
+  if (flush && owner.fd >= 0) {
+    // Stop(): a last chance for queued bytes; never blocks.
+    MutexLock lock(&slot->out_mu);
+    if (slot->out != nullptr) {
+      size_t sent = 0;
+      int error = 0;
+      slot->out->Flush(owner.fd, &sent, &error);
+    }
+  }
+  // No EPOLL_CTL_DEL: closing the last descriptor of the socket removes it
+  // from epoll, and saves a syscall per connection. If the application
+  // dup()ed Connection::fd(), the registration outlives this close; the
+  // most it can deliver is one event (ONESHOT) carrying this connection's
+  // id, which the generation check drops as stale.
+  if (owner.fd >= 0) ::close(owner.fd);
+  delete owner.handler;
+  owner = OwnerState{};
+  {
+    // Under out_mu, so a concurrent Reactor::Write either lands before the
+    // queue is dropped or sees the new generation and gives up.
+    MutexLock lock(&slot->out_mu);
+    slot->out.reset();
+    slot->out_bytes.store(0, std::memory_order_relaxed);
+    table_.Free(slot);
+  }
+  Add(&WorkerCounters::closes);
+}
+
+void ReactorCore::SweepIdle() {
+  const int64_t now = CoarseMonotonicMillis();
+  // Zero disables a limit; a queued backlog is judged by write_timeout
+  // when one is set.
+  const int64_t idle_limit =
+      options_.idle_timeout > absl::ZeroDuration()
+          ? absl::ToInt64Milliseconds(options_.idle_timeout)
+          : INT64_MAX;
+  const int64_t write_limit =
+      options_.write_timeout > absl::ZeroDuration()
+          ? absl::ToInt64Milliseconds(options_.write_timeout)
+          : idle_limit;
+  const uint32_t end = table_.index_bound();
+  for (uint32_t i = 0; i < end; ++i) {
+    Slot* slot = table_.Lookup(i);
+    if (slot == nullptr) continue;
+    const uint64_t state = slot->state.load(std::memory_order_acquire);
+    // A claimed connection is being served right now: not idle.
+    if ((FlagsOf(state) & (kLive | kClaimed)) != kLive) continue;
+    const int64_t limit =
+        slot->out_bytes.load(std::memory_order_relaxed) > 0 ? write_limit
+                                                             : idle_limit;
+    if (now - slot->last_activity_ms.load(std::memory_order_relaxed) < limit) {
+      continue;
+    }
+    Request(ConnectionId{MakeId(GenerationOf(state), i)}, kTimedOut);
+  }
+}
+
+void ReactorCore::CloseAllAfterJoin() {
+  {
+    // Tasks still queued can only exist if the workers never ran.
+    MutexLock lock(&task_mu_);
+    tasks_.clear();
+  }
+  timers_.Clear();
+  const absl::Status reason = absl::CancelledError("reactor stopped");
+  for (uint32_t i = 0; i < table_.index_bound(); ++i) {
+    Slot* slot = table_.Lookup(i);
+    if (slot == nullptr) continue;
+    const uint64_t state = slot->state.load(std::memory_order_acquire);
+    if (!(FlagsOf(state) & kLive)) continue;
+    // Every worker has exited and Adopt refuses, so this thread owns every
+    // connection now; take the claim formally so Free's invariant holds.
+    slot->state.fetch_or(kClaimed, std::memory_order_acq_rel);
+    Teardown(slot, reason, /*flush=*/true);
+  }
+  MutexLock lock(&listeners_mu_);
+  for (auto& listener : listeners_) listener->fd.Reset();
+}
+
+}  // namespace baton::internal

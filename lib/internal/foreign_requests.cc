@@ -1,0 +1,47 @@
+// Internal: operations on a connection from a thread that does not hold its
+// claim (Reactor::Write / Close / Abort, the idle sweep, Drain, timers).
+// They never touch owner state: they queue bytes under the slot's out_mu or
+// set a request flag, then make sure the owner, or a reactor thread that
+// becomes the owner, looks at the connection.
+#include "lib/internal/output_queue.h"
+#include "lib/internal/reactor_core.h"
+
+namespace baton::internal {
+
+bool ReactorCore::Request(ConnectionId id, uint32_t request) {
+  Slot* slot = table_.Lookup(IndexOfId(id.value));
+  if (slot == nullptr) return false;
+  switch (ConnectionTable::TryClaim(slot, GenerationOfId(id.value), request)) {
+    case ClaimResult::kStale:
+      return false;
+    case ClaimResult::kBusy:
+      return true;  // the owner sees kPending and serves it
+    case ClaimResult::kClaimed:
+      // We own it but are not the place to run its handler: hand the claim
+      // to a reactor thread. If the reactor is stopping, the connection is
+      // closed after the join instead.
+      Post([this, slot] { Serve(slot, 0); });
+      return true;
+  }
+  return false;
+}
+
+bool ReactorCore::Write(ConnectionId id, absl::string_view data) {
+  Slot* slot = table_.Lookup(IndexOfId(id.value));
+  if (slot == nullptr) return false;
+  {
+    MutexLock lock(&slot->out_mu);
+    const uint64_t state = slot->state.load(std::memory_order_acquire);
+    if (GenerationOf(state) != GenerationOfId(id.value) ||
+        !(FlagsOf(state) & kLive)) {
+      return false;
+    }
+    if (slot->out == nullptr) slot->out = std::make_unique<OutputQueue>();
+    slot->out->Append(data);
+    slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
+  }
+  Request(id, 0);
+  return true;
+}
+
+}  // namespace baton::internal
