@@ -16,7 +16,9 @@ namespace baton {
 #define BATON_REACTOR_COUNTERS(X)                                       \
   X(epoll_waits, "epoll_wait calls that returned")                      \
   X(events, "events taken from epoll_wait")                             \
-  X(promotions, "followers woken to become leader")                     \
+  X(promotions, "sleeping threads woken for queued work or the role")   \
+  X(handed_off, "events queued for any thread instead of run by leader") \
+  X(rescues, "leader waits cut short to take stranded queued work")    \
   X(rearms, "EPOLL_CTL_MOD re-arms after handling")                     \
   X(stale_events, "events dropped: connection gone or slot reused")     \
   X(busy_events, "events folded into another thread's claim")          \

@@ -31,9 +31,9 @@ void MaybeResumeAfterBacklog(Slot* slot, size_t high_water) {
 
 }  // namespace
 
-void ReactorCore::Serve(Slot* slot, uint32_t revents, bool speculative,
-                        Reread reread) {
+void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
   AssertClaimed(slot);
+  bool speculative = reread_round > 0;
   for (;;) {
     size_t bytes_read = 0;
     if (!ServeRound(slot, revents, &bytes_read)) return;
@@ -48,10 +48,15 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, bool speculative,
         slot->owner.reread_skips = 0;
       }
     }
-    if (bytes_read > 0 && reread == Reread::kAllowed && MayReread(slot)) {
-      // Keep the claim: the connection is read again after this batch, and
-      // re-armed only if that finds nothing (see RunRereads).
-      CurrentWorker()->reread_due.push_back(slot);
+    if (bytes_read > 0 && reread_round < options_.speculative_rounds &&
+        MayReread(slot)) {
+      // Keep the claim: the connection goes to the back of the ready queue,
+      // to be read again (by whichever thread is free) after the work
+      // queued before it, and re-armed only if that read finds nothing.
+      ReadyItem item;
+      item.slot = slot;
+      item.round = reread_round + 1;
+      scheduler_.Push(item);
       return;
     }
     if (!Rearm(slot)) return;  // the re-arm failed and tore it down
@@ -78,25 +83,6 @@ bool ReactorCore::MayReread(Slot* slot) {
     return false;
   }
   return true;
-}
-
-void ReactorCore::RunRereads() {
-  WorkerContext* worker = CurrentWorker();
-  for (int round = 0;
-       round < options_.speculative_rounds && !worker->reread_due.empty();
-       ++round) {
-    worker->rereading.swap(worker->reread_due);
-    for (Slot* slot : worker->rereading) {
-      Serve(slot, EPOLLIN, /*speculative=*/true);
-    }
-    worker->rereading.clear();
-  }
-  // Out of rounds: hand the rest back to epoll.
-  worker->rereading.swap(worker->reread_due);
-  for (Slot* slot : worker->rereading) {
-    Serve(slot, 0, /*speculative=*/false, Reread::kNever);
-  }
-  worker->rereading.clear();
 }
 
 bool ReactorCore::ServeRound(Slot* slot, uint32_t revents,

@@ -1,5 +1,6 @@
-// Internal: the worker loop. Leader/followers hand-off around epoll_wait,
-// dispatch of every event the leader takes, posted tasks and timers.
+// Internal: the worker loop. Leader/followers around epoll_wait with a
+// shared ready queue (scheduler.h), dispatch of every event taken, posted
+// tasks and timers.
 #include <glog/logging.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -32,21 +33,57 @@ void ReactorCore::WorkerMain(int index) {
   pthread_setname_np(pthread_self(), name.c_str());
 
   std::vector<epoll_event> events(options_.max_events);
-  while (gate_.BecomeLeader()) {
-    const int n = poller_.Wait(events.data(), options_.max_events, -1);
-    // Hand the role on before running any handler, so a slow handler never
-    // stops the reactor. The events taken are disarmed (EPOLLONESHOT): the
-    // new leader cannot receive them again.
-    if (gate_.PromoteSuccessor()) Add(&WorkerCounters::promotions);
+  std::vector<ReadyItem> handed(options_.max_events);
+  Scheduler::Seat seat;
+  for (;;) {
+    ReadyItem item;
+    int timeout_ms = -1;
+    const Scheduler::Role role = scheduler_.Next(seat, &item, &timeout_ms);
+    if (role == Scheduler::Role::kExit) break;
+    if (role == Scheduler::Role::kRun) {
+      RunItem(item);
+      continue;
+    }
+    // The leader. Waits for the kernel, or, while other threads run items
+    // that may queue more, at most a short while: see Scheduler's "Rescue".
+    int n = poller_.Wait(events.data(), options_.max_events, timeout_ms);
+    while (n == 0) {
+      if (scheduler_.RescueDue(&timeout_ms)) break;
+      n = poller_.Wait(events.data(), options_.max_events, timeout_ms);
+    }
+    if (n == 0) {
+      Add(&WorkerCounters::rescues);
+      continue;  // gave the role up: take the queued work
+    }
     Add(&WorkerCounters::epoll_waits);
     Add(&WorkerCounters::events, static_cast<uint64_t>(n));
-    for (int i = 0; i < n; ++i) Dispatch(events[i]);
-    RunRereads();
+    // Keep the first event; every other one goes to the ready queue, where
+    // any free thread can take it, and the role is given up, before a
+    // single handler runs. The events are disarmed (EPOLLONESHOT): the next
+    // leader cannot receive them again.
+    for (int i = 1; i < n; ++i) {
+      handed[i - 1].data = events[i].data.u64;
+      handed[i - 1].events = events[i].events;
+    }
+    const int woken = scheduler_.Handoff(seat, handed.data(), n - 1);
+    Add(&WorkerCounters::handed_off, static_cast<uint64_t>(n - 1));
+    Add(&WorkerCounters::promotions, static_cast<uint64_t>(woken));
+    Dispatch(events[0]);
   }
   // Tasks accepted before Stop() are run, not dropped.
   RunTasks();
-  RunRereads();
   tls_worker = nullptr;
+}
+
+void ReactorCore::RunItem(const ReadyItem& item) {
+  if (item.slot != nullptr) {
+    Serve(item.slot, EPOLLIN, item.round);
+    return;
+  }
+  epoll_event event = {};
+  event.events = item.events;
+  event.data.u64 = item.data;
+  Dispatch(event);
 }
 
 void ReactorCore::Dispatch(const epoll_event& event) {

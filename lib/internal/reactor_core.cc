@@ -114,7 +114,7 @@ void ReactorCore::Stop() {
     MutexLock lock(&listeners_mu_);
     for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
   }
-  gate_.Shutdown();
+  scheduler_.Shutdown();
   const uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof(one));
 }

@@ -4,8 +4,9 @@
 //
 // Its definitions are split by job, one file each:
 //   reactor_core.cc         setup, Start / Stop / Drain / Wait, counters
-//   event_loop.cc           the worker loop: leader/followers hand-off,
-//                           dispatch of every epoll event, tasks, timers
+//   event_loop.cc           the worker loop (leader/followers over the
+//                           Scheduler's ready queue), dispatch of every
+//                           epoll event, tasks, timers
 //   acceptor.cc             Listen, accepting, Adopt
 //   connection_io.cc        serving a claimed connection: reads, writes,
 //                           re-arming, speculative re-reads
@@ -34,9 +35,9 @@
 #include "baton/counters.h"
 #include "baton/reactor.h"
 #include "lib/internal/connection_table.h"
-#include "lib/internal/leader_follower.h"
 #include "lib/internal/mutex.h"
 #include "lib/internal/poller.h"
+#include "lib/internal/scheduler.h"
 #include "lib/internal/scoped_fd.h"
 #include "lib/internal/timer_queue.h"
 
@@ -58,9 +59,6 @@ struct WorkerContext {
   int index = 0;
   std::unique_ptr<char[]> read_buffer;
   size_t read_buffer_size = 0;
-  // Connections served in this batch and kept claimed for a re-read.
-  std::vector<Slot*> reread_due;
-  std::vector<Slot*> rereading;
 };
 
 // The calling thread's context, or nullptr on a non-worker thread.
@@ -109,6 +107,16 @@ class ReactorCore {
   void set_owner(Reactor* owner) { owner_ = owner; }
   Reactor* owner() const { return owner_; }
 
+  // Tests: keeps every worker out of epoll_wait (the calling thread holds
+  // the leader role) until ResumePollingForTest, so that events pile up and
+  // the next epoll_wait returns them together.
+  void HoldPollingForTest() {
+    scheduler_.ReserveLeaderRoleForTest();
+    Post([] {});  // brings the current leader out of epoll_wait
+    scheduler_.AwaitVacantLeaderRoleForTest();
+  }
+  void ResumePollingForTest() { scheduler_.ReleaseLeaderRoleForTest(); }
+
   // Dispatches a synthetic epoll event as if epoll_wait had returned it.
   // Tests only; must run on a reactor thread (e.g. inside Post).
   void InjectEventForTest(uint64_t data, uint32_t events) {
@@ -139,6 +147,8 @@ class ReactorCore {
 
   // event_loop.cc
   void WorkerMain(int index);
+  // Runs one item from the ready queue: an event or a re-read.
+  void RunItem(const ReadyItem& item);
   void Dispatch(const epoll_event& event);
   void HandleInternal(uint64_t source);
   void RunTasks();
@@ -175,21 +185,17 @@ class ReactorCore {
   void CloseAllAfterJoin();
 
   // connection_io.cc
-  // How Serve may end a round.
-  enum class Reread { kAllowed, kNever };
   // The owner's loop: serves `revents` and pending requests, then either
-  // keeps the connection claimed for a speculative re-read or re-arms and
-  // releases it. `speculative`: this is a re-read, not an epoll event.
-  void Serve(Slot* slot, uint32_t revents, bool speculative = false,
-             Reread reread = Reread::kAllowed);
+  // queues the connection, still claimed, for a speculative re-read or
+  // re-arms and releases it. `reread_round` > 0: this is that re-read (the
+  // how-manieth), not an epoll event.
+  void Serve(Slot* slot, uint32_t revents, int reread_round = 0);
   // Serves one round; returns false if the connection was torn down. Adds
   // the bytes read to `*bytes_read`.
   bool ServeRound(Slot* slot, uint32_t revents, size_t* bytes_read);
   bool ReadInput(Slot* slot, uint32_t revents, size_t* bytes_read);
   bool FlushOutput(Slot* slot);
   bool MayReread(Slot* slot);
-  // Re-reads the connections kept for it during a batch, then re-arms them.
-  void RunRereads();
   // Arms the connection's socket with the interest it needs now (one
   // epoll_ctl). Returns false if that failed and tore the connection down.
   bool Rearm(Slot* slot);
@@ -206,7 +212,7 @@ class ReactorCore {
   ScopedFd wake_;  // eventfd: posted tasks and Stop
   TimerQueue timers_;
   ConnectionTable table_;
-  LeaderFollowerGate gate_;
+  Scheduler scheduler_;
   std::atomic<bool> stopping_{false};
   // Drain(): no accepts, close connections. An integer so that openers can
   // read it with an RMW (see OpenConnection).

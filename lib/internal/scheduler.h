@@ -1,0 +1,131 @@
+// Internal header: Scheduler, the leader/followers hand-off with a shared
+// ready queue — which thread waits in epoll_wait, and which thread runs
+// each piece of ready work.
+//
+// Every worker loops on Next():
+//   kRun   an item from the ready queue: an epoll event some leader took
+//          and did not start, or a connection kept claimed for a
+//          speculative re-read. Items are taken one at a time, so none
+//          waits behind a handler that runs long (or a thread the kernel
+//          has descheduled) while another thread is free.
+//   kLead  the queue is empty and the leader role was vacant: the caller
+//          now holds it and waits in epoll_wait. At most one thread does.
+//   kExit  Shutdown() was called.
+// The leader returns from epoll_wait with a batch, keeps the first event
+// for itself and hands the rest over with Handoff(), which also gives up
+// the role, before it runs a single handler.
+//
+// Waking: a thread sleeps (condition variable) only while the queue is
+// empty and another thread leads. Handoff wakes one sleeper per item it
+// queues plus one for the vacant role; Push wakes one per item. No sleeper,
+// no wake-up: with one thread, or with every thread busy, nothing is ever
+// signalled, and the cost per item is one uncontended mutex acquisition.
+//
+// Rescue: an item queued while every other thread is busy and the leader
+// is blocked in epoll_wait has nobody to take it if its queuer then blocks.
+// So a leader that takes the role while other threads are running items
+// waits at most LeaderTimeoutMs (Next tells it); when the wait times out it
+// hands the role back (Handoff with no items) and takes queued work.
+#ifndef BATON_INTERNAL_SCHEDULER_H_
+#define BATON_INTERNAL_SCHEDULER_H_
+
+#include <cstdint>
+#include <deque>
+
+#include "absl/base/thread_annotations.h"
+#include "lib/internal/mutex.h"
+
+namespace baton::internal {
+
+struct Slot;
+
+// One piece of ready work.
+struct ReadyItem {
+  // An epoll event (when `slot` is null): its data and events.
+  uint64_t data = 0;
+  uint32_t events = 0;
+  // A connection kept claimed for a speculative re-read (the claim travels
+  // with the item), and which re-read round this is, from 1.
+  Slot* slot = nullptr;
+  int round = 0;
+};
+
+class Scheduler {
+ public:
+  // How long a leader waits in epoll_wait while other threads are running
+  // items (see "Rescue" above).
+  static constexpr int kLeaderTimeoutMs = 1;
+
+  // Per-thread bookkeeping passed by reference, so a signature shows which
+  // calls change what the thread is doing.
+  struct Seat {
+    bool running = false;  // counted in running_ (ran an item or a batch)
+  };
+
+  enum class Role { kRun, kLead, kExit };
+
+  Scheduler() = default;
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Blocks until the caller has an item to run (kRun, `*item` set), holds
+  // the leader role (kLead, `*timeout_ms` set: -1, or kLeaderTimeoutMs while
+  // other threads run items), or the scheduler is shut down (kExit).
+  Role Next(Seat& seat, ReadyItem* item, int* timeout_ms)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The leader, back from epoll_wait: queues `items` (events taken and not
+  // started; may be none), gives up the role and wakes sleepers for the
+  // work. The caller then runs what it kept. Returns the number woken.
+  int Handoff(Seat& seat, const ReadyItem* items, int n)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The leader, after an epoll_wait with a timeout returned nothing: if
+  // work is queued, gives up the role (waking a sleeper to take it) and
+  // returns true, so the caller goes back to Next and takes the work.
+  // Otherwise keeps the role and updates `*timeout_ms` as Next would.
+  bool RescueDue(int* timeout_ms) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A running thread queues one more item (a re-read) at the back.
+  void Push(const ReadyItem& item) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Makes every current and future Next return kExit. Queued items are
+  // left for the caller (Drop) to account for.
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Tests: reserves the leader role so that no worker takes it once the
+  // current leader gives it up (the caller must make that leader's
+  // epoll_wait return, e.g. with a posted task), then waits until it has.
+  // From then until ReleaseLeaderRoleForTest no worker polls.
+  void ReserveLeaderRoleForTest() ABSL_LOCKS_EXCLUDED(mu_);
+  void AwaitVacantLeaderRoleForTest() ABSL_LOCKS_EXCLUDED(mu_);
+  void ReleaseLeaderRoleForTest() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // For tests and debug checks.
+  bool has_leader() const ABSL_LOCKS_EXCLUDED(mu_);
+  int sleeping() const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t queued() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  // Sleeps until signalled; the caller loops on its condition.
+  void SleepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Signals up to `n` sleepers that have not been signalled yet.
+  int WakeLocked(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<ReadyItem> ready_ ABSL_GUARDED_BY(mu_);
+  bool leader_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool reserved_for_test_ ABSL_GUARDED_BY(mu_) = false;
+  int sleeping_ ABSL_GUARDED_BY(mu_) = 0;
+  // Signals sent and not yet consumed by a sleeper; a woken thread consumes
+  // one, so no sleeper is signalled twice for one piece of work.
+  int wakeups_ ABSL_GUARDED_BY(mu_) = 0;
+  // Threads running an item or a kept event (they may Push more).
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace baton::internal
+
+#endif  // BATON_INTERNAL_SCHEDULER_H_

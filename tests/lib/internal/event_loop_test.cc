@@ -1,0 +1,153 @@
+// Tests for the worker loop (lib/internal/event_loop.cc) through a real
+// Reactor on loopback: events one epoll_wait returned together are shared
+// between threads, so a handler that blocks cannot hold the others back.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "baton/connection.h"
+#include "baton/reactor.h"
+#include "lib/internal/reactor_core.h"
+#include "tests/util/test_client.h"
+
+namespace baton {
+namespace internal {
+
+// Reaches the core to hold every worker out of epoll_wait.
+class ReactorTestPeer {
+ public:
+  static void HoldPolling(Reactor& reactor) {
+    reactor.core_->HoldPollingForTest();
+  }
+  static void ResumePolling(Reactor& reactor) {
+    reactor.core_->ResumePollingForTest();
+  }
+};
+
+}  // namespace internal
+
+namespace {
+
+using ::baton::testing::ConnectLoopback;
+using ::baton::testing::Notification;
+using ::baton::testing::ReadExact;
+using ::baton::testing::SendAll;
+
+// What the two connections share: which reply each client has received,
+// and what the first handler to run saw.
+struct Rendezvous {
+  std::atomic<bool> first_taken{false};
+  Notification replied[2];  // client 'A' / 'B' has read its echo
+  std::atomic<bool> waited_in_vain{false};
+  std::mutex mu;
+  std::vector<int> server_fds;  // for the readiness check
+};
+
+// Echoes; the first handler to run blocks until the *other* client has
+// received its echo, which only another thread can produce.
+class BlockingEcho : public ConnectionHandler {
+ public:
+  explicit BlockingEcho(Rendezvous* r) : r_(r) {}
+  void OnOpen(Connection& conn) override {
+    std::lock_guard<std::mutex> lock(r_->mu);
+    r_->server_fds.push_back(conn.fd());
+  }
+  void OnData(Connection& conn, absl::string_view data) override {
+    const int me = data[0] == 'A' ? 0 : 1;
+    if (!r_->first_taken.exchange(true)) {
+      if (!r_->replied[1 - me].WaitFor(std::chrono::seconds(5))) {
+        r_->waited_in_vain = true;
+      }
+    }
+    conn.Write(data);
+  }
+
+ private:
+  Rendezvous* r_;
+};
+
+// Waits (bounded) until every fd is readable.
+bool AllReadable(const std::vector<int>& fds) {
+  std::vector<pollfd> p;
+  for (int fd : fds) p.push_back({fd, POLLIN, 0});
+  for (int i = 0; i < 1000; ++i) {
+    for (auto& e : p) e.revents = 0;
+    if (::poll(p.data(), p.size(), 10) < 0) return false;
+    bool all = true;
+    for (const auto& e : p) all = all && (e.revents & POLLIN);
+    if (all) return true;
+  }
+  return false;
+}
+
+TEST(EventLoopTest, AHandlerThatBlocksDoesNotHoldBackEventsTakenWithIt) {
+  Rendezvous r;
+  ReactorOptions options;
+  options.threads = 2;
+  auto created = Reactor::Create(options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  Reactor& reactor = **created;
+  auto port = reactor.Listen(ListenOptions{}, [&r] {
+    return std::make_unique<BlockingEcho>(&r);
+  });
+  ASSERT_TRUE(port.ok()) << port.status();
+  ASSERT_TRUE(reactor.Start().ok());
+
+  const int a = ConnectLoopback(*port);
+  const int b = ConnectLoopback(*port);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  for (int i = 0; i < 1000 && reactor.connection_count() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(reactor.connection_count(), 2u);
+  std::vector<int> fds;
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    fds = r.server_fds;
+  }
+  ASSERT_EQ(fds.size(), 2u);
+
+  // Nobody polls while both clients send, so the next epoll_wait returns
+  // both events at once: one batch, taken by one thread.
+  internal::ReactorTestPeer::HoldPolling(reactor);
+  const uint64_t handed_before = reactor.Counters().handed_off;
+  ASSERT_TRUE(SendAll(a, "A").ok());
+  ASSERT_TRUE(SendAll(b, "B").ok());
+  ASSERT_TRUE(AllReadable(fds));
+  internal::ReactorTestPeer::ResumePolling(reactor);
+
+  std::string got[2];
+  std::thread reader_b([&] {
+    auto echo = ReadExact(b, 1);
+    if (echo.ok()) got[1] = *echo;
+    r.replied[1].Notify();
+  });
+  auto echo_a = ReadExact(a, 1);
+  if (echo_a.ok()) got[0] = *echo_a;
+  r.replied[0].Notify();
+  reader_b.join();
+
+  EXPECT_EQ(got[0], "A");
+  EXPECT_EQ(got[1], "B");
+  EXPECT_FALSE(r.waited_in_vain)
+      << "the second event of the batch waited behind the blocked handler";
+  EXPECT_GE(reactor.Counters().handed_off, handed_before + 1)
+      << "both events should have come from one epoll_wait";
+  ::close(a);
+  ::close(b);
+  reactor.Stop();
+  reactor.Wait();
+}
+
+}  // namespace
+}  // namespace baton
