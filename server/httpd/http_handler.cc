@@ -156,6 +156,7 @@ void HttpHandler::Refuse(int status) {
 }
 
 void HttpHandler::ParseError(http_errno err, absl::string_view refused) {
+  method_refused_ = err == HPE_INVALID_METHOD;
   if (limit_status_ != 0) {
     Refuse(limit_status_);
   } else if (err == HPE_INVALID_METHOD &&
@@ -176,7 +177,6 @@ int HttpHandler::OnMessageBegin() {
   has_host_ = false;
   expect_continue_ = false;
   method_started_ = true;
-  head_request_ = false;
   has_body_ = false;
   if_modified_since_.clear();
   range_.clear();
@@ -188,7 +188,6 @@ int HttpHandler::OnMessageBegin() {
 }
 
 int HttpHandler::OnUrl(absl::string_view part) {
-  if (target_.empty()) head_request_ = parser_.method == HTTP_HEAD;
   if (target_.size() + part.size() > config_->max_target_bytes) {
     limit_status_ = 414;
     return 1;  // stops the parser
@@ -352,7 +351,7 @@ void HttpHandler::SendError(int status, bool close, const char* extra) {
       "</h1></body></html>\n");
   // A HEAD answer has no body (RFC 9110 9.3.2), errors included, once the
   // method is certain (the parser may fail inside it).
-  const bool head_only = head_request_;
+  const bool head_only = parser_.method == HTTP_HEAD && !method_refused_;
   conn_->Write(Head(status, static_cast<int64_t>(body.size()),
                     "text/html; charset=utf-8", extra));
   if (!head_only) conn_->Write(body);

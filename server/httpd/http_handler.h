@@ -106,7 +106,7 @@ class HttpHandler : public ConnectionHandler {
   bool has_host_ = false;
   bool expect_continue_ = false;
   bool method_started_ = false;  // the parser accepted a method byte
-  bool head_request_ = false;    // the method is known and is HEAD
+  bool method_refused_ = false;  // the parser failed inside the method
   bool has_body_ = false;
   std::string if_modified_since_;
   std::string range_;

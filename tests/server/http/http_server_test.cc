@@ -361,6 +361,10 @@ TEST_F(HttpServerTest, SmugglingSpellingsAndHeadErrors) {
   const std::string head = Exchange("HEAD /../x HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(Status(head), 400);
   EXPECT_EQ(Body(head), "") << "a HEAD answer has no body, errors included";
+  const std::string bad_url =
+      Exchange("HEAD \\..\\x HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(Status(bad_url), 400);
+  EXPECT_EQ(Body(bad_url), "") << "the parser refused the target, not HEAD";
 }
 
 // Issue 16.3: the listing is shown only when index.html does not exist. An
