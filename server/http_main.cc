@@ -33,6 +33,9 @@ DEFINE_int64(write_timeout_ms, 10000,
              "long because the client stopped reading");
 DEFINE_int64(request_timeout_ms, 10000,
              "answer 408 when a request's headers take longer than this");
+DEFINE_bool(serve_dotfiles, false,
+            "serve and list files and directories whose names start with "
+            "'.' (.git, .env); off: 404 and left out of listings");
 DEFINE_int64(max_connections, 100000, "connections beyond this are refused");
 DEFINE_int32(defer_accept_seconds, 1,
              "accept a connection once its request has arrived and read it "
@@ -83,6 +86,7 @@ int main(int argc, char** argv) {
   baton::http::HttpConfig config;
   config.root_fd = root_fd;
   config.response_size = FLAGS_response_size;
+  config.serve_dotfiles = FLAGS_serve_dotfiles;
   config.request_timeout = absl::Milliseconds(FLAGS_request_timeout_ms);
   baton::ListenOptions listen;
   listen.address = FLAGS_address;

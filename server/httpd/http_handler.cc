@@ -90,31 +90,81 @@ void HttpHandler::OnClose(Connection&, const absl::Status&) {
 void HttpHandler::OnData(Connection& conn, absl::string_view data) {
   if (closing_) return;
   conn_ = &conn;
-  const size_t parsed = http_parser_execute(
-      &parser_, &ParserCallbacks::Settings(), data.data(), data.size());
-  const http_errno err = HTTP_PARSER_ERRNO(&parser_);
-  if (!closing_ && parser_paused_) {
-    backlog_.assign(data.data() + parsed, data.size() - parsed);
-    conn.PauseReading();
-    conn_ = nullptr;
+  Parse(data);
+  conn_ = nullptr;
+}
+
+void HttpHandler::Parse(absl::string_view data) {
+  size_t offset = 0;  // where the parser resumes
+  size_t seen = 0;    // bytes before this went to head_syntax_ already
+  while (true) {
+    const size_t parsed =
+        http_parser_execute(&parser_, &ParserCallbacks::Settings(),
+                            data.data() + offset, data.size() - offset);
+    const http_errno err = HTTP_PARSER_ERRNO(&parser_);
+    if (closing_) return;
+    const size_t end = offset + parsed;  // where the parser stopped
+    if (head_paused_) {
+      // data[end] is the LF that ends a head: check the head's line syntax
+      // before anything answers it, then go on from that LF.
+      head_paused_ = false;
+      if (!head_syntax_.Feed(data.substr(seen, end + 1 - seen))) {
+        Refuse(400);
+        return;
+      }
+      seen = end + 1;
+      offset = end;
+      http_parser_pause(&parser_, 0);
+      HeadComplete();
+      if (closing_) return;
+      continue;
+    }
+    // Bytes of a body are not a head; a request with a body is the last
+    // one answered on a connection (see OnHeadersComplete).
+    if (!has_body_ && !head_syntax_.Feed(data.substr(seen, end - seen))) {
+      Refuse(400);
+      return;
+    }
+    if (err == HPE_PAUSED) {
+      // Back-pressure (OnMessageComplete): keep the rest for OnDrained.
+      backlog_.assign(data.data() + end, data.size() - end);
+      conn_->PauseReading();
+      return;
+    }
+    if (err != HPE_OK) {
+      ParseError(err, data.substr(end));
+    } else if (end < data.size()) {
+      // The parser stopped early without an error, which it does after an
+      // Upgrade or CONNECT request; those close after their answer, so
+      // this is only a guard: unparsed bytes are never dropped silently.
+      Refuse(400);
+    } else if (in_headers_) {
+      // The header block is still incomplete after this read: start the
+      // clock on it (a request that arrives whole never pays for a timer).
+      ArmRequestTimer();
+    }
     return;
   }
-  if (!closing_ && err != HPE_OK && err != HPE_PAUSED) {
-    if (DisarmRequestTimer()) {
-      if (limit_status_ != 0) {
-        SendError(limit_status_, true);
-      } else if (err == HPE_INVALID_METHOD) {
-        SendError(501, true);
-      } else {
-        SendError(400, true);
-      }
-    }
-  } else if (!closing_ && parsed == data.size() && in_headers_) {
-    // The header block is still incomplete after this read: start the
-    // clock on it (a request that arrives whole never pays for a timer).
-    ArmRequestTimer();
+}
+
+void HttpHandler::Refuse(int status) {
+  if (DisarmRequestTimer()) {
+    SendError(status, true);
+  } else {
+    closing_ = true;  // the request timer answered 408 and closes
   }
-  conn_ = nullptr;
+}
+
+void HttpHandler::ParseError(http_errno err, absl::string_view refused) {
+  method_refused_ = err == HPE_INVALID_METHOD;
+  if (limit_status_ != 0) {
+    Refuse(limit_status_);
+  } else if (err == HPE_INVALID_METHOD &&
+             IsUnknownMethod(refused, method_started_)) {
+    Refuse(501);
+  } else {
+    Refuse(400);
+  }
 }
 
 int HttpHandler::OnMessageBegin() {
@@ -125,8 +175,12 @@ int HttpHandler::OnMessageBegin() {
   header_bytes_ = 0;
   header_fields_ = 0;
   has_host_ = false;
+  expect_continue_ = false;
+  method_started_ = true;
+  has_body_ = false;
   if_modified_since_.clear();
   range_.clear();
+  if_range_.clear();
   limit_status_ = 0;
   bad_request_ = false;
   in_headers_ = true;
@@ -149,21 +203,7 @@ int HttpHandler::OnHeaderField(absl::string_view part) {
   // Transfer-Encoding to a lenient proxy (request smuggling). RFC 9112 5.1:
   // whitespace before the colon is a 400.
   if (absl::StrContains(part, ' ')) return 1;
-  if (in_value_) {
-    // A new field begins: the previous one is complete.
-    const std::string name = absl::AsciiStrToLower(field_);
-    if (name == "host") {
-      // RFC 9112 3.2: more than one Host is a 400, like none.
-      if (has_host_) bad_request_ = true;
-      has_host_ = true;
-    }
-    if (name == "if-modified-since") if_modified_since_ = value_;
-    if (name == "range") range_ = value_;
-    if (absl::StrContains(value_, '\0')) bad_request_ = true;
-    field_.clear();
-    value_.clear();
-    in_value_ = false;
-  }
+  if (in_value_) FileField();  // a new field begins
   if (field_.empty() && ++header_fields_ > config_->max_header_fields) {
     limit_status_ = 431;
     return 1;
@@ -174,6 +214,27 @@ int HttpHandler::OnHeaderField(absl::string_view part) {
   }
   field_.append(part.data(), part.size());
   return 0;
+}
+
+void HttpHandler::FileField() {
+  const std::string name = absl::AsciiStrToLower(field_);
+  if (name == "host") {
+    // RFC 9112 3.2: more than one Host is a 400, like none.
+    if (has_host_) bad_request_ = true;
+    has_host_ = true;
+  }
+  if (name == "if-modified-since") if_modified_since_ = value_;
+  if (name == "range") range_ = value_;
+  if (name == "if-range") if_range_ = value_;
+  if (name == "expect" &&
+      absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(value_),
+                             "100-continue")) {
+    expect_continue_ = true;
+  }
+  if (absl::StrContains(value_, '\0')) bad_request_ = true;
+  field_.clear();
+  value_.clear();
+  in_value_ = false;
 }
 
 int HttpHandler::OnHeaderValue(absl::string_view part) {
@@ -188,7 +249,7 @@ int HttpHandler::OnHeaderValue(absl::string_view part) {
 }
 
 int HttpHandler::OnHeadersComplete() {
-  if (in_value_) OnHeaderField("");  // files the last field
+  if (in_value_) FileField();
   in_headers_ = false;
   keep_alive_ = http_should_keep_alive(&parser_) != 0;
   // Request bodies are only skipped, and the non-strict parser is lenient
@@ -196,17 +257,48 @@ int HttpHandler::OnHeadersComplete() {
   // parsers in front of us may disagree where a body ends. Answer a request
   // that has a body, then close: nothing after a body is ever taken as the
   // next request (no smuggling through body framing).
-  if ((parser_.flags & F_CHUNKED) != 0 ||
-      ((parser_.flags & F_CONTENTLENGTH) != 0 && parser_.content_length > 0)) {
-    keep_alive_ = false;
-  }
+  has_body_ = (parser_.flags & F_CHUNKED) != 0 ||
+              ((parser_.flags & F_CONTENTLENGTH) != 0 &&
+               parser_.content_length > 0);
+  if (has_body_) keep_alive_ = false;
+  // Upgrade (with "Connection: upgrade") and CONNECT: the parser stops
+  // after such a request and takes what follows as another protocol. We
+  // switch to none, so the request is answered as plain HTTP and the
+  // connection then closes: the bytes after it are never answered, however
+  // TCP split them (no desync with a proxy that pipelines).
+  if (parser_.upgrade) keep_alive_ = false;
   if (parser_.http_major == 1 && parser_.http_minor >= 1 && !has_host_) {
     bad_request_ = true;
   }
+  // Parse checks the head before it is answered, then resumes.
+  head_paused_ = true;
+  http_parser_pause(&parser_, 1);
   return 0;
 }
 
+void HttpHandler::HeadComplete() {
+  // Expect: 100-continue on an HTTP/1.1 request with a body (RFC 9110
+  // 10.1.1): a request that will be refused is answered at once, without
+  // waiting for its body; otherwise the client is told to send it.
+  if (!expect_continue_ || !has_body_ || parser_.http_major != 1 ||
+      parser_.http_minor < 1) {
+    return;
+  }
+  const auto method = static_cast<http_method>(parser_.method);
+  if (bad_request_ || (method != HTTP_GET && method != HTTP_HEAD)) {
+    if (!DisarmRequestTimer()) {
+      closing_ = true;
+      return;
+    }
+    Respond();  // closes: a request with a body is the last one
+    return;
+  }
+  conn_->Write("HTTP/1.1 100 Continue\r\n\r\n");
+}
+
 int HttpHandler::OnMessageComplete() {
+  method_started_ = false;
+  head_syntax_.Reset();
   if (!DisarmRequestTimer()) {
     // The header timer already answered 408 and is closing us.
     closing_ = true;
@@ -236,10 +328,12 @@ void HttpHandler::OnDrained(Connection& conn) {
 std::string HttpHandler::Head(int status, int64_t content_length,
                               const char* type,
                               const std::string& extra) const {
-  std::string head = absl::StrCat("HTTP/1.1 ", status, " ",
-                                  ReasonPhrase(status),
-                                  "\r\nServer: baton\r\nDate: ", CurrentDate(),
-                                  "\r\nContent-Length: ", content_length, "\r\n");
+  std::string head =
+      absl::StrCat("HTTP/1.1 ", status, " ", ReasonPhrase(status),
+                   "\r\nServer: baton\r\nDate: ", CurrentDate(), "\r\n");
+  if (content_length >= 0) {
+    absl::StrAppend(&head, "Content-Length: ", content_length, "\r\n");
+  }
   if (type != nullptr) absl::StrAppend(&head, "Content-Type: ", type, "\r\n");
   absl::StrAppend(&head, extra, "Connection: ",
                   keep_alive_ && !closing_ ? "keep-alive" : "close",
@@ -255,9 +349,9 @@ void HttpHandler::SendError(int status, bool close, const char* extra) {
   const std::string body = absl::StrCat(
       "<!DOCTYPE html>\n<html><body><h1>", status, " ", ReasonPhrase(status),
       "</h1></body></html>\n");
-  // A HEAD answer has no body (RFC 9110 9.3.2), errors included. The
-  // method is certain unless the parser failed inside it, which is a 501.
-  const bool head_only = parser_.method == HTTP_HEAD && status != 501;
+  // A HEAD answer has no body (RFC 9110 9.3.2), errors included, once the
+  // method is certain (the parser may fail inside it).
+  const bool head_only = parser_.method == HTTP_HEAD && !method_refused_;
   conn_->Write(Head(status, static_cast<int64_t>(body.size()),
                     "text/html; charset=utf-8", extra));
   if (!head_only) conn_->Write(body);
@@ -293,16 +387,17 @@ void HttpHandler::ServeFile(bool head) {
     SendError(400, true);
     return;
   }
-  int fd = OpenBeneath(config_->root_fd, *path);
+  if (!config_->serve_dotfiles && HasDotSegment(*path)) {
+    SendError(404, false);
+    return;
+  }
+  const int fd = OpenBeneath(config_->root_fd, *path);
   if (fd < 0) {
-    const int err = -fd;
-    if (err == EMFILE || err == ENFILE || err == ENOMEM) {
-      // Out of descriptors or memory is temporary, not "forbidden": 503,
-      // and close, which gives a descriptor back.
-      SendError(503, true, "Retry-After: 1\r\n");
-      return;
+    if (fd == -ENOENT || fd == -ENOTDIR) {
+      SendError(404, false);
+    } else {
+      SendOpenError(-fd);
     }
-    SendError(err == ENOENT || err == ENOTDIR ? 404 : 403, false);
     return;
   }
   struct stat st;
@@ -312,33 +407,66 @@ void HttpHandler::ServeFile(bool head) {
     return;
   }
   if (S_ISDIR(st.st_mode)) {
-    const std::string url_path = "/" + *path;
     if (!path->empty() && path->back() != '/') {
       ::close(fd);
       SendError(301, false,
-                absl::StrCat("Location: /",
-                             *path, "/\r\n").c_str());
+                absl::StrCat("Location: /", PercentEncodePath(*path), "/\r\n")
+                    .c_str());
       return;
     }
-    const int index = OpenBeneath(fd, "index.html");
-    struct stat ist;
-    if (index >= 0 && ::fstat(index, &ist) == 0 && S_ISREG(ist.st_mode)) {
-      ::close(fd);
-      fd = index;
-      st = ist;
-      *path += "index.html";
-    } else {
-      if (index >= 0) ::close(index);
-      const std::string html = DirectoryListing(fd, url_path);
-      ::close(fd);
-      conn_->Write(Head(200, static_cast<int64_t>(html.size()),
-                        "text/html; charset=utf-8", ""));
-      if (!head) conn_->Write(html);
-      return;
-    }
+    ServeDirectory(fd, *path, head);
+    return;
   }
+  SendFileResponse(fd, st, *path, head);
+}
+
+void HttpHandler::SendOpenError(int err) {
+  if (err == EMFILE || err == ENFILE || err == ENOMEM) {
+    // Out of descriptors or memory is temporary, not "forbidden": 503,
+    // and close, which gives a descriptor back.
+    SendError(503, true, "Retry-After: 1\r\n");
+  } else {
+    SendError(403, false);
+  }
+}
+
+void HttpHandler::ServeDirectory(int fd, const std::string& path, bool head) {
+  // index.html is resolved from the root like any path, so a symlink to
+  // it must stay beneath the root. Only a missing index.html shows the
+  // listing: an operator who put one there to hide the listing never gets
+  // the listing instead because the file could not be opened.
+  const std::string index_path = path + "index.html";
+  const int index = OpenBeneath(config_->root_fd, index_path);
+  if (index >= 0) {
+    ::close(fd);
+    struct stat st;
+    if (::fstat(index, &st) != 0) {
+      ::close(index);
+      SendError(500, false);
+      return;
+    }
+    SendFileResponse(index, st, index_path, head);
+    return;
+  }
+  if (index != -ENOENT) {
+    ::close(fd);
+    SendOpenError(-index);
+    return;
+  }
+  ListingOptions options;
+  options.max_entries = config_->max_listing_entries;
+  options.show_dotfiles = config_->serve_dotfiles;
+  const std::string html = DirectoryListing(fd, "/" + path, options);
+  ::close(fd);
+  conn_->Write(Head(200, static_cast<int64_t>(html.size()),
+                    "text/html; charset=utf-8", ""));
+  if (!head) conn_->Write(html);
+}
+
+void HttpHandler::SendFileResponse(int fd, const struct stat& st,
+                                   const std::string& path, bool head) {
   if (!S_ISREG(st.st_mode)) {
-    ::close(fd);  // FIFOs, devices, sockets: never read
+    ::close(fd);  // FIFOs, devices, sockets, directories: never read
     SendError(403, false);
     return;
   }
@@ -349,15 +477,25 @@ void HttpHandler::ServeFile(bool head) {
     const std::optional<time_t> since = ParseHttpDate(if_modified_since_);
     if (since && st.st_mtime <= *since) {
       ::close(fd);
-      conn_->Write(Head(304, 0, nullptr, modified));
+      // No Content-Length: a 304 must not send one that differs from the
+      // 200's (RFC 9110 15.4.5), and it has no body.
+      conn_->Write(Head(304, -1, nullptr, modified));
       return;
     }
   }
-  const char* type = ContentTypeFor(*path);
+  const char* type = ContentTypeFor(path);
   ByteRange range{0, st.st_size};
   int status = 200;
   std::string extra = modified;
-  if (!range_.empty()) {
+  // If-Range (RFC 9110 13.1.5): the range applies only to the version the
+  // client has, named by its Last-Modified date (we send no ETags, so an
+  // entity-tag never matches); otherwise the whole file, 200.
+  bool range_applies = !range_.empty();
+  if (range_applies && !if_range_.empty()) {
+    const std::optional<time_t> date = ParseHttpDate(if_range_);
+    range_applies = date && *date == st.st_mtime;
+  }
+  if (range_applies) {
     switch (ParseRange(range_, st.st_size, &range)) {
       case RangeResult::kNone:
         range = {0, st.st_size};
@@ -399,9 +537,11 @@ void HttpHandler::ArmRequestTimer() {
       config_->request_timeout, [reactor, id, state = timer_state_] {
         int armed = 1;
         if (!state->compare_exchange_strong(armed, 2)) return;
-        reactor->Write(id,
-                       "HTTP/1.1 408 Request Timeout\r\nServer: baton\r\n"
-                       "Content-Length: 0\r\nConnection: close\r\n\r\n");
+        reactor->Write(id, absl::StrCat("HTTP/1.1 408 Request Timeout\r\n"
+                                        "Server: baton\r\nDate: ",
+                                        CurrentDate(),
+                                        "\r\nContent-Length: 0\r\n"
+                                        "Connection: close\r\n\r\n"));
         reactor->Close(id);
       });
 }

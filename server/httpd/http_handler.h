@@ -6,6 +6,7 @@
 #define BATON_SERVER_HTTP_HTTP_HANDLER_H_
 
 #include <http_parser.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "absl/time/time.h"
 #include "baton/connection.h"
 #include "baton/reactor.h"
+#include "server/httpd/head_syntax.h"
 
 namespace baton::http {
 
@@ -27,6 +29,11 @@ struct HttpConfig {
   size_t max_target_bytes = 8192;   // longer request target: 414
   size_t max_header_bytes = 16384;  // larger header block: 431
   int max_header_fields = 100;      // more fields: 431
+  // Paths with a segment starting with '.' (".git", ".env") are 404 and
+  // left out of listings unless this is set.
+  bool serve_dotfiles = false;
+  // Directory listings show at most this many entries.
+  size_t max_listing_entries = 10000;
   // A request whose header block is not complete this long after its first
   // byte is answered 408 and the connection closed (slowloris).
   absl::Duration request_timeout = absl::Seconds(10);
@@ -54,10 +61,31 @@ class HttpHandler : public ConnectionHandler {
   int OnHeadersComplete();
   int OnMessageComplete();
 
+  // Runs the parser over `data`, stopping at each complete head to check
+  // its line syntax before the request is answered.
+  void Parse(absl::string_view data);
+  // At the end of a head whose syntax is checked: answers what can be
+  // answered before the body (Expect: 100-continue).
+  void HeadComplete();
+  // The parser failed with `err` at `refused`: answers 400/414/431/501.
+  void ParseError(http_errno err, absl::string_view refused);
+  // Answers `status` and closes, unless the request timer already answered.
+  void Refuse(int status);
+  // Files the header field just completed (field_, value_).
+  void FileField();
   void Respond();
   void ServeFile(bool head);
+  // Answers for the directory `fd` (taken), known as `path`, which ends in
+  // '/' or is the root: its index.html, else a listing.
+  void ServeDirectory(int fd, const std::string& path, bool head);
+  // Answers with the regular file `fd` (taken), `st` its status.
+  void SendFileResponse(int fd, const struct stat& st, const std::string& path,
+                        bool head);
+  // 503 for a lack of descriptors or memory (-errno `err`), else 403.
+  void SendOpenError(int err);
   void SendError(int status, bool close, const char* extra_headers = "");
-  // Status line and common headers, ending with the blank line.
+  // Status line and common headers, ending with the blank line; no
+  // Content-Length if `content_length` < 0.
   std::string Head(int status, int64_t content_length, const char* type,
                    const std::string& extra) const;
   void ArmRequestTimer();
@@ -76,13 +104,23 @@ class HttpHandler : public ConnectionHandler {
   size_t header_bytes_ = 0;
   int header_fields_ = 0;
   bool has_host_ = false;
+  bool expect_continue_ = false;
+  bool method_started_ = false;  // the parser accepted a method byte
+  bool method_refused_ = false;  // the parser failed inside the method
+  bool has_body_ = false;
   std::string if_modified_since_;
   std::string range_;
+  std::string if_range_;
   int limit_status_ = 0;  // 414 / 431 when a limit stopped the parser
   bool bad_request_ = false;
   bool keep_alive_ = true;
   bool in_headers_ = false;
   bool closing_ = false;
+  // The parser is paused at the LF that ends a head (set in
+  // OnHeadersComplete), so Parse can check the head before the request is
+  // answered; head_syntax_ has seen every byte of the head up to it.
+  bool head_paused_ = false;
+  HeadSyntax head_syntax_;
   // Pipelining back-pressure: once this much response data is queued, the
   // parser is paused, reading stops, and the unparsed rest of the last read
   // waits here until the output drains. Bounds memory and the file

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <http_parser.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,11 +33,42 @@ int HexValue(char c) {
 
 constexpr char kDateFormat[] = "%a, %d %b %Y %H:%M:%S GMT";
 
+// The path and query of an absolute-form target ("http://h/p?q" ->
+// "/p?q"; "http://h" -> "/"), or nullopt if it is not an http(s) URI with
+// a host and without userinfo.
+std::optional<absl::string_view> AbsoluteFormPath(absl::string_view target) {
+  http_parser_url url;
+  http_parser_url_init(&url);
+  if (http_parser_parse_url(target.data(), target.size(), 0, &url) != 0) {
+    return std::nullopt;
+  }
+  auto field = [&](int f) {
+    return absl::string_view(target.data() + url.field_data[f].off,
+                             url.field_data[f].len);
+  };
+  auto has = [&](int f) { return (url.field_set & (1 << f)) != 0; };
+  if (!has(UF_SCHEMA) || !has(UF_HOST) || has(UF_USERINFO)) {
+    return std::nullopt;
+  }
+  const absl::string_view scheme = field(UF_SCHEMA);
+  if (!absl::EqualsIgnoreCase(scheme, "http") &&
+      !absl::EqualsIgnoreCase(scheme, "https")) {
+    return std::nullopt;
+  }
+  if (!has(UF_PATH)) return absl::string_view("/");
+  return target.substr(url.field_data[UF_PATH].off);
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> NormalizeTarget(absl::string_view target) {
   if (target.empty() || target[0] != '/') {
-    return absl::InvalidArgumentError("request target must start with '/'");
+    const std::optional<absl::string_view> path = AbsoluteFormPath(target);
+    if (!path) {
+      return absl::InvalidArgumentError(
+          "request target is neither origin-form nor an http(s) URI");
+    }
+    target = *path;
   }
   target = target.substr(0, target.find_first_of("?#"));
   std::vector<std::string> segments;
@@ -77,6 +109,21 @@ absl::StatusOr<std::string> NormalizeTarget(absl::string_view target) {
   return out;
 }
 
+bool HasDotSegment(absl::string_view path) {
+  for (absl::string_view seg : absl::StrSplit(path, '/')) {
+    if (absl::StartsWith(seg, ".")) return true;
+  }
+  return false;
+}
+
+std::string PercentEncodePath(absl::string_view path) {
+  std::vector<std::string> segments;
+  for (absl::string_view seg : absl::StrSplit(path, '/')) {
+    segments.push_back(PercentEncodeSegment(seg));
+  }
+  return absl::StrJoin(segments, "/");
+}
+
 int OpenBeneath(int root_fd, const std::string& relative) {
   const std::string path = relative.empty() ? "." : relative;
   open_how how = {};
@@ -86,17 +133,24 @@ int OpenBeneath(int root_fd, const std::string& relative) {
                             sizeof(how));
   if (fd >= 0) return static_cast<int>(fd);
   if (errno != ENOSYS && errno != EPERM) return -errno;
+  return OpenBeneathByWalk(root_fd, relative);
+}
+
+int OpenBeneathByWalk(int root_fd, const std::string& relative) {
   // Old kernel (or seccomp): walk component by component, refusing every
   // symbolic link. Stricter than openat2 (links inside the root are
   // refused too) but never unsafe.
   int dir = ::dup(root_fd);
   if (dir < 0) return -errno;
-  std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
+  std::vector<std::string> parts =
+      absl::StrSplit(relative, '/', absl::SkipEmpty());
   if (parts.empty()) parts.push_back(".");
+  // "file/" names a directory, as it does for open(2) and openat2.
+  const bool want_dir = absl::EndsWith(relative, "/");
   for (size_t i = 0; i < parts.size(); ++i) {
     const bool last = i + 1 == parts.size();
     const int flags = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY |
-                      (last ? O_RDONLY : (O_RDONLY | O_DIRECTORY));
+                      O_RDONLY | (last && !want_dir ? 0 : O_DIRECTORY);
     const int next = ::openat(dir, parts[i].c_str(), flags);
     const int err = errno;
     ::close(dir);
@@ -151,7 +205,8 @@ std::optional<time_t> ParseHttpDate(absl::string_view text) {
 RangeResult ParseRange(absl::string_view header, int64_t size,
                        ByteRange* range) {
   header = absl::StripAsciiWhitespace(header);
-  if (!absl::ConsumePrefix(&header, "bytes=")) return RangeResult::kNone;
+  if (!absl::StartsWithIgnoreCase(header, "bytes=")) return RangeResult::kNone;
+  header.remove_prefix(6);
   if (header.find(',') != absl::string_view::npos) return RangeResult::kNone;
   const size_t dash = header.find('-');
   if (dash == absl::string_view::npos) return RangeResult::kNone;
@@ -208,20 +263,28 @@ std::string PercentEncodeSegment(absl::string_view segment) {
   return out;
 }
 
-std::string DirectoryListing(int dir_fd, absl::string_view url_path) {
+std::string DirectoryListing(int dir_fd, absl::string_view url_path,
+                             const ListingOptions& options) {
   std::vector<std::pair<std::string, bool>> entries;  // name, is_dir
+  bool truncated = false;
   const int fd = ::dup(dir_fd);
   if (DIR* dir = fd >= 0 ? ::fdopendir(fd) : nullptr) {
+    ::rewinddir(dir);  // the duplicate shares dir_fd's position
     while (dirent* e = ::readdir(dir)) {
-      const std::string name = e->d_name;
+      const absl::string_view name = e->d_name;
       if (name == "." || name == "..") continue;
+      if (!options.show_dotfiles && absl::StartsWith(name, ".")) continue;
+      if (entries.size() == options.max_entries) {
+        truncated = true;
+        break;
+      }
       bool is_dir = e->d_type == DT_DIR;
       if (e->d_type == DT_UNKNOWN) {
         struct stat st;
         is_dir = ::fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                  S_ISDIR(st.st_mode);
       }
-      entries.emplace_back(name, is_dir);
+      entries.emplace_back(std::string(name), is_dir);
     }
     ::closedir(dir);
   } else if (fd >= 0) {
@@ -231,7 +294,12 @@ std::string DirectoryListing(int dir_fd, absl::string_view url_path) {
   const std::string title = HtmlEscape(url_path);
   std::string html = absl::StrCat(
       "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ",
-      title, "</title></head>\n<body><h1>Index of ", title, "</h1>\n<ul>\n");
+      title, "</title></head>\n<body><h1>Index of ", title, "</h1>\n");
+  if (truncated) {
+    absl::StrAppend(&html, "<p>Only the first ", options.max_entries,
+                    " entries are listed.</p>\n");
+  }
+  html += "<ul>\n";
   if (url_path != "/") html += "<li><a href=\"../\">../</a></li>\n";
   for (const auto& [name, is_dir] : entries) {
     const std::string suffix = is_dir ? "/" : "";
@@ -240,6 +308,19 @@ std::string DirectoryListing(int dir_fd, absl::string_view url_path) {
   }
   html += "</ul></body></html>\n";
   return html;
+}
+
+bool IsUnknownMethod(absl::string_view refused, bool started) {
+  // tchar (RFC 9110 5.6.2).
+  auto tchar = [](char c) {
+    return absl::ascii_isalnum(c) ||
+           absl::string_view("!#$%&'*+-.^_`|~").find(c) !=
+               absl::string_view::npos;
+  };
+  size_t n = 0;
+  while (n < refused.size() && tchar(refused[n])) ++n;
+  if (!started && n == 0) return false;  // empty method
+  return n == refused.size() || refused[n] == ' ';
 }
 
 const char* ReasonPhrase(int status) {
