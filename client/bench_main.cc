@@ -3,6 +3,7 @@
 //
 //   bench --mode=barrier  --threads=N [--rounds=10 --size=13 --output=FILE]
 //   bench --mode=pingpong --threads=T --connections=C --duration=S [--size=64]
+//         [--slow_connections=K --slow_byte=255]
 //   bench --mode=http     --threads=T --connections=C --requests=N
 //   [--keepalive]
 //
@@ -40,6 +41,14 @@ DEFINE_string(output, "", "barrier: write '<thread_id> <avg_us>' lines here");
 DEFINE_int32(connections, 1, "pingpong/http: connections per thread");
 DEFINE_double(duration, 5, "pingpong: seconds to measure");
 DEFINE_double(warmup, 0, "pingpong: seconds of load before measuring");
+DEFINE_int32(slow_connections, 0,
+             "pingpong: the first K connections of each thread send slow "
+             "messages (first byte --slow_byte), which a server run with "
+             "--slow_us delays; fast and slow connections are reported apart "
+             "(0..--connections)");
+DEFINE_int32(slow_byte, 255,
+             "pingpong: marker byte (0..255) of slow messages; must match the "
+             "server's --slow_byte. No other byte sent equals it");
 DEFINE_int64(requests, 10000, "http: total requests");
 DEFINE_bool(keepalive, false,
             "http: HTTP/1.1 keep-alive instead of a "
@@ -59,6 +68,12 @@ bool ValidMode(const char* flag, const std::string& v) {
   if (v == "barrier" || v == "pingpong" || v == "http") return true;
   std::fprintf(stderr, "--%s=%s: must be barrier, pingpong or http\n", flag,
                v.c_str());
+  return false;
+}
+
+bool ValidByte(const char* flag, int32_t v) {
+  if (v >= 0 && v <= 255) return true;
+  std::fprintf(stderr, "--%s=%d: must be a byte value in 0..255\n", flag, v);
   return false;
 }
 
@@ -231,6 +246,13 @@ Outcome RunPingPongMode(const Endpoint& endpoint) {
   o.warmup_s = FLAGS_warmup;
   o.timeout_ms = FLAGS_timeout_ms;
   o.progress = &done;
+  o.slow_connections = FLAGS_slow_connections;
+  o.slow_byte = static_cast<unsigned char>(FLAGS_slow_byte);
+  if (o.slow_connections > o.connections) {
+    return Failed(absl::StrCat("--slow_connections=", o.slow_connections,
+                               " exceeds --connections=", o.connections,
+                               " (both count per thread)"));
+  }
   absl::StatusOr<baton::client::PingPongResult> r;
   {
     baton::client::ProgressPrinter progress(CountLine("round trips", &done));
@@ -245,7 +267,19 @@ Outcome RunPingPongMode(const Endpoint& endpoint) {
   out.fields.AddInt("round_trips", r->round_trips)
       .AddDouble("seconds", r->seconds)
       .AddDouble("rate", r->rate(), 1)
-      .AddObject("latency_us", LatencyJson(r->latency));
+      .AddObject("latency_us", LatencyJson(r->latency))
+      .AddInt("slow_connections", o.slow_connections)
+      .AddInt("slow_byte", o.slow_byte);
+  // Fast and slow connections apart (head-of-line benchmark). Always
+  // present, so scripts can read "fast" whether or not any are slow.
+  for (const auto* cls : {&r->fast, &r->slow}) {
+    JsonWriter j;
+    j.AddInt("connections", cls->connections)
+        .AddInt("round_trips", cls->round_trips)
+        .AddDouble("rate", r->rate(*cls), 1)
+        .AddObject("latency_us", LatencyJson(cls->latency));
+    out.fields.AddObject(cls == &r->fast ? "fast" : "slow", j);
+  }
   if (!FLAGS_json) {
     std::printf(
         "pingpong: %d threads x %d connections, %zu bytes: %lld round trips "
@@ -253,6 +287,14 @@ Outcome RunPingPongMode(const Endpoint& endpoint) {
         o.threads, o.connections, o.size,
         static_cast<long long>(r->round_trips), r->seconds, r->rate(),
         LatencyText(r->latency).c_str());
+    if (o.slow_connections > 0) {
+      for (const auto* cls : {&r->fast, &r->slow}) {
+        std::printf("%s: %d connections: %lld round trips = %.0f/s\n  %s\n",
+                    cls == &r->fast ? "fast" : "slow", cls->connections,
+                    static_cast<long long>(cls->round_trips), r->rate(*cls),
+                    LatencyText(cls->latency).c_str());
+      }
+    }
   }
   if (r->round_trips == 0) out.error = "no round trip completed";
   return out;
@@ -321,13 +363,17 @@ DEFINE_validator(timeout_ms, &baton::client::ValidatePositive<int32_t>);
 DEFINE_validator(duration, &baton::client::ValidatePositive<double>);
 DEFINE_validator(warmup, &baton::client::ValidateNonNegative<double>);
 DEFINE_validator(requests, &baton::client::ValidatePositive<int64_t>);
+DEFINE_validator(slow_connections,
+                 &baton::client::ValidateNonNegative<int32_t>);
+DEFINE_validator(slow_byte, &ValidByte);
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "load generator for echo and HTTP servers\n"
       "  bench --mode=barrier --threads=N [--rounds=10 --size=13 "
       "--output=FILE]\n"
-      "  bench --mode=pingpong --threads=T --connections=C --duration=S\n"
+      "  bench --mode=pingpong --threads=T --connections=C --duration=S "
+      "[--slow_connections=K]\n"
       "  bench --mode=http --threads=T --connections=C --requests=N "
       "[--keepalive]");
   gflags::ParseCommandLineFlags(&argc, &argv, true);

@@ -30,6 +30,7 @@ struct Conn {
   size_t received = 0;
   int64_t started_ns = 0;
   bool want_out = false;
+  bool slow = false;  // sends messages marked with slow_byte
 };
 
 class Worker {
@@ -38,12 +39,13 @@ class Worker {
       : o_(o), id_(id), abort_(abort) {}
 
   absl::Status Run(int64_t start_ns, int64_t measure_ns, int64_t end_ns);
-  const Histogram& latency() const { return latency_; }
-  int64_t measured() const { return measured_; }
+  // [0]: fast connections, [1]: slow ones.
+  const Histogram& latency(int slow) const { return latency_[slow]; }
+  int64_t measured(int slow) const { return measured_[slow]; }
 
  private:
   const std::string& PayloadFor(const Conn& c) const {
-    return payloads_[(c.seq + c.index) % kPayloads];
+    return payloads_[c.slow][(c.seq + c.index) % kPayloads];
   }
   absl::Status Send(Conn& c);
   absl::Status Receive(Conn& c, int64_t now, int64_t measure_ns);
@@ -53,11 +55,11 @@ class Worker {
   const int id_;
   std::atomic<bool>* abort_;
   int epfd_ = -1;
-  std::vector<std::string> payloads_;
+  std::vector<std::string> payloads_[2];  // fast, slow
   std::vector<Conn> conns_;
   std::vector<char> buffer_;
-  Histogram latency_;
-  int64_t measured_ = 0;
+  Histogram latency_[2];
+  int64_t measured_[2] = {0, 0};
 };
 
 absl::Status Worker::Send(Conn& c) {
@@ -116,8 +118,8 @@ absl::Status Worker::Receive(Conn& c, int64_t now, int64_t measure_ns) {
     if (c.received < expected.size()) continue;
     // A whole round trip.
     if (c.started_ns >= measure_ns) {
-      latency_.Record(now - c.started_ns);
-      ++measured_;
+      latency_[c.slow].Record(now - c.started_ns);
+      ++measured_[c.slow];
     }
     if (o_.progress != nullptr) {
       o_.progress->fetch_add(1, std::memory_order_relaxed);
@@ -136,7 +138,14 @@ absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns,
   if (epfd_ < 0) return absl::InternalError("epoll_create1");
   buffer_.resize(std::max<size_t>(o_.size, 4096));
   for (int i = 0; i < kPayloads; ++i) {
-    payloads_.push_back(Payload(o_.size, id_ * 7919 + i));
+    // The marker byte only ever starts a slow message.
+    std::string p = Payload(o_.size, id_ * 7919 + i);
+    for (char& b : p) {
+      if (static_cast<unsigned char>(b) == o_.slow_byte) b ^= 1;
+    }
+    payloads_[0].push_back(p);
+    p[0] = static_cast<char>(o_.slow_byte);
+    payloads_[1].push_back(p);
   }
   conns_.resize(o_.connections);
   absl::Status status;
@@ -152,6 +161,7 @@ absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns,
     Conn& c = conns_[i];
     c.fd = *fd;
     c.index = static_cast<uint32_t>(i);
+    c.slow = i < o_.slow_connections;
     epoll_event ev = {};
     ev.events = EPOLLIN;
     ev.data.u32 = c.index;
@@ -206,6 +216,12 @@ absl::StatusOr<PingPongResult> RunPingPong(const PingPongOptions& options) {
     return absl::InvalidArgumentError(
         "threads, connections and size must be positive");
   }
+  if (options.slow_connections < 0 ||
+      options.slow_connections > options.connections) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "slow connections (", options.slow_connections,
+        ") must be in 0..connections (", options.connections, ")"));
+  }
   std::atomic<bool> abort{false};
   std::vector<std::unique_ptr<Worker>> workers;
   for (int t = 0; t < options.threads; ++t) {
@@ -226,9 +242,17 @@ absl::StatusOr<PingPongResult> RunPingPong(const PingPongOptions& options) {
   PingPongResult result;
   for (int t = 0; t < options.threads; ++t) {
     if (!statuses[t].ok()) return statuses[t];
-    result.round_trips += workers[t]->measured();
-    result.latency.Merge(workers[t]->latency());
+    for (int slow = 0; slow < 2; ++slow) {
+      PingPongClass& cls = slow ? result.slow : result.fast;
+      cls.round_trips += workers[t]->measured(slow);
+      cls.latency.Merge(workers[t]->latency(slow));
+      result.round_trips += workers[t]->measured(slow);
+      result.latency.Merge(workers[t]->latency(slow));
+    }
   }
+  result.slow.connections = options.threads * options.slow_connections;
+  result.fast.connections =
+      options.threads * options.connections - result.slow.connections;
   result.seconds = static_cast<double>(std::min(finished, end) - measure) / 1e9;
   return result;
 }

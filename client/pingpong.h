@@ -23,13 +23,33 @@ struct PingPongOptions {
   int timeout_ms = 5000;  // no reply progress for this long is an error
   // Completed round trips so far (for progress lines); may be null.
   std::atomic<int64_t>* progress = nullptr;
+  // Head-of-line benchmark: the first `slow_connections` connections of
+  // each thread send "slow" messages, whose first byte is `slow_byte`; a
+  // server run with --slow_us delays those (server/slow_rule.h). No other
+  // byte of any message equals `slow_byte`, so the server's count of marker
+  // bytes is exactly the number of slow messages.
+  int slow_connections = 0;  // per thread, 0..connections
+  unsigned char slow_byte = 255;
+};
+
+// Round trips of one class of connections (fast or slow).
+struct PingPongClass {
+  int connections = 0;      // over all threads
+  int64_t round_trips = 0;  // completed and verified, after warm-up
+  Histogram latency;        // per round trip, nanoseconds
 };
 
 struct PingPongResult {
   int64_t round_trips = 0;  // completed and verified, after warm-up
   double seconds = 0;       // measured interval
   Histogram latency;        // per round trip, nanoseconds
+  // The same, split by connection class; fast + slow == the totals above.
+  PingPongClass fast;
+  PingPongClass slow;
   double rate() const { return seconds > 0 ? round_trips / seconds : 0; }
+  double rate(const PingPongClass& c) const {
+    return seconds > 0 ? c.round_trips / seconds : 0;
+  }
 };
 
 // Runs the load. Every reply is compared byte for byte with what was sent;

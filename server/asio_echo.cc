@@ -1,28 +1,54 @@
 // //server:asio_echo — the same echo server written on Boost.Asio, the
 // baseline baton is compared against. For comparison only.
 //
-// Written the way a competent Asio user would: one io_context run by
-// --threads threads, a session object per connection kept alive by
-// shared_ptr, async_read_some into a per-session buffer and async_write of
-// exactly what was read, TCP_NODELAY, no strand (a session has at most one
-// operation outstanding, so none is needed).
+// Written the way a competent Asio user would: a session object per
+// connection kept alive by shared_ptr, async_read_some into a per-session
+// buffer and async_write of exactly what was read, TCP_NODELAY, no strand (a
+// session has at most one operation outstanding, so none is needed). Two
+// threading models, chosen by --io_contexts:
+//   shared      one io_context run by --threads threads (Asio's own
+//               leader/followers: one thread in epoll, completions on one
+//               shared queue) — the model baton competes with;
+//   per_thread  one io_context per thread, each with its own acceptor bound
+//               to the same port with SO_REUSEPORT, so the kernel spreads
+//               connections and each stays on one thread (the
+//               "io_context-per-CPU" design of Asio's HTTP server 2 example
+//               and of asio#164).
+// --slow_us etc. (server/slow_rule.h) delay marked messages for the
+// head-of-line benchmark.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
 #include <array>
 #include <boost/asio.hpp>
+#include <cstdio>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "server/flags.h"
+#include "server/slow_rule_flags.h"
 
 DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
 DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
 DEFINE_int32(threads, 0, "threads running the io_context (0: one per CPU)");
+DEFINE_string(io_contexts, "shared",
+              "shared: one io_context run by all threads; per_thread: one "
+              "io_context and one SO_REUSEPORT acceptor per thread");
 DEFINE_validator(port, &baton::flags::ValidatePort);
 DEFINE_validator(address, &baton::flags::ValidateAddress);
 DEFINE_validator(threads, &baton::flags::ValidateThreads);
+
+namespace {
+bool ValidateIoContexts(const char* flag, const std::string& value) {
+  if (value == "shared" || value == "per_thread") return true;
+  std::fprintf(stderr, "--%s=%s: must be shared or per_thread\n", flag,
+               value.c_str());
+  return false;
+}
+}  // namespace
+DEFINE_validator(io_contexts, &ValidateIoContexts);
 
 namespace {
 
@@ -30,7 +56,8 @@ using boost::asio::ip::tcp;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  explicit Session(tcp::socket socket) : socket_(std::move(socket)) {}
+  Session(tcp::socket socket, const baton::SlowRule* slow)
+      : socket_(std::move(socket)), slow_(slow) {}
 
   void Start() {
     boost::system::error_code ignored;
@@ -44,7 +71,9 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.async_read_some(
         boost::asio::buffer(buffer_),
         [this, self](const boost::system::error_code& ec, size_t n) {
-          if (!ec) Write(n);
+          if (ec) return;
+          if (slow_ != nullptr) slow_->Apply({buffer_.data(), n});
+          Write(n);
         });
   }
 
@@ -58,15 +87,23 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   tcp::socket socket_;
+  const baton::SlowRule* const slow_;  // null: no delays
   std::array<char, 64 << 10> buffer_;
 };
 
 class Server {
  public:
-  Server(boost::asio::io_context& io, const tcp::endpoint& endpoint)
-      : acceptor_(io) {
+  // With `reuse_port`, several Servers (one per io_context) bind one port.
+  Server(boost::asio::io_context& io, const tcp::endpoint& endpoint,
+         bool reuse_port, const baton::SlowRule* slow)
+      : acceptor_(io), slow_(slow) {
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    if (reuse_port) {
+      acceptor_.set_option(
+          boost::asio::detail::socket_option::boolean<SOL_SOCKET,
+                                                      SO_REUSEPORT>(true));
+    }
     acceptor_.bind(endpoint);
     acceptor_.listen(1024);
     Accept();
@@ -83,7 +120,7 @@ class Server {
     acceptor_.async_accept([this](const boost::system::error_code& ec,
                                   tcp::socket socket) {
       if (ec == boost::asio::error::operation_aborted) return;
-      if (!ec) std::make_shared<Session>(std::move(socket))->Start();
+      if (!ec) std::make_shared<Session>(std::move(socket), slow_)->Start();
       // Keep accepting after transient errors (EMFILE included); Asio
       // itself offers nothing smarter.
       Accept();
@@ -91,6 +128,7 @@ class Server {
   }
 
   tcp::acceptor acceptor_;
+  const baton::SlowRule* const slow_;
 };
 
 }  // namespace
@@ -98,40 +136,67 @@ class Server {
 int main(int argc, char** argv) {
   if (!baton::flags::InitServer(
           &argc, &argv,
-          "echo server on Boost.Asio (comparison baseline)\n"
-          "usage: asio_echo [--port=N] [--address=A] [--threads=N]")) {
+          (std::string("echo server on Boost.Asio (comparison baseline)\n"
+                       "usage: asio_echo [--port=N] [--address=A] "
+                       "[--threads=N] [--io_contexts=shared|per_thread]\n") +
+           baton::kSlowRuleUsage)
+              .c_str())) {
     return 2;
   }
   const sigset_t stop_signals = baton::flags::BlockStopSignals();
   const int threads = FLAGS_threads > 0
                           ? FLAGS_threads
                           : std::max(1u, std::thread::hardware_concurrency());
+  const bool per_thread = FLAGS_io_contexts == "per_thread";
+  const baton::SlowRule* slow = baton::ActiveSlowRule();
 
-  boost::asio::io_context io(threads);
-  std::unique_ptr<Server> server;
+  // shared: one io_context with a concurrency hint of `threads`;
+  // per_thread: `threads` io_contexts with hint 1 (no locking needed inside).
+  std::vector<std::unique_ptr<boost::asio::io_context>> ios;
+  for (int i = 0; i < (per_thread ? threads : 1); ++i) {
+    ios.push_back(
+        std::make_unique<boost::asio::io_context>(per_thread ? 1 : threads));
+  }
+  std::vector<std::unique_ptr<Server>> servers;
+  tcp::endpoint endpoint(boost::asio::ip::make_address(FLAGS_address),
+                         static_cast<uint16_t>(FLAGS_port));
   try {
-    server = std::make_unique<Server>(
-        io, tcp::endpoint(boost::asio::ip::make_address(FLAGS_address),
-                          static_cast<uint16_t>(FLAGS_port)));
+    for (auto& io : ios) {
+      servers.push_back(
+          std::make_unique<Server>(*io, endpoint, per_thread, slow));
+      // --port=0: the others join the port the first one got.
+      endpoint.port(servers.front()->local_endpoint().port());
+    }
   } catch (const boost::system::system_error& e) {
     LOG(ERROR) << "cannot listen on " << FLAGS_address << ":" << FLAGS_port
                << ": " << e.what();
     return 1;
   }
-  auto work = boost::asio::make_work_guard(io);
+  std::vector<boost::asio::executor_work_guard<
+      boost::asio::io_context::executor_type>>
+      work;
+  for (auto& io : ios) work.push_back(boost::asio::make_work_guard(*io));
   std::vector<std::thread> pool;
-  for (int i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  for (int i = 0; i < threads; ++i) {
+    boost::asio::io_context* io = ios[per_thread ? i : 0].get();
+    pool.emplace_back([io] { io->run(); });
+  }
   LOG(INFO) << "listening on "
-            << baton::flags::JoinHostPort(FLAGS_address,
-                                          server->local_endpoint().port())
-            << " with " << threads << " threads";
+            << baton::flags::JoinHostPort(FLAGS_address, endpoint.port())
+            << " with " << threads << " threads, "
+            << (per_thread ? "one io_context per thread"
+                           : "one shared io_context");
 
   const int signal = baton::flags::WaitForSignal(stop_signals);
   LOG(INFO) << "signal " << signal << ": stopping";
-  boost::asio::post(io, [&] { server->Close(); });
-  work.reset();
-  io.stop();
+  for (size_t i = 0; i < ios.size(); ++i) {
+    Server* server = servers[i].get();
+    boost::asio::post(*ios[i], [server] { server->Close(); });
+  }
+  work.clear();
+  for (auto& io : ios) io->stop();
   for (auto& t : pool) t.join();
+  if (slow != nullptr) LOG(INFO) << slow->Summary();
   LOG(INFO) << "stopped";
   return 0;
 }

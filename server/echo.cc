@@ -18,6 +18,7 @@
 #include "server/echo_handler.h"
 #include "server/flags.h"
 #include "server/serve.h"
+#include "server/slow_rule_flags.h"
 
 DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
 DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
@@ -51,8 +52,11 @@ DEFINE_validator(speculative_rounds, &baton::flags::ValidateRounds);
 int main(int argc, char** argv) {
   if (!baton::flags::InitServer(
           &argc, &argv,
-          "echo server on baton's leader/followers epoll reactor\n"
-          "usage: echo [--port=N] [--address=A] [--threads=N] ...")) {
+          (std::string("echo server on baton's leader/followers epoll reactor\n"
+                       "usage: echo [--port=N] [--address=A] [--threads=N] "
+                       "...\n") +
+           baton::kSlowRuleUsage)
+              .c_str())) {
     return 2;
   }
 
@@ -72,8 +76,11 @@ int main(int argc, char** argv) {
   baton::ListenOptions listen;
   listen.address = FLAGS_address;
   listen.port = FLAGS_port;
-  return baton::flags::ServeUntilSignal(
+  const baton::SlowRule* slow = baton::ActiveSlowRule();
+  const int status = baton::flags::ServeUntilSignal(
       options, listen,
-      [](baton::Reactor*) { return baton::EchoHandlerFactory(); },
+      [slow](baton::Reactor*) { return baton::EchoHandlerFactory(slow); },
       stop_signals, "(echo)");
+  if (slow != nullptr) LOG(INFO) << slow->Summary();
+  return status;
 }

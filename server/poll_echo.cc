@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "server/baseline_listener.h"
+#include "server/slow_rule_flags.h"
 
 namespace {
 
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
       &argc, &argv, "single-threaded poll() echo server (comparison baseline)",
       /*nonblocking=*/true);
   if (listen_fd < 0) return 1;
+  const baton::SlowRule& slow = baton::SlowRuleFromFlags();
+  baton::ActiveSlowRule();  // logs the rule if on
   std::vector<pollfd> fds = {{listen_fd, POLLIN, 0}};
   std::vector<Client> clients(1);
   char buf[65536];
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
       if (!close_it && (re & (POLLIN | POLLHUP))) {
         const ssize_t r = ::read(fds[i].fd, buf, sizeof(buf));
         if (r > 0) {
+          slow.Apply({buf, static_cast<size_t>(r)});
           clients[i].pending.append(buf, static_cast<size_t>(r));
         } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
           close_it = clients[i].pending.empty() || r < 0;
@@ -82,6 +86,7 @@ int main(int argc, char** argv) {
   }
   for (size_t i = 1; i < fds.size(); ++i) ::close(fds[i].fd);
   ::close(listen_fd);
+  if (slow.enabled()) LOG(INFO) << slow.Summary();
   LOG(INFO) << "stopped";
   return 0;
 }

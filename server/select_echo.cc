@@ -11,6 +11,7 @@
 #include <string>
 
 #include "server/baseline_listener.h"
+#include "server/slow_rule_flags.h"
 
 int main(int argc, char** argv) {
   const int listen_fd = baton::baseline::StartListening(
@@ -24,6 +25,8 @@ int main(int argc, char** argv) {
                << " is beyond FD_SETSIZE";
     return 1;
   }
+  const baton::SlowRule& slow = baton::SlowRuleFromFlags();
+  baton::ActiveSlowRule();  // logs the rule if on
   constexpr size_t kMaxPending = 1 << 20;
   std::map<int, std::string> clients;  // fd -> reply bytes not yet sent
   char buf[65536];
@@ -49,6 +52,7 @@ int main(int argc, char** argv) {
       if (FD_ISSET(fd, &readable)) {
         const ssize_t r = ::read(fd, buf, sizeof(buf));
         if (r > 0) {
+          slow.Apply({buf, static_cast<size_t>(r)});
           pending.append(buf, static_cast<size_t>(r));
         } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
           close_it = pending.empty() || r < 0;
@@ -89,6 +93,7 @@ int main(int argc, char** argv) {
   }
   for (const auto& [fd, pending] : clients) ::close(fd);
   ::close(listen_fd);
+  if (slow.enabled()) LOG(INFO) << slow.Summary();
   LOG(INFO) << "stopped";
   return 0;
 }

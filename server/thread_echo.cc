@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "server/baseline_listener.h"
+#include "server/slow_rule_flags.h"
 
 namespace {
 
@@ -26,6 +27,7 @@ void Serve(int fd) {
     const ssize_t r = ::read(fd, buf, sizeof(buf));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
+    baton::SlowRuleFromFlags().Apply({buf, static_cast<size_t>(r)});
     if (!baton::baseline::SendAll(fd, buf, static_cast<size_t>(r))) break;
   }
   {
@@ -44,6 +46,8 @@ int main(int argc, char** argv) {
       "thread-per-connection blocking echo server (comparison baseline)",
       /*nonblocking=*/false);
   if (listen_fd < 0) return 1;
+  const baton::SlowRule& slow = baton::SlowRuleFromFlags();
+  baton::ActiveSlowRule();  // logs the rule if on
   while (!baton::baseline::g_stopping) {
     pollfd p = {listen_fd, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
@@ -75,6 +79,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 200 && g_running > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  if (slow.enabled()) LOG(INFO) << slow.Summary();
   LOG(INFO) << "stopped; " << g_running.load() << " threads still running";
   return 0;
 }

@@ -1,34 +1,49 @@
 #!/usr/bin/env bash
 # Compares dispatch models on echo ping-pong, with and without idle
-# connections, and the kecho-style barrier bench (issue: dispatch
-# comparison). Servers run pinned to core 0, all load on core 1; runs are
-# interleaved model by model (A B A B ...) and medians reported.
+# connections, the kecho-style barrier bench, and head-of-line blocking
+# (issue 11: fast connections' p99 while some connections' messages block
+# the server 1 ms each, 1/2/4 server threads on one core). Servers run
+# pinned to core 0, all load on core 1; runs are interleaved model by model
+# (A B A B ...) and medians reported.
 #
-#   tools/compare.sh [--quick] --out=DIR [--reps=N] [--models=a,b,...] [--http]
+#   tools/compare.sh [--quick] --out=DIR [--scenario=all|main|hol] [--reps=N]
+#                    [--budget=S] [--models=a,b] [--hol_models=a,b] [--http]
 #
 # Writes DIR/raw.csv (every run), DIR/results.csv (medians), DIR/report.md
-# and DIR/*.png. Loopback only. --quick trims the grid to a few minutes.
-# --http also runs the HTTP comparison against nginx (tools/http_compare.sh)
-# into DIR/http/.
+# and DIR/*.png. Loopback only. --quick trims the grid and bounds the run
+# to --budget seconds (default 300 with --quick; 0 = no bound): a further
+# repetition starts only if the ones so far say it fits. --scenario=hol runs
+# only the head-of-line part, main everything else. --http also runs the
+# HTTP comparison against nginx (tools/http_compare.sh) into DIR/http/.
 set -euo pipefail
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
   echo "models: baton baton-t2 asio asio-t2 poll select threads"
+  echo "hol_models: baton asio asio-pt reuseport poll select threads"
+  echo "  (asio: one shared io_context; asio-pt: one per thread; reuseport:"
+  echo "  epoll loop + SO_REUSEPORT listener per thread; poll, select and"
+  echo "  threads run single-threaded / thread per connection only)"
 }
 
 QUICK=0
 HTTP=0
 OUT=""
 REPS=""
+BUDGET=""
+SCENARIO=all
 MODELS="baton baton-t2 asio asio-t2 poll select threads"
+HOL_MODELS=""
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     --http) HTTP=1 ;;
     --out=*) OUT="${arg#--out=}" ;;
     --reps=*) REPS="${arg#--reps=}" ;;
+    --budget=*) BUDGET="${arg#--budget=}" ;;
+    --scenario=*) SCENARIO="${arg#--scenario=}" ;;
     --models=*) MODELS="${arg#--models=}"; MODELS="${MODELS//,/ }" ;;
+    --hol_models=*) HOL_MODELS="${arg#--hol_models=}"; HOL_MODELS="${HOL_MODELS//,/ }" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
   esac
@@ -39,9 +54,21 @@ fi
 if [[ -n "$REPS" && ! "$REPS" =~ ^[1-9][0-9]*$ ]]; then
   echo "compare.sh: --reps must be a positive integer" >&2; exit 2
 fi
+if [[ -n "$BUDGET" && ! "$BUDGET" =~ ^[0-9]+$ ]]; then
+  echo "compare.sh: --budget must be a whole number of seconds (0: none)" >&2
+  exit 2
+fi
+case "$SCENARIO" in all|main|hol) ;;
+  *) echo "compare.sh: --scenario must be all, main or hol" >&2; exit 2 ;;
+esac
 for m in $MODELS; do
   case "$m" in baton|baton-t2|asio|asio-t2|poll|select|threads) ;;
     *) echo "compare.sh: unknown model '$m'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+for m in $HOL_MODELS; do
+  case "$m" in baton|asio|asio-pt|reuseport|poll|select|threads) ;;
+    *) echo "compare.sh: unknown head-of-line model '$m'" >&2; usage >&2; exit 2 ;;
   esac
 done
 if [[ $(nproc) -lt 2 ]]; then
@@ -49,15 +76,29 @@ if [[ $(nproc) -lt 2 ]]; then
   exit 1
 fi
 
+# Head-of-line scenario: HOL_CONNS connections of 64 B, of which 0..4 send
+# messages the server delays HOL_SLOW_US (sleeping); server threads all on
+# core 0. Its 0-slow column is the oversubscription case.
+HOL_CONNS=40
+HOL_SLOW_US=1000
 if ((QUICK)); then
-  DURATION=1.0; WARMUP=0.3; REPS=${REPS:-3}
+  DURATION=1.0; WARMUP=0.3; REPS=${REPS:-3}; BUDGET=${BUDGET:-300}
   PINGPONG="1:0 100:0 100:10000"      # connections:idle
   BARRIER="100"
+  HOL_SLOW="0 1"; HOL_THREADS="1 4"; HOL_MODELS=${HOL_MODELS:-"baton asio"}
+  HOL_DURATION=1.0; HOL_WARMUP=0.3
 else
-  DURATION=3.0; WARMUP=0.5; REPS=${REPS:-3}
+  DURATION=3.0; WARMUP=0.5; REPS=${REPS:-3}; BUDGET=${BUDGET:-0}
   PINGPONG="1:0 10:0 100:0 1000:0 100:1000 100:5000 100:10000"
   BARRIER="100 1000"
+  HOL_SLOW="0 1 2 4"; HOL_THREADS="1 2 4"
+  HOL_MODELS=${HOL_MODELS:-"baton asio asio-pt reuseport poll select threads"}
+  HOL_DURATION=2.0; HOL_WARMUP=0.5
 fi
+case "$SCENARIO" in
+  main) HOL_MODELS="" ;;
+  hol) MODELS=""; PINGPONG=""; BARRIER="" ;;
+esac
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 mkdir -p "$OUT/bin" "$OUT/logs"
@@ -66,10 +107,11 @@ cd "$ROOT"
 
 echo "== building (-c opt)" >&2
 bazel build -c opt //server:echo //server:asio_echo //server:poll_echo \
-  //server:select_echo //server:thread_echo //client:bench //client:deadconn \
+  //server:select_echo //server:thread_echo //server:reuseport_echo \
+  //client:bench //client:deadconn \
   >"$OUT/logs/build.log" 2>&1 || { cat "$OUT/logs/build.log" >&2; exit 1; }
 for b in server/echo server/asio_echo server/poll_echo server/select_echo \
-         server/thread_echo client/bench client/deadconn; do
+         server/thread_echo server/reuseport_echo client/bench client/deadconn; do
   cp -f "bazel-bin/$b" "$OUT/bin/"
 done
 BIN="$OUT/bin"
@@ -88,6 +130,22 @@ server_cmd() {
 }
 server_threads() { case "$1" in *-t2) echo 2 ;; *) echo 1 ;; esac; }
 
+# Head-of-line servers: hol_server_cmd MODEL THREADS. The slow rule is on in
+# every run (0-slow runs too), so the only difference is the marked traffic.
+hol_server_cmd() {
+  local slow="--slow_us=$HOL_SLOW_US --slow_mode=sleep"
+  case "$1" in
+    baton) echo "$BIN/echo --threads=$2 $slow" ;;
+    asio) echo "$BIN/asio_echo --threads=$2 --io_contexts=shared $slow" ;;
+    asio-pt) echo "$BIN/asio_echo --threads=$2 --io_contexts=per_thread $slow" ;;
+    reuseport) echo "$BIN/reuseport_echo --threads=$2 $slow" ;;
+    poll|select) echo "$BIN/${1}_echo $slow" ;;
+    threads) echo "$BIN/thread_echo $slow" ;;
+  esac
+}
+# Models with their own fixed threading run at one thread count only.
+hol_fixed_threads() { case "$1" in poll|select|threads) return 0 ;; *) return 1 ;; esac; }
+
 SERVER_PID=""
 DEAD_PID=""
 cleanup() {
@@ -97,11 +155,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server MODEL LOG -> sets SERVER_PID, PORT
+# start_server MODEL LOG [COMMAND] -> sets SERVER_PID, PORT
 start_server() {
-  local log="$2"
-  # shellcheck disable=SC2046
-  taskset -c 0 $(server_cmd "$1") --port=0 2>"$log" &
+  local log="$2" cmd="${3:-$(server_cmd "$1")}"
+  # shellcheck disable=SC2086
+  taskset -c 0 $cmd --port=0 2>"$log" &
   SERVER_PID=$!
   PORT=""
   for _ in $(seq 100); do
@@ -157,20 +215,111 @@ json_field() {  # json_field NAME < json
 }
 
 RAW="$OUT/raw.csv"
-echo "model,server_threads,scenario,connections,idle,rep,measure,value" >"$RAW"
-record() { echo "$1,$(server_threads "$1"),$2,$3,$4,$5,$6,$7" >>"$RAW"; }
+echo "model,server_threads,scenario,connections,idle,slow,rep,measure,value" >"$RAW"
+record() { echo "$1,$(server_threads "$1"),$2,$3,$4,0,$5,$6,$7" >>"$RAW"; }
+# hol_record MODEL THREADS SLOW REP MEASURE VALUE
+hol_record() { echo "$1,$2,hol,$HOL_CONNS,0,$3,$4,$5,$6" >>"$RAW"; }
 
+# Runs per repetition, for progress and the time estimate.
 n_models=$(wc -w <<<"$MODELS")
-total=$(( REPS * n_models * ($(wc -w <<<"$PINGPONG") + $(wc -w <<<"$BARRIER")) ))
-for m in baton asio; do [[ " $MODELS " == *" $m "* ]] && total=$((total + 2)); done
+per_rep=$(( n_models * ($(wc -w <<<"$PINGPONG") + $(wc -w <<<"$BARRIER")) ))
+for model in $HOL_MODELS; do
+  if hol_fixed_threads "$model"; then n_threads=1; else n_threads=$(wc -w <<<"$HOL_THREADS"); fi
+  per_rep=$(( per_rep + n_threads * $(wc -w <<<"$HOL_SLOW") ))
+done
+n_costs=0
+for m in baton asio; do [[ " $MODELS " == *" $m "* ]] && n_costs=$((n_costs + 2)); done
+total=$(( REPS * per_rep + n_costs ))
 step=0
 start_time=$(date +%s)
+fmt_s() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 progress() {
   step=$((step + 1))
-  printf '[%3d/%d %4ds] %s\n' "$step" "$total" $(( $(date +%s) - start_time )) "$*" >&2
+  local now=$(( $(date +%s) - start_time ))
+  local left=$(( now * (total - step) / step ))
+  printf '[%3d/%d %s, ~%s left] %s\n' "$step" "$total" "$(fmt_s "$now")" \
+    "$(fmt_s "$left")" "$*" >&2
 }
 
+# run_hol MODEL THREADS SLOW REP: one head-of-line run, fast/slow split.
+run_hol() {
+  local model=$1 threads=$2 slow=$3 rep=$4
+  local tag="$model-hol-t$threads-s$slow-$rep" fields="NA NA NA NA NA NA"
+  if start_server "$model" "$OUT/logs/$tag.server.log" "$(hol_server_cmd "$model" "$threads")"; then
+    if json=$(taskset -c 1 "$BIN/bench" --mode=pingpong --port="$PORT" \
+                --connections="$HOL_CONNS" --slow_connections="$slow" \
+                --size=64 --duration="$HOL_DURATION" --warmup="$HOL_WARMUP" \
+                --json 2>"$OUT/logs/$tag.bench.log"); then
+      fields=$(python3 -c 'import json,sys
+j = json.load(sys.stdin); f, s = j["fast"], j["slow"]
+print(f["latency_us"]["p50"], f["latency_us"]["p99"], f["latency_us"]["p999"],
+      f["rate"], s["rate"] if s["round_trips"] else "NA",
+      s["latency_us"]["p99"] if s["round_trips"] else "NA")' <<<"$json")
+    fi
+    stop_server
+  fi
+  local names="fast_p50_us fast_p99_us fast_p999_us fast_round_trips_per_s slow_round_trips_per_s slow_p99_us"
+  local -a v=($fields) n=($names)
+  local i
+  for i in "${!n[@]}"; do hol_record "$model" "$threads" "$slow" "$rep" "${n[$i]}" "${v[$i]}"; done
+  progress "$model hol threads=$threads slow=$slow/$HOL_CONNS rep=$rep: fast p99 ${v[1]} us"
+}
+
+# Costs, baton vs asio, one server thread: syscalls per round trip (strace
+# counts calls; its slowdown does not matter here) and resident memory per
+# idle connection. Run first, so that --budget sees their time.
+for model in baton asio; do
+  [[ " $MODELS " == *" $model "* ]] || continue
+  tag="$model-costs"
+  if start_server "$model" "$OUT/logs/$tag.server.log"; then
+    strace -f -c -o "$OUT/logs/$tag.strace" -p "$SERVER_PID" 2>/dev/null &
+    STRACE_PID=$!
+    sleep 0.5
+    if json=$(taskset -c 1 "$BIN/bench" --mode=pingpong --port="$PORT" \
+                --connections=100 --size=64 --duration=2 --json \
+                2>"$OUT/logs/$tag.bench.log"); then
+      rts=$(json_field round_trips <<<"$json")
+      kill -INT "$STRACE_PID" 2>/dev/null || true
+      wait "$STRACE_PID" 2>/dev/null || true
+      calls=$(awk '$NF=="total" {print $(NF-2)}' "$OUT/logs/$tag.strace")
+      waits=$(awk '$NF=="rt_sigtimedwait" {print $(NF-1)}' "$OUT/logs/$tag.strace")
+      per=$(python3 -c "print(round(($calls - ${waits:-0}) / max($rts, 1), 3))")
+      record "$model" costs 100 0 1 syscalls_per_round_trip "$per"
+    else
+      kill -INT "$STRACE_PID" 2>/dev/null || true
+      wait "$STRACE_PID" 2>/dev/null || true
+      per=NA
+    fi
+    progress "$model syscalls per round trip: $per"
+    before=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+    per=NA
+    if start_deadconn 10000 "$OUT/logs/$tag.dead.log"; then
+      sleep 1
+      after=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+      per=$(python3 -c "print(round(($after - $before) * 1024 / 10000))")
+      record "$model" costs 0 10000 1 rss_bytes_per_idle_connection "$per"
+      stop_deadconn
+    fi
+    progress "$model RSS per idle connection: $per bytes"
+    stop_server
+  else
+    step=$((step + 2))
+  fi
+done
+
+REPS_DONE=0
+REP_MAX_S=0
 for rep in $(seq "$REPS"); do
+  rep_start=$(date +%s)
+  if ((rep > 1 && BUDGET > 0)); then
+    elapsed=$(( rep_start - start_time ))
+    if (( elapsed + REP_MAX_S > BUDGET )); then
+      echo "compare.sh: stopping after $REPS_DONE of $REPS repetitions:" \
+        "another takes ~${REP_MAX_S}s and ${elapsed}s of the ${BUDGET}s" \
+        "budget are gone (--budget=0 lifts the bound)" >&2
+      break
+    fi
+  fi
   for model in $MODELS; do
     for pair in $PINGPONG; do
       conns=${pair%%:*}; idle=${pair##*:}
@@ -208,48 +357,27 @@ for rep in $(seq "$REPS"); do
       progress "$model barrier threads=$threads rep=$rep: $value us"
     done
   done
-done
-
-# Costs, baton vs asio, one server thread: syscalls per round trip (strace
-# counts calls; its slowdown does not matter here) and resident memory per
-# idle connection.
-for model in baton asio; do
-  [[ " $MODELS " == *" $model "* ]] || continue
-  tag="$model-costs"
-  if start_server "$model" "$OUT/logs/$tag.server.log"; then
-    strace -f -c -o "$OUT/logs/$tag.strace" -p "$SERVER_PID" 2>/dev/null &
-    STRACE_PID=$!
-    sleep 0.5
-    if json=$(taskset -c 1 "$BIN/bench" --mode=pingpong --port="$PORT" \
-                --connections=100 --size=64 --duration=2 --json \
-                2>"$OUT/logs/$tag.bench.log"); then
-      rts=$(json_field round_trips <<<"$json")
-      kill -INT "$STRACE_PID" 2>/dev/null || true
-      wait "$STRACE_PID" 2>/dev/null || true
-      calls=$(awk '$NF=="total" {print $(NF-2)}' "$OUT/logs/$tag.strace")
-      waits=$(awk '$NF=="rt_sigtimedwait" {print $(NF-1)}' "$OUT/logs/$tag.strace")
-      per=$(python3 -c "print(round(($calls - ${waits:-0}) / max($rts, 1), 3))")
-      record "$model" costs 100 0 1 syscalls_per_round_trip "$per"
-      progress "$model syscalls per round trip: $per"
-    else
-      kill -INT "$STRACE_PID" 2>/dev/null || true
-      wait "$STRACE_PID" 2>/dev/null || true
-    fi
-    before=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
-    if start_deadconn 10000 "$OUT/logs/$tag.dead.log"; then
-      sleep 1
-      after=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
-      per=$(python3 -c "print(round(($after - $before) * 1024 / 10000))")
-      record "$model" costs 0 10000 1 rss_bytes_per_idle_connection "$per"
-      progress "$model RSS per idle connection: $per bytes"
-      stop_deadconn
-    fi
-    stop_server
-  fi
+  # Head-of-line: per cell, the models back to back.
+  for threads in $HOL_THREADS; do
+    for slow in $HOL_SLOW; do
+      for model in $HOL_MODELS; do
+        if hol_fixed_threads "$model" && [[ "$threads" != "${HOL_THREADS%% *}" ]]; then
+          continue
+        fi
+        run_hol "$model" "$(hol_fixed_threads "$model" && echo 1 || echo "$threads")" "$slow" "$rep"
+      done
+    done
+  done
+  REPS_DONE=$rep
+  rep_s=$(( $(date +%s) - rep_start ))
+  (( rep_s > REP_MAX_S )) && REP_MAX_S=$rep_s
+  total=$(( step + (REPS - rep) * per_rep ))
 done
 
 python3 "$ROOT/tools/compare_report.py" --out="$OUT" --quick="$QUICK" \
-  --duration="$DURATION" --reps="$REPS"
+  --duration="$DURATION" --reps="$REPS_DONE" --planned_reps="$REPS" \
+  --budget="$BUDGET" --hol_duration="$HOL_DURATION" --hol_conns="$HOL_CONNS" \
+  --hol_slow_us="$HOL_SLOW_US"
 if [[ "$HTTP" == 1 ]]; then
   progress "HTTP comparison with nginx (tools/http_compare.sh)"
   "$ROOT/tools/http_compare.sh" --out="$OUT/http" --reps="$REPS"

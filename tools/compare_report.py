@@ -11,14 +11,33 @@ from collections import defaultdict
 
 MODEL_ORDER = ["baton", "baton-t2", "asio", "asio-t2", "poll", "select",
                "threads"]
+# Head-of-line models (tools/compare.sh hol_server_cmd).
+HOL_ORDER = ["baton", "asio", "asio-pt", "reuseport", "poll", "select",
+             "threads"]
+HOL_LABEL = {
+    "baton": "baton (leader/followers, one epoll)",
+    "asio": "Asio, one io_context shared",
+    "asio-pt": "Asio, io_context per thread (SO_REUSEPORT)",
+    "reuseport": "epoll loop per thread (SO_REUSEPORT)",
+    "poll": "poll, one thread",
+    "select": "select, one thread",
+    "threads": "thread per connection",
+}
 
 
 def load(path):
     runs = defaultdict(list)
     with open(path) as f:
         for row in csv.DictReader(f):
-            key = (row["model"], row["server_threads"], row["scenario"],
-                   int(row["connections"]), int(row["idle"]), row["measure"])
+            if row["scenario"] == "hol":
+                # (model, threads, "hol", connections, slow, measure)
+                key = (row["model"], int(row["server_threads"]), "hol",
+                       int(row["connections"]), int(row["slow"]),
+                       row["measure"])
+            else:
+                key = (row["model"], row["server_threads"], row["scenario"],
+                       int(row["connections"]), int(row["idle"]),
+                       row["measure"])
             runs[key].append(row["value"])
     return runs
 
@@ -49,29 +68,171 @@ def gnuplot(script):
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
 
 
+# hol_stats is keyed (model, threads, slow connections, measure).
+def hol_median(hol_stats, model, threads, slow, measure):
+    s = hol_stats.get((model, threads, slow, measure))
+    return s["median"] if s else None
+
+
+def hol_series(hol_stats):
+    """[(model, threads)] in report order, and the sorted slow counts."""
+    pairs = sorted({(k[0], k[1]) for k in hol_stats},
+                   key=lambda p: (HOL_ORDER.index(p[0]), p[1]))
+    slows = sorted({k[2] for k in hol_stats})
+    return pairs, slows
+
+
+def isolation_ratios(hol_stats):
+    """{(model, threads, slow): fast p99(slow) / fast p99(0)} for slow > 0."""
+    pairs, slows = hol_series(hol_stats)
+    ratios = {}
+    for m, t in pairs:
+        base = hol_median(hol_stats, m, t, 0, "fast_p99_us")
+        for k in slows:
+            if k == 0:
+                continue
+            v = hol_median(hol_stats, m, t, k, "fast_p99_us")
+            ratios[(m, t, k)] = v / base if v is not None and base else None
+    return ratios
+
+
+def threads_label(model, threads):
+    if model == "threads":
+        return "per connection"
+    if model in ("poll", "select"):
+        return "1 (fixed)"
+    return str(threads)
+
+
+def hol_section(hol_stats, args):
+    if not hol_stats:
+        return []
+    pairs, slows = hol_series(hol_stats)
+    ratios = isolation_ratios(hol_stats)
+    lines = ["## Head-of-line blocking: fast connections' p99 vs slow connections\n",
+             f"{args.hol_conns} closed-loop connections of 64 B "
+             f"(`bench --mode=pingpong --connections={args.hol_conns} "
+             f"--slow_connections=K`, {args.hol_duration} s measured); each "
+             f"message of the K slow connections makes the server's handler "
+             f"sleep {args.hol_slow_us} µs (`--slow_us={args.hol_slow_us} "
+             "--slow_mode=sleep`). All server threads pinned on core 0, the "
+             "load on core 1. Fast connections' p99 round trip in µs "
+             "(median over repetitions); in brackets the isolation ratio, "
+             "p99 with K slow / p99 with none for the same server (1.0 = "
+             "slow handlers do not hurt the others).\n"]
+    lines.append("| model | threads | " +
+                 " | ".join(f"{k} slow" for k in slows) + " |")
+    lines.append("|---|---:|" + "---:|" * len(slows))
+    for m, t in pairs:
+        cells = []
+        for k in slows:
+            v = hol_median(hol_stats, m, t, k, "fast_p99_us")
+            r = ratios.get((m, t, k))
+            cells.append(fmt(v) + (f" ({fmt(r, 2)})" if k and r else ""))
+        lines.append(f"| {m} | {threads_label(m, t)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if 0 in slows:
+        lines.append("## Oversubscription: no slow connection, threads on one core\n")
+        lines.append(f"{args.hol_conns} connections, none slow; all server "
+                     "threads share core 0. Fast p99 (µs) and round trips/s.\n")
+        lines.append("| model | threads | p50 µs | p99 µs | p99.9 µs | round trips/s |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        for m, t in pairs:
+            g = lambda meas: hol_median(hol_stats, m, t, 0, meas)
+            lines.append(f"| {m} | {threads_label(m, t)} | {fmt(g('fast_p50_us'))} | "
+                         f"{fmt(g('fast_p99_us'))} | {fmt(g('fast_p999_us'))} | "
+                         f"{fmt(g('fast_round_trips_per_s'))} |")
+        lines.append("")
+    lines.append("Models: " + "; ".join(
+        f"`{m}` {HOL_LABEL[m]}" for m in HOL_ORDER
+        if any(p[0] == m for p in pairs)) + ". Plot: `hol_fast_p99.png` "
+        "(one panel per thread count).\n")
+    return lines
+
+
+def plot_hol(hol_stats, out, args):
+    pairs, slows = hol_series(hol_stats)
+    thread_counts = sorted({t for _, t in pairs})
+    panels = []
+    for t in thread_counts:
+        # Fixed-threading models (poll, select, thread per connection)
+        # appear in the 1-thread panel.
+        series = [(m, tt) for m, tt in pairs if tt == t]
+        dat = os.path.join(out, f"hol_t{t}.dat")
+        with open(dat, "w") as f:
+            f.write("# slow " + " ".join(m for m, _ in series) + "\n")
+            for k in slows:
+                row = []
+                for m, tt in series:
+                    v = hol_median(hol_stats, m, tt, k, "fast_p99_us")
+                    row.append("NaN" if v is None else f"{v:.1f}")
+                f.write(f"{k} " + " ".join(row) + "\n")
+        plot = ", ".join(
+            f"'{dat}' using 1:{i + 2} with linespoints lw 2 title '{m}'"
+            for i, (m, _) in enumerate(series))
+        panels.append(f"set title '{t} server thread{'s' if t > 1 else ''} on one core'\n"
+                      f"plot {plot}\n")
+    gnuplot(f"""set terminal pngcairo size {max(500, 460 * len(panels))},520 noenhanced
+set output '{os.path.join(out, "hol_fast_p99.png")}'
+set multiplot layout 1,{len(panels)} title 'fast connections p99 vs slow connections ({args.hol_conns} connections, {args.hol_slow_us} us sleep per slow message)'
+set xlabel 'slow connections'
+set ylabel 'fast p99 (us)'
+set key top left
+set grid
+set logscale y
+set xtics ({", ".join(str(k) for k in slows)})
+{"".join(panels)}unset multiplot
+""")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", default="0")
     ap.add_argument("--duration", default="?")
     ap.add_argument("--reps", default="?")
+    ap.add_argument("--planned_reps", default=None)
+    ap.add_argument("--budget", default="0")
+    ap.add_argument("--hol_duration", default="?")
+    ap.add_argument("--hol_conns", default="40")
+    ap.add_argument("--hol_slow_us", default="1000")
     args = ap.parse_args()
     out = args.out
     runs = load(os.path.join(out, "raw.csv"))
     stats = {k: summarize(v) for k, v in runs.items()}
+    main_stats = {k: v for k, v in stats.items() if k[2] != "hol"}
+    hol_stats = {(k[0], k[1], k[4], k[5]): v for k, v in stats.items()
+                 if k[2] == "hol"}
+    stats = main_stats
     models = [m for m in MODEL_ORDER if any(k[0] == m for k in stats)]
+
+    def row_of(key, s, runs_):
+        return ([round(s["median"], 3), round(s["min"], 3), round(s["max"], 3),
+                 s["runs"], s["failed"]] if s else
+                ["NA", "NA", "NA", 0, len(runs_[key])])
 
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["model", "server_threads", "scenario", "connections",
-                    "idle", "measure", "median", "min", "max", "runs",
+                    "idle", "slow", "measure", "median", "min", "max", "runs",
                     "failed_runs"])
         for key in sorted(stats, key=lambda k: (MODEL_ORDER.index(k[0]),) + k[1:]):
-            s = stats[key]
-            w.writerow(list(key) + ([round(s["median"], 3), round(s["min"], 3),
-                                     round(s["max"], 3), s["runs"], s["failed"]]
-                                    if s else ["NA", "NA", "NA", 0,
-                                               len(runs[key])]))
+            w.writerow(list(key[:5]) + [0, key[5]] +
+                       row_of(key, stats[key], runs))
+        # Head-of-line rows, plus the isolation ratio (fast p99 with k slow
+        # connections / fast p99 with none, same model and threads).
+        for key in sorted(hol_stats, key=lambda k: (HOL_ORDER.index(k[0]),) + k[1:]):
+            m, t, slow, measure = key
+            raw_key = (m, t, "hol", int(args.hol_conns), slow, measure)
+            w.writerow([m, t, "hol", args.hol_conns, 0, slow, measure] +
+                       row_of(raw_key, hol_stats[key], runs))
+        for (m, t, slow), ratio in sorted(
+                isolation_ratios(hol_stats).items(),
+                key=lambda kv: (HOL_ORDER.index(kv[0][0]),) + kv[0][1:]):
+            w.writerow([m, t, "hol", args.hol_conns, 0, slow,
+                        "fast_p99_isolation_ratio",
+                        "NA" if ratio is None else round(ratio, 3),
+                        "", "", "", ""])
 
     def med(model, scenario, conns, idle, measure):
         for key, s in stats.items():
@@ -89,15 +250,20 @@ def main():
                  f"kernel {platform.release()}, "
                  + command_output(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).strip())
     lines.append(f"- commit: {command_output(['git', 'rev-parse', '--short', 'HEAD'])}")
+    cut = (f" (of {args.planned_reps} planned: stopped by --budget="
+           f"{args.budget} s)" if args.planned_reps not in (None, args.reps)
+           else "")
     lines.append(f"- mode: {'quick' if args.quick == '1' else 'full'}; "
-                 f"{args.reps} interleaved repetitions per cell, "
+                 f"{args.reps} interleaved repetition(s) per cell{cut}, "
                  f"{args.duration} s measured per ping-pong run; medians shown")
     lines.append("- server pinned to core 0 (`taskset -c 0`), `bench` and "
                  "`deadconn` to core 1; loopback; 64-byte messages")
-    lines.append("- load: `bench --mode=pingpong --connections=C --size=64` "
-                 "(one client thread, one epoll); idle connections held by "
-                 "`deadconn --connections=N`; barrier: `bench --mode=barrier "
-                 "--threads=N` (10 round trips of 13 bytes each)\n")
+    if models:
+        lines.append("- load: `bench --mode=pingpong --connections=C --size=64` "
+                     "(one client thread, one epoll); idle connections held by "
+                     "`deadconn --connections=N`; barrier: `bench --mode=barrier "
+                     "--threads=N` (10 round trips of 13 bytes each)")
+    lines.append("")
 
     if pp_conns:
         lines.append("## Ping-pong round trips/s vs connections (no idle connections)\n")
@@ -167,10 +333,15 @@ def main():
         for m, sc, rss in costs:
             lines.append(f"| {m} | {fmt(sc, 2)} | {fmt(rss)} |")
         lines.append("")
+    lines += hol_section(hol_stats, args)
     lines.append("NA: the run failed (see logs/); `select` cannot serve "
                  "descriptors >= FD_SETSIZE (1024), so it refuses clients "
                  "once many idle connections are held.\n")
-    lines.append("Plots: `rate_vs_idle.png`, `rate_vs_connections.png`.")
+    plots = [p for p in ("rate_vs_idle.png", "rate_vs_connections.png")
+             if models]
+    if hol_stats:
+        plots.append("hol_fast_p99.png")
+    lines.append("Plots: " + ", ".join(f"`{p}`" for p in plots) + ".")
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -204,6 +375,8 @@ set yrange [0:*]
 plot {series}
 """)
 
+    if hol_stats:
+        plot_hol(hol_stats, out, args)
     if len(pp_idle) > 1:
         dat = write_dat("rate_vs_idle.dat", pp_idle, "pingpong", fixed_conns=100)
         plot(dat, os.path.join(out, "rate_vs_idle.png"),

@@ -28,9 +28,13 @@ class BaselineEchoTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(BaselineEchoTest, EchoesEveryByteHalfClosesAndStopsOnSigterm) {
   ChildServer server;
+  // "binary [--extra-flag]"
+  const size_t space = GetParam().find(' ');
+  std::vector<std::string> args = {"--port=0", "--threads=2"};
+  if (space != std::string::npos) args.push_back(GetParam().substr(space + 1));
   ASSERT_TRUE(server
-                  .Start(RunfilePath("server/" + GetParam()),
-                         {"--port=0", "--threads=2"})
+                  .Start(RunfilePath("server/" + GetParam().substr(0, space)),
+                         args)
                   .ok())
       << server.output();
   std::atomic<int> failures{0};
@@ -70,9 +74,11 @@ TEST_P(BaselineEchoTest, EchoesEveryByteHalfClosesAndStopsOnSigterm) {
       << server.output();
 }
 
-INSTANTIATE_TEST_SUITE_P(Servers, BaselineEchoTest,
-                         ::testing::Values("asio_echo", "poll_echo",
-                                           "select_echo", "thread_echo"));
+INSTANTIATE_TEST_SUITE_P(
+    Servers, BaselineEchoTest,
+    ::testing::Values("asio_echo", "asio_echo --io_contexts=per_thread",
+                      "reuseport_echo", "poll_echo", "select_echo",
+                      "thread_echo"));
 
 }  // namespace
 }  // namespace baton
