@@ -1,58 +1,26 @@
-// Internal: socket helpers.
+// Internal: listener helpers.
 #include "lib/internal/socket_util.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <cstring>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "lib/net/address.h"
+#include "lib/net/errno_status.h"
 
 namespace baton::internal {
-namespace {
 
-absl::Status ErrnoStatus(absl::string_view what, int err) {
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      absl::StrCat(what, ": ", std::strerror(err)));
-}
-
-}  // namespace
-
-absl::StatusOr<socklen_t> ParseSocketAddress(absl::string_view address,
-                                             int port,
-                                             sockaddr_storage* addr) {
-  if (port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("port ", port, " is out of range 0..65535"));
-  }
-  std::memset(addr, 0, sizeof(*addr));
-  const std::string text(address);
-  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
-  if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    return static_cast<socklen_t>(sizeof(sockaddr_in));
-  }
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
-  if (inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    return static_cast<socklen_t>(sizeof(sockaddr_in6));
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "'", address, "' is not an IPv4 or IPv6 address literal"));
-}
+using net::ErrnoStatus;
 
 absl::StatusOr<ScopedFd> CreateListener(absl::string_view address, int port,
                                         int backlog, bool reuse_port) {
   sockaddr_storage addr;
-  absl::StatusOr<socklen_t> len = ParseSocketAddress(address, port, &addr);
+  absl::StatusOr<socklen_t> len = net::ParseSocketAddress(address, port, &addr);
   if (!len.ok()) return len.status();
   ScopedFd fd(::socket(addr.ss_family,
                        SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -68,7 +36,8 @@ absl::StatusOr<ScopedFd> CreateListener(absl::string_view address, int port,
   }
   SetNoDelay(fd.get());
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), *len) != 0) {
-    return ErrnoStatus(absl::StrCat("bind ", address, ":", port), errno);
+    return ErrnoStatus(absl::StrCat("bind ", net::JoinHostPort(address, port)),
+                       errno);
   }
   if (::listen(fd.get(), backlog) != 0) return ErrnoStatus("listen", errno);
   return fd;
@@ -95,18 +64,7 @@ std::string LocalAddressString(int fd) {
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     return "?";
   }
-  char text[INET6_ADDRSTRLEN] = "?";
-  if (addr.ss_family == AF_INET) {
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
-    return absl::StrCat(text, ":", ntohs(v4->sin_port));
-  }
-  if (addr.ss_family == AF_INET6) {
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
-    return absl::StrCat("[", text, "]:", ntohs(v6->sin6_port));
-  }
-  return "?";
+  return net::SocketAddressString(addr);
 }
 
 absl::Status MakeNonBlockingCloexec(int fd) {
@@ -118,11 +76,6 @@ absl::Status MakeNonBlockingCloexec(int fd) {
     return ErrnoStatus("fcntl(FD_CLOEXEC)", errno);
   }
   return absl::OkStatus();
-}
-
-void SetNoDelay(int fd) {
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 }  // namespace baton::internal

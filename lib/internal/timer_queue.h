@@ -12,13 +12,14 @@
 #include "absl/container/flat_hash_map.h"
 #include "lib/internal/mutex.h"
 #include "lib/internal/scoped_fd.h"
+#include "lib/net/clock.h"
 
 namespace baton::internal {
 
-// CLOCK_MONOTONIC in nanoseconds.
-int64_t MonotonicNanos();
-// CLOCK_MONOTONIC_COARSE in milliseconds: cheap enough for every event.
-int64_t CoarseMonotonicMillis();
+// The clocks moved to lib/net/clock.h; these names keep unqualified calls
+// in the reactor compiling.
+using net::CoarseMonotonicMillis;
+using net::MonotonicNanos;
 
 // Deadlines on CLOCK_MONOTONIC, kept in a map ordered by (deadline, id); the
 // timerfd is programmed for the earliest one. Thread-safe. Callbacks run on
