@@ -15,14 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "lib/net/address.h"
 #include "server/flags.h"
-
-DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
-DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
-DEFINE_int32(threads, 0, "threads running the io_context (0: one per CPU)");
-DEFINE_validator(port, &baton::flags::ValidatePort);
-DEFINE_validator(address, &baton::flags::ValidateAddress);
-DEFINE_validator(threads, &baton::flags::ValidateThreads);
 
 namespace {
 
@@ -114,16 +108,17 @@ int main(int argc, char** argv) {
         io, tcp::endpoint(boost::asio::ip::make_address(FLAGS_address),
                           static_cast<uint16_t>(FLAGS_port)));
   } catch (const boost::system::system_error& e) {
-    LOG(ERROR) << "cannot listen on " << FLAGS_address << ":" << FLAGS_port
-               << ": " << e.what();
+    LOG(ERROR) << "cannot listen on "
+               << baton::net::JoinHostPort(FLAGS_address, FLAGS_port) << ": "
+               << e.what();
     return 1;
   }
   auto work = boost::asio::make_work_guard(io);
   std::vector<std::thread> pool;
   for (int i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
   LOG(INFO) << "listening on "
-            << baton::flags::JoinHostPort(FLAGS_address,
-                                          server->local_endpoint().port())
+            << baton::net::JoinHostPort(FLAGS_address,
+                                        server->local_endpoint().port())
             << " with " << threads << " threads";
 
   const int signal = baton::flags::WaitForSignal(stop_signals);
