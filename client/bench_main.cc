@@ -28,6 +28,7 @@
 #include "client/pingpong.h"
 #include "client/progress.h"
 #include "client/summary.h"
+#include "lib/cli/parse_flags.h"
 
 DEFINE_string(mode, "barrier", "barrier | pingpong | http");
 DEFINE_string(host, "127.0.0.1", "server address (IPv4 or IPv6 literal)");
@@ -376,7 +377,7 @@ int main(int argc, char** argv) {
       "[--slow_connections=K]\n"
       "  bench --mode=http --threads=T --connections=C --requests=N "
       "[--keepalive]");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  baton::cli::ParseFlags(&argc, &argv);
   if (argc > 1) {
     std::fprintf(stderr, "bench: unexpected argument '%s'\n", argv[1]);
     return 2;

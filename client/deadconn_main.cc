@@ -17,6 +17,7 @@
 #include "client/dead_connections.h"
 #include "client/flags.h"
 #include "client/net.h"
+#include "lib/cli/parse_flags.h"
 
 DEFINE_string(host, "127.0.0.1", "server address (IPv4 or IPv6 literal)");
 DEFINE_int32(port, 12345, "server port");
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
       "holds idle connections open\n"
       "  deadconn --connections=N [--host=A --port=P] [--partial_request] "
       "[--duration=S]");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  baton::cli::ParseFlags(&argc, &argv);
   if (argc > 1) {
     std::fprintf(stderr, "deadconn: unexpected argument '%s'\n", argv[1]);
     return 2;

@@ -3,6 +3,9 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "client/net.h"
 
 namespace baton::client {
@@ -21,13 +24,7 @@ bool ValidatePort(const char* flag, int32_t value) {
 }
 
 bool ValidateHost(const char* flag, const std::string& value) {
-  // The port is checked by its own validator; any valid one will do here.
-  if (ResolveEndpoint(value, 1).ok()) return true;
-  std::fprintf(stderr,
-               "--%s=%s: must be an IPv4 or IPv6 address literal (no names: "
-               "the bench does not resolve them)\n",
-               flag, value.c_str());
-  return false;
+  return cli::ValidateAddressLiteral(flag, value);
 }
 
 absl::Status ReserveDescriptors(int64_t sockets, const std::string& what) {

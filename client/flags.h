@@ -9,30 +9,20 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "lib/cli/validators.h"
 
 namespace baton::client {
 
 // gflags validators: on a bad value they print "--flag=value: why" on stderr
 // and return false, and gflags then exits non-zero. Use as
 // DEFINE_validator(threads, &ValidatePositive<int32_t>).
-template <typename T>
-bool ValidatePositive(const char* flag, T value) {
-  if (value > 0) return true;
-  std::fprintf(stderr, "--%s=%s: must be positive\n", flag,
-               absl::StrCat(value).c_str());
-  return false;
-}
+using cli::ValidateNonNegative;
+using cli::ValidatePositive;
 
-template <typename T>
-bool ValidateNonNegative(const char* flag, T value) {
-  if (value >= 0) return true;
-  std::fprintf(stderr, "--%s=%s: must not be negative\n", flag,
-               absl::StrCat(value).c_str());
-  return false;
-}
-
-bool ValidatePort(const char* flag, int32_t value);             // 1..65535
-bool ValidateHost(const char* flag, const std::string& value);  // a literal
+bool ValidatePort(const char* flag, int32_t value);  // 1..65535
+// An IPv4 or IPv6 literal (cli::ValidateAddressLiteral): the clients do not
+// resolve names.
+bool ValidateHost(const char* flag, const std::string& value);
 
 // Raises RLIMIT_NOFILE so that `sockets` connections (plus a margin for the
 // process's other descriptors) fit. If they cannot, says how many are

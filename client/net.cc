@@ -1,29 +1,23 @@
 // Client library: sockets, limits, payloads.
 #include "client/net.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "lib/net/address.h"
+#include "lib/net/clock.h"
+#include "lib/net/errno_status.h"
+#include "lib/net/socket_options.h"
 
 namespace baton::client {
-namespace {
 
-absl::Status Errno(const std::string& what, int err) {
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      absl::StrCat(what, ": ", std::strerror(err)));
-}
-
-}  // namespace
+using net::ErrnoStatus;
 
 absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port) {
   if (port < 1 || port > 65535) {
@@ -31,38 +25,24 @@ absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port) {
         absl::StrCat("port ", port, " is out of range 1..65535"));
   }
   Endpoint e;
-  std::memset(&e.addr, 0, sizeof(e.addr));
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&e.addr);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&e.addr);
-  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    e.len = sizeof(sockaddr_in);
-    e.text = absl::StrCat(host, ":", port);
-  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    e.len = sizeof(sockaddr_in6);
-    e.text = absl::StrCat("[", host, "]:", port);
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--host=", host, " is not an IPv4 or IPv6 address literal"));
-  }
+  absl::StatusOr<socklen_t> len = net::ParseSocketAddress(host, port, &e.addr);
+  if (!len.ok()) return len.status();
+  e.len = *len;
+  e.text = net::JoinHostPort(host, port);
   return e;
 }
 
 absl::StatusOr<int> ConnectNonBlocking(const Endpoint& endpoint) {
   const int fd = ::socket(endpoint.addr.ss_family,
                           SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Errno("socket", errno);
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (fd < 0) return ErrnoStatus("socket", errno);
+  net::SetNoDelay(fd);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&endpoint.addr),
                 endpoint.len) != 0 &&
       errno != EINPROGRESS) {
     const int err = errno;
     ::close(fd);
-    return Errno("connect to " + endpoint.text, err);
+    return ErrnoStatus("connect to " + endpoint.text, err);
   }
   return fd;
 }
@@ -86,7 +66,7 @@ absl::StatusOr<int> ConnectBlocking(const Endpoint& endpoint, int timeout_ms) {
   }
   if (err != 0) {
     ::close(*fd);
-    return Errno("connect to " + endpoint.text, err);
+    return ErrnoStatus("connect to " + endpoint.text, err);
   }
   const int flags = ::fcntl(*fd, F_GETFL);
   ::fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK);
@@ -122,10 +102,6 @@ std::string Payload(size_t size, uint32_t index) {
   return out;
 }
 
-int64_t NowNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
+int64_t NowNanos() { return net::MonotonicNanos(); }
 
 }  // namespace baton::client

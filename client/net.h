@@ -18,7 +18,8 @@ struct Endpoint {
   std::string text;  // "host:port" for messages
 };
 
-// Parses an IPv4/IPv6 literal and port.
+// Parses an IPv4/IPv6 literal and a port in 1..65535 (net::ParseSocketAddress);
+// `text` is net::JoinHostPort(host, port).
 absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port);
 
 // Connects a blocking socket with TCP_NODELAY and send/receive timeouts of
@@ -37,7 +38,7 @@ int64_t RaiseFileLimit(int64_t wanted);
 // flipped, dropped, duplicated or reordered byte is detected.
 std::string Payload(size_t size, uint32_t index);
 
-// Monotonic clock in nanoseconds.
+// Monotonic clock in nanoseconds (net::MonotonicNanos).
 int64_t NowNanos();
 
 }  // namespace baton::client

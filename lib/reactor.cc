@@ -9,6 +9,8 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "baton/reactor_limits.h"
 #include "lib/internal/reactor_core.h"
 
 namespace baton {
@@ -19,16 +21,18 @@ namespace baton {
 absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
     const ReactorOptions& options) {
   ReactorOptions o = options;
-  if (o.threads < 0 || o.threads > 1024) {
-    return absl::InvalidArgumentError("threads must be in 0..1024");
+  if (o.threads < 0 || o.threads > kReactorMaxThreads) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("threads must be in 0..", kReactorMaxThreads));
   }
   if (o.threads == 0) {
     o.threads = std::max(1u, std::thread::hardware_concurrency());
   }
-  if (o.max_events < 1 || o.max_events > 4096) {
-    return absl::InvalidArgumentError("max_events must be in 1..4096");
+  if (o.max_events < 1 || o.max_events > kReactorMaxEvents) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_events must be in 1..", kReactorMaxEvents));
   }
-  if (o.max_connections < 1 || o.max_connections > (size_t{1} << 31)) {
+  if (o.max_connections < 1 || o.max_connections > kReactorMaxConnections) {
     return absl::InvalidArgumentError("max_connections must be in 1..2^31");
   }
   if (o.idle_timeout < absl::ZeroDuration()) {
@@ -40,13 +44,16 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
   if (o.linger_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("linger_timeout must not be negative");
   }
-  if (o.speculative_rounds < 0 || o.speculative_rounds > 64) {
-    return absl::InvalidArgumentError("speculative_rounds must be in 0..64");
+  if (o.speculative_rounds < 0 ||
+      o.speculative_rounds > kReactorMaxSpeculativeRounds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "speculative_rounds must be in 0..", kReactorMaxSpeculativeRounds));
   }
   if (o.output_high_water < 1) {
     return absl::InvalidArgumentError("output_high_water must be positive");
   }
-  if (o.read_buffer_size < 512 || o.read_buffer_size > (size_t{64} << 20)) {
+  if (o.read_buffer_size < kReactorMinReadBufferSize ||
+      o.read_buffer_size > kReactorMaxReadBufferSize) {
     return absl::InvalidArgumentError(
         "read_buffer_size must be in 512..64 MiB");
   }

@@ -27,18 +27,13 @@
 #include <thread>
 #include <vector>
 
+#include "lib/net/address.h"
 #include "server/flags.h"
 #include "server/slow_rule_flags.h"
 
-DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
-DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
-DEFINE_int32(threads, 0, "threads running the io_context (0: one per CPU)");
 DEFINE_string(io_contexts, "shared",
               "shared: one io_context run by all threads; per_thread: one "
               "io_context and one SO_REUSEPORT acceptor per thread");
-DEFINE_validator(port, &baton::flags::ValidatePort);
-DEFINE_validator(address, &baton::flags::ValidateAddress);
-DEFINE_validator(threads, &baton::flags::ValidateThreads);
 
 namespace {
 bool ValidateIoContexts(const char* flag, const std::string& value) {
@@ -168,8 +163,9 @@ int main(int argc, char** argv) {
       endpoint.port(servers.front()->local_endpoint().port());
     }
   } catch (const boost::system::system_error& e) {
-    LOG(ERROR) << "cannot listen on " << FLAGS_address << ":" << FLAGS_port
-               << ": " << e.what();
+    LOG(ERROR) << "cannot listen on "
+               << baton::net::JoinHostPort(FLAGS_address, FLAGS_port) << ": "
+               << e.what();
     return 1;
   }
   std::vector<boost::asio::executor_work_guard<
@@ -182,7 +178,7 @@ int main(int argc, char** argv) {
     pool.emplace_back([io] { io->run(); });
   }
   LOG(INFO) << "listening on "
-            << baton::flags::JoinHostPort(FLAGS_address, endpoint.port())
+            << baton::net::JoinHostPort(FLAGS_address, endpoint.port())
             << " with " << threads << " threads, "
             << (per_thread ? "one io_context per thread"
                            : "one shared io_context");

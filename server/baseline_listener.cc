@@ -12,16 +12,9 @@
 #include <thread>
 
 #include "lib/internal/socket_util.h"
+#include "lib/net/address.h"
+#include "lib/net/socket_options.h"
 #include "server/flags.h"
-
-DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
-DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
-DEFINE_int32(threads, 1,
-             "accepted for command-line compatibility with the other servers; "
-             "these dispatch models decide their own threading");
-DEFINE_validator(port, &baton::flags::ValidatePort);
-DEFINE_validator(address, &baton::flags::ValidateAddress);
-DEFINE_validator(threads, &baton::flags::ValidateThreads);
 
 namespace baton::baseline {
 
@@ -34,8 +27,9 @@ int StartListening(int* argc, char*** argv, const char* usage,
   absl::StatusOr<internal::ScopedFd> fd =
       internal::CreateListener(FLAGS_address, FLAGS_port, 1024, false);
   if (!fd.ok()) {
-    LOG(ERROR) << "cannot listen on " << FLAGS_address << ":" << FLAGS_port
-               << ": " << fd.status().message();
+    LOG(ERROR) << "cannot listen on "
+               << net::JoinHostPort(FLAGS_address, FLAGS_port) << ": "
+               << fd.status().message();
     return -1;
   }
   if (!nonblocking) {
@@ -55,7 +49,7 @@ int AcceptOne(int listen_fd, bool nonblocking) {
   const int fd = ::accept4(listen_fd, nullptr, nullptr,
                            SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0));
   if (fd >= 0) {
-    internal::SetNoDelay(fd);
+    net::SetNoDelay(fd);
   } else if (errno == EMFILE || errno == ENFILE) {
     LOG_EVERY_N(WARNING, 1000) << "accept: out of descriptors";
     ::usleep(10000);

@@ -15,10 +15,11 @@ namespace baton::baseline {
 // 100 ms and return when it is true.
 extern std::atomic<bool> g_stopping;
 
-// Parses the common flags (--port, --address, --threads), opens a listening
-// socket (non-blocking if `nonblocking`), logs "listening on ADDR:PORT" and
-// starts a thread that sets g_stopping on SIGINT/SIGTERM. Returns the
-// listening fd, or -1 after logging why (the caller exits non-zero).
+// Parses the common flags (--port, --address; --threads is ignored), opens
+// a listening socket (non-blocking if `nonblocking`), logs "listening on
+// ADDR:PORT" and starts a thread that sets g_stopping on SIGINT/SIGTERM.
+// Returns the listening fd, or -1 after logging why (the caller exits
+// non-zero).
 int StartListening(int* argc, char*** argv, const char* usage,
                    bool nonblocking);
 

@@ -20,17 +20,11 @@
 #include "server/serve.h"
 #include "server/slow_rule_flags.h"
 
-DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
-DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
-DEFINE_int32(threads, 0,
-             "worker threads sharing the epoll instance (0: one per CPU)");
 DEFINE_int64(idle_timeout_ms, 0,
              "close connections idle for this long (0: never)");
 DEFINE_int64(write_timeout_ms, 0,
              "abort connections whose replies could not be sent for this "
              "long because the client stopped reading (0: never)");
-DEFINE_int64(max_connections, 100000,
-             "connections beyond this are accepted and closed at once");
 DEFINE_int32(max_events, 64, "events taken per epoll_wait");
 DEFINE_int64(output_high_water, 4 << 20,
              "stop reading from a peer with this many reply bytes unsent");
@@ -39,12 +33,8 @@ DEFINE_int32(speculative_rounds, 4,
              "re-read served connections up to this many times per batch "
              "before re-arming them (0: re-arm at once)");
 
-DEFINE_validator(port, &baton::flags::ValidatePort);
-DEFINE_validator(address, &baton::flags::ValidateAddress);
-DEFINE_validator(threads, &baton::flags::ValidateThreads);
 DEFINE_validator(idle_timeout_ms, &baton::flags::ValidateNonNegative);
 DEFINE_validator(write_timeout_ms, &baton::flags::ValidateNonNegative);
-DEFINE_validator(max_connections, &baton::flags::ValidatePositive);
 DEFINE_validator(max_events, &baton::flags::ValidateMaxEvents);
 DEFINE_validator(output_high_water, &baton::flags::ValidatePositive);
 DEFINE_validator(speculative_rounds, &baton::flags::ValidateRounds);

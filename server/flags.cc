@@ -1,14 +1,19 @@
-// Internal (servers): flag validators and signal helpers.
+// Internal (servers): the common server flags, flag validators and signal
+// helpers.
 #include "server/flags.h"
 
-#include <arpa/inet.h>
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <string>
 
-namespace baton::flags {
+#include "baton/reactor_limits.h"
+#include "lib/cli/parse_flags.h"
+#include "lib/cli/validators.h"
+
+namespace {
 
 bool ValidatePort(const char* flag, int32_t value) {
   if (value >= 0 && value <= 65535) return true;
@@ -17,35 +22,37 @@ bool ValidatePort(const char* flag, int32_t value) {
   return false;
 }
 
-bool ValidateAddress(const char* flag, const std::string& value) {
-  unsigned char buf[sizeof(in6_addr)];
-  if (inet_pton(AF_INET, value.c_str(), buf) == 1 ||
-      inet_pton(AF_INET6, value.c_str(), buf) == 1) {
-    return true;
-  }
-  std::fprintf(stderr,
-               "--%s=%s: not an IPv4 or IPv6 address literal "
-               "(e.g. 127.0.0.1, ::1, 0.0.0.0)\n",
-               flag, value.c_str());
+bool ValidateThreads(const char* flag, int32_t value) {
+  if (value >= 0 && value <= baton::kReactorMaxThreads) return true;
+  std::fprintf(stderr, "--%s=%d: must be in 0..%d (0 = one per CPU)\n", flag,
+               value, baton::kReactorMaxThreads);
   return false;
 }
 
-bool ValidateThreads(const char* flag, int32_t value) {
-  if (value >= 0 && value <= 1024) return true;
-  std::fprintf(stderr, "--%s=%d: must be in 0..1024 (0 = one per CPU)\n", flag,
-               value);
-  return false;
-}
+}  // namespace
+
+DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
+DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
+DEFINE_int32(threads, 0,
+             "worker threads (0: one per CPU); poll_echo, select_echo and "
+             "thread_echo choose their own threading and ignore it");
+DEFINE_validator(port, &ValidatePort);
+DEFINE_validator(address, &baton::cli::ValidateAddressLiteral);
+DEFINE_validator(threads, &ValidateThreads);
+
+namespace baton::flags {
 
 bool ValidateMaxEvents(const char* flag, int32_t value) {
-  if (value >= 1 && value <= 4096) return true;
-  std::fprintf(stderr, "--%s=%d: must be in 1..4096\n", flag, value);
+  if (value >= 1 && value <= kReactorMaxEvents) return true;
+  std::fprintf(stderr, "--%s=%d: must be in 1..%d\n", flag, value,
+               kReactorMaxEvents);
   return false;
 }
 
 bool ValidateRounds(const char* flag, int32_t value) {
-  if (value >= 0 && value <= 64) return true;
-  std::fprintf(stderr, "--%s=%d: must be in 0..64\n", flag, value);
+  if (value >= 0 && value <= kReactorMaxSpeculativeRounds) return true;
+  std::fprintf(stderr, "--%s=%d: must be in 0..%d\n", flag, value,
+               kReactorMaxSpeculativeRounds);
   return false;
 }
 
@@ -56,34 +63,23 @@ bool ValidateDeferSeconds(const char* flag, int32_t value) {
 }
 
 bool ValidateNonNegative(const char* flag, int64_t value) {
-  if (value >= 0) return true;
-  std::fprintf(stderr, "--%s=%lld: must not be negative\n", flag,
-               static_cast<long long>(value));
-  return false;
+  return cli::ValidateNonNegative(flag, value);
 }
 
 bool ValidatePositive(const char* flag, int64_t value) {
-  if (value > 0) return true;
-  std::fprintf(stderr, "--%s=%lld: must be positive\n", flag,
-               static_cast<long long>(value));
-  return false;
+  return cli::ValidatePositive(flag, value);
 }
 
 bool InitServer(int* argc, char*** argv, const char* usage) {
   gflags::SetUsageMessage(usage);
   FLAGS_logtostderr = true;
-  gflags::ParseCommandLineFlags(argc, argv, true);
+  cli::ParseFlags(argc, argv);
   google::InitGoogleLogging((*argv)[0]);
   if (*argc > 1) {
     LOG(ERROR) << "unexpected argument '" << (*argv)[1] << "' (see --help)";
     return false;
   }
   return true;
-}
-
-std::string JoinHostPort(const std::string& address, int port) {
-  const bool v6 = address.find(':') != std::string::npos;
-  return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
 
 sigset_t BlockStopSignals() {

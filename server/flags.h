@@ -1,8 +1,10 @@
-// Internal header (servers): flag validators and signal helpers shared by the
-// baton servers' main()s.
+// Internal header (servers): the flags every server takes (--port,
+// --address, --threads), flag validators and signal helpers shared by the
+// servers' main()s.
 #ifndef BATON_SERVER_FLAGS_H_
 #define BATON_SERVER_FLAGS_H_
 
+#include <gflags/gflags.h>
 #include <signal.h>
 
 #include <cstdint>
@@ -10,25 +12,27 @@
 
 #include "absl/time/time.h"
 
+// Defined (and validated) once in flags.cc for every server that links this
+// library. A server whose port is not 12345 calls
+// baton::cli::SetFlagDefault("port", "...") before InitServer.
+DECLARE_int32(port);      // 0..65535, 0 picks a free port
+DECLARE_string(address);  // an IPv4 or IPv6 literal
+DECLARE_int32(threads);   // 0..kReactorMaxThreads, 0: one per CPU
+
 namespace baton::flags {
 
 // gflags validators: each prints a clear message on failure (gflags then
-// exits with an error).
-bool ValidatePort(const char* flag, int32_t value);
-bool ValidateAddress(const char* flag, const std::string& value);
-bool ValidateThreads(const char* flag, int32_t value);
+// exits with an error). Ranges come from baton/reactor_limits.h.
 bool ValidateMaxEvents(const char* flag, int32_t value);
 bool ValidateRounds(const char* flag, int32_t value);
 bool ValidateDeferSeconds(const char* flag, int32_t value);
 bool ValidateNonNegative(const char* flag, int64_t value);
 bool ValidatePositive(const char* flag, int64_t value);
 
-// Parses flags (logging to stderr by default) and starts glog. Returns false
+// Parses flags with baton::cli::ParseFlags (--help shows the server's own
+// flags first), logging to stderr by default, and starts glog. Returns false
 // after logging why if positional arguments are left over.
 bool InitServer(int* argc, char*** argv, const char* usage);
-
-// "ADDR:PORT", or "[ADDR]:PORT" for IPv6.
-std::string JoinHostPort(const std::string& address, int port);
 
 // Blocks SIGINT and SIGTERM in the calling thread (and threads it creates
 // later) and ignores SIGPIPE. Returns the blocked set for WaitForSignal.

@@ -15,13 +15,11 @@
 #include <memory>
 
 #include "baton/reactor.h"
+#include "lib/cli/parse_flags.h"
 #include "server/flags.h"
 #include "server/serve.h"
 #include "server/httpd/http_handler.h"
 
-DEFINE_int32(port, 8081, "TCP port to listen on (0 picks a free port)");
-DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
-DEFINE_int32(threads, 0, "worker threads (0: one per CPU)");
 DEFINE_string(root, ".", "document root for files and listings");
 DEFINE_int64(response_size, -1,
              "answer every GET with a body of this many bytes instead of "
@@ -36,7 +34,6 @@ DEFINE_int64(request_timeout_ms, 10000,
 DEFINE_bool(serve_dotfiles, false,
             "serve and list files and directories whose names start with "
             "'.' (.git, .env); off: 404 and left out of listings");
-DEFINE_int64(max_connections, 100000, "connections beyond this are refused");
 DEFINE_int32(defer_accept_seconds, 1,
              "accept a connection once its request has arrived and read it "
              "at once (TCP_DEFER_ACCEPT); a silent client is accepted after "
@@ -51,17 +48,14 @@ bool ValidResponseSize(const char* flag, int64_t v) {
 }
 }  // namespace
 
-DEFINE_validator(port, &baton::flags::ValidatePort);
-DEFINE_validator(address, &baton::flags::ValidateAddress);
-DEFINE_validator(threads, &baton::flags::ValidateThreads);
 DEFINE_validator(response_size, &ValidResponseSize);
 DEFINE_validator(keepalive_timeout_ms, &baton::flags::ValidatePositive);
 DEFINE_validator(request_timeout_ms, &baton::flags::ValidatePositive);
 DEFINE_validator(write_timeout_ms, &baton::flags::ValidatePositive);
-DEFINE_validator(max_connections, &baton::flags::ValidatePositive);
 DEFINE_validator(defer_accept_seconds, &baton::flags::ValidateDeferSeconds);
 
 int main(int argc, char** argv) {
+  baton::cli::SetFlagDefault("port", "8081");
   if (!baton::flags::InitServer(
           &argc, &argv,
           "HTTP/1.1 server on baton\n"

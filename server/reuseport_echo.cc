@@ -27,17 +27,12 @@
 #include <vector>
 
 #include "lib/internal/socket_util.h"
+#include "lib/net/socket_options.h"
 #include "server/flags.h"
 #include "server/slow_rule_flags.h"
 
-DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
-DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
-DEFINE_int32(threads, 0,
-             "event loops, each a thread with its own epoll and SO_REUSEPORT "
-             "listener (0: one per CPU)");
-DEFINE_validator(port, &baton::flags::ValidatePort);
-DEFINE_validator(address, &baton::flags::ValidateAddress);
-DEFINE_validator(threads, &baton::flags::ValidateThreads);
+// --threads (server/flags.cc): event loops, each a thread with its own
+// epoll and SO_REUSEPORT listener (0: one per CPU).
 
 namespace {
 
@@ -102,7 +97,7 @@ class Loop {
         }
         return;
       }
-      baton::internal::SetNoDelay(fd);
+      baton::net::SetNoDelay(fd);
       Conn* c = new Conn;
       c->fd = fd;
       epoll_event ev = {};

@@ -5,12 +5,16 @@
 #include <glog/logging.h>
 
 #include "absl/time/clock.h"
+#include "lib/net/address.h"
 #include "server/flags.h"
 
 DEFINE_int64(drain_timeout_ms, 5000,
              "on SIGINT/SIGTERM, give open connections this long to finish "
              "sending before they are cut (a second signal cuts at once)");
 DEFINE_validator(drain_timeout_ms, &baton::flags::ValidateNonNegative);
+DEFINE_int64(max_connections, 100000,
+             "connections beyond this are accepted and closed at once");
+DEFINE_validator(max_connections, &baton::flags::ValidatePositive);
 
 namespace baton::flags {
 
@@ -25,16 +29,17 @@ int ServeUntilSignal(const ReactorOptions& options, const ListenOptions& listen,
   absl::StatusOr<int> port =
       (*reactor)->Listen(listen, make_factory(reactor->get()));
   if (!port.ok()) {
-    LOG(ERROR) << "cannot listen on " << listen.address << ":" << listen.port
-               << ": " << port.status().message();
+    LOG(ERROR) << "cannot listen on "
+               << net::JoinHostPort(listen.address, listen.port) << ": "
+               << port.status().message();
     return 1;
   }
   if (absl::Status s = (*reactor)->Start(); !s.ok()) {
     LOG(ERROR) << "cannot start: " << s;
     return 1;
   }
-  LOG(INFO) << "listening on " << JoinHostPort(listen.address, *port) << " "
-            << what << " with " << (*reactor)->options().threads
+  LOG(INFO) << "listening on " << net::JoinHostPort(listen.address, *port)
+            << " " << what << " with " << (*reactor)->options().threads
             << " threads";
   const int signal = WaitForSignal(stop_signals);
   LOG(INFO) << "signal " << signal << ": draining "

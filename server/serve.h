@@ -1,14 +1,20 @@
 // Internal header (servers): ServeUntilSignal, the lifecycle shared by the
-// baton-based servers' main()s.
+// baton-based servers' main()s, and the flags only those servers take
+// (--max_connections here; --drain_timeout_ms is read by ServeUntilSignal).
 #ifndef BATON_SERVER_SERVE_H_
 #define BATON_SERVER_SERVE_H_
 
+#include <gflags/gflags.h>
 #include <signal.h>
 
 #include <functional>
 #include <string>
 
 #include "baton/reactor.h"
+
+// Accepted connections beyond this are closed at once
+// (ReactorOptions::max_connections).
+DECLARE_int64(max_connections);
 
 namespace baton::flags {
 

@@ -7,17 +7,9 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "lib/net/clock.h"
 
 namespace baton {
-namespace {
-
-int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
-}  // namespace
 
 int SlowRule::Apply(absl::string_view data) const {
   if (delay_ns_ <= 0) return 0;
@@ -36,10 +28,10 @@ int SlowRule::Apply(absl::string_view data) const {
 }
 
 void SlowRule::Delay() const {
-  const int64_t deadline = MonotonicNanos() + delay_ns_;
+  const int64_t deadline = net::MonotonicNanos() + delay_ns_;
   if (mode_ == Mode::kSpin) {
     // Burns CPU like a handler that computes; the thread stays runnable.
-    while (MonotonicNanos() < deadline) {
+    while (net::MonotonicNanos() < deadline) {
     }
     return;
   }

@@ -9,8 +9,8 @@ PACKAGES=(
   # libraries wrapped in third_party/
   libabsl-dev libgflags-dev libgoogle-glog-dev libgtest-dev libgmock-dev
   libboost-dev libboost-system-dev libhttp-parser-dev
-  # tests and tools
-  python3 procps util-linux gnuplot-nox
+  # tests and tools (netcat-openbsd: the README's "Try it" step)
+  python3 procps util-linux gnuplot-nox netcat-openbsd
   # model checking (tests/model)
   spin gcc
   # fuzzing (tools/fuzz.sh): clang with libFuzzer and ASan runtimes

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "lib/net/errno_status.h"
 #include "lib/internal/reactor_core.h"
 #include "lib/internal/socket_util.h"
 
@@ -41,7 +42,7 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
       ::setsockopt(fd->get(), IPPROTO_TCP, TCP_DEFER_ACCEPT,
                    &options.defer_accept_seconds,
                    sizeof(options.defer_accept_seconds)) != 0) {
-    return ErrnoStatus("setsockopt(TCP_DEFER_ACCEPT)", errno);
+    return net::ErrnoStatus("setsockopt(TCP_DEFER_ACCEPT)", errno);
   }
 
   MutexLock lock(&listeners_mu_);
@@ -56,7 +57,7 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   if (const int err = poller_.Arm(listener->fd.get(), /*add=*/true, EPOLLIN,
                                   kInternalTag | listener->source);
       err != 0) {
-    return ErrnoStatus("epoll_ctl(ADD listener)", err);
+    return net::ErrnoStatus("epoll_ctl(ADD listener)", err);
   }
   listeners_.push_back(std::move(listener));
   return *port;

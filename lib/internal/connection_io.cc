@@ -10,6 +10,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "lib/net/errno_status.h"
+#include "lib/net/socket_options.h"
+#include "lib/net/clock.h"
 #include "lib/internal/output_queue.h"
 #include "lib/internal/reactor_core.h"
 #include "lib/internal/socket_util.h"
@@ -112,14 +115,14 @@ bool ReactorCore::ServeRound(Slot* slot, uint32_t revents,
     int err = 0;
     socklen_t len = sizeof(err);
     ::getsockopt(owner.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    Teardown(slot, ErrnoStatus("socket error", err != 0 ? err : ECONNRESET));
+    Teardown(slot, net::ErrnoStatus("socket error", err != 0 ? err : ECONNRESET));
     return false;
   }
   if (owner.wants_input() && (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
     if (!ReadInput(slot, revents, bytes_read)) return false;
   }
   if (owner.write_error != 0) {
-    Teardown(slot, ErrnoStatus("send", owner.write_error));
+    Teardown(slot, net::ErrnoStatus("send", owner.write_error));
     return false;
   }
   if (!FlushOutput(slot)) return false;
@@ -148,7 +151,7 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
       *bytes_read += static_cast<size_t>(n);
       Add(&WorkerCounters::bytes_read, static_cast<uint64_t>(n));
       if (track_activity_) {
-        slot->last_activity_ms.store(CoarseMonotonicMillis(),
+        slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
                                      std::memory_order_relaxed);
       }
       if (owner.phase != ConnectionPhase::kLingering) {
@@ -191,7 +194,7 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    Teardown(slot, ErrnoStatus("read", errno));
+    Teardown(slot, net::ErrnoStatus("read", errno));
     return false;
   }
   return true;
@@ -205,7 +208,7 @@ bool ReactorCore::FlushOutput(Slot* slot) {
     // followed, push it now (setting TCP_NODELAY sends pending frames).
     owner.corked = false;
     if (slot->out_bytes.load(std::memory_order_acquire) == 0) {
-      SetNoDelay(owner.fd);
+      net::SetNoDelay(owner.fd);
     }
   }
   if (slot->out_bytes.load(std::memory_order_acquire) == 0) {
@@ -228,12 +231,12 @@ bool ReactorCore::FlushOutput(Slot* slot) {
     if (sent > 0) {
       Add(&WorkerCounters::bytes_written, sent);
       if (track_activity_) {
-        slot->last_activity_ms.store(CoarseMonotonicMillis(),
+        slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
                                      std::memory_order_relaxed);
       }
     }
     if (result == OutputQueue::FlushResult::kError) {
-      Teardown(slot, ErrnoStatus("send", error));
+      Teardown(slot, net::ErrnoStatus("send", error));
       return false;
     }
     if (result == OutputQueue::FlushResult::kBlocked) {
@@ -267,7 +270,7 @@ bool ReactorCore::Rearm(Slot* slot) {
       err != 0) {
     LOG(ERROR) << "epoll_ctl(" << (add ? "ADD" : "MOD") << ", fd " << owner.fd
                << "): " << std::strerror(err);
-    Teardown(slot, ErrnoStatus("epoll_ctl", err));
+    Teardown(slot, net::ErrnoStatus("epoll_ctl", err));
     return false;
   }
   if (!add) Add(&WorkerCounters::rearms);
@@ -299,7 +302,7 @@ void ReactorCore::OwnerWrite(Slot* slot, absl::string_view data, bool more) {
     if (n > 0) {
       Add(&WorkerCounters::bytes_written, static_cast<uint64_t>(n));
       if (track_activity_) {
-        slot->last_activity_ms.store(CoarseMonotonicMillis(),
+        slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
                                      std::memory_order_relaxed);
       }
     }

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "lib/net/socket_options.h"
+#include "lib/net/clock.h"
 #include "lib/internal/output_queue.h"
 #include "lib/internal/reactor_core.h"
 #include "lib/internal/socket_util.h"
@@ -47,9 +49,9 @@ void ReactorCore::OpenConnection(Slot* slot, int fd,
   AssertClaimed(slot);
   slot->owner = OwnerState{};
   slot->owner.fd = fd;
-  slot->last_activity_ms.store(CoarseMonotonicMillis(),
+  slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
                                std::memory_order_relaxed);
-  if (!mode.accepted) SetNoDelay(fd);
+  if (!mode.accepted) net::SetNoDelay(fd);
   std::unique_ptr<ConnectionHandler> handler = factory();
   if (handler == nullptr) {
     LOG_EVERY_N(ERROR, 1000) << "handler factory returned null; closing";
@@ -158,7 +160,7 @@ void ReactorCore::Teardown(Slot* slot, const absl::Status& reason,
 }
 
 void ReactorCore::SweepIdle() {
-  const int64_t now = CoarseMonotonicMillis();
+  const int64_t now = net::CoarseMonotonicMillis();
   // Zero disables a limit; a queued backlog is judged by write_timeout
   // when one is set.
   const int64_t idle_limit =

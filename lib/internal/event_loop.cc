@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/net/clock.h"
 #include "lib/internal/reactor_core.h"
 
 namespace baton::internal {
@@ -175,7 +176,7 @@ bool ReactorCore::Post(std::function<void()> task) {
 uint64_t ReactorCore::AddTimer(int64_t delay_ns, int64_t period_ns,
                                std::function<void()> fn) {
   if (stopping()) return 0;
-  return timers_.Add(MonotonicNanos() + std::max<int64_t>(delay_ns, 0),
+  return timers_.Add(net::MonotonicNanos() + std::max<int64_t>(delay_ns, 0),
                      period_ns, std::move(fn));
 }
 

@@ -1,4 +1,5 @@
 // Internal: TimerQueue.
+#include "lib/net/clock.h"
 #include "lib/internal/timer_queue.h"
 
 #include <glog/logging.h>
@@ -10,18 +11,6 @@
 #include <vector>
 
 namespace baton::internal {
-
-int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
-int64_t CoarseMonotonicMillis() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
 
 TimerQueue::TimerQueue()
     : fd_(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
@@ -61,7 +50,7 @@ int TimerQueue::RunDue() {
   std::vector<std::shared_ptr<std::function<void()>>> due;
   {
     MutexLock lock(&mu_);
-    const int64_t now = MonotonicNanos();
+    const int64_t now = net::MonotonicNanos();
     while (!by_deadline_.empty() && by_deadline_.begin()->first.first <= now) {
       auto node = by_deadline_.extract(by_deadline_.begin());
       const uint64_t id = node.key().second;

@@ -12,13 +12,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "lib/internal/mutex.h"
 #include "lib/internal/scoped_fd.h"
+#include "lib/net/clock.h"
 
 namespace baton::internal {
 
-// CLOCK_MONOTONIC in nanoseconds.
-int64_t MonotonicNanos();
-// CLOCK_MONOTONIC_COARSE in milliseconds: cheap enough for every event.
-int64_t CoarseMonotonicMillis();
 
 // Deadlines on CLOCK_MONOTONIC, kept in a map ordered by (deadline, id); the
 // timerfd is programmed for the earliest one. Thread-safe. Callbacks run on

@@ -1,0 +1,102 @@
+// Tests for lib/net/address: literal parsing (IPv4, IPv6, bad input) and
+// "host:port" text.
+#include "lib/net/address.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+namespace baton::net {
+namespace {
+
+TEST(ParseSocketAddressTest, Ipv4LiteralAndPort) {
+  sockaddr_storage addr;
+  absl::StatusOr<socklen_t> len = ParseSocketAddress("127.0.0.1", 8080, &addr);
+  ASSERT_TRUE(len.ok()) << len.status();
+  EXPECT_EQ(*len, sizeof(sockaddr_in));
+  const auto* v4 = reinterpret_cast<const sockaddr_in*>(&addr);
+  EXPECT_EQ(v4->sin_family, AF_INET);
+  EXPECT_EQ(ntohs(v4->sin_port), 8080);
+  EXPECT_EQ(ntohl(v4->sin_addr.s_addr), INADDR_LOOPBACK);
+}
+
+TEST(ParseSocketAddressTest, Ipv6Literals) {
+  for (const char* text :
+       {"::1", "::", "fe80::1", "2001:db8::a:b:c", "::ffff:127.0.0.1"}) {
+    sockaddr_storage addr;
+    absl::StatusOr<socklen_t> len = ParseSocketAddress(text, 443, &addr);
+    ASSERT_TRUE(len.ok()) << text << ": " << len.status();
+    EXPECT_EQ(*len, sizeof(sockaddr_in6)) << text;
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    EXPECT_EQ(v6->sin6_family, AF_INET6) << text;
+    EXPECT_EQ(ntohs(v6->sin6_port), 443) << text;
+    in6_addr expected;
+    ASSERT_EQ(inet_pton(AF_INET6, text, &expected), 1);
+    EXPECT_EQ(std::memcmp(&v6->sin6_addr, &expected, sizeof(expected)), 0)
+        << text;
+  }
+}
+
+TEST(ParseSocketAddressTest, PortBounds) {
+  sockaddr_storage addr;
+  EXPECT_TRUE(ParseSocketAddress("0.0.0.0", 0, &addr).ok());
+  EXPECT_TRUE(ParseSocketAddress("0.0.0.0", 65535, &addr).ok());
+  for (int port : {-1, 65536, 1 << 20}) {
+    absl::StatusOr<socklen_t> len =
+        ParseSocketAddress("127.0.0.1", port, &addr);
+    EXPECT_EQ(len.status().code(), absl::StatusCode::kInvalidArgument) << port;
+  }
+}
+
+TEST(ParseSocketAddressTest, RejectsAnythingButALiteral) {
+  for (const char* text :
+       {"", "localhost", "example.com", "127.0.0.1:80", "[::1]", "::1%lo",
+        "1.2.3", "256.0.0.1", "1.2.3.4.5", " 127.0.0.1", "127.0.0.1 ", "::1::2",
+        "gggg::1", "127.0.0.1\n"}) {
+    sockaddr_storage addr;
+    absl::StatusOr<socklen_t> len = ParseSocketAddress(text, 80, &addr);
+    EXPECT_EQ(len.status().code(), absl::StatusCode::kInvalidArgument)
+        << "'" << text << "'";
+    EXPECT_FALSE(IsAddressLiteral(text)) << "'" << text << "'";
+  }
+}
+
+TEST(ParseSocketAddressTest, EmbeddedNulIsNotALiteral) {
+  sockaddr_storage addr;
+  const std::string text("127.0.0.1\0junk", 14);
+  EXPECT_FALSE(ParseSocketAddress(text, 80, &addr).ok());
+}
+
+TEST(IsAddressLiteralTest, AcceptsBothFamilies) {
+  EXPECT_TRUE(IsAddressLiteral("127.0.0.1"));
+  EXPECT_TRUE(IsAddressLiteral("0.0.0.0"));
+  EXPECT_TRUE(IsAddressLiteral("::1"));
+  EXPECT_TRUE(IsAddressLiteral("::"));
+}
+
+TEST(JoinHostPortTest, BracketsIpv6Only) {
+  EXPECT_EQ(JoinHostPort("127.0.0.1", 12345), "127.0.0.1:12345");
+  EXPECT_EQ(JoinHostPort("::1", 80), "[::1]:80");
+  EXPECT_EQ(JoinHostPort("fe80::1", 0), "[fe80::1]:0");
+  EXPECT_EQ(JoinHostPort("localhost", 8081), "localhost:8081");
+}
+
+TEST(SocketAddressStringTest, FormatsWhatParseSocketAddressParsed) {
+  sockaddr_storage addr;
+  ASSERT_TRUE(ParseSocketAddress("10.1.2.3", 7, &addr).ok());
+  EXPECT_EQ(SocketAddressString(addr), "10.1.2.3:7");
+  ASSERT_TRUE(ParseSocketAddress("2001:db8::1", 65535, &addr).ok());
+  EXPECT_EQ(SocketAddressString(addr), "[2001:db8::1]:65535");
+}
+
+TEST(SocketAddressStringTest, OtherFamiliesAreAQuestionMark) {
+  sockaddr_storage addr;
+  std::memset(&addr, 0, sizeof(addr));
+  addr.ss_family = AF_UNIX;
+  EXPECT_EQ(SocketAddressString(addr), "?");
+}
+
+}  // namespace
+}  // namespace baton::net
