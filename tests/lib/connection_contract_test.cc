@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -30,6 +31,10 @@ namespace baton {
 namespace {
 
 using ::baton::testing::ConnectLoopback;
+using ::baton::testing::End;
+using ::baton::testing::EndName;
+using ::baton::testing::EofOrReset;
+using ::baton::testing::WaitForEnd;
 using ::baton::testing::EchoRoundTrip;
 using ::baton::testing::Notification;
 using ::baton::testing::Pattern;
@@ -72,33 +77,6 @@ ReactorOptions Threads(int n) {
   o.threads = n;
   return o;
 }
-
-// How a connection ended, waited for at most `bound_ms` (generous).
-enum class End { kEof, kReset, kData, kTimeout, kError };
-const char* Name(End e) {
-  switch (e) {
-    case End::kEof: return "EOF";
-    case End::kReset: return "reset";
-    case End::kData: return "data";
-    case End::kTimeout: return "timeout";
-    case End::kError: return "error";
-  }
-  return "?";
-}
-End WaitForEnd(int fd, int bound_ms = 10000) {
-  pollfd p = {fd, POLLIN, 0};
-  int r;
-  do {
-    r = ::poll(&p, 1, bound_ms);
-  } while (r < 0 && errno == EINTR);
-  if (r == 0) return End::kTimeout;
-  char c;
-  const ssize_t n = ::recv(fd, &c, 1, MSG_DONTWAIT);
-  if (n == 0) return End::kEof;
-  if (n > 0) return End::kData;
-  return errno == ECONNRESET ? End::kReset : End::kError;
-}
-bool EofOrReset(End e) { return e == End::kEof || e == End::kReset; }
 
 // Reads until EOF or reset (bounded by the socket's receive timeout);
 // returns what arrived and sets *how.
@@ -286,7 +264,7 @@ TEST(ConnectionContractTest, OverriddenOnPeerClosedKeepsTheConnection) {
   EXPECT_TRUE(s.reactor->Close(ConnectionId{id.load()}));
   End how;
   EXPECT_EQ(ReadUntilEnd(fd, &how), "");
-  EXPECT_EQ(how, End::kEof) << Name(how);
+  EXPECT_EQ(how, End::kEof) << EndName(how);
   EXPECT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));
   ::close(fd);
 }
@@ -361,8 +339,8 @@ TEST(ConnectionContractTest, SendFileCopyOfABadDescriptorQueuesNothing) {
 }
 
 // A file that shrinks after SendFile queued it: the connection cannot send
-// what it promised. Whatever arrives is the file's true start, and the
-// connection ends (EOF or reset) instead of hanging; nothing leaks.
+// what it promised. It must end (EOF or reset) instead of hanging on a
+// sendfile that returns 0 forever, and nothing leaks.
 class SendShrinking : public ConnectionHandler {
  public:
   SendShrinking(int file_fd, int64_t length, Notification* queued)
@@ -397,10 +375,21 @@ TEST(ConnectionContractTest, SendFileOfAFileThatShrinksEndsTheConnection) {
   ASSERT_EQ(::ftruncate(file.fd(), 1 << 20), 0);
   End how;
   const std::string got = ReadUntilEnd(fd, &how);
-  EXPECT_TRUE(EofOrReset(how)) << Name(how) << " after " << got.size();
+  EXPECT_TRUE(EofOrReset(how)) << EndName(how) << " after " << got.size();
   EXPECT_LE(got.size(), kSize);
-  EXPECT_TRUE(content.compare(0, got.size(), got) == 0)
-      << "the bytes that arrived are not the file's start";
+  // The part that survived the cut arrives intact. Bytes past it that had
+  // already been handed to the kernel may arrive too: sendfile queues
+  // references to the page cache, and truncation zeroes those pages, so
+  // they may read as zeros (kernel behaviour, seen here on every run).
+  const size_t kept = std::min<size_t>(got.size(), 1 << 20);
+  EXPECT_TRUE(got.compare(0, kept, content, 0, kept) == 0)
+      << "the surviving start of the file arrived changed";
+  for (size_t i = kept; i < got.size(); ++i) {
+    if (got[i] != content[i] && got[i] != '\0') {
+      ADD_FAILURE() << "byte " << i << " is neither the file's nor a zero";
+      break;
+    }
+  }
   EXPECT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));
   ::close(fd);
 }
@@ -472,7 +461,7 @@ TEST(ConnectionContractTest, ForeignWritesRacingCloseAndTeardown) {
     s.reactor->Wait();
     s.reactor.reset();
     reader_thread.join();
-    EXPECT_TRUE(EofOrReset(how)) << Name(how);
+    EXPECT_TRUE(EofOrReset(how)) << EndName(how);
     EXPECT_EQ(true_after_false.load(), 0);
     EXPECT_EQ(closes.load(), 1);
     // Parse: whole messages, each writer's sequence increasing by one.
@@ -629,7 +618,7 @@ TEST(ConnectionContractTest, LingerTimeoutEndsALingeringClose) {
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_TRUE(*reply == Pattern(10000, 3));
   const End end = WaitForEnd(fd, 20000);
-  EXPECT_EQ(end, End::kEof) << Name(end) << ": the linger starts with SHUT_WR";
+  EXPECT_EQ(end, End::kEof) << EndName(end) << ": the linger starts with SHUT_WR";
   // The peer never stops sending, so only the timeout can end the linger:
   // OnClose says ABORTED (an EOF from the peer would have been OK).
   EXPECT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));

@@ -43,6 +43,10 @@ class ReactorTestPeer {
 namespace {
 
 using ::baton::testing::ConnectLoopback;
+using ::baton::testing::End;
+using ::baton::testing::EndName;
+using ::baton::testing::EofOrReset;
+using ::baton::testing::WaitForEnd;
 using ::baton::testing::EchoRoundTrip;
 using ::baton::testing::Pattern;
 using ::baton::testing::ReadExact;
@@ -92,37 +96,6 @@ bool Eventually(F predicate, int timeout_ms = 10000) {
   }
   return predicate();
 }
-
-// How the server ended a connection, waited for with poll(2) for at most
-// `bound_ms` (generous: the server acts at once; only a hang reaches it).
-enum class End { kEof, kReset, kData, kTimeout, kError };
-
-const char* EndName(End e) {
-  switch (e) {
-    case End::kEof: return "EOF";
-    case End::kReset: return "reset";
-    case End::kData: return "data";
-    case End::kTimeout: return "timeout";
-    case End::kError: return "error";
-  }
-  return "?";
-}
-
-End WaitForEnd(int fd, int bound_ms = 5000) {
-  pollfd p = {fd, POLLIN, 0};
-  int r;
-  do {
-    r = ::poll(&p, 1, bound_ms);
-  } while (r < 0 && errno == EINTR);
-  if (r == 0) return End::kTimeout;
-  char c;
-  const ssize_t n = ::recv(fd, &c, 1, MSG_DONTWAIT);
-  if (n == 0) return End::kEof;
-  if (n > 0) return End::kData;
-  return errno == ECONNRESET ? End::kReset : End::kError;
-}
-
-bool EofOrReset(End e) { return e == End::kEof || e == End::kReset; }
 
 // errno of a blocking connect to 127.0.0.1:`port` (0 if it connected). On
 // loopback a closed port answers ECONNREFUSED at once: no timeout involved.
