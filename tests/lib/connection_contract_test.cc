@@ -157,14 +157,15 @@ class PauseUntilDrained : public ConnectionHandler {
       events.push_back(std::move(e));
     }
   };
-  explicit PauseUntilDrained(Log* log) : log_(log) {}
+  PauseUntilDrained(Log* log, const std::string* reply)
+      : log_(log), reply_(reply) {}
   void OnData(Connection& conn, absl::string_view data) override {
     log_->Add(absl::StrCat("data:", data, paused_ ? ":while-paused" : ""));
     if (!paused_ && !resumed_ && data == "p") {
       conn.PauseReading();
       paused_ = true;
-      conn.Write(Pattern(kReply, 42));
-      log_->Add("paused");
+      log_->Add("paused");  // before the first reply byte can leave
+      conn.Write(*reply_);
       return;
     }
     conn.Write(data);
@@ -180,6 +181,7 @@ class PauseUntilDrained : public ConnectionHandler {
 
  private:
   Log* log_;
+  const std::string* reply_;
   bool paused_ = false;
   bool resumed_ = false;
 };
@@ -188,7 +190,9 @@ TEST(ConnectionContractTest, PauseReadingHoldsDataUntilOnDrainedResumes) {
   PauseUntilDrained::Log log;
   ReactorOptions o = Threads(2);
   o.output_high_water = 64 << 20;  // only the handler's pause is in play
-  Server s = Start(o, [&] { return std::make_unique<PauseUntilDrained>(&log); });
+  const std::string reply = Pattern(PauseUntilDrained::kReply, 42);
+  Server s = Start(
+      o, [&] { return std::make_unique<PauseUntilDrained>(&log, &reply); });
   const int fd = ConnectLoopback(s.port);
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(SendAll(fd, "p").ok());
@@ -206,7 +210,7 @@ TEST(ConnectionContractTest, PauseReadingHoldsDataUntilOnDrainedResumes) {
   absl::StatusOr<std::string> rest =
       ReadExact(fd, PauseUntilDrained::kReply - 1);
   ASSERT_TRUE(rest.ok()) << rest.status();
-  EXPECT_TRUE(*head + *rest == Pattern(PauseUntilDrained::kReply, 42));
+  EXPECT_TRUE(*head + *rest == reply);
   // Drained -> resumed -> "x" is delivered and echoed.
   absl::StatusOr<std::string> x = ReadExact(fd, 1);
   ASSERT_TRUE(x.ok()) << x.status();
