@@ -638,15 +638,17 @@ def echo_trickle(ctx):
                 b = bytes([(rnd * 20 + i) % 256])
                 t0 = time.monotonic()
                 s.sendall(b)
-                check(recv_exact(s, 1, 1.0) == b, f"client {i}: wrong byte")
+                check(recv_exact(s, 1, 5.0) == b, f"client {i}: wrong byte")
                 worst = max(worst, time.monotonic() - t0)
             time.sleep(0.2)
     finally:
         probe = lat.finish()
         for s in socks:
             s.close()
-    check(worst < 0.5, f"a trickled byte took {worst:.3f}s to come back")
-    probe.assert_ok(0.5)
+    # Generous upper bounds: a loaded 2-core machine (sanitizers, other
+    # builds) delays a healthy server by far more than the 0.5 s once used.
+    check(worst < 3.0, f"a trickled byte took {worst:.3f}s to come back")
+    probe.assert_ok(3.0)
     ctx.note(f"worst trickle echo {worst * 1000:.1f} ms, {probe}")
 
 
@@ -1597,10 +1599,15 @@ def http_half_close(ctx):
         c.send(b"GET /small.txt HTTP/1.1\r\nHost: x\r\n")
         c.sock.shutdown(socket.SHUT_WR)
         t0 = time.monotonic()
-        data, how = wait_closed(c.sock, 2.0)
+        data, how = wait_closed(c.sock, 5.0)
         check(b"200 OK" not in data, "answered an incomplete request")
+        # Closed because of the EOF, not by the request timer (that one
+        # answers 408); the time is only a generous upper bound.
+        check(how in ("eof", "reset"), f"incomplete request + EOF: {how}")
+        check(b" 408 " not in data, "incomplete request + EOF: waited for "
+                                     "the request timeout (408)")
         took = time.monotonic() - t0
-        check(took < 0.5, f"incomplete request + EOF: closed after "
+        check(took < 3.0, f"incomplete request + EOF: closed after "
                           f"{took:.2f}s")
 
 
@@ -1608,14 +1615,19 @@ def http_half_close(ctx):
 def http_slowloris(ctx):
     line = b"GET /small.txt HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 60
     n = 50
-    socks = [connect(ctx.port) for _ in range(n)]
-    start = [None] * n
-    done = [None] * n  # (seconds from first byte to close, data, how)
+    socks = []
+    connected = []  # when each connected: the earliest the timer can start
+    for _ in range(n):
+        connected.append(time.monotonic())
+        socks.append(connect(ctx.port))
+    start = [None] * n  # first byte sent: the latest the timer can start
+    done = [None] * n  # (seconds from first byte to close, how)
+    closed_at = [None] * n
     got = [bytearray() for _ in range(n)]
     probe = latency_probe(lambda: get_ok(ctx, "/small.txt"))
     try:
         pos = 0
-        t_end = time.monotonic() + 8.0
+        t_end = time.monotonic() + 15.0
         while None in done and time.monotonic() < t_end:
             for i, s in enumerate(socks):
                 if done[i] is not None:
@@ -1632,13 +1644,15 @@ def http_slowloris(ctx):
                         break
                     got[i] += data
                 if how:
-                    done[i] = (time.monotonic() - (start[i] or t_end), how)
+                    closed_at[i] = time.monotonic()
+                    done[i] = (closed_at[i] - (start[i] or t_end), how)
                     continue
                 if pos < len(line):
                     try:
                         s.send(line[pos:pos + 1])
                     except (BrokenPipeError, ConnectionResetError):
-                        done[i] = (time.monotonic() - start[i], "reset")
+                        closed_at[i] = time.monotonic()
+                        done[i] = (closed_at[i] - (start[i] or t_end), "reset")
                         continue
                     if start[i] is None:
                         start[i] = time.monotonic()
@@ -1650,7 +1664,7 @@ def http_slowloris(ctx):
             s.close()
     limit = REQUEST_TIMEOUT_MS / 1000
     for i in range(n):
-        check(done[i] is not None, f"trickler {i}: still open after 8s, "
+        check(done[i] is not None, f"trickler {i}: still open after 15s, "
                                    f"got {bytes(got[i][:60])!r}")
         took, how = done[i]
         check(bytes(got[i]).startswith(b"HTTP/1.1 408 "),
@@ -1658,10 +1672,18 @@ def http_slowloris(ctx):
               f" {bytes(got[i][:60])!r}")
         check(got[i].endswith(b"\r\n\r\n") and got[i].count(b"HTTP/1.1") == 1,
               f"trickler {i}: more than the 408 response: {bytes(got[i])!r}")
-        check(limit * 0.9 <= took <= limit + 1.5,
+        # Not before the timeout: measured from connect, the earliest the
+        # server's timer can have started (slack for clock granularity).
+        since_connect = closed_at[i] - connected[i]
+        check(since_connect >= limit * 0.9,
+              f"trickler {i}: 408 after {since_connect:.2f}s from connect, "
+              f"before the timeout {limit:.1f}s")
+        # Not long after it: measured from the first byte, the latest the
+        # timer can have started; a generous bound for a loaded machine.
+        check(took <= limit + 5.0,
               f"trickler {i}: 408 and close after {took:.2f}s, timeout "
               f"{limit:.1f}s")
-    probe.assert_ok(0.5)
+    probe.assert_ok(3.0)
     ctx.note(f"{n} tricklers got 408 after "
              f"{min(d[0] for d in done):.2f}..{max(d[0] for d in done):.2f}s;"
              f" {probe}")

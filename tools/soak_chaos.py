@@ -4,8 +4,11 @@
 One round (about --seconds long) of: echo clients that half-close, reset
 mid-transfer, or read slowly; HTTP clients that pipeline, reset
 mid-download, half-close, or read slowly. Every reply that is read is
-checked byte for byte. Loopback only; every loop is bounded in count and
-time. Prints one summary line; exit status 1 if any check failed.
+checked byte for byte (also the bytes read before a deliberate reset).
+Any exception in a client, of whatever type, is a failure, and every
+client thread must finish and have completed at least one action.
+Loopback only; every loop is bounded in count and time. Prints one summary
+line; exit status 1 if any check failed.
 """
 import argparse
 import random
@@ -14,6 +17,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 
 HOST = "127.0.0.1"
 TIMEOUT = 10.0
@@ -49,6 +53,8 @@ class Round:
         self.lock = threading.Lock()
         self.done = {}
         self.failures = []
+        self.completed = [0] * args.clients  # actions finished, per worker
+        self.finished = [False] * args.clients  # worker returned normally
 
     def ok(self, what):
         with self.lock:
@@ -76,11 +82,19 @@ class Round:
             self.ok("echo half-close")
 
     def echo_reset_mid_transfer(self, rng):
+        data = rng.randbytes(rng.randint(10_000, 2_000_000))
         s = connect(self.args.echo)
-        s.sendall(rng.randbytes(rng.randint(10_000, 2_000_000)))
-        s.recv(1024)
-        reset(s)
-        self.ok("echo reset mid-transfer")
+        try:
+            s.sendall(data)
+            got = s.recv(rng.randint(1, 65536))
+        finally:
+            reset(s)
+        # What came back before the reset is the start of what was sent.
+        if not got or not data.startswith(got):
+            self.fail(f"echo reset mid-transfer: {len(got)} bytes back, "
+                      "not a prefix of what was sent")
+        else:
+            self.ok("echo reset mid-transfer")
 
     def echo_slow_reader(self, rng):
         data = rng.randbytes(200_000)
@@ -113,8 +127,9 @@ class Round:
                       + self.request("/small.txt", close=True))
             got = recv_all(s)
         parts = got.split(b"HTTP/1.1 200 OK\r\n")
-        bodies = [p.split(b"\r\n\r\n", 1)[1] for p in parts[1:]]
-        if len(bodies) != n or any(b != b"soak\n" for b in bodies):
+        # A truncated response has no blank line: its body is None.
+        bodies = [(p.split(b"\r\n\r\n", 1) + [None])[1] for p in parts[1:]]
+        if parts[0] or len(bodies) != n or any(b != b"soak\n" for b in bodies):
             self.fail(f"http pipeline: {len(bodies)} of {n} responses right")
         else:
             self.ok("http pipeline")
@@ -138,10 +153,29 @@ class Round:
 
     def http_reset_mid_download(self, rng):
         s = connect(self.args.http)
-        s.sendall(self.request("/big.bin"))
-        s.recv(rng.randint(1, 65536))
-        reset(s)
-        self.ok("http reset mid-download")
+        try:
+            s.sendall(self.request("/big.bin"))
+            want = rng.randint(1, 65536)
+            got = bytearray()
+            while len(got) < want:
+                b = s.recv(want - len(got))
+                if not b:
+                    break
+                got += b
+        finally:
+            reset(s)
+        # Read up to the reset: a 200 whose body so far is the file's start.
+        head, sep, body = bytes(got).partition(b"\r\n\r\n")
+        expect_head = b"HTTP/1.1 200 OK\r\n"
+        if len(got) < want:
+            self.fail(f"http reset mid-download: EOF after {len(got)} bytes")
+        elif not (head.startswith(expect_head) if sep
+                  else expect_head.startswith(head[:len(expect_head)])):
+            self.fail(f"http reset mid-download: {bytes(got[:80])!r}")
+        elif not self.big.startswith(body):
+            self.fail("http reset mid-download: body is not the file's start")
+        else:
+            self.ok("http reset mid-download")
 
     def http_half_close(self, rng):
         with connect(self.args.http) as s:
@@ -160,14 +194,24 @@ class Round:
                    lambda r: self.http_download(r, slow=False),
                    lambda r: self.http_download(r, slow=True),
                    self.http_reset_mid_download, self.http_half_close]
+        names = ["echo_half_close", "echo_reset_mid_transfer",
+                 "echo_slow_reader", "http_pipeline", "http_download",
+                 "http_slow_download", "http_reset_mid_download",
+                 "http_half_close"]
         for _ in range(100_000):
             if not self.running():
-                return
-            action = rng.choice(actions)
+                break
+            i = rng.randrange(len(actions))
             try:
-                action(rng)
-            except (OSError, socket.timeout) as e:
-                self.fail(f"{getattr(action, '__name__', 'download')}: {e}")
+                actions[i](rng)
+            except Exception as e:  # any exception is a failed check
+                where = traceback.extract_tb(e.__traceback__)[-1]
+                self.fail(f"worker {index}: {names[i]}: "
+                          f"{type(e).__name__}: {e} "
+                          f"(line {where.lineno})")
+            else:
+                self.completed[index] += 1
+        self.finished[index] = True
 
 
 def main():
@@ -190,12 +234,17 @@ def main():
     for t in threads:
         t.join(args.seconds + 60)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(r.done.items()))
-    print(f"chaos: {sum(r.done.values())} clients ok ({summary})")
+    print(f"chaos: {sum(r.done.values())} clients ok ({summary}); "
+          f"actions per worker {r.completed}")
+    for i, t in enumerate(threads):
+        if t.is_alive():
+            r.fail(f"worker {i} did not finish")
+        elif not r.finished[i]:
+            r.fail(f"worker {i} died")
+        elif r.completed[i] == 0 and not r.failures:
+            r.fail(f"worker {i} completed no action")
     for f in r.failures[:10]:
         print(f"chaos: FAIL {f}")
-    if any(t.is_alive() for t in threads):
-        print("chaos: FAIL a client thread did not finish")
-        return 1
     return 1 if r.failures else 0
 
 

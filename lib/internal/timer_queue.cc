@@ -11,6 +11,17 @@
 #include <vector>
 
 namespace baton::internal {
+namespace {
+
+// The timer whose callback this thread is running (Cancel from inside it
+// must not count it as running elsewhere).
+struct RunningHere {
+  const TimerQueue* queue = nullptr;
+  uint64_t id = 0;
+};
+thread_local RunningHere running_here;
+
+}  // namespace
 
 TimerQueue::TimerQueue()
     : fd_(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
@@ -34,11 +45,16 @@ bool TimerQueue::Cancel(uint64_t id) {
   MutexLock lock(&mu_);
   auto it = deadline_of_.find(id);
   if (it == deadline_of_.end()) return false;
-  by_deadline_.erase(std::make_pair(it->second, id));
+  if (it->second != kTakenForRun) {
+    by_deadline_.erase(std::make_pair(it->second, id));
+  }
   deadline_of_.erase(it);
   // The timerfd may stay programmed for the cancelled deadline; RunDue then
   // finds nothing due and reprograms. Cheaper than a syscall per Cancel.
-  return true;
+  auto running = running_.find(id);
+  int elsewhere = running == running_.end() ? 0 : running->second;
+  if (running_here.queue == this && running_here.id == id) --elsewhere;
+  return elsewhere == 0;
 }
 
 int TimerQueue::RunDue() {
@@ -47,7 +63,8 @@ int TimerQueue::RunDue() {
   // fired.
   (void)!::read(fd_.get(), &expirations, sizeof(expirations));
 
-  std::vector<std::shared_ptr<std::function<void()>>> due;
+  std::vector<std::pair<uint64_t, std::shared_ptr<std::function<void()>>>>
+      due;
   {
     MutexLock lock(&mu_);
     const int64_t now = net::MonotonicNanos();
@@ -55,7 +72,7 @@ int TimerQueue::RunDue() {
       auto node = by_deadline_.extract(by_deadline_.begin());
       const uint64_t id = node.key().second;
       Timer& timer = node.mapped();
-      due.push_back(timer.fn);
+      due.emplace_back(id, timer.fn);
       if (timer.period_ns > 0) {
         // Periodic: schedule the next run from now, so a stalled reactor
         // does not fire a burst of catch-up callbacks.
@@ -64,13 +81,33 @@ int TimerQueue::RunDue() {
         deadline_of_[id] = timer.deadline_ns;
         by_deadline_.insert(std::move(node));
       } else {
-        deadline_of_.erase(id);
+        // Still cancellable until it starts.
+        deadline_of_[id] = kTakenForRun;
       }
     }
     ProgramLocked();
   }
-  for (auto& fn : due) (*fn)();
-  return static_cast<int>(due.size());
+  int ran = 0;
+  const RunningHere outer = running_here;
+  for (auto& [id, fn] : due) {
+    {
+      // The callbacks before this one ran unlocked: a Cancel or Clear may
+      // have come meanwhile, and "cancelled" means it does not start.
+      MutexLock lock(&mu_);
+      auto it = deadline_of_.find(id);
+      if (it == deadline_of_.end()) continue;
+      if (it->second == kTakenForRun) deadline_of_.erase(it);
+      ++running_[id];
+    }
+    running_here = RunningHere{this, id};
+    (*fn)();
+    running_here = outer;
+    ++ran;
+    MutexLock lock(&mu_);
+    auto it = running_.find(id);
+    if (--it->second == 0) running_.erase(it);
+  }
+  return ran;
 }
 
 void TimerQueue::Clear() {

@@ -19,7 +19,9 @@ namespace baton::internal {
 
 // Deadlines on CLOCK_MONOTONIC, kept in a map ordered by (deadline, id); the
 // timerfd is programmed for the earliest one. Thread-safe. Callbacks run on
-// whichever thread calls RunDue, outside the lock.
+// whichever thread calls RunDue, outside the lock; each one is checked under
+// the lock just before it starts, so a Cancel (or Clear) that returns while
+// an earlier callback of the same batch runs still stops it.
 class TimerQueue {
  public:
   TimerQueue();
@@ -34,14 +36,20 @@ class TimerQueue {
   uint64_t Add(int64_t deadline_ns, int64_t period_ns,
                std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // True if the timer existed and will not fire again.
+  // Removes the timer: its callback never starts after Cancel returns.
+  // True if the timer existed and its callback is not running on another
+  // thread either, so whatever the callback uses may be freed at once.
+  // False if there was no such timer (cancelled, or a one-shot that already
+  // started) or its callback is running on another thread right now: that
+  // run is not waited for. A callback cancelling its own timer gets true.
   bool Cancel(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Consumes the timerfd's expiration count, runs every timer due now, and
   // reprograms the timerfd. Returns the number of callbacks run.
   int RunDue() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Drops every timer (their callbacks are destroyed unrun).
+  // Drops every timer (their callbacks are destroyed unrun), including the
+  // not yet started rest of a batch that RunDue is running.
   void Clear() ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -53,6 +61,10 @@ class TimerQueue {
     std::shared_ptr<std::function<void()>> fn;
   };
 
+  // deadline_of_ value of a one-shot timer taken into a RunDue batch that
+  // has not started yet (it is no longer in by_deadline_).
+  static constexpr int64_t kTakenForRun = -1;
+
   void ProgramLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ScopedFd fd_;
@@ -60,7 +72,11 @@ class TimerQueue {
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<std::pair<int64_t, uint64_t>, Timer> by_deadline_
       ABSL_GUARDED_BY(mu_);
+  // Every live timer: scheduled, or taken into a batch and not yet started.
   absl::flat_hash_map<uint64_t, int64_t> deadline_of_ ABSL_GUARDED_BY(mu_);
+  // Callbacks running now, per timer id (more than one only if RunDue runs
+  // on several threads and a periodic callback outlasts its period).
+  absl::flat_hash_map<uint64_t, int> running_ ABSL_GUARDED_BY(mu_);
   // Deadline the timerfd is programmed for (0: disarmed).
   int64_t programmed_ns_ ABSL_GUARDED_BY(mu_) = 0;
 };

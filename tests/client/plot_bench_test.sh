@@ -2,9 +2,10 @@
 # Test: tools/plot_bench.sh turns a bench --output file into a PNG.
 set -euo pipefail
 script="$1"
+# A missing gnuplot is a failure, not a pass: tools/setup.sh installs it.
 if ! command -v gnuplot >/dev/null; then
-  echo "gnuplot not installed (tools/setup.sh installs it); skipping"
-  exit 0
+  echo "FAIL: gnuplot not installed (tools/setup.sh installs gnuplot-nox)" >&2
+  exit 1
 fi
 dir="${TEST_TMPDIR:-$(mktemp -d)}"
 for i in $(seq 0 49); do echo "$i $((100 + (i * 37) % 400)).5"; done >"$dir/bench.txt"

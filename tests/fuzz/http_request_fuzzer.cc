@@ -11,8 +11,11 @@
 //  2. as raw bytes from a client: written in chunks whose sizes come from
 //     the input itself to a real HttpHandler on a real reactor (one end of
 //     a socketpair adopted by the reactor), then half-closed; every byte the
-//     server sends back is read, and it must be empty or begin with a
-//     well-formed status line.
+//     server sends back is read until EOF or a reset, which must come
+//     within a bound (a hung server fails); the reply must be empty or
+//     begin with a well-formed status line, must never hold the contents
+//     of the file outside the root, and the connection must be closed on
+//     the server afterwards.
 // A violated invariant calls __builtin_trap(), which libFuzzer reports as
 // a crash with the input saved.
 #include <fcntl.h>
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -72,6 +76,10 @@ struct World {
 
 World* world = nullptr;
 
+// Contents of the file outside the document root (reachable only through
+// the symlinks under it, which the server must refuse to follow).
+constexpr absl::string_view kSecret = "outside-secret-5b2e71d09c";
+
 void WriteFile(const std::string& path, absl::string_view data) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   Require(fd >= 0, "create fixture file");
@@ -101,7 +109,7 @@ World* MakeWorld() {
   WriteFile(w->root + "/hello.txt", "hello\n");
   WriteFile(w->root + "/dir/a b&<c>.html", "<p>x</p>");
   WriteFile(w->root + "/site/index.html", "<p>index</p>");
-  WriteFile(top + "/secret", "secret\n");
+  WriteFile(top + "/secret", absl::StrCat(kSecret, "\n"));
   ::symlink((top + "/secret").c_str(), (w->root + "/escape").c_str());
   ::symlink("../secret", (w->root + "/dir/up").c_str());
   ::mkfifo((w->root + "/fifo").c_str(), 0644);
@@ -161,8 +169,24 @@ void CheckPureFunctions(absl::string_view input) {
   (void)baton::http::ParseHttpDate(input);
 }
 
+// Bounds on one exchange. The server must keep taking bytes (or close) while
+// the client sends, and must finish with EOF or a reset once the client has
+// shut its side: a deadlocked reactor or a hung handler fails here instead
+// of being taken for "no reply". Generous, for sanitizers on a loaded
+// machine; well above request_timeout (2 s) and the linger timeout.
+constexpr int kNoProgressLimitMs = 20000;
+constexpr int kAfterShutdownLimitMs = 20000;
+
+int64_t NowMs() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
 // Feeds `input` to a fresh connection and returns everything the server
-// sent back before closing (bounded in bytes and time).
+// sent back before it closed. Traps unless the server ends the exchange
+// with EOF or a reset within the bounds above, and unless the connection
+// is gone from the reactor afterwards.
 std::string Exchange(absl::string_view input) {
   int fds[2];
   Require(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0,
@@ -177,20 +201,35 @@ std::string Exchange(absl::string_view input) {
   const size_t step = input.empty() ? 1 : 1 + static_cast<uint8_t>(input[0]) % 97;
   size_t sent = 0;
   bool shut = false;
+  bool ended = false;  // EOF or reset seen
   std::string got;
-  for (int rounds = 0; rounds < 20000; ++rounds) {
+  int64_t last_progress = NowMs();
+  int64_t shut_at = 0;
+  while (!ended) {
     if (!shut && sent == input.size()) {
       ::shutdown(client, SHUT_WR);
       shut = true;
+      shut_at = NowMs();
+    }
+    const int64_t now = NowMs();
+    if (shut) {
+      Require(now - shut_at < kAfterShutdownLimitMs,
+              "the server ends the exchange (EOF or reset) after SHUT_WR");
+    } else {
+      Require(now - last_progress < kNoProgressLimitMs,
+              "the server takes the request or closes");
     }
     pollfd p = {client, static_cast<short>(POLLIN | (shut ? 0 : POLLOUT)), 0};
-    if (::poll(&p, 1, 2000) <= 0) break;  // 2 s without progress: give up
+    if (::poll(&p, 1, 100) <= 0) continue;
     if (p.revents & POLLOUT) {
       const size_t n = std::min(step, input.size() - sent);
       const ssize_t w = ::send(client, input.data() + sent, n, MSG_NOSIGNAL);
       if (w > 0) {
         sent += static_cast<size_t>(w);
-      } else if (errno != EAGAIN) {
+        last_progress = NowMs();
+      } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        Require(errno == EPIPE || errno == ECONNRESET,
+                "send fails only because the server closed");
         sent = input.size();  // the server closed: stop sending
       }
     }
@@ -198,18 +237,38 @@ std::string Exchange(absl::string_view input) {
       char buf[16384];
       const ssize_t r = ::recv(client, buf, sizeof(buf), 0);
       if (r > 0) {
-        if (got.size() < (4 << 20)) got.append(buf, static_cast<size_t>(r));
-      } else if (r == 0 || errno != EAGAIN) {
-        break;  // EOF or reset: the server is done with us
+        Require(got.size() < (64 << 20), "the reply is bounded");
+        got.append(buf, static_cast<size_t>(r));
+        last_progress = NowMs();
+      } else if (r == 0) {
+        ended = true;
+      } else if (errno != EAGAIN && errno != EINTR) {
+        Require(errno == ECONNRESET, "receive fails only with a reset");
+        ended = true;
       }
     }
   }
   ::close(client);
+  // The reactor lets go of the connection too (the handler and its file
+  // descriptors): wait, bounded, for the count to return to zero.
+  const int64_t closed_by = NowMs() + kAfterShutdownLimitMs;
+  while (world->reactor->connection_count() != 0) {
+    Require(NowMs() < closed_by, "the connection is closed on the server");
+    ::usleep(1000);
+  }
   return got;
 }
 
-void CheckResponse(const std::string& response) {
-  if (response.empty()) return;  // e.g. nothing but a partial request
+void CheckResponse(absl::string_view input, const std::string& response) {
+  // The outside file never leaks, whatever the request (unless the client
+  // itself sent its bytes and the server quoted them).
+  Require(absl::string_view(response).find(kSecret) ==
+                  absl::string_view::npos ||
+              input.find(kSecret) != absl::string_view::npos,
+          "the file outside the root never appears in a reply");
+  // Empty is fine (e.g. nothing but a partial request, then EOF): Exchange
+  // has already required that the server closed rather than hung.
+  if (response.empty()) return;
   Require(absl::StartsWith(response, "HTTP/1.1 ") && response.size() >= 12 &&
               absl::ascii_isdigit(static_cast<unsigned char>(response[9])) &&
               absl::ascii_isdigit(static_cast<unsigned char>(response[10])) &&
@@ -230,6 +289,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (world == nullptr) world = MakeWorld();
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
   CheckPureFunctions(input);
-  CheckResponse(Exchange(input));
+  CheckResponse(input, Exchange(input));
   return 0;
 }

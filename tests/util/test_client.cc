@@ -106,6 +106,31 @@ absl::StatusOr<std::string> ReadToEof(int fd, size_t limit) {
   }
 }
 
+const char* EndName(End end) {
+  switch (end) {
+    case End::kEof: return "EOF";
+    case End::kReset: return "reset";
+    case End::kData: return "data";
+    case End::kTimeout: return "timeout";
+    case End::kError: return "error";
+  }
+  return "?";
+}
+
+End WaitForEnd(int fd, int bound_ms) {
+  pollfd p = {fd, POLLIN, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, bound_ms);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) return End::kTimeout;
+  char c;
+  const ssize_t n = ::recv(fd, &c, 1, MSG_DONTWAIT);
+  if (n == 0) return End::kEof;
+  if (n > 0) return End::kData;
+  return errno == ECONNRESET ? End::kReset : End::kError;
+}
+
 absl::Status EchoRoundTrip(int fd, const std::string& payload) {
   absl::Status send_status;
   std::thread writer([&] { send_status = SendAll(fd, payload); });

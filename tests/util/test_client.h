@@ -56,6 +56,13 @@ absl::StatusOr<std::string> ReadExact(int fd, size_t size);
 // Reads until EOF (error on timeout or reset).
 absl::StatusOr<std::string> ReadToEof(int fd, size_t limit = 1 << 30);
 
+// How the peer ended a connection. WaitForEnd polls for at most `bound_ms`
+// (meant to be generous: only a hang reaches it), then looks at one byte.
+enum class End { kEof, kReset, kData, kTimeout, kError };
+const char* EndName(End end);
+End WaitForEnd(int fd, int bound_ms = 10000);
+inline bool EofOrReset(End end) { return end == End::kEof || end == End::kReset; }
+
 // Sends `payload` from a second thread while reading the echo on this one,
 // so payloads larger than the socket buffers cannot deadlock. Returns an
 // error unless exactly `payload` came back.
