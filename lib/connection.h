@@ -20,6 +20,19 @@
 //     level-triggered under ONESHOT, so unread bytes fire again after re-arm.
 // Callbacks of different connections run concurrently on different threads.
 //
+// Long or blocking work in a callback
+// -----------------------------------
+// A callback may take long (a disk read, a lock, a slow backend, heavy
+// computation) or even block. That costs its own connection, never the
+// others, as long as another reactor thread is free: the events that thread
+// took from epoll_wait together with this one, and the connections waiting
+// for a speculative re-read, are in a shared ready queue that every free
+// thread drains (docs/leader_follower.md). So size ReactorOptions::threads
+// for the number of callbacks you expect to be blocked at once, plus the
+// threads that should keep serving everyone else. Posted tasks and timer
+// callbacks are the exception: the thread that picks up the wake-up runs
+// every task then due, in order.
+//
 // Threads
 // -------
 // `Connection&` is only valid inside a callback, on the calling thread. From
@@ -144,7 +157,9 @@ class Connection {
 };
 
 // Receives one connection's events. All callbacks of one handler run on one
-// thread at a time (see the ONESHOT contract above); they must not block.
+// thread at a time (see the ONESHOT contract above). A callback that blocks
+// holds its own connection and one thread, nothing else (see "Long or
+// blocking work" above).
 //
 // Ownership: the reactor owns the handler from creation until after OnClose
 // returns, then destroys it.

@@ -2,9 +2,10 @@
 //
 // One Reactor owns one epoll instance shared by N worker threads under the
 // Leader/Followers pattern: exactly one thread (the leader) waits in
-// epoll_wait; when it returns with events it promotes an idle follower to
-// leader (only if one is idle, so a lone or busy pool pays no wake-up) and
-// then handles the events it took. Sockets are armed with EPOLLONESHOT and
+// epoll_wait; when it returns with events it keeps one, puts the others in
+// a ready queue that every free thread takes from, gives up the role (a
+// sleeping thread is woken only if there is one), and then handles the
+// event it kept. A handler that blocks holds up its own connection only. Sockets are armed with EPOLLONESHOT and
 // re-armed after their handler; see connection.h for the handler contract.
 // Timers, posted tasks and Stop() travel through the same epoll (timerfd,
 // eventfd).
@@ -47,7 +48,8 @@ class ReactorTestPeer;
 struct ReactorOptions {
   // Worker threads sharing the epoll instance; 0 means one per CPU.
   int threads = 0;
-  // Events taken per epoll_wait by the leader.
+  // Events taken per epoll_wait by the leader (all but one go to the
+  // shared ready queue).
   int max_events = 64;
   // Accepted connections beyond this are closed at once (and counted).
   size_t max_connections = 1 << 20;
@@ -70,10 +72,11 @@ struct ReactorOptions {
   // Size of each thread's read buffer; one read(2) per event fills at most
   // this much (a full buffer is read again, up to a small bound).
   size_t read_buffer_size = 64 << 10;
-  // Request/response connections are usually answered again by the time a
-  // batch has been handled. After handling a batch, a worker reads each
-  // connection it just served once more before re-arming it, for up to this
-  // many rounds: a hit saves an epoll_ctl and an epoll_wait per message.
+  // Request/response connections are usually answered again by the time the
+  // other ready work has been handled. A connection that just read data is
+  // queued behind that work and read once more before it is re-armed, for
+  // up to this many rounds: a hit saves an epoll_ctl and an epoll_wait per
+  // message.
   // The connection stays claimed (and disarmed) meanwhile, so the ONESHOT
   // contract is unchanged; connections whose re-reads miss fall back to an
   // immediate re-arm. 0 disables.
@@ -156,8 +159,11 @@ class Reactor {
   // Returns 0 if the reactor is stopping.
   TimerId RunAfter(absl::Duration delay, std::function<void()> fn);
   TimerId RunEvery(absl::Duration period, std::function<void()> fn);
-  // Cancels a timer; true if it will not run again. A callback already
-  // running is not waited for.
+  // Cancels a timer: it never starts again. Returns true if it had not
+  // been cancelled or finished and its callback is not running on another
+  // thread right now (a callback cancelling its own timer gets true);
+  // false otherwise. A callback already running is not waited for, so
+  // after `false` the caller must not free what a running callback uses.
   bool CancelTimer(TimerId id);
 
   // Queues bytes for connection `id` / closes it after pending output is

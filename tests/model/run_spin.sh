@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Checks tests/model/baton.pml with Spin: the model of the real protocol
-# must verify with no errors, and every seeded mutant (one guard removed)
-# must yield a counterexample that violates the property the mutant
-# targets. Fails otherwise.
+# Checks the Spin models in tests/model (docs/model.md): baton.pml, the
+# claim protocol, and scheduler.pml, the leader/followers hand-off with its
+# ready queue. Each model of the real code must verify with no errors, and
+# every seeded mutant (one guard removed) must yield a counterexample that
+# violates the property the mutant targets. Fails otherwise.
 #
 #   run_spin.sh [--mode=quick|full]
 #
@@ -24,11 +25,11 @@ for arg in "$@"; do
 done
 case "$MODE" in quick|full) ;; *) echo "run_spin.sh: --mode must be quick or full" >&2; exit 2 ;; esac
 
-MODEL="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/baton.pml"
-[[ -r "$MODEL" ]] || MODEL="${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-baton}/tests/model/baton.pml"
+MODEL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+[[ -r "$MODEL_DIR/baton.pml" ]] || MODEL_DIR="${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-baton}/tests/model"
 WORK="${TEST_TMPDIR:-$(mktemp -d)}/spin"
 mkdir -p "$WORK"
-cp "$MODEL" "$WORK/baton.pml"
+cp "$MODEL_DIR/baton.pml" "$MODEL_DIR/scheduler.pml" "$WORK/"
 cd "$WORK"
 command -v spin >/dev/null || { echo "spin not installed (tools/setup.sh)"; exit 1; }
 
@@ -45,6 +46,7 @@ REAL_BITS=$([[ "$MODE" == full ]] && echo 29 || echo 26)
 
 # ---- mutants -----------------------------------------------------------------
 # One row per mutant, fields separated by '|':
+#   model     the .pml file
 #   name      -DMUTANT_<name> is passed to spin
 #   modes     quick,full or full: where the row is asserted
 #   spin -D   further spin defines (e.g. NWORKERS=2), space separated
@@ -62,21 +64,28 @@ REAL_BITS=$([[ "$MODE" == full ]] && echo 29 || echo 26)
 # search of this size does not reliably reach their counterexamples (it did
 # in one run, not in the next), so they are not asserted; see docs/model.md.
 EXHAUSTIVE2="NWORKERS=2|-DCOLLAPSE -DSAFETY -DMEMLIM=3000|-m1000000"
+# scheduler.pml: two workers (one slow connection), exhaustive, seconds.
+# Its NO_RESCUE mutant needs three workers and two slow connections, whose
+# state space did not finish within 5 minutes here: not asserted (see
+# docs/model.md); the rescue has unit tests in scheduler_test.
+SCHED2="NWORKERS=2|-w -DCOLLAPSE -DSAFETY -DMEMLIM=3000|-m1000000"
 MUTANTS=(
-  "NO_GENERATION_CHECK|quick,full|$EXHAUSTIVE2|assert:evgen==gen"
-  "NO_LEADER_EXCLUSION|quick,full|$EXHAUSTIVE2|assert:in_wait==1"
-  "SWALLOW_STOP|quick,full|$EXHAUSTIVE2|assert:stopped"
-  "IGNORE_PENDING|full||-DBITSTATE -DSAFETY|-w29 -m1000000|assert:stopped"
+  "baton.pml|NO_GENERATION_CHECK|quick,full|$EXHAUSTIVE2|assert:evgen==gen"
+  "baton.pml|NO_LEADER_EXCLUSION|quick,full|$EXHAUSTIVE2|assert:in_wait==1"
+  "baton.pml|SWALLOW_STOP|quick,full|$EXHAUSTIVE2|assert:stopped"
+  "baton.pml|IGNORE_PENDING|full||-DBITSTATE -DSAFETY|-w29 -m1000000|assert:stopped"
+  "scheduler.pml|STRAND_BATCH|quick,full|$SCHED2|assert:(served[0]==2)&&(served[1]==2)"
+  "scheduler.pml|NO_WAKE|quick,full|$SCHED2|assert:(served[0]==2)&&(served[1]==2)"
 )
 
 failed=0
 fail() { echo "FAIL: $*"; failed=1; }
 
-run_pan() {  # run_pan NAME SPIN_DEFINES CCFLAGS PANFLAGS -> NAME.out, NAME.rc
-  local name="$1" defines="$2" ccflags="$3" panflags="$4" d args=()
+run_pan() {  # run_pan MODEL NAME SPIN_DEFINES CCFLAGS PANFLAGS -> NAME.out, NAME.rc
+  local model="$1" name="$2" defines="$3" ccflags="$4" panflags="$5" d args=()
   rm -f pan pan.* ./*.trail
   for d in $defines; do args+=("-D$d"); done
-  spin "${args[@]}" -a baton.pml >"$name.spin" 2>&1 ||
+  spin "${args[@]}" -a "$model" >"$name.spin" 2>&1 ||
     { echo "spin -a failed for $name:"; cat "$name.spin"; return 1; }
   # shellcheck disable=SC2086
   cc -O2 $ccflags -o pan pan.c
@@ -84,7 +93,7 @@ run_pan() {  # run_pan NAME SPIN_DEFINES CCFLAGS PANFLAGS -> NAME.out, NAME.rc
   # shellcheck disable=SC2086
   timeout -s KILL "$PAN_LIMIT_S" ./pan $panflags >"$name.out" 2>&1 || rc=$?
   echo "$rc" >"$name.rc"
-  [[ -f baton.pml.trail ]] && cp baton.pml.trail "$name.trail"
+  [[ -f "$model.trail" ]] && cp "$model.trail" "$name.trail"
   echo "$name: pan exit $rc, $(grep -oE 'errors: [0-9]+' "$name.out" | head -1),"\
        "$(grep -oE '[0-9.e+]+ states, stored' "$name.out" | head -1), $((SECONDS - start)) s"
 }
@@ -110,22 +119,23 @@ pan_completed() {  # pan_completed NAME
   fi
 }
 
-check_real() {
-  run_pan real "" "-DBITSTATE -DSAFETY" "-w$REAL_BITS -m1000000" || { failed=1; return 0; }
-  pan_completed real || return 0
-  if ! grep -qE 'errors: 0$|errors: 0[^0-9]' real.out || [[ -f real.trail ]]; then
-    fail "the model of the real protocol did not verify cleanly:"
-    grep -E "^pan|errors|MEMLIM|depth" real.out | head -20 || true
-  elif grep -q "max search depth too small" real.out; then
-    fail "the real protocol's search was cut at the depth limit"
+check_real() {  # check_real MODEL NAME SPIN_DEFINES CCFLAGS PANFLAGS
+  local name="$2"
+  run_pan "$@" || { failed=1; return 0; }
+  pan_completed "$name" || return 0
+  if ! grep -qE 'errors: 0$|errors: 0[^0-9]' "$name.out" || [[ -f "$name.trail" ]]; then
+    fail "$name: the model of the real code did not verify cleanly:"
+    grep -E "^pan|errors|MEMLIM|depth" "$name.out" | head -20 || true
+  elif grep -q "max search depth too small" "$name.out"; then
+    fail "$name: the search was cut at the depth limit"
   fi
 }
 
 check_mutant() {  # check_mutant ROW
-  local name modes defines ccflags panflags expected row="$1"
-  IFS='|' read -r name modes defines ccflags panflags expected <<<"$row"
+  local model name modes defines ccflags panflags expected row="$1"
+  IFS='|' read -r model name modes defines ccflags panflags expected <<<"$row"
   [[ ",$modes," == *",$MODE,"* ]] || { echo "$name: not asserted in $MODE mode"; return 0; }
-  run_pan "$name" "MUTANT_$name $defines" "$ccflags" "$panflags" || { failed=1; return 0; }
+  run_pan "$model" "$name" "MUTANT_$name $defines" "$ccflags" "$panflags" || { failed=1; return 0; }
   pan_completed "$name" || return 0
   if ! grep -qE 'errors: [1-9]' "$name.out"; then
     fail "mutant $name was not caught (no error reported)"
@@ -148,8 +158,8 @@ check_mutant() {  # check_mutant ROW
       # The trail must replay to that same assertion.
       local args=() d
       for d in MUTANT_$name $defines; do args+=("-D$d"); done
-      cp "$name.trail" baton.pml.trail
-      spin -t "${args[@]}" baton.pml >"$name.replay" 2>&1 || true
+      cp "$name.trail" "$model.trail"
+      spin -t "${args[@]}" "$model" >"$name.replay" 2>&1 || true
       if ! grep -qF -e "text of failed assertion: assert(($expr))" \
                     -e "text of failed assertion: assert($expr)" "$name.replay"; then
         fail "mutant $name: the trail does not replay to assert($expr):"
@@ -169,13 +179,14 @@ check_mutant() {  # check_mutant ROW
 }
 
 echo "spin model: $MODE mode"
-check_real
+check_real baton.pml real "" "-DBITSTATE -DSAFETY" "-w$REAL_BITS -m1000000"
+check_real scheduler.pml scheduler "NWORKERS=2" "-w -DCOLLAPSE -DSAFETY -DMEMLIM=3000" "-m1000000"
 asserted=0
 for row in "${MUTANTS[@]}"; do
-  modes=$(cut -d'|' -f2 <<<"$row")
+  modes=$(cut -d'|' -f3 <<<"$row")
   [[ ",$modes," == *",$MODE,"* ]] && asserted=$((asserted + 1))
   check_mutant "$row"
 done
 
 if ((failed)); then echo "spin model ($MODE): FAILED"; exit 1; fi
-echo "spin model ($MODE): real protocol checked (bitstate 2^$REAL_BITS, no errors); all $asserted asserted mutants caught, each violating its target property"
+echo "spin model ($MODE): claim protocol checked (bitstate 2^$REAL_BITS, no errors), scheduler checked (exhaustive, two workers, no errors); all $asserted asserted mutants caught, each violating its target property"
