@@ -8,6 +8,7 @@
 #
 #   tools/compare.sh [--quick] --out=DIR [--scenario=all|main|hol] [--reps=N]
 #                    [--budget=S] [--models=a,b] [--hol_models=a,b] [--http]
+#                    [--base_echo=PATH]
 #
 # Writes DIR/raw.csv (every run), DIR/results.csv (medians), DIR/report.md
 # and DIR/*.png. Loopback only. --quick trims the grid and bounds the run
@@ -24,6 +25,8 @@ usage() {
   echo "  (asio: one shared io_context; asio-pt: one per thread; reuseport:"
   echo "  epoll loop + SO_REUSEPORT listener per thread; poll, select and"
   echo "  threads run single-threaded / thread per connection only)"
+  echo "--base_echo=PATH: an //server:echo built from another commit, run as"
+  echo "  model base (and base-t2) beside baton: before/after in one run"
 }
 
 QUICK=0
@@ -34,6 +37,7 @@ BUDGET=""
 SCENARIO=all
 MODELS="baton baton-t2 asio asio-t2 poll select threads"
 HOL_MODELS=""
+BASE_ECHO=""  # --base_echo: //server:echo built from another commit
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
@@ -44,6 +48,7 @@ for arg in "$@"; do
     --scenario=*) SCENARIO="${arg#--scenario=}" ;;
     --models=*) MODELS="${arg#--models=}"; MODELS="${MODELS//,/ }" ;;
     --hol_models=*) HOL_MODELS="${arg#--hol_models=}"; HOL_MODELS="${HOL_MODELS//,/ }" ;;
+    --base_echo=*) BASE_ECHO="${arg#--base_echo=}" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
   esac
@@ -63,11 +68,13 @@ case "$SCENARIO" in all|main|hol) ;;
 esac
 for m in $MODELS; do
   case "$m" in baton|baton-t2|asio|asio-t2|poll|select|threads) ;;
+    base|base-t2) [[ -n "$BASE_ECHO" ]] || { echo "compare.sh: model '$m' needs --base_echo=PATH" >&2; exit 2; } ;;
     *) echo "compare.sh: unknown model '$m'" >&2; usage >&2; exit 2 ;;
   esac
 done
 for m in $HOL_MODELS; do
   case "$m" in baton|asio|asio-pt|reuseport|poll|select|threads) ;;
+    base) [[ -n "$BASE_ECHO" ]] || { echo "compare.sh: model '$m' needs --base_echo=PATH" >&2; exit 2; } ;;
     *) echo "compare.sh: unknown head-of-line model '$m'" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -114,6 +121,10 @@ for b in server/echo server/asio_echo server/poll_echo server/select_echo \
          server/thread_echo server/reuseport_echo client/bench client/deadconn; do
   cp -f "bazel-bin/$b" "$OUT/bin/"
 done
+if [[ -n "$BASE_ECHO" ]]; then
+  [[ -x "$BASE_ECHO" ]] || { echo "compare.sh: --base_echo=$BASE_ECHO is not an executable" >&2; exit 2; }
+  cp -f "$BASE_ECHO" "$OUT/bin/echo_base"
+fi
 BIN="$OUT/bin"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -121,6 +132,8 @@ server_cmd() {
   case "$1" in
     baton) echo "$BIN/echo --threads=1" ;;
     baton-t2) echo "$BIN/echo --threads=2" ;;
+    base) echo "$BIN/echo_base --threads=1" ;;
+    base-t2) echo "$BIN/echo_base --threads=2" ;;
     asio) echo "$BIN/asio_echo --threads=1" ;;
     asio-t2) echo "$BIN/asio_echo --threads=2" ;;
     poll) echo "$BIN/poll_echo" ;;
@@ -136,6 +149,7 @@ hol_server_cmd() {
   local slow="--slow_us=$HOL_SLOW_US --slow_mode=sleep"
   case "$1" in
     baton) echo "$BIN/echo --threads=$2 $slow" ;;
+    base) echo "$BIN/echo_base --threads=$2 $slow" ;;
     asio) echo "$BIN/asio_echo --threads=$2 --io_contexts=shared $slow" ;;
     asio-pt) echo "$BIN/asio_echo --threads=$2 --io_contexts=per_thread $slow" ;;
     reuseport) echo "$BIN/reuseport_echo --threads=$2 $slow" ;;

@@ -9,13 +9,14 @@ import statistics
 import subprocess
 from collections import defaultdict
 
-MODEL_ORDER = ["baton", "baton-t2", "asio", "asio-t2", "poll", "select",
-               "threads"]
+MODEL_ORDER = ["baton", "baton-t2", "base", "base-t2", "asio", "asio-t2",
+               "poll", "select", "threads"]
 # Head-of-line models (tools/compare.sh hol_server_cmd).
-HOL_ORDER = ["baton", "asio", "asio-pt", "reuseport", "poll", "select",
-             "threads"]
+HOL_ORDER = ["baton", "base", "asio", "asio-pt", "reuseport", "poll",
+             "select", "threads"]
 HOL_LABEL = {
     "baton": "baton (leader/followers, one epoll)",
+    "base": "baton built from another commit (--base_echo)",
     "asio": "Asio, one io_context shared",
     "asio-pt": "Asio, io_context per thread (SO_REUSEPORT)",
     "reuseport": "epoll loop per thread (SO_REUSEPORT)",
