@@ -139,9 +139,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const sigset_t stop_signals = baton::flags::BlockStopSignals();
-  const int threads = FLAGS_threads > 0
-                          ? FLAGS_threads
-                          : std::max(1u, std::thread::hardware_concurrency());
+  const int threads = baton::flags::ThreadCount();
   const bool per_thread = FLAGS_io_contexts == "per_thread";
   const baton::SlowRule* slow = baton::ActiveSlowRule();
 

@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <string>
+#include <thread>
 
 #include "baton/reactor_limits.h"
 #include "lib/cli/parse_flags.h"
@@ -68,6 +70,11 @@ bool ValidateNonNegative(const char* flag, int64_t value) {
 
 bool ValidatePositive(const char* flag, int64_t value) {
   return cli::ValidatePositive(flag, value);
+}
+
+int ThreadCount() {
+  if (FLAGS_threads > 0) return FLAGS_threads;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 bool InitServer(int* argc, char*** argv, const char* usage) {

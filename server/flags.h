@@ -34,6 +34,9 @@ bool ValidatePositive(const char* flag, int64_t value);
 // after logging why if positional arguments are left over.
 bool InitServer(int* argc, char*** argv, const char* usage);
 
+// --threads as a count: the flag, or one per CPU when it is 0.
+int ThreadCount();
+
 // Blocks SIGINT and SIGTERM in the calling thread (and threads it creates
 // later) and ignores SIGPIPE. Returns the blocked set for WaitForSignal.
 sigset_t BlockStopSignals();

@@ -197,9 +197,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const sigset_t stop_signals = baton::flags::BlockStopSignals();
-  const int threads = FLAGS_threads > 0
-                          ? FLAGS_threads
-                          : std::max(1u, std::thread::hardware_concurrency());
+  const int threads = baton::flags::ThreadCount();
   const baton::SlowRule* slow = baton::ActiveSlowRule();
 
   std::vector<std::unique_ptr<Loop>> loops;
