@@ -1,6 +1,7 @@
 // Tests for the worker loop (lib/internal/event_loop.cc) through a real
 // Reactor on loopback: events one epoll_wait returned together are shared
-// between threads, so a handler that blocks cannot hold the others back.
+// between threads, so a handler that blocks cannot hold the others back;
+// posted tasks and timers run on reactor threads.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -16,31 +17,20 @@
 
 #include "baton/connection.h"
 #include "baton/reactor.h"
-#include "lib/internal/reactor_core.h"
+#include "tests/lib/reactor_fixture.h"
 #include "tests/util/test_client.h"
 
 namespace baton {
-namespace internal {
-
-// Reaches the core to hold every worker out of epoll_wait.
-class ReactorTestPeer {
- public:
-  static void HoldPolling(Reactor& reactor) {
-    reactor.core_->HoldPollingForTest();
-  }
-  static void ResumePolling(Reactor& reactor) {
-    reactor.core_->ResumePollingForTest();
-  }
-};
-
-}  // namespace internal
-
 namespace {
 
 using ::baton::testing::ConnectLoopback;
+using ::baton::testing::EchoFactory;
 using ::baton::testing::Notification;
 using ::baton::testing::ReadExact;
 using ::baton::testing::SendAll;
+using ::baton::testing::Server;
+using ::baton::testing::StartServer;
+using ::baton::testing::Threads;
 
 // What the two connections share: which reply each client has received,
 // and what the first handler to run saw.
@@ -147,6 +137,38 @@ TEST(EventLoopTest, AHandlerThatBlocksDoesNotHoldBackEventsTakenWithIt) {
   ::close(b);
   reactor.Stop();
   reactor.Wait();
+}
+
+TEST(ReactorTest, PostAndTimersRunOnReactorThreads) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  baton::testing::Notification posted, fired, repeated;
+  std::atomic<bool> on_reactor{true};
+  std::atomic<int> ticks{0};
+  ASSERT_TRUE(s.reactor->Post([&] {
+    on_reactor = on_reactor && s.reactor->InReactorThread();
+    posted.Notify();
+  }));
+  bool cancelled_ran = false;
+  const TimerId cancelled =
+      s.reactor->RunAfter(absl::Milliseconds(50), [&] { cancelled_ran = true; });
+  EXPECT_TRUE(s.reactor->CancelTimer(cancelled));
+  s.reactor->RunAfter(absl::Milliseconds(20), [&] {
+    on_reactor = on_reactor && s.reactor->InReactorThread();
+    fired.Notify();
+  });
+  TimerId every = s.reactor->RunEvery(absl::Milliseconds(5), [&] {
+    if (ticks.fetch_add(1) + 1 == 3) repeated.Notify();
+  });
+  EXPECT_TRUE(posted.WaitFor(std::chrono::seconds(10)));
+  EXPECT_TRUE(fired.WaitFor(std::chrono::seconds(10)));
+  EXPECT_TRUE(repeated.WaitFor(std::chrono::seconds(10)));
+  s.reactor->CancelTimer(every);
+  EXPECT_TRUE(on_reactor);
+  EXPECT_FALSE(s.reactor->InReactorThread());
+  s.reactor->Stop();
+  s.reactor->Wait();
+  EXPECT_FALSE(cancelled_ran);
+  EXPECT_FALSE(s.reactor->Post([] {}));
 }
 
 }  // namespace
