@@ -1,12 +1,14 @@
 // Tests for accepting connections (lib/internal/acceptor.cc): Listen's
 // argument checks, max_connections, deferred accept, and Adopt, through the
 // public Reactor API on loopback with real sockets.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -123,6 +125,92 @@ TEST(ReactorTest, AdoptServesAConnectedSocket) {
   ::setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   EXPECT_TRUE(EchoRoundTrip(sv[1], Pattern(300000, 8)).ok());
   ::close(sv[1]);
+}
+
+// True if `peer`'s other end is closed: a non-blocking read sees EOF at once.
+// Checks the descriptor by what it is connected to, not by its number, which
+// another thread may have reused.
+bool OtherEndClosed(int peer) {
+  char byte;
+  return ::recv(peer, &byte, 1, MSG_DONTWAIT) == 0;
+}
+
+// Adopt after Stop + Wait: refused, and the descriptor handed over is closed
+// before Adopt returns (it owns it on every path); nothing is left behind.
+TEST(ReactorTest, AdoptAfterWaitFailsAndClosesTheFd) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  s.reactor->Stop();
+  s.reactor->Wait();
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  absl::StatusOr<ConnectionId> id = s.reactor->Adopt(sv[0], EchoFactory());
+  EXPECT_FALSE(id.ok());
+  // No thread of this process opens descriptors now (the reactor's are
+  // joined), so sv[0]'s number cannot have been reused yet.
+  errno = 0;
+  EXPECT_EQ(::fcntl(sv[0], F_GETFD), -1) << "the adopted fd is still open";
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_TRUE(OtherEndClosed(sv[1]));
+  EXPECT_EQ(s.reactor->connection_count(), 0u);
+  ::close(sv[1]);
+}
+
+// Adopt from another thread while the reactor stops and Wait runs: the
+// adoptions made before Stop are served and then closed by it, every later
+// one is refused with its descriptor closed, and after Wait no connection
+// is left. Each refused descriptor is checked as soon as Adopt returns.
+TEST(ReactorTest, AdoptRacingStopAndWaitLeaksNothing) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  constexpr int kBeforeStop = 10;
+  constexpr int kAfterWait = 20;  // adoptions after Wait has returned
+  constexpr int kMaxAdoptions = 2000;
+  Notification started, stop_called;
+  std::atomic<bool> wait_returned{false};
+  std::vector<int> adopted_peers;  // peers of the adopted connections
+  int refused = 0;
+  int refused_open = 0;  // refused, but the descriptor was still open
+  int socketpair_errors = 0;
+  std::thread adopter([&] {
+    int after_wait = 0;
+    for (int i = 0; i < kMaxAdoptions && after_wait < kAfterWait; ++i) {
+      if (i == kBeforeStop) {
+        started.Notify();
+        stop_called.WaitFor(std::chrono::seconds(10));
+      }
+      const bool waited = wait_returned.load();
+      int sv[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        ++socketpair_errors;
+        break;
+      }
+      if (s.reactor->Adopt(sv[0], EchoFactory()).ok()) {
+        adopted_peers.push_back(sv[1]);
+      } else {
+        ++refused;
+        if (!OtherEndClosed(sv[1])) ++refused_open;
+        ::close(sv[1]);
+      }
+      if (waited) ++after_wait;
+    }
+    started.Notify();
+  });
+  const bool adopter_started = started.WaitFor(std::chrono::seconds(10));
+  s.reactor->Stop();
+  stop_called.Notify();
+  s.reactor->Wait();
+  wait_returned = true;
+  adopter.join();
+
+  EXPECT_TRUE(adopter_started);
+  EXPECT_EQ(socketpair_errors, 0);
+  EXPECT_EQ(adopted_peers.size(), static_cast<size_t>(kBeforeStop));
+  EXPECT_GE(refused, kAfterWait);
+  EXPECT_EQ(refused_open, 0) << "refused adoptions whose fd stayed open";
+  EXPECT_EQ(s.reactor->connection_count(), 0u);
+  for (int peer : adopted_peers) {
+    EXPECT_TRUE(OtherEndClosed(peer)) << "an adopted connection outlived Wait";
+    ::close(peer);
+  }
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -253,6 +254,85 @@ TEST(ReactorTest, MoreFollowsHintIsPushedWhenNothingFollows) {
     EXPECT_EQ(*got, "ping");
   }
   ::close(fd);
+}
+
+// What the handler below saw of its connection's end.
+struct BrokenSocket {
+  std::mutex mu;
+  int closes = 0;  // OnClose calls for the connection it broke
+  absl::Status reason;
+  Notification closed;
+};
+
+// On "break", makes its own socket unusable for epoll from inside OnData:
+// dup2 puts the read end of an empty non-blocking pipe on conn.fd(), which
+// closes the socket (the kernel drops its epoll registration with it), so
+// the re-arm's epoll_ctl(MOD) fails with ENOENT. An empty pipe rather than
+// /dev/null: a speculative re-read of /dev/null would see EOF and close the
+// connection as peer-closed before any re-arm. Echoes anything else.
+class BreaksItsSocket : public ConnectionHandler {
+ public:
+  BreaksItsSocket(int replacement, BrokenSocket* out)
+      : replacement_(replacement), out_(out) {}
+  void OnData(Connection& conn, absl::string_view data) override {
+    if (data != "break") {
+      conn.Write(data);
+      return;
+    }
+    broke_ = true;
+    EXPECT_EQ(::dup2(replacement_, conn.fd()), conn.fd())
+        << std::strerror(errno);
+  }
+  void OnClose(Connection&, const absl::Status& reason) override {
+    if (!broke_) return;
+    {
+      std::lock_guard<std::mutex> lock(out_->mu);
+      ++out_->closes;
+      out_->reason = reason;
+    }
+    out_->closed.Notify();
+  }
+
+ private:
+  const int replacement_;
+  BrokenSocket* const out_;
+  bool broke_ = false;
+};
+
+// A re-arm that fails tears the connection down like any other error: one
+// OnClose saying why, the slot freed, and the reactor serves on.
+TEST(ReactorTest, FailedRearmClosesTheConnectionCleanly) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC), 0);
+  BrokenSocket broken;
+  Server s = StartServer(Threads(2), [&] {
+    return std::make_unique<BreaksItsSocket>(pipe_fds[0], &broken);
+  });
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "break").ok());
+  const End end = WaitForEnd(fd);
+  EXPECT_TRUE(EofOrReset(end)) << EndName(end);
+  ASSERT_TRUE(broken.closed.WaitFor(std::chrono::seconds(10)));
+  {
+    std::lock_guard<std::mutex> lock(broken.mu);
+    EXPECT_FALSE(broken.reason.ok());
+    EXPECT_NE(broken.reason.message().find("epoll_ctl"), std::string::npos)
+        << broken.reason;
+  }
+  EXPECT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));
+  ::close(fd);
+
+  const int next = ConnectLoopback(s.port);
+  ASSERT_GE(next, 0);
+  EXPECT_TRUE(EchoRoundTrip(next, Pattern(300000, 11)).ok());
+  ::close(next);
+  s.reactor->Stop();
+  s.reactor->Wait();
+  std::lock_guard<std::mutex> lock(broken.mu);
+  EXPECT_EQ(broken.closes, 1);
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
 }
 
 }  // namespace
