@@ -167,7 +167,9 @@ class Reactor {
   bool CancelTimer(TimerId id);
 
   // Queues bytes for connection `id` / closes it after pending output is
-  // sent. Safe from any thread; false if `id` is stale.
+  // sent. Safe from any thread; false if `id` is stale. Write also returns
+  // false (and drops the bytes) once the connection is closing, so that a
+  // closing connection's queue drains even while writers keep writing.
   bool Write(ConnectionId id, absl::string_view data);
   bool Close(ConnectionId id);
   // Closes `id` at once, discarding queued output.

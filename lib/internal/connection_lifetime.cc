@@ -40,6 +40,11 @@ void ReactorCore::SetPhase(Slot* slot, ConnectionPhase to) {
   DCHECK(ConnectionPhaseAllows(slot->owner.phase, to))
       << "connection phase " << ConnectionPhaseName(slot->owner.phase)
       << " -> " << ConnectionPhaseName(to);
+  if (slot->owner.phase == ConnectionPhase::kOpen) {
+    // Leaving kOpen: no more output, from this thread (OwnerWrite checks
+    // the phase) or any other (Write checks this flag under out_mu).
+    slot->state.fetch_or(kOutputClosed, std::memory_order_release);
+  }
   slot->owner.phase = to;
 }
 

@@ -19,7 +19,8 @@
 //             another thread, a foreign Write or Close); the owner must look
 //             again before letting go;
 //   kCloseRequested / kAbortRequested / kTimedOut  requests from other
-//             threads, served by the owner.
+//             threads, served by the owner;
+//   kOutputClosed  the owner is closing it: Reactor::Write refuses.
 // TryClaim and Release are single compare-and-swap loops over that word,
 // and both check the generation inside the same CAS, so a claim for an old
 // generation can never succeed on a reused slot (no ABA).
@@ -47,6 +48,10 @@ enum SlotFlags : uint32_t {
   kCloseRequested = 1u << 3,
   kAbortRequested = 1u << 4,
   kTimedOut = 1u << 5,
+  // Set by the owner when the connection leaves ConnectionPhase::kOpen:
+  // it takes no more output, so foreign Writes are refused and a closing
+  // connection's queue can only shrink.
+  kOutputClosed = 1u << 6,
 };
 constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested | kTimedOut;
 

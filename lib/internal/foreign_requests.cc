@@ -33,8 +33,8 @@ bool ReactorCore::Write(ConnectionId id, absl::string_view data) {
     MutexLock lock(&slot->out_mu);
     const uint64_t state = slot->state.load(std::memory_order_acquire);
     if (GenerationOf(state) != GenerationOfId(id.value) ||
-        !(FlagsOf(state) & kLive)) {
-      return false;
+        (FlagsOf(state) & (kLive | kOutputClosed)) != kLive) {
+      return false;  // gone, or closing: its queue must drain, not grow
     }
     if (slot->out == nullptr) slot->out = std::make_unique<OutputQueue>();
     slot->out->Append(data);
