@@ -434,10 +434,9 @@ TEST(ConnectionContractTest, ForeignWritesRacingCloseAndTeardown) {
     ASSERT_TRUE(Eventually([&] { return id.load() != 0; }));
     const ConnectionId conn{id.load()};
     constexpr int kWriters = 4;
-    // Bounded by count: Close waits for queued output, and foreign writes
-    // keep queuing after it (Reactor::Write does not see a close in
-    // progress), so under a slow build the close completes only once the
-    // writers stop.
+    // Bounded by count. Close waits for queued output; Reactor::Write
+    // refuses once the close has begun (kOutputClosed), so the queue
+    // drains even while the writers are still writing.
     constexpr int kMessages = 5000;
     std::atomic<int> true_after_false{0};
     std::vector<std::thread> writers;
