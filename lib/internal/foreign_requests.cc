@@ -26,6 +26,17 @@ bool ReactorCore::Request(ConnectionId id, uint32_t request) {
   return false;
 }
 
+size_t ReactorCore::PendingOutput(ConnectionId id) const {
+  const Slot* slot = table_.Lookup(IndexOfId(id.value));
+  if (slot == nullptr) return 0;
+  const uint64_t state = slot->state.load(std::memory_order_acquire);
+  if (GenerationOf(state) != GenerationOfId(id.value) ||
+      !(FlagsOf(state) & kLive)) {
+    return 0;
+  }
+  return slot->out_bytes.load(std::memory_order_seq_cst);
+}
+
 bool ReactorCore::Write(ConnectionId id, absl::string_view data) {
   Slot* slot = table_.Lookup(IndexOfId(id.value));
   if (slot == nullptr) return false;
