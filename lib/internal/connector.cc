@@ -179,6 +179,9 @@ bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
     Teardown(slot, absl::DeadlineExceededError("idle timeout while connecting"));
     return false;
   }
+  // Kept for when the connection opens.
+  if (requests & kShutdownRequested) owner.shutdown_due = true;
+  if (requests & kResumeRequested) owner.user_paused = false;
   ConnectState& cs = *owner.extras->connect;
   if (owner.fd >= 0 && (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
     if (const int err = SocketError(owner.fd); err != 0) {
