@@ -8,6 +8,12 @@
  * sends, then hangs up; a foreign thread writes to and closes the first
  * connection by id; Stop happens either early (at any point) or after the
  * peer is done. Mutants (-DMUTANT_...) each remove one guard.
+ *
+ * -DCONNECT: the first connection is an outbound one (Reactor::Connect,
+ * lib/internal/connector.cc): it starts in kConnecting, armed for EPOLLOUT
+ * only, with a connect-timeout timer whose expiry travels as a kTimerDue
+ * request through the claim protocol (a timerfd event taken by a worker,
+ * then TryClaim). The kernel may complete the connect or never do so.
  */
 
 #ifndef NWORKERS
@@ -18,6 +24,7 @@
 
 #define EV_CONN 1
 #define EV_WAKE 2
+#define EV_TIMER 3
 
 /* ---- LeaderFollowerGate ------------------------------------------------ */
 bool mu;                 /* the gate's mutex */
@@ -44,6 +51,14 @@ bool claimed;            /* kClaimed */
 bool pending;            /* kPending */
 bool close_req;          /* kCloseRequested */
 bool out_pending;        /* bytes queued by a foreign Write, not yet sent */
+
+/* ---- outbound connect (-DCONNECT; connection_state.h kConnecting) -------- */
+bool connecting;         /* phase kConnecting: no OnOpen yet */
+bool opened;             /* OnOpen has run for the connection in the slot */
+bool writable;           /* the kernel completed the connect (EPOLLOUT) */
+bool timer_armed;        /* the connect deadline's TimerQueue entry */
+byte timer_gen;          /* the id its callback will raise kTimerDue on */
+bool timer_due;          /* kTimerDue */
 
 /* ---- tasks (ReactorCore::tasks_): Service tasks handed over by Kick ------- */
 byte tasks;
@@ -115,6 +130,8 @@ inline close_now() {
     assert(closed_count[gen] == 1);     /* closed exactly once */
     registered = false; armed = false; ready = false; eof = false;
     out_pending = false;
+    connecting = false; opened = false; writable = false;
+    timer_armed = false; timer_due = false;   /* Teardown cancels the timer */
     gen++; live = false; claimed = false; pending = false; close_req = false
   }
 }
@@ -136,11 +153,32 @@ inline service(mygen, again, closing, spec) {
      closing = false;
      if :: close_req -> close_req = false; closing = true :: else -> skip fi;
      if
-     :: ready ->                          /* read: data or EOF */
-          if :: eof -> closing = true :: else -> ready = false fi
-     :: else -> skip
+     :: connecting ->                     /* ServeConnecting */
+          if
+          :: closing -> skip              /* OnClose(CANCELLED), no OnOpen */
+          :: else ->
+               if
+               :: writable ->             /* SO_ERROR 0: OnOpen */
+                    connecting = false; opened = true;
+                    timer_armed = false;  /* cancel the deadline */
+                    timer_due = false
+               :: else ->
+                    if
+                    :: timer_due -> timer_due = false; closing = true  /* timed out */
+                    :: else -> skip
+                    fi
+               fi
+          fi
+     :: else ->
+          timer_due = false;              /* nothing due: a no-op */
+          if
+          :: ready ->                     /* read: data or EOF */
+               assert(opened);            /* never OnData before OnOpen */
+               if :: eof -> closing = true :: else -> ready = false fi
+          :: else -> skip
+          fi;
+          out_pending = false             /* flush */
      fi;
-     out_pending = false;                 /* flush */
      in_handler--;
      if
      :: closing -> close_now(); break
@@ -188,8 +226,10 @@ proctype Worker() {
 end_wait:
      atomic {
        if
-       :: (registered && armed && ready) -> armed = false; ev = EV_CONN; evgen = reg_gen
+       :: (registered && armed && ((!connecting && ready) || (connecting && writable))) ->
+            armed = false; ev = EV_CONN; evgen = reg_gen
        :: (wake_armed && wake_count > 0) -> wake_armed = false; ev = EV_WAKE
+       :: timer_armed -> timer_armed = false; ev = EV_TIMER; evgen = timer_gen
        fi;
        in_wait--
      };
@@ -218,6 +258,28 @@ end_wait:
                service(mygen, again, closing, spec)
           :: else -> skip
           fi
+     :: ev == EV_TIMER ->
+          /* The deadline's callback: ServeRequest(id, kTimerDue). */
+#ifndef MUTANT_TIMER_NO_CLAIM
+          atomic {
+            if
+            :: (gen != evgen || !live) -> ev = 0                      /* stale */
+            :: else ->
+                 timer_due = true;
+                 if
+                 :: claimed -> pending = true; ev = 0                  /* busy */
+                 :: else -> claimed = true
+                 fi
+            fi
+          };
+#else
+          /* serves without claiming: runs beside the owner */
+          atomic { if :: (gen != evgen || !live) -> ev = 0 :: else -> timer_due = true fi };
+#endif
+          if
+          :: ev == EV_TIMER -> mygen = evgen; service(mygen, again, closing, spec)
+          :: else -> skip
+          fi
      :: ev == EV_WAKE ->
           wake_count = 0;                     /* read(eventfd) */
           run_tasks(n, mygen, again, closing, spec);
@@ -240,7 +302,16 @@ proctype Acceptor() {
   :: atomic {
        (!live && lifetimes < LIFETIMES && !stop) ->
          live = true; claimed = true; lifetimes++; mygen = gen;
-         registered = true
+         registered = true;
+#ifdef CONNECT
+         if
+         :: lifetimes == 1 ->              /* Connect: kConnecting + deadline */
+              connecting = true; timer_armed = true; timer_gen = gen
+         :: else -> opened = true
+         fi
+#else
+         opened = true
+#endif
      };
      service(mygen, again, closing, spec)
   :: (lifetimes == LIFETIMES || stop) -> break
@@ -254,9 +325,12 @@ proctype Peer() {
   byte sent, peer_gen;
   do
   :: atomic { (live && gen != peer_gen) -> peer_gen = gen; sent = 0 }
-  :: atomic { (live && gen == peer_gen && !ready && !eof && sent < MSGS) ->
+  :: atomic { (live && connecting && !writable) -> writable = true }  /* connect completes */
+  :: atomic { (live && gen == peer_gen && (!connecting || writable) &&
+                !ready && !eof && sent < MSGS) ->
                 ready = true; sent++ }
-  :: atomic { (live && gen == peer_gen && !ready && !eof && sent == MSGS) ->
+  :: atomic { (live && gen == peer_gen && (!connecting || writable) &&
+                !ready && !eof && sent == MSGS) ->
                 ready = true; eof = true }
   :: atomic { (lifetimes == LIFETIMES && !live) -> peer_done = true; break }
   :: atomic { stopped -> break }
@@ -301,6 +375,7 @@ proctype Stopper() {
   wake_count++;
   (workers_exited == NWORKERS + 1);
   /* Wait(): CloseAllAfterJoin — every worker has exited */
+  timer_armed = false;                   /* timers_.Clear() */
   if :: live -> claimed = true; close_now() :: else -> skip fi;
   stopped = true
 }
