@@ -78,9 +78,11 @@ class ProxySide : public ConnectionHandler {
   }
 
   void OnClose(Connection& conn, const absl::Status& reason) override {
-    if (!is_client_ && !reason.ok()) {
-      LOG(WARNING) << "upstream " << Upstream() << ": " << reason
-                   << "; closing client";
+    // ABORTED here means the client side aborted us (its own failure).
+    if (!is_client_ && !reason.ok() && !absl::IsAborted(reason)) {
+      LOG_EVERY_N(WARNING, 100) << "upstream " << Upstream() << ": " << reason
+                                << "; closing client (" << google::COUNTER
+                                << " so far)";
     }
     if (reason.ok()) {
       reactor_->Close(peer_);  // sends what is queued first

@@ -78,7 +78,7 @@ start() {  # start PROXY -> PID, PORT (direct: the echo server itself)
       cat >"$OUT/haproxy.cfg" <<CFG
 global
   nbthread 1
-  maxconn 20000
+  maxconn 8000
 defaults
   mode tcp
   timeout connect 5s

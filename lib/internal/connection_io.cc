@@ -38,6 +38,11 @@ void MaybeResumeAfterBacklog(Slot* slot, size_t high_water) {
 
 void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
   AssertClaimed(slot);
+  if (reread_round == kRequestRound) {
+    // Queued by Request on a reactor thread: nothing known to be readable.
+    revents = 0;
+    reread_round = 0;
+  }
   bool speculative = reread_round > 0;
   for (;;) {
     size_t bytes_read = 0;

@@ -74,6 +74,10 @@ inline void AssertClaimed(const Slot* slot) {
       << "slot " << slot->index << " used without holding its claim";
 }
 
+// ReadyItem::round of a connection that Request queued from a reactor
+// thread (instead of posting a task): Serve it with no readiness assumed.
+constexpr int kRequestRound = -1;
+
 class ReactorCore {
  public:
   explicit ReactorCore(const ReactorOptions& options);
