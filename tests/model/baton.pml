@@ -26,6 +26,13 @@
 #define EV_WAKE 2
 #define EV_TIMER 3
 
+/* The peer can send once the kernel has the connection established. */
+#ifdef CONNECT
+#define CONNECTED (!connecting || writable)
+#else
+#define CONNECTED true
+#endif
+
 /* ---- LeaderFollowerGate ------------------------------------------------ */
 bool mu;                 /* the gate's mutex */
 bool leader;             /* leader_ */
@@ -52,13 +59,15 @@ bool pending;            /* kPending */
 bool close_req;          /* kCloseRequested */
 bool out_pending;        /* bytes queued by a foreign Write, not yet sent */
 
-/* ---- outbound connect (-DCONNECT; connection_state.h kConnecting) -------- */
+#ifdef CONNECT
+/* ---- outbound connect (connection_state.h kConnecting) ------------------- */
 bool connecting;         /* phase kConnecting: no OnOpen yet */
 bool opened;             /* OnOpen has run for the connection in the slot */
 bool writable;           /* the kernel completed the connect (EPOLLOUT) */
 bool timer_armed;        /* the connect deadline's TimerQueue entry */
 byte timer_gen;          /* the id its callback will raise kTimerDue on */
 bool timer_due;          /* kTimerDue */
+#endif
 
 /* ---- tasks (ReactorCore::tasks_): Service tasks handed over by Kick ------- */
 byte tasks;
@@ -130,8 +139,10 @@ inline close_now() {
     assert(closed_count[gen] == 1);     /* closed exactly once */
     registered = false; armed = false; ready = false; eof = false;
     out_pending = false;
+#ifdef CONNECT
     connecting = false; opened = false; writable = false;
     timer_armed = false; timer_due = false;   /* Teardown cancels the timer */
+#endif
     gen++; live = false; claimed = false; pending = false; close_req = false
   }
 }
@@ -152,6 +163,7 @@ inline service(mygen, again, closing, spec) {
      };
      closing = false;
      if :: close_req -> close_req = false; closing = true :: else -> skip fi;
+#ifdef CONNECT
      if
      :: connecting ->                     /* ServeConnecting */
           if
@@ -179,6 +191,14 @@ inline service(mygen, again, closing, spec) {
           fi;
           out_pending = false             /* flush */
      fi;
+#else
+     if
+     :: ready ->                          /* read: data or EOF */
+          if :: eof -> closing = true :: else -> ready = false fi
+     :: else -> skip
+     fi;
+     out_pending = false;                 /* flush */
+#endif
      in_handler--;
      if
      :: closing -> close_now(); break
@@ -226,10 +246,14 @@ proctype Worker() {
 end_wait:
      atomic {
        if
+#ifdef CONNECT
        :: (registered && armed && ((!connecting && ready) || (connecting && writable))) ->
             armed = false; ev = EV_CONN; evgen = reg_gen
-       :: (wake_armed && wake_count > 0) -> wake_armed = false; ev = EV_WAKE
        :: timer_armed -> timer_armed = false; ev = EV_TIMER; evgen = timer_gen
+#else
+       :: (registered && armed && ready) -> armed = false; ev = EV_CONN; evgen = reg_gen
+#endif
+       :: (wake_armed && wake_count > 0) -> wake_armed = false; ev = EV_WAKE
        fi;
        in_wait--
      };
@@ -258,6 +282,7 @@ end_wait:
                service(mygen, again, closing, spec)
           :: else -> skip
           fi
+#ifdef CONNECT
      :: ev == EV_TIMER ->
           /* The deadline's callback: ServeRequest(id, kTimerDue). */
 #ifndef MUTANT_TIMER_NO_CLAIM
@@ -280,6 +305,7 @@ end_wait:
           :: ev == EV_TIMER -> mygen = evgen; service(mygen, again, closing, spec)
           :: else -> skip
           fi
+#endif
      :: ev == EV_WAKE ->
           wake_count = 0;                     /* read(eventfd) */
           run_tasks(n, mygen, again, closing, spec);
@@ -309,8 +335,6 @@ proctype Acceptor() {
               connecting = true; timer_armed = true; timer_gen = gen
          :: else -> opened = true
          fi
-#else
-         opened = true
 #endif
      };
      service(mygen, again, closing, spec)
@@ -325,11 +349,13 @@ proctype Peer() {
   byte sent, peer_gen;
   do
   :: atomic { (live && gen != peer_gen) -> peer_gen = gen; sent = 0 }
+#ifdef CONNECT
   :: atomic { (live && connecting && !writable) -> writable = true }  /* connect completes */
-  :: atomic { (live && gen == peer_gen && (!connecting || writable) &&
+#endif
+  :: atomic { (live && gen == peer_gen && CONNECTED &&
                 !ready && !eof && sent < MSGS) ->
                 ready = true; sent++ }
-  :: atomic { (live && gen == peer_gen && (!connecting || writable) &&
+  :: atomic { (live && gen == peer_gen && CONNECTED &&
                 !ready && !eof && sent == MSGS) ->
                 ready = true; eof = true }
   :: atomic { (lifetimes == LIFETIMES && !live) -> peer_done = true; break }
@@ -375,7 +401,9 @@ proctype Stopper() {
   wake_count++;
   (workers_exited == NWORKERS + 1);
   /* Wait(): CloseAllAfterJoin — every worker has exited */
+#ifdef CONNECT
   timer_armed = false;                   /* timers_.Clear() */
+#endif
   if :: live -> claimed = true; close_now() :: else -> skip fi;
   stopped = true
 }
