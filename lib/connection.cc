@@ -1,6 +1,8 @@
 // Public API implementation: Connection and ConnectionHandler defaults.
 #include "baton/connection.h"
 
+#include <utility>
+
 #include "lib/internal/reactor_core.h"
 
 namespace baton {
@@ -35,6 +37,24 @@ void Connection::PauseReading() {
 void Connection::ResumeReading() {
   internal::AssertClaimed(slot_);
   slot_->owner.user_paused = false;
+}
+
+void Connection::ShutdownWrite() { core_->OwnerShutdownWrite(slot_); }
+
+void Connection::Retain(size_t n) {
+  internal::AssertClaimed(slot_);
+  internal::OwnerState& owner = slot_->owner;
+  DCHECK(owner.delivered > 0) << "Connection::Retain outside OnData";
+  owner.retain = n < owner.delivered ? n : owner.delivered;
+}
+
+Connection::TimerId Connection::RunAfter(
+    absl::Duration delay, std::function<void(Connection&)> fn) {
+  return core_->OwnerRunAfter(slot_, delay, std::move(fn));
+}
+
+bool Connection::CancelTimer(TimerId id) {
+  return core_->OwnerCancelTimer(slot_, id);
 }
 
 ConnectionHandler::~ConnectionHandler() = default;

@@ -33,6 +33,34 @@
 // callbacks are the exception: the thread that picks up the wake-up runs
 // every task then due, in order.
 //
+// Input retention (framing)
+// -------------------------
+// OnData hands over what was read; by default all of it is consumed when
+// OnData returns, and nothing is copied. A handler holding an incomplete
+// message calls conn.Retain(n) before returning: the last n bytes of `data`
+// are kept by the connection and handed back at the start of `data` on the
+// next OnData, followed by the new bytes. Only the retained bytes are
+// copied (once); while some are retained, reads append directly behind
+// them. At most ReactorOptions::max_retained_input may be retained: beyond
+// it the connection is closed with RESOURCE_EXHAUSTED. Retained bytes still
+// waiting when the peer closes are dropped (an incomplete message).
+//
+// Per-connection timers
+// ---------------------
+// conn.RunAfter(delay, fn) runs fn(conn) later under the connection's claim,
+// like any other callback: never concurrently with the connection's other
+// callbacks, on whichever reactor thread serves it. Timers are cancelled
+// when the connection closes and never run after OnClose has begun; they
+// may run while the connection is closing (after Close(), until OnClose).
+// Each timer is one entry in the reactor's timer queue (O(log n) to add
+// or cancel), so one per connection at 100k connections is fine.
+//
+// Outbound connections
+// --------------------
+// Reactor::Connect creates the handler before the connection exists. If it
+// connects, OnOpen comes first as usual; if it never does, the handler gets
+// OnClose with the failure status and no OnOpen (see Reactor::Connect).
+//
 // Threads
 // -------
 // `Connection&` is only valid inside a callback, on the calling thread. From
@@ -53,6 +81,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace baton {
 
@@ -145,6 +174,26 @@ class Connection {
   void PauseReading();
   void ResumeReading();
 
+  // Half-close: once the queued output has been sent, shuts down our
+  // sending side (the peer reads EOF) and keeps reading. Writes after it are
+  // dropped. When the peer has closed its side too, the connection closes
+  // (OnClose with OK).
+  void ShutdownWrite();
+
+  // Only inside OnData: keeps the last `n` bytes of the `data` given to
+  // this call (clamped to its size) to be handed back, followed by new
+  // bytes, on the next OnData. Calling it again replaces the count. See
+  // "Input retention" above.
+  void Retain(size_t n);
+
+  // Runs `fn(conn)` after `delay`, under this connection's claim (see
+  // "Per-connection timers" above). Returns 0, and never runs `fn`, if the
+  // connection is closed or closing down (inside OnClose).
+  using TimerId = uint64_t;
+  TimerId RunAfter(absl::Duration delay, std::function<void(Connection&)> fn);
+  // True if the timer was pending and now will not run.
+  bool CancelTimer(TimerId id);
+
  private:
   friend class internal::ReactorCore;
   Connection(internal::ReactorCore* core, internal::Slot* slot,
@@ -171,7 +220,8 @@ class ConnectionHandler {
   virtual void OnOpen(Connection& conn) {}
 
   // Bytes arrived. `data` is valid only during the call; copy what must be
-  // kept. Called repeatedly while the peer sends.
+  // kept, or Retain() an incomplete tail (see "Input retention"). Called
+  // repeatedly while the peer sends.
   virtual void OnData(Connection& conn, absl::string_view data) = 0;
 
   // The peer shut down its sending side (read returned 0). The default
@@ -183,7 +233,9 @@ class ConnectionHandler {
   virtual void OnDrained(Connection& conn) {}
 
   // Last callback. `reason` is OK for a local Close or an orderly peer close,
-  // otherwise it says what happened (reset, idle timeout, reactor stopping).
+  // otherwise it says what happened (reset, idle timeout, reactor stopping,
+  // retained input limit). For a Reactor::Connect that never connected it
+  // is the only callback and says why (refused, timed out, cancelled).
   // Writes are no longer possible.
   virtual void OnClose(Connection& conn, const absl::Status& reason) {}
 };

@@ -31,7 +31,10 @@ namespace baton {
   X(speculative_reads, "re-reads of a just-served connection")         \
   X(speculative_hits, "re-reads that found data: no re-arm needed")     \
   X(bytes_read, "bytes read from sockets")                              \
-  X(bytes_written, "bytes handed to the kernel")
+  X(bytes_written, "bytes handed to the kernel")                        \
+  X(retained_bytes, "input bytes copied to be handed back (Retain)")    \
+  X(connect_attempts, "outbound connect attempts (Reactor::Connect)")   \
+  X(connect_failures, "outbound connections that never connected")
 
 // A snapshot of what one reactor thread (or all of them, summed) did.
 // Counters are updated with relaxed atomics by their own thread only, so

@@ -52,6 +52,9 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
   if (o.output_high_water < 1) {
     return absl::InvalidArgumentError("output_high_water must be positive");
   }
+  if (o.max_retained_input < 1) {
+    return absl::InvalidArgumentError("max_retained_input must be positive");
+  }
   if (o.read_buffer_size < kReactorMinReadBufferSize ||
       o.read_buffer_size > kReactorMaxReadBufferSize) {
     return absl::InvalidArgumentError(
@@ -87,6 +90,11 @@ absl::StatusOr<ConnectionId> Reactor::Adopt(int fd, HandlerFactory factory) {
   return core_->Adopt(fd, std::move(factory));
 }
 
+absl::StatusOr<ConnectionId> Reactor::Connect(const ConnectOptions& options,
+                                              HandlerFactory factory) {
+  return core_->Connect(options, std::move(factory));
+}
+
 absl::Status Reactor::Start() { return core_->Start(); }
 void Reactor::Stop() { core_->Stop(); }
 void Reactor::Wait() { core_->Wait(); }
@@ -114,6 +122,16 @@ bool Reactor::Close(ConnectionId id) {
 }
 bool Reactor::Abort(ConnectionId id) {
   return core_->Request(id, internal::kAbortRequested);
+}
+
+bool Reactor::ResumeReading(ConnectionId id) {
+  return core_->Request(id, internal::kResumeRequested);
+}
+bool Reactor::ShutdownWrite(ConnectionId id) {
+  return core_->Request(id, internal::kShutdownRequested);
+}
+size_t Reactor::pending_output(ConnectionId id) const {
+  return core_->PendingOutput(id);
 }
 
 void Reactor::Drain() { core_->Drain(); }

@@ -69,6 +69,11 @@ struct ReactorOptions {
   // How long a closing connection keeps draining unread input after its
   // output was flushed (see Connection::Close) before it is closed anyway.
   absl::Duration linger_timeout = absl::Seconds(2);
+  // Most input one connection may retain (Connection::Retain) while it
+  // waits for the rest of a message. A handler that retains more is closed
+  // with RESOURCE_EXHAUSTED ("retained input limit"), so a peer that never
+  // finishes a message cannot grow memory past this plus one read.
+  size_t max_retained_input = 1 << 20;
   // Size of each thread's read buffer; one read(2) per event fills at most
   // this much (a full buffer is read again, up to a small bound).
   size_t read_buffer_size = 64 << 10;
@@ -101,6 +106,23 @@ struct ListenOptions {
   int defer_accept_seconds = 0;
 };
 
+// An outbound connection (Reactor::Connect).
+struct ConnectOptions {
+  // IPv4 or IPv6 literal of the peer ("127.0.0.1", "::1"); no name lookup.
+  std::string address = "127.0.0.1";
+  // 1..65535.
+  int port = 0;
+  // Each attempt fails with DEADLINE_EXCEEDED if not connected by then.
+  absl::Duration timeout = absl::Seconds(10);
+  // Attempts in all (1: no retry). After a failed attempt (refused,
+  // unreachable, timed out) the next starts after a back-off drawn
+  // uniformly from [b/2, b], where b = initial_backoff * 2^(attempt-1),
+  // capped at max_backoff.
+  int max_attempts = 1;
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+};
+
 using TimerId = uint64_t;
 
 class Reactor {
@@ -127,6 +149,24 @@ class Reactor {
   // close-on-exec) and serves it with a handler from `factory`. On error the
   // fd is closed.
   absl::StatusOr<ConnectionId> Adopt(int fd, HandlerFactory factory);
+
+  // Opens an outbound TCP connection to `options.address`:`options.port`
+  // and serves it with a handler from `factory`; safe from any thread,
+  // including handlers. Returns the connection's id at once (it stays the
+  // same across retries); the connect itself completes on a reactor thread
+  // through the same epoll (non-blocking connect, EPOLLOUT, SO_ERROR).
+  //   * connected: OnOpen, then the usual callbacks;
+  //   * failed for good (every attempt refused, unreachable or timed out;
+  //     Close / Abort / Drain / Stop while connecting): OnClose with the
+  //     reason and no OnOpen before it: UNAVAILABLE "connect HOST:PORT:
+  //     Connection refused", DEADLINE_EXCEEDED "connect HOST:PORT: timed
+  //     out", CANCELLED "reactor stopped" / "reactor draining" / "closed
+  //     while connecting". No descriptor outlives the attempt.
+  // Bytes given to Write(id) before the connection is up are queued and
+  // sent once it is. Errors here (bad address or options, reactor stopping
+  // or draining, max_connections reached) mean no handler was created.
+  absl::StatusOr<ConnectionId> Connect(const ConnectOptions& options,
+                                       HandlerFactory factory);
 
   // Starts the worker threads. Fails if already started or stopped.
   absl::Status Start();
@@ -174,8 +214,15 @@ class Reactor {
   bool Close(ConnectionId id);
   // Closes `id` at once, discarding queued output.
   bool Abort(ConnectionId id);
+  // Connection::ResumeReading / ShutdownWrite for `id`, from any thread
+  // (served by the connection's owner, like Close). False if `id` is stale.
+  bool ResumeReading(ConnectionId id);
+  bool ShutdownWrite(ConnectionId id);
+  // Bytes queued for `id` and not yet sent (0 if `id` is stale). A snapshot
+  // read without a lock: for back-pressure decisions across connections.
+  size_t pending_output(ConnectionId id) const;
 
-  // Live connections (accepted or adopted, not yet closed).
+  // Live connections (accepted, adopted or connecting, not yet closed).
   size_t connection_count() const;
 
   // Counters summed over all threads, and per thread (index = worker).

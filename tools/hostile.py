@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Hostile-input and fault suite for //server:echo and //server:http.
+"""Hostile-input and fault suite for //server:echo, //server:http and
+(with --proxy) //server:proxy in front of an echo server.
 
 Drives both servers from the outside, as any client on 127.0.0.1 would: it
 starts each binary itself on --port=0 (the port comes from the "listening
@@ -11,7 +12,8 @@ every case it checks that the server is alive, answers a fresh request
 byte for byte and holds no more descriptors than before the case.
 
     tools/hostile.sh                          # builds -c opt, then runs this
-    tools/hostile.py --echo=PATH --http=PATH [--only=REGEX] [--list] [--keep]
+    tools/hostile.py --echo=PATH --http=PATH [--proxy=PATH] [--only=REGEX]
+                     [--list] [--keep]
 
 Python 3 standard library only. Prints progress and one PASS/FAIL line per
 case, then a table; exits 1 if any case failed, 2 on a usage or start-up
@@ -444,7 +446,7 @@ def http_get_check(port, fx, path="/health.bin", timeout=IO_TIMEOUT):
 def health(server, fx):
     check(server.alive(), f"{server.name} is not running:\n{server.log_tail()}")
     try:
-        if server.kind == "echo":
+        if server.kind in ("echo", "proxy"):
             echo_round_trip(server.port)
         else:
             http_get_check(server.port, fx)
@@ -485,7 +487,8 @@ class Context:
 
     def spawn(self, kind, extra, nofile=None):
         """A private server for one case; stopped (exit 0 checked) after it."""
-        binary = self.args.echo if kind == "echo" else self.args.http
+        binary = {"echo": self.args.echo, "http": self.args.http,
+                  "proxy": self.args.proxy}[kind]
         args = list(extra)
         if kind == "http":
             args.append(f"--root={self.fx.root}")
@@ -495,7 +498,15 @@ class Context:
 
 
 def start_main(ctx, kind):
-    if kind == "echo":
+    if kind == "proxy":
+        # The proxy relays to an echo server of its own (stopped last).
+        up = ctx.servers.get("proxy_upstream")
+        if up is None or not up.alive():
+            up = Server("echo", ctx.args.echo, [], ctx.workdir).start()
+            ctx.servers["proxy_upstream"] = up
+        srv = Server("proxy", ctx.args.proxy,
+                     [f"--upstream={HOST}:{up.port}"], ctx.workdir)
+    elif kind == "echo":
         srv = Server("echo", ctx.args.echo, [], ctx.workdir)
     else:
         srv = Server("http", ctx.args.http,
@@ -1745,10 +1756,93 @@ def http_max_connections(ctx):
 # Main
 # ---------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------
+# Proxy cases (//server:proxy in front of its own echo server)
+# ---------------------------------------------------------------------------
+
+# The echo cases hold through the proxy too: every byte both ways, EOF
+# passed on both ways, bounded memory against clients that never read,
+# resets in the middle of transfers, and storms of short connections.
+for _name, _fn in (("large_write", echo_large_write),
+                   ("half_close", echo_half_close),
+                   ("rst_storm", echo_rst_storm),
+                   ("connect_storm", echo_connect_storm)):
+    case("proxy", _name, fd_wait=10.0)(_fn)
+
+
+@case("proxy", "never_read", fd_wait=10.0)
+def proxy_never_read(ctx):
+    # As echo/never_read, but the chain holds two more sockets each way
+    # (each with autotuned loopback buffers of several MiB) and the echo
+    # server's queue: what the clients get to send is bounded higher; the
+    # proxy's own memory (RSS, checked by Hogs) is the real bound.
+    socks = [connect(ctx.port) for _ in range(4)]
+    hogs = Hogs(ctx, socks, 3.0, os.urandom(256 * KiB),
+                lambda: echo_round_trip(ctx.port, 4096, 2.0))
+    sent = hogs.sent
+    # Four socket hops (client->proxy->echo->proxy->client), each able to
+    # buffer up to tcp_rmem[2] + tcp_wmem[2], plus the two proxy queues
+    # (1 MiB each) and the echo server's (4 MiB).
+    with open("/proc/sys/net/ipv4/tcp_rmem") as f:
+        rmem = int(f.read().split()[2])
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        wmem = int(f.read().split()[2])
+    limit = 4 * (rmem + wmem) + 8 * MiB
+    ctx.note(f"sent {[f'{n / MiB:.1f}' for n in sent]} MiB "
+             f"(kernel buffers allow {limit / MiB:.0f})")
+    check(max(sent) < limit, f"the proxy kept reading from a client that "
+                             f"never reads: {max(sent) / MiB:.1f} MiB")
+    check(min(sent) > 0, "a client could not send at all")
+
+
+@case("proxy", "upstream_refused")
+def proxy_upstream_refused(ctx):
+    # A private proxy whose upstream port refuses: every client is closed
+    # at once (EOF or reset, never a hang) and the failure is logged.
+    with socket.socket() as hole:
+        hole.bind((HOST, 0))  # bound, not listening: connects are refused
+        port = hole.getsockname()[1]
+        srv = ctx.spawn("proxy", [f"--upstream={HOST}:{port}"])
+        for i in range(50):
+            with connect(srv.port) as s:
+                s.sendall(b"hello")
+                got, how = wait_closed(s, 5.0)
+            check(how in ("eof", "reset"), f"client {i}: ended by {how}")
+            check(got == b"", f"client {i}: got {len(got)} bytes")
+        check(f"upstream {HOST}:{port}" in srv.log(),
+              "no log line for the refused upstream")
+
+
+@case("proxy", "upstream_dies")
+def proxy_upstream_dies(ctx):
+    # A private proxy in front of a private echo that is killed in the
+    # middle of a transfer: the client is closed promptly, the proxy lives
+    # on and refuses the next client cleanly.
+    up = ctx.spawn("echo", [])
+    srv = ctx.spawn("proxy", [f"--upstream={HOST}:{up.port}"])
+    with connect(srv.port, 15) as s:
+        t, errors = send_in_thread(s, os.urandom(32 * MiB))
+        first = recv_exact(s, 64 * KiB, 10)  # the transfer is under way
+        check(len(first) == 64 * KiB, "no echo before the kill")
+        up.kill()
+        _, how = wait_closed(s, 10.0, limit=64 * MiB)
+        check(how in ("eof", "reset"), f"client ended by {how}")
+        t.join(10)
+    with connect(srv.port) as s:
+        s.sendall(b"x")
+        _, how = wait_closed(s, 5.0)
+        check(how in ("eof", "reset"), f"next client ended by {how}")
+    check(srv.alive(), "the proxy died with its upstream")
+    ctx.private.remove(up)  # killed on purpose: no exit status to check
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--echo", required=True, help="//server:echo binary")
     ap.add_argument("--http", required=True, help="//server:http binary")
+    ap.add_argument("--proxy", default="",
+                    help="//server:proxy binary (without it, the proxy "
+                         "cases are skipped)")
     ap.add_argument("--only", default="", help="run cases matching REGEX")
     ap.add_argument("--list", action="store_true", help="list the cases")
     ap.add_argument("--keep", action="store_true",
@@ -1762,9 +1856,14 @@ def main():
         if not os.access(b, os.X_OK):
             print(f"not an executable: {b}", file=sys.stderr)
             return 2
+    if args.proxy and not os.access(args.proxy, os.X_OK):
+        print(f"not an executable: {args.proxy}", file=sys.stderr)
+        return 2
     args.echo = os.path.abspath(args.echo)
     args.http = os.path.abspath(args.http)
-    cases = [c for c in CASES if re.search(args.only, c[0])]
+    args.proxy = os.path.abspath(args.proxy) if args.proxy else ""
+    cases = [c for c in CASES if re.search(args.only, c[0])
+             and (args.proxy or c[1] != "proxy")]
     if not cases:
         print(f"no case matches {args.only!r}", file=sys.stderr)
         return 2

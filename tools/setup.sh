@@ -18,9 +18,10 @@ PACKAGES=(
 )
 
 # --bench adds the third-party load tools and servers used by
-# tools/http_compare.sh (not needed to build or test).
+# tools/http_compare.sh and tools/proxy_compare.sh (not needed to build or
+# test).
 if [[ "${1:-}" == "--bench" ]]; then
-  PACKAGES+=(wrk httperf nginx-light curl strace linux-perf)
+  PACKAGES+=(wrk httperf nginx-light haproxy curl strace linux-perf)
 fi
 
 missing=()

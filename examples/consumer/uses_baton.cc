@@ -1,10 +1,15 @@
 // A consumer program: includes every public header as "baton/...", starts a
-// reactor, echoes one message over a socketpair, and exits 0 on success.
+// reactor, echoes one message over a socketpair, runs README's "Writing a
+// server on baton" example (a line server with retention and a request
+// deadline, and a client made with Reactor::Connect), and exits 0 on
+// success.
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <string>
 
@@ -20,6 +25,79 @@ class Echo : public baton::ConnectionHandler {
     conn.Write(data);
   }
 };
+
+// --- README: "Writing a server on baton" (keep the two in step) ---------
+// Answers each '\n'-terminated line with its length. A line may arrive in
+// any number of pieces; it must be complete 5 s after its first byte.
+class LineLength : public baton::ConnectionHandler {
+ public:
+  void OnData(baton::Connection& conn, absl::string_view data) override {
+    size_t start = 0;  // `data` = what we retained last time + new bytes
+    for (size_t end; (end = data.find('\n', start)) != data.npos;
+         start = end + 1) {
+      conn.Write(std::to_string(end - start) + "\n");
+    }
+    conn.Retain(data.size() - start);  // keep the incomplete line
+    if (start == data.size()) {        // nothing pending: no deadline
+      if (deadline_ != 0) conn.CancelTimer(deadline_);
+      deadline_ = 0;
+    } else if (deadline_ == 0) {       // runs under this connection's claim
+      deadline_ = conn.RunAfter(absl::Seconds(5), [this](baton::Connection& c) {
+        deadline_ = 0;
+        c.Close();
+      });
+    }
+  }
+
+ private:
+  baton::Connection::TimerId deadline_ = 0;
+};
+
+// A client made with Reactor::Connect: sends one line in two pieces and
+// reports the answer, or why it never connected (OnClose without OnOpen).
+class Asker : public baton::ConnectionHandler {
+ public:
+  explicit Asker(std::promise<std::string>* result) : result_(result) {}
+  void OnOpen(baton::Connection& conn) override {
+    conn.Write("hello, ");
+    conn.Write("baton\n");
+  }
+  void OnData(baton::Connection& conn, absl::string_view data) override {
+    answer_.append(data.data(), data.size());
+    if (answer_.back() == '\n') conn.Close();
+  }
+  void OnClose(baton::Connection&, const absl::Status& reason) override {
+    result_->set_value(reason.ok() ? answer_ : reason.ToString());
+  }
+
+ private:
+  std::promise<std::string>* result_;
+  std::string answer_;
+};
+// --- end of README example -------------------------------------------------
+
+// Runs the README example on `reactor`; true if the answer is right.
+bool LineExample(baton::Reactor& reactor) {
+  auto port = reactor.Listen(baton::ListenOptions{},
+                             [] { return std::make_unique<LineLength>(); });
+  if (!port.ok()) return false;
+  std::promise<std::string> result;
+  baton::ConnectOptions to;
+  to.address = "127.0.0.1";
+  to.port = *port;
+  to.timeout = absl::Seconds(5);
+  if (!reactor.Connect(to, [&] { return std::make_unique<Asker>(&result); })
+           .ok()) {
+    return false;
+  }
+  std::future<std::string> answer = result.get_future();
+  if (answer.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    return false;
+  }
+  const std::string got = answer.get();
+  std::printf("line example: %s", got.c_str());
+  return got == "12\n";
+}
 
 }  // namespace
 
@@ -52,6 +130,7 @@ int main() {
     echoed.append(buf, static_cast<size_t>(n));
   }
   ::close(sv[1]);
+  if (!LineExample(**reactor)) return 1;
   (*reactor)->Stop();
   (*reactor)->Wait();
   const baton::ReactorCounters counters = (*reactor)->Counters();

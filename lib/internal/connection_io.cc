@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+#include "lib/internal/connection_extras.h"
 #include "lib/net/errno_status.h"
 #include "lib/net/socket_options.h"
 #include "lib/net/clock.h"
@@ -36,6 +38,11 @@ void MaybeResumeAfterBacklog(Slot* slot, size_t high_water) {
 
 void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
   AssertClaimed(slot);
+  if (reread_round == kRequestRound) {
+    // Queued by Request on a reactor thread: nothing known to be readable.
+    revents = 0;
+    reread_round = 0;
+  }
   bool speculative = reread_round > 0;
   for (;;) {
     size_t bytes_read = 0;
@@ -91,7 +98,12 @@ bool ReactorCore::MayReread(Slot* slot) {
 bool ReactorCore::ServeRound(Slot* slot, uint32_t revents,
                              size_t* bytes_read) {
   OwnerState& owner = slot->owner;
-  const uint32_t requests = ConnectionTable::TakeRequests(slot);
+  uint32_t requests = ConnectionTable::TakeRequests(slot);
+  if (owner.phase == ConnectionPhase::kConnecting) {
+    if (!ServeConnecting(slot, requests, revents)) return false;
+    if (owner.phase == ConnectionPhase::kConnecting) return true;
+    requests = 0;  // served while connecting; now open: go on as usual
+  }
   if (requests & kAbortRequested) {
     Teardown(slot, absl::AbortedError("aborted"));
     return false;
@@ -110,6 +122,11 @@ bool ReactorCore::ServeRound(Slot* slot, uint32_t revents,
   if ((requests & kCloseRequested) && owner.open()) {
     SetPhase(slot, ConnectionPhase::kClosing);
   }
+  if (requests & (kResumeRequested | kShutdownRequested)) {
+    if (requests & kResumeRequested) owner.user_paused = false;
+    if (requests & kShutdownRequested) OwnerShutdownWrite(slot);
+  }
+  if ((requests & kTimerDue) && !RunDueTimers(slot)) return false;
 
   if (revents & EPOLLERR) {
     int err = 0;
@@ -126,6 +143,7 @@ bool ReactorCore::ServeRound(Slot* slot, uint32_t revents,
     return false;
   }
   if (!FlushOutput(slot)) return false;
+  if (owner.shutdown_due && !MaybeShutdownWrite(slot)) return false;
   if (owner.phase == ConnectionPhase::kClosing &&
       slot->out_bytes.load(std::memory_order_relaxed) == 0) {
     if (!CloseOrLinger(slot)) return false;
@@ -143,11 +161,19 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
                             size_t* bytes_read) {
   OwnerState& owner = slot->owner;
   WorkerContext* worker = CurrentWorker();
-  char* buffer = worker->read_buffer.get();
   const size_t capacity = worker->read_buffer_size;
   for (int round = 0; round < kMaxReadsPerEvent; ++round) {
+    // Input retained by the handler: read straight behind it, so it and
+    // the new bytes are handed over as one piece without another copy.
+    InputBuffer* held = owner.extras && !owner.extras->input.empty() &&
+                                owner.phase != ConnectionPhase::kLingering
+                            ? &owner.extras->input
+                            : nullptr;
+    char* buffer =
+        held == nullptr ? worker->read_buffer.get() : held->Reserve(capacity);
     const ssize_t n = ::read(owner.fd, buffer, capacity);
     if (n > 0) {
+      if (held != nullptr) held->Commit(static_cast<size_t>(n));
       *bytes_read += static_cast<size_t>(n);
       Add(&WorkerCounters::bytes_read, static_cast<uint64_t>(n));
       if (track_activity_) {
@@ -155,12 +181,11 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
                                      std::memory_order_relaxed);
       }
       if (owner.phase != ConnectionPhase::kLingering) {
-        const absl::string_view data(buffer, static_cast<size_t>(n));
-        if (!Upcall(slot, [data](ConnectionHandler& h, Connection& c) {
-              h.OnData(c, data);
-            })) {
-          return false;
-        }
+        const absl::string_view data =
+            held == nullptr
+                ? absl::string_view(buffer, static_cast<size_t>(n))
+                : absl::string_view(held->data(), held->size());
+        if (!Deliver(slot, data, held != nullptr)) return false;
         if (!owner.open() || owner.user_paused || owner.write_error != 0) {
           break;
         }
@@ -190,6 +215,10 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
           })) {
         return false;
       }
+      // Both directions done (ShutdownWrite earlier): close.
+      if (owner.write_shut && owner.open()) {
+        SetPhase(slot, ConnectionPhase::kClosing);
+      }
       break;
     }
     if (errno == EINTR) continue;
@@ -200,8 +229,74 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
   return true;
 }
 
+bool ReactorCore::Deliver(Slot* slot, absl::string_view data,
+                          bool in_extras) {
+  OwnerState& owner = slot->owner;
+  owner.delivered = data.size();
+  owner.retain = 0;
+  if (!Upcall(slot, [data](ConnectionHandler& h, Connection& c) {
+        h.OnData(c, data);
+      })) {
+    return false;  // torn down: the slot is no longer ours to look at
+  }
+  const size_t keep = owner.retain;
+  owner.delivered = 0;
+  owner.retain = 0;
+  if (keep == 0) {
+    // Everything consumed: the common case copies nothing. A large buffer
+    // is given back so that idle connections hold no input memory.
+    if (in_extras) {
+      InputBuffer& input = owner.extras->input;
+      input.Consume(input.size());
+      if (input.capacity() > 2 * options_.read_buffer_size) input.Release();
+    }
+    return true;
+  }
+  if (keep > options_.max_retained_input) {
+    Teardown(slot,
+             absl::ResourceExhaustedError(absl::StrCat(
+                 "retained input limit: ", keep,
+                 " bytes retained, max_retained_input is ",
+                 options_.max_retained_input)),
+             /*flush=*/true);
+    return false;
+  }
+  InputBuffer& input = ExtrasOf(owner).input;
+  if (in_extras) {
+    input.Consume(data.size() - keep);  // moves `start` only
+  } else {
+    // From the thread's read buffer, which the next connection reuses.
+    std::memcpy(input.Reserve(keep), data.data() + data.size() - keep, keep);
+    input.Commit(keep);
+    Add(&WorkerCounters::retained_bytes, keep);
+  }
+  return true;
+}
+
+bool ReactorCore::MaybeShutdownWrite(Slot* slot) {
+  OwnerState& owner = slot->owner;
+  if (!owner.open() || slot->out_bytes.load(std::memory_order_acquire) > 0) {
+    return true;  // closing anyway, or output still to send
+  }
+  owner.shutdown_due = false;
+  owner.write_shut = true;
+  ::shutdown(owner.fd, SHUT_WR);
+  if (owner.peer_closed) {
+    Teardown(slot, absl::OkStatus());  // both directions done
+    return false;
+  }
+  return true;
+}
+
 bool ReactorCore::FlushOutput(Slot* slot) {
   OwnerState& owner = slot->owner;
+  if (owner.write_shut &&
+      slot->out_bytes.load(std::memory_order_acquire) > 0) {
+    // Reactor::Write after ShutdownWrite: nowhere to send it.
+    MutexLock lock(&slot->out_mu);
+    slot->out.reset();
+    slot->out_bytes.store(0, std::memory_order_relaxed);
+  }
   if (owner.corked) {
     // A WriteHint::kMoreFollows send is held by the kernel. Usually queued
     // output (a file body) follows and its send pushes both; if nothing
@@ -260,9 +355,14 @@ bool ReactorCore::Rearm(Slot* slot) {
   OwnerState& owner = slot->owner;
   MaybeResumeAfterBacklog(slot, options_.output_high_water);
   uint32_t interest = 0;
-  if (owner.wants_input()) interest |= EPOLLIN | EPOLLRDHUP;
-  if (slot->out_bytes.load(std::memory_order_acquire) > 0) {
-    interest |= EPOLLOUT;
+  if (owner.phase == ConnectionPhase::kConnecting) {
+    if (owner.fd < 0) return true;  // backing off: no socket to arm
+    interest = EPOLLOUT;            // completion (or failure) of connect
+  } else {
+    if (owner.wants_input()) interest |= EPOLLIN | EPOLLRDHUP;
+    if (slot->out_bytes.load(std::memory_order_acquire) > 0) {
+      interest |= EPOLLOUT;
+    }
   }
   const bool add = !owner.registered;
   if (const int err = poller_.Arm(owner.fd, add, interest,
@@ -281,7 +381,10 @@ bool ReactorCore::Rearm(Slot* slot) {
 void ReactorCore::OwnerWrite(Slot* slot, absl::string_view data, bool more) {
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;
-  if (data.empty() || !owner.open() || owner.write_error != 0) return;
+  if (data.empty() || !owner.open() || owner.write_error != 0 ||
+      owner.shutdown_due || owner.write_shut) {
+    return;
+  }
   MutexLock lock(&slot->out_mu);
   if (slot->out == nullptr || slot->out->empty()) {
     // Nothing queued: send directly, no copy. The lock keeps a foreign
@@ -319,7 +422,10 @@ bool ReactorCore::OwnerSendFile(Slot* slot, int file_fd, int64_t offset,
                                 int64_t length, bool transfer) {
   AssertClaimed(slot);
   ScopedFd file(transfer ? file_fd : -1);
-  if (!slot->owner.open() || slot->owner.write_error != 0) return false;
+  if (!slot->owner.open() || slot->owner.write_error != 0 ||
+      slot->owner.shutdown_due || slot->owner.write_shut) {
+    return false;
+  }
   if (length <= 0) return true;
   if (!transfer) {
     file.Reset(::fcntl(file_fd, F_DUPFD_CLOEXEC, 0));

@@ -21,6 +21,8 @@ const char* ConnectionPhaseName(ConnectionPhase phase) {
   switch (phase) {
     case ConnectionPhase::kNew:
       return "new";
+    case ConnectionPhase::kConnecting:
+      return "connecting";
     case ConnectionPhase::kOpen:
       return "open";
     case ConnectionPhase::kClosing:
@@ -64,9 +66,16 @@ void ReactorCore::OpenConnection(Slot* slot, int fd,
     return;
   }
   slot->owner.handler = handler.release();
+  if (!OpenHandler(slot)) return;
+  // Not yet registered: Serve's first Rearm adds it to epoll, unless the
+  // waiting request was answered and the connection closed first.
+  Serve(slot, mode.readable ? static_cast<uint32_t>(EPOLLIN) : 0u);
+}
+
+bool ReactorCore::OpenHandler(Slot* slot) {
   SetPhase(slot, ConnectionPhase::kOpen);
   if (!Upcall(slot, [](ConnectionHandler& h, Connection& c) { h.OnOpen(c); })) {
-    return;
+    return false;
   }
   // Read draining_ with an RMW: RMWs on one variable are totally ordered.
   // If ours comes first, Drain's exchange reads its release and the scan
@@ -76,9 +85,7 @@ void ReactorCore::OpenConnection(Slot* slot, int fd,
       slot->owner.open()) {
     SetPhase(slot, ConnectionPhase::kClosing);
   }
-  // Not yet registered: Serve's first Rearm adds it to epoll, unless the
-  // waiting request was answered and the connection closed first.
-  Serve(slot, mode.readable ? static_cast<uint32_t>(EPOLLIN) : 0u);
+  return true;
 }
 
 bool ReactorCore::Upcall(
@@ -96,6 +103,13 @@ bool ReactorCore::Upcall(
 void ReactorCore::OwnerClose(Slot* slot) {
   AssertClaimed(slot);
   if (slot->owner.open()) SetPhase(slot, ConnectionPhase::kClosing);
+}
+
+void ReactorCore::OwnerShutdownWrite(Slot* slot) {
+  AssertClaimed(slot);
+  if (slot->owner.open() && !slot->owner.write_shut) {
+    slot->owner.shutdown_due = true;
+  }
 }
 
 void ReactorCore::OwnerAbort(Slot* slot) {
@@ -131,6 +145,9 @@ void ReactorCore::Teardown(Slot* slot, const absl::Status& reason,
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;
   if (owner.linger_timer != 0) timers_.Cancel(owner.linger_timer);
+  // Per-connection timers and a connect's deadline: a queue entry that has
+  // already fired raises kTimerDue on a stale id, a no-op.
+  CancelConnectionTimers(slot);
   if (owner.phase != ConnectionPhase::kNew) {
     SetPhase(slot, ConnectionPhase::kClosed);
     Connection conn(this, slot, ConnectionId{ConnectionTable::IdOf(slot)});

@@ -4,17 +4,27 @@
 // ConnectionPhaseAllows.
 //
 //   kNew ──OnOpen──▶ kOpen ──Close()──▶ kClosing ──unread input──▶ kLingering
-//     │                │                   │                           │
-//     │                └───────────────────┴──── Abort() ──▶ kAborting │
-//     │                                                            │   │
-//     └──────────────── teardown (OnClose unless kNew) ──▶ kClosed ◀───┘
+//     │                ▲ │                   │                           │
+//     │   connected:   │ └───────────────────┴──── Abort() ──▶ kAborting │
+//     │   OnOpen       │                                           │     │
+//     └─Connect()─▶ kConnecting                                    │     │
+//     │                │ failed / timed out / cancelled:           │     │
+//     │                │ OnClose(status), never OnOpen             ▼     │
+//     └──────────────── teardown (OnClose unless kNew) ──▶ kClosed ◀─────┘
+//
+// kConnecting (Reactor::Connect): the handler exists, the socket (if an
+// attempt is under way) is armed for EPOLLOUT only, no callback runs; a
+// failed attempt closes its socket and, while attempts remain, waits out a
+// back-off with no socket at all (fd -1) before the next one.
 //
 // kClosed covers the OnClose call itself; when it returns the slot is freed
 // and OwnerState is reset by one assignment.
 #ifndef BATON_INTERNAL_CONNECTION_STATE_H_
 #define BATON_INTERNAL_CONNECTION_STATE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace baton {
 class ConnectionHandler;
@@ -24,6 +34,7 @@ namespace baton::internal {
 
 enum class ConnectionPhase : uint8_t {
   kNew,        // allocated; no handler yet, so no OnClose is owed
+  kConnecting, // Reactor::Connect: handler made, not connected, no OnOpen yet
   kOpen,       // OnOpen has run (or is running): serving
   kClosing,    // Close(): send what is queued, then close
   kLingering,  // output sent, SHUT_WR done: reading and discarding until EOF
@@ -39,8 +50,11 @@ constexpr bool ConnectionPhaseAllows(ConnectionPhase from,
   switch (to) {
     case ConnectionPhase::kNew:
       return false;
-    case ConnectionPhase::kOpen:
+    case ConnectionPhase::kConnecting:
       return from == ConnectionPhase::kNew;
+    case ConnectionPhase::kOpen:
+      return from == ConnectionPhase::kNew ||
+             from == ConnectionPhase::kConnecting;
     case ConnectionPhase::kClosing:
       return from == ConnectionPhase::kOpen;
     case ConnectionPhase::kLingering:
@@ -54,6 +68,14 @@ constexpr bool ConnectionPhaseAllows(ConnectionPhase from,
   }
   return false;
 }
+
+// Rarely used owner state, allocated on first use so that a plain connection
+// (the echo hot path) pays one null pointer: retained input, per-connection
+// timers, an outbound connect in progress. Defined in connection_extras.h.
+struct OwnerExtras;
+struct OwnerExtrasDeleter {
+  void operator()(OwnerExtras* extras) const;
+};
 
 // Everything about a connection that only the thread holding its claim may
 // read or write. Handed from owner to owner by the release/acquire on the
@@ -75,8 +97,21 @@ struct OwnerState {
   uint8_t speculation = 1;
   uint8_t reread_skips = 0;
   uint64_t linger_timer = 0;  // kLingering: the timer that aborts it
+  bool shutdown_due = false;  // ShutdownWrite(): shut once output is sent
+  bool write_shut = false;    // shutdown(SHUT_WR) done
+  // Inside OnData: the size of the data handed over (Connection::Retain
+  // clamps to it) and how many of its last bytes the handler retained.
+  size_t delivered = 0;
+  size_t retain = 0;
+  std::unique_ptr<OwnerExtras, OwnerExtrasDeleter> extras;
 
   bool open() const { return phase == ConnectionPhase::kOpen; }
+  // Callbacks may still run (timers, OnDrained): opened and not closed.
+  bool serving() const {
+    return phase == ConnectionPhase::kOpen ||
+           phase == ConnectionPhase::kClosing ||
+           phase == ConnectionPhase::kLingering;
+  }
   // Input is wanted: delivered to OnData, or drained while lingering.
   bool wants_input() const {
     if (peer_closed) return false;

@@ -18,8 +18,9 @@
 //   kPending  something happened while it was claimed (an event arrived on
 //             another thread, a foreign Write or Close); the owner must look
 //             again before letting go;
-//   kCloseRequested / kAbortRequested / kTimedOut  requests from other
-//             threads, served by the owner;
+//   kCloseRequested / kAbortRequested / kTimedOut / kTimerDue /
+//   kResumeRequested / kShutdownRequested  requests from other threads (or
+//             from the timer queue), served by the owner;
 //   kOutputClosed  the owner is closing it: Reactor::Write refuses.
 // TryClaim and Release are single compare-and-swap loops over that word,
 // and both check the generation inside the same CAS, so a claim for an old
@@ -48,12 +49,19 @@ enum SlotFlags : uint32_t {
   kCloseRequested = 1u << 3,
   kAbortRequested = 1u << 4,
   kTimedOut = 1u << 5,
+  // A per-connection timer (Connection::RunAfter) or a connect deadline or
+  // back-off (Reactor::Connect) expired: the owner runs what is due.
+  kTimerDue = 1u << 6,
+  kResumeRequested = 1u << 7,    // Reactor::ResumeReading
+  kShutdownRequested = 1u << 8,  // Reactor::ShutdownWrite
   // Set by the owner when the connection leaves ConnectionPhase::kOpen:
   // it takes no more output, so foreign Writes are refused and a closing
   // connection's queue can only shrink.
-  kOutputClosed = 1u << 6,
+  kOutputClosed = 1u << 9,
 };
-constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested | kTimedOut;
+constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested |
+                                   kTimedOut | kTimerDue | kResumeRequested |
+                                   kShutdownRequested;
 
 inline uint32_t GenerationOf(uint64_t state) {
   return static_cast<uint32_t>(state >> 32);

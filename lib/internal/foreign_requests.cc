@@ -18,12 +18,34 @@ bool ReactorCore::Request(ConnectionId id, uint32_t request) {
       return true;  // the owner sees kPending and serves it
     case ClaimResult::kClaimed:
       // We own it but are not the place to run its handler: hand the claim
-      // to a reactor thread. If the reactor is stopping, the connection is
-      // closed after the join instead.
-      Post([this, slot] { Serve(slot, 0); });
+      // to a reactor thread. From a reactor thread (a handler writing to
+      // another connection, a timer) it goes on the ready queue, which this
+      // thread itself drains once its callback returns: no eventfd write
+      // and epoll round trip per cross-connection write (a proxy's every
+      // message). From elsewhere, a posted task. If the reactor is
+      // stopping, the connection is closed after the join instead.
+      if (InReactorThread()) {
+        ReadyItem item;
+        item.slot = slot;
+        item.round = kRequestRound;  // serve requests and output, no read
+        scheduler_.Push(item);
+      } else {
+        Post([this, slot] { Serve(slot, 0); });
+      }
       return true;
   }
   return false;
+}
+
+size_t ReactorCore::PendingOutput(ConnectionId id) const {
+  const Slot* slot = table_.Lookup(IndexOfId(id.value));
+  if (slot == nullptr) return 0;
+  const uint64_t state = slot->state.load(std::memory_order_acquire);
+  if (GenerationOf(state) != GenerationOfId(id.value) ||
+      !(FlagsOf(state) & kLive)) {
+    return 0;
+  }
+  return slot->out_bytes.load(std::memory_order_seq_cst);
 }
 
 bool ReactorCore::Write(ConnectionId id, absl::string_view data) {

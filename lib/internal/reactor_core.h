@@ -13,6 +13,9 @@
 //   connection_lifetime.cc  opening, closing, lingering, teardown, the idle
 //                           sweep: every ConnectionPhase transition
 //   foreign_requests.cc     Write / Close / Abort from any thread
+//   connector.cc            Connect: outbound connections (kConnecting)
+//   connection_timers.cc    per-connection timers (Connection::RunAfter)
+//                           and the requests timers raise
 #ifndef BATON_INTERNAL_REACTOR_CORE_H_
 #define BATON_INTERNAL_REACTOR_CORE_H_
 
@@ -71,6 +74,10 @@ inline void AssertClaimed(const Slot* slot) {
       << "slot " << slot->index << " used without holding its claim";
 }
 
+// ReadyItem::round of a connection that Request queued from a reactor
+// thread (instead of posting a task): Serve it with no readiness assumed.
+constexpr int kRequestRound = -1;
+
 class ReactorCore {
  public:
   explicit ReactorCore(const ReactorOptions& options);
@@ -80,6 +87,8 @@ class ReactorCore {
   absl::StatusOr<int> Listen(const ListenOptions& options,
                              HandlerFactory factory);
   absl::StatusOr<ConnectionId> Adopt(int fd, HandlerFactory factory);
+  absl::StatusOr<ConnectionId> Connect(const ConnectOptions& options,
+                                       HandlerFactory factory);
   absl::Status Start();
   void Stop();
   void Wait();
@@ -98,6 +107,8 @@ class ReactorCore {
   // thread and hands the claim to a reactor thread, or, if another thread
   // owns it, leaves the request for that thread. False if `id` is stale.
   bool Request(ConnectionId id, uint32_t request);
+  // Bytes queued for `id`, 0 if stale (lock-free snapshot).
+  size_t PendingOutput(ConnectionId id) const;
   size_t connection_count() const { return table_.live(); }
   ReactorCounters Counters() const;
   std::vector<ReactorCounters> ThreadCounters() const;
@@ -134,6 +145,11 @@ class ReactorCore {
                      bool transfer);
   void OwnerClose(Slot* slot);
   void OwnerAbort(Slot* slot);
+  void OwnerShutdownWrite(Slot* slot);
+  // connection_timers.cc
+  uint64_t OwnerRunAfter(Slot* slot, absl::Duration delay,
+                         std::function<void(Connection&)> fn);
+  bool OwnerCancelTimer(Slot* slot, uint64_t id);
 
  private:
   struct Listener {
@@ -173,6 +189,9 @@ class ReactorCore {
   // kClosing with nothing left to send: closes, or lingers if unread input
   // would turn the close into a reset. Returns false if it closed.
   bool CloseOrLinger(Slot* slot);
+  // kNew or kConnecting -> kOpen: OnOpen, then kClosing if draining.
+  // Returns false if that tore the connection down.
+  bool OpenHandler(Slot* slot);
   // The one teardown path: OnClose (unless the handler never opened), a
   // last non-blocking flush if `flush`, close(2), free the slot. Afterwards
   // the slot belongs to the next connection: do not touch it.
@@ -183,6 +202,29 @@ class ReactorCore {
               absl::FunctionRef<void(ConnectionHandler&, Connection&)> call);
   void SweepIdle();
   void CloseAllAfterJoin();
+
+  // connector.cc (the caller holds the claim; false: torn down)
+  // On a reactor thread: makes the handler and starts the first attempt.
+  void BeginConnect(Slot* slot, const HandlerFactory& factory);
+  // Opens a socket and starts a non-blocking connect; sets `*connected` if
+  // it completed at once.
+  bool StartAttempt(Slot* slot, bool* connected);
+  // Serves a kConnecting connection: requests, the connect's completion,
+  // its deadline or the end of its back-off.
+  bool ServeConnecting(Slot* slot, uint32_t requests, uint32_t revents);
+  // Closes the attempt's socket; retries after a back-off or tears down.
+  bool AttemptFailed(Slot* slot, const absl::Status& reason);
+
+  // connection_timers.cc
+  // From the timer queue (a reactor thread): raises `request` on `id` and,
+  // if nobody holds it, serves it right here.
+  void ServeRequest(ConnectionId id, uint32_t request);
+  // Runs the connection's due timers; false if one tore it down.
+  bool RunDueTimers(Slot* slot);
+  // Teardown: cancels every timer queue entry the connection holds.
+  void CancelConnectionTimers(Slot* slot);
+  // Arms a one-shot timer queue entry that raises kTimerDue on `slot`.
+  uint64_t AddTimerDue(Slot* slot, int64_t deadline_ns);
 
   // connection_io.cc
   // The owner's loop: serves `revents` and pending requests, then either
@@ -195,6 +237,11 @@ class ReactorCore {
   bool ServeRound(Slot* slot, uint32_t revents, size_t* bytes_read);
   bool ReadInput(Slot* slot, uint32_t revents, size_t* bytes_read);
   bool FlushOutput(Slot* slot);
+  // Hands `data` to OnData and keeps what the handler retained; false if
+  // torn down. `in_extras`: `data` is the retained buffer itself.
+  bool Deliver(Slot* slot, absl::string_view data, bool in_extras);
+  // ShutdownWrite once output is sent; false if that closed the connection.
+  bool MaybeShutdownWrite(Slot* slot);
   bool MayReread(Slot* slot);
   // Arms the connection's socket with the interest it needs now (one
   // epoll_ctl). Returns false if that failed and tore the connection down.

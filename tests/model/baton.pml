@@ -8,6 +8,12 @@
  * sends, then hangs up; a foreign thread writes to and closes the first
  * connection by id; Stop happens either early (at any point) or after the
  * peer is done. Mutants (-DMUTANT_...) each remove one guard.
+ *
+ * -DCONNECT: the first connection is an outbound one (Reactor::Connect,
+ * lib/internal/connector.cc): it starts in kConnecting, armed for EPOLLOUT
+ * only, with a connect-timeout timer whose expiry travels as a kTimerDue
+ * request through the claim protocol (a timerfd event taken by a worker,
+ * then TryClaim). The kernel may complete the connect or never do so.
  */
 
 #ifndef NWORKERS
@@ -18,6 +24,14 @@
 
 #define EV_CONN 1
 #define EV_WAKE 2
+#define EV_TIMER 3
+
+/* The peer can send once the kernel has the connection established. */
+#ifdef CONNECT
+#define CONNECTED (!connecting || writable)
+#else
+#define CONNECTED true
+#endif
 
 /* ---- LeaderFollowerGate ------------------------------------------------ */
 bool mu;                 /* the gate's mutex */
@@ -44,6 +58,16 @@ bool claimed;            /* kClaimed */
 bool pending;            /* kPending */
 bool close_req;          /* kCloseRequested */
 bool out_pending;        /* bytes queued by a foreign Write, not yet sent */
+
+#ifdef CONNECT
+/* ---- outbound connect (connection_state.h kConnecting) ------------------- */
+bool connecting;         /* phase kConnecting: no OnOpen yet */
+bool opened;             /* OnOpen has run for the connection in the slot */
+bool writable;           /* the kernel completed the connect (EPOLLOUT) */
+bool timer_armed;        /* the connect deadline's TimerQueue entry */
+byte timer_gen;          /* the id its callback will raise kTimerDue on */
+bool timer_due;          /* kTimerDue */
+#endif
 
 /* ---- tasks (ReactorCore::tasks_): Service tasks handed over by Kick ------- */
 byte tasks;
@@ -115,6 +139,10 @@ inline close_now() {
     assert(closed_count[gen] == 1);     /* closed exactly once */
     registered = false; armed = false; ready = false; eof = false;
     out_pending = false;
+#ifdef CONNECT
+    connecting = false; opened = false; writable = false;
+    timer_armed = false; timer_due = false;   /* Teardown cancels the timer */
+#endif
     gen++; live = false; claimed = false; pending = false; close_req = false
   }
 }
@@ -135,12 +163,42 @@ inline service(mygen, again, closing, spec) {
      };
      closing = false;
      if :: close_req -> close_req = false; closing = true :: else -> skip fi;
+#ifdef CONNECT
+     if
+     :: connecting ->                     /* ServeConnecting */
+          if
+          :: closing -> skip              /* OnClose(CANCELLED), no OnOpen */
+          :: else ->
+               if
+               :: writable ->             /* SO_ERROR 0: OnOpen */
+                    connecting = false; opened = true;
+                    timer_armed = false;  /* cancel the deadline */
+                    timer_due = false
+               :: else ->
+                    if
+                    :: timer_due -> timer_due = false; closing = true  /* timed out */
+                    :: else -> skip
+                    fi
+               fi
+          fi
+     :: else ->
+          timer_due = false;              /* nothing due: a no-op */
+          if
+          :: ready ->                     /* read: data or EOF */
+               assert(opened);            /* never OnData before OnOpen */
+               if :: eof -> closing = true :: else -> ready = false fi
+          :: else -> skip
+          fi;
+          out_pending = false             /* flush */
+     fi;
+#else
      if
      :: ready ->                          /* read: data or EOF */
           if :: eof -> closing = true :: else -> ready = false fi
      :: else -> skip
      fi;
      out_pending = false;                 /* flush */
+#endif
      in_handler--;
      if
      :: closing -> close_now(); break
@@ -188,7 +246,13 @@ proctype Worker() {
 end_wait:
      atomic {
        if
+#ifdef CONNECT
+       :: (registered && armed && ((!connecting && ready) || (connecting && writable))) ->
+            armed = false; ev = EV_CONN; evgen = reg_gen
+       :: timer_armed -> timer_armed = false; ev = EV_TIMER; evgen = timer_gen
+#else
        :: (registered && armed && ready) -> armed = false; ev = EV_CONN; evgen = reg_gen
+#endif
        :: (wake_armed && wake_count > 0) -> wake_armed = false; ev = EV_WAKE
        fi;
        in_wait--
@@ -218,6 +282,30 @@ end_wait:
                service(mygen, again, closing, spec)
           :: else -> skip
           fi
+#ifdef CONNECT
+     :: ev == EV_TIMER ->
+          /* The deadline's callback: ServeRequest(id, kTimerDue). */
+#ifndef MUTANT_TIMER_NO_CLAIM
+          atomic {
+            if
+            :: (gen != evgen || !live) -> ev = 0                      /* stale */
+            :: else ->
+                 timer_due = true;
+                 if
+                 :: claimed -> pending = true; ev = 0                  /* busy */
+                 :: else -> claimed = true
+                 fi
+            fi
+          };
+#else
+          /* serves without claiming: runs beside the owner */
+          atomic { if :: (gen != evgen || !live) -> ev = 0 :: else -> timer_due = true fi };
+#endif
+          if
+          :: ev == EV_TIMER -> mygen = evgen; service(mygen, again, closing, spec)
+          :: else -> skip
+          fi
+#endif
      :: ev == EV_WAKE ->
           wake_count = 0;                     /* read(eventfd) */
           run_tasks(n, mygen, again, closing, spec);
@@ -240,7 +328,14 @@ proctype Acceptor() {
   :: atomic {
        (!live && lifetimes < LIFETIMES && !stop) ->
          live = true; claimed = true; lifetimes++; mygen = gen;
-         registered = true
+         registered = true;
+#ifdef CONNECT
+         if
+         :: lifetimes == 1 ->              /* Connect: kConnecting + deadline */
+              connecting = true; timer_armed = true; timer_gen = gen
+         :: else -> opened = true
+         fi
+#endif
      };
      service(mygen, again, closing, spec)
   :: (lifetimes == LIFETIMES || stop) -> break
@@ -254,9 +349,14 @@ proctype Peer() {
   byte sent, peer_gen;
   do
   :: atomic { (live && gen != peer_gen) -> peer_gen = gen; sent = 0 }
-  :: atomic { (live && gen == peer_gen && !ready && !eof && sent < MSGS) ->
+#ifdef CONNECT
+  :: atomic { (live && connecting && !writable) -> writable = true }  /* connect completes */
+#endif
+  :: atomic { (live && gen == peer_gen && CONNECTED &&
+                !ready && !eof && sent < MSGS) ->
                 ready = true; sent++ }
-  :: atomic { (live && gen == peer_gen && !ready && !eof && sent == MSGS) ->
+  :: atomic { (live && gen == peer_gen && CONNECTED &&
+                !ready && !eof && sent == MSGS) ->
                 ready = true; eof = true }
   :: atomic { (lifetimes == LIFETIMES && !live) -> peer_done = true; break }
   :: atomic { stopped -> break }
@@ -301,6 +401,9 @@ proctype Stopper() {
   wake_count++;
   (workers_exited == NWORKERS + 1);
   /* Wait(): CloseAllAfterJoin — every worker has exited */
+#ifdef CONNECT
+  timer_armed = false;                   /* timers_.Clear() */
+#endif
   if :: live -> claimed = true; close_now() :: else -> skip fi;
   stopped = true
 }

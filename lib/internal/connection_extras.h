@@ -1,0 +1,117 @@
+// Internal header: OwnerExtras, the owner-only state a connection needs only
+// when it uses retention, per-connection timers or an outbound connect.
+// Allocated on first use and freed at teardown, so plain connections (and
+// the echo hot path) never touch it.
+#ifndef BATON_INTERNAL_CONNECTION_EXTRAS_H_
+#define BATON_INTERNAL_CONNECTION_EXTRAS_H_
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "lib/internal/connection_state.h"
+
+namespace baton {
+class Connection;
+}  // namespace baton
+
+namespace baton::internal {
+
+// Retained input: bytes [start, start + size) of one heap block, with room
+// behind them for the next read. Not zero-filled, so reading into the tail
+// costs no memset; consuming from the front only moves `start`.
+class InputBuffer {
+ public:
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
+  const char* data() const { return block_.get() + start_; }
+
+  // Room for `n` more bytes behind the held ones; returns where they go.
+  // Moves the held bytes (compaction or growth) only when the tail is short.
+  char* Reserve(size_t n) {
+    if (capacity_ - start_ - size_ < n) {
+      if (capacity_ - size_ >= n && size_ * 2 <= capacity_) {
+        std::memmove(block_.get(), data(), size_);
+      } else {
+        size_t grown = capacity_ * 2;
+        if (grown < size_ + n) grown = size_ + n;
+        std::unique_ptr<char[]> block(new char[grown]);
+        if (size_ > 0) std::memcpy(block.get(), data(), size_);
+        block_ = std::move(block);
+        capacity_ = grown;
+      }
+      start_ = 0;
+    }
+    return block_.get() + start_ + size_;
+  }
+  // `n` bytes were written where Reserve pointed.
+  void Commit(size_t n) { size_ += n; }
+  // Drops `n` bytes from the front.
+  void Consume(size_t n) {
+    start_ += n;
+    size_ -= n;
+    if (size_ == 0) start_ = 0;
+  }
+  void Release() {
+    block_.reset();
+    start_ = size_ = capacity_ = 0;
+  }
+
+ private:
+  std::unique_ptr<char[]> block_;
+  size_t start_ = 0;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+// One Connection::RunAfter timer: a TimerQueue entry (whose callback only
+// raises kTimerDue on the connection) plus what to run under the claim.
+struct ConnectionTimer {
+  uint64_t id = 0;           // the TimerQueue id, also the public TimerId
+  int64_t deadline_ns = 0;   // CLOCK_MONOTONIC
+  std::function<void(Connection&)> fn;
+};
+
+// An outbound connection while it is kConnecting (Reactor::Connect).
+struct ConnectState {
+  sockaddr_storage address = {};
+  socklen_t address_length = 0;
+  std::string peer;            // "HOST:PORT", for statuses and logs
+  int64_t timeout_ns = 0;      // per attempt
+  int max_attempts = 1;
+  int64_t initial_backoff_ns = 0;
+  int64_t max_backoff_ns = 0;
+  int attempt = 0;             // attempts started so far
+  // The attempt's timeout while a socket exists (fd >= 0), else the end of
+  // the back-off before the next attempt; `timer` fires kTimerDue then.
+  int64_t deadline_ns = 0;
+  uint64_t timer = 0;
+};
+
+struct OwnerExtras {
+  // Input the handler retained (Connection::Retain), handed back ahead of
+  // new bytes; while non-empty, reads append to it directly.
+  InputBuffer input;
+  std::vector<ConnectionTimer> timers;
+  std::unique_ptr<ConnectState> connect;
+
+  bool empty() const { return input.empty() && timers.empty() && !connect; }
+};
+
+// The slot's extras, allocated on first use.
+inline OwnerExtras& ExtrasOf(OwnerState& owner) {
+  if (!owner.extras) owner.extras.reset(new OwnerExtras);
+  return *owner.extras;
+}
+
+}  // namespace baton::internal
+
+#endif  // BATON_INTERNAL_CONNECTION_EXTRAS_H_

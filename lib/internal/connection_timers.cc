@@ -1,0 +1,103 @@
+// Internal: per-connection timers (Connection::RunAfter) and kTimerDue, the
+// request the timer queue raises for them and for connect deadlines. A
+// timer queue callback never touches owner state: it raises kTimerDue on the
+// connection's id (stale after teardown, so a late one is a no-op) and the
+// owner, holding the claim, runs whatever is due.
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "lib/internal/connection_extras.h"
+#include "lib/internal/reactor_core.h"
+#include "lib/net/clock.h"
+
+namespace baton::internal {
+
+uint64_t ReactorCore::AddTimerDue(Slot* slot, int64_t deadline_ns) {
+  const ConnectionId id{ConnectionTable::IdOf(slot)};
+  return timers_.Add(deadline_ns, 0,
+                     [this, id] { ServeRequest(id, kTimerDue); });
+}
+
+void ReactorCore::ServeRequest(ConnectionId id, uint32_t request) {
+  Slot* slot = table_.Lookup(IndexOfId(id.value));
+  if (slot == nullptr) return;
+  // Timer callbacks run on a reactor thread: serve here rather than post.
+  if (ConnectionTable::TryClaim(slot, GenerationOfId(id.value), request) ==
+      ClaimResult::kClaimed) {
+    Serve(slot, 0);
+  }
+}
+
+uint64_t ReactorCore::OwnerRunAfter(Slot* slot, absl::Duration delay,
+                                    std::function<void(Connection&)> fn) {
+  AssertClaimed(slot);
+  OwnerState& owner = slot->owner;
+  if (!owner.serving() || !fn) return 0;
+  const int64_t deadline =
+      net::MonotonicNanos() +
+      std::max<int64_t>(absl::ToInt64Nanoseconds(delay), 0);
+  const uint64_t id = AddTimerDue(slot, deadline);
+  ExtrasOf(owner).timers.push_back(ConnectionTimer{id, deadline, std::move(fn)});
+  return id;
+}
+
+bool ReactorCore::OwnerCancelTimer(Slot* slot, uint64_t id) {
+  AssertClaimed(slot);
+  OwnerState& owner = slot->owner;
+  if (!owner.extras || id == 0) return false;
+  std::vector<ConnectionTimer>& timers = owner.extras->timers;
+  for (size_t i = 0; i < timers.size(); ++i) {
+    if (timers[i].id != id) continue;
+    timers_.Cancel(id);
+    timers.erase(timers.begin() + static_cast<std::ptrdiff_t>(i));
+    return true;
+  }
+  return false;
+}
+
+bool ReactorCore::RunDueTimers(Slot* slot) {
+  OwnerState& owner = slot->owner;
+  const int64_t now = net::MonotonicNanos();
+  // One at a time, earliest first: a callback may add or cancel timers
+  // (including due ones, which then do not run) or close the connection.
+  while (owner.extras && owner.serving()) {
+    std::vector<ConnectionTimer>& timers = owner.extras->timers;
+    size_t best = timers.size();
+    for (size_t i = 0; i < timers.size(); ++i) {
+      if (timers[i].deadline_ns > now) continue;
+      if (best == timers.size() ||
+          timers[i].deadline_ns < timers[best].deadline_ns) {
+        best = i;
+      }
+    }
+    if (best == timers.size()) break;
+    ConnectionTimer timer = std::move(timers[best]);
+    timers.erase(timers.begin() + static_cast<std::ptrdiff_t>(best));
+    // Its queue entry may not have fired yet (a neighbour's did).
+    timers_.Cancel(timer.id);
+    Add(&WorkerCounters::tasks);
+    if (!Upcall(slot, [&timer](ConnectionHandler&, Connection& conn) {
+          timer.fn(conn);
+        })) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void ReactorCore::CancelConnectionTimers(Slot* slot) {
+  OwnerState& owner = slot->owner;
+  if (!owner.extras) return;
+  for (const ConnectionTimer& timer : owner.extras->timers) {
+    timers_.Cancel(timer.id);
+  }
+  owner.extras->timers.clear();
+  if (owner.extras->connect && owner.extras->connect->timer != 0) {
+    timers_.Cancel(owner.extras->connect->timer);
+    owner.extras->connect->timer = 0;
+  }
+}
+
+}  // namespace baton::internal

@@ -1,0 +1,245 @@
+// Internal: outbound connections (Reactor::Connect). A connecting
+// connection is an ordinary slot in ConnectionPhase::kConnecting, claimed
+// and served like any other: its socket is armed for EPOLLOUT only (still
+// EPOLLONESHOT, re-armed by Serve's one Rearm), completion is read with
+// SO_ERROR, and its deadline and back-off are timer queue entries that
+// raise kTimerDue on its id, never touch owner state themselves.
+#include <glog/logging.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "lib/internal/connection_extras.h"
+#include "lib/internal/reactor_core.h"
+#include "lib/net/address.h"
+#include "lib/net/clock.h"
+#include "lib/net/errno_status.h"
+#include "lib/net/socket_options.h"
+
+namespace baton::internal {
+namespace {
+
+// Back-off before attempt `attempt + 1`: b = initial * 2^(attempt-1),
+// capped at max, then uniform in [b/2, b] so that many clients refused at
+// once do not come back in step.
+int64_t Backoff(const ConnectState& cs) {
+  double b = static_cast<double>(cs.initial_backoff_ns);
+  for (int i = 1; i < cs.attempt && b < cs.max_backoff_ns; ++i) b *= 2;
+  b = std::min(b, static_cast<double>(cs.max_backoff_ns));
+  thread_local std::minstd_rand rng(static_cast<uint32_t>(
+      net::MonotonicNanos() ^
+      std::hash<std::thread::id>()(std::this_thread::get_id())));
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  return static_cast<int64_t>(b * jitter(rng));
+}
+
+int SocketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+// SO_ERROR is 0 both once connected and while still connecting; an event
+// left over from an earlier attempt (same id) can reach a socket whose
+// connect is still under way, so ask whether there is a peer.
+bool IsConnected(int fd) {
+  sockaddr_storage peer;
+  socklen_t len = sizeof(peer);
+  return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
+}
+
+absl::Status ConnectError(const ConnectState& cs, int err) {
+  return net::ErrnoStatus(absl::StrCat("connect ", cs.peer), err);
+}
+
+}  // namespace
+
+absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
+                                                  HandlerFactory factory) {
+  if (!factory) return absl::InvalidArgumentError("no handler factory");
+  if (options.port < 1 || options.port > 65535) {
+    return absl::InvalidArgumentError("connect port must be in 1..65535");
+  }
+  if (options.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("connect timeout must be positive");
+  }
+  if (options.max_attempts < 1) {
+    return absl::InvalidArgumentError("max_attempts must be at least 1");
+  }
+  if (options.initial_backoff < absl::ZeroDuration() ||
+      options.max_backoff < options.initial_backoff) {
+    return absl::InvalidArgumentError(
+        "need 0 <= initial_backoff <= max_backoff");
+  }
+  auto cs = std::make_unique<ConnectState>();
+  absl::StatusOr<socklen_t> length =
+      net::ParseSocketAddress(options.address, options.port, &cs->address);
+  if (!length.ok()) return length.status();
+  cs->address_length = *length;
+  cs->peer = net::JoinHostPort(options.address, options.port);
+  cs->timeout_ns = absl::ToInt64Nanoseconds(options.timeout);
+  cs->max_attempts = options.max_attempts;
+  cs->initial_backoff_ns = absl::ToInt64Nanoseconds(options.initial_backoff);
+  cs->max_backoff_ns = absl::ToInt64Nanoseconds(options.max_backoff);
+
+  // As Adopt: under adopt_mu_, so Wait's last sweep cannot miss the slot.
+  MutexLock lock(&adopt_mu_);
+  if (adopt_closed_ || stopping()) {
+    return absl::FailedPreconditionError("reactor stopped");
+  }
+  if (draining()) return absl::FailedPreconditionError("reactor draining");
+  Slot* slot = table_.Allocate();
+  if (slot == nullptr) {
+    Add(&WorkerCounters::rejected);
+    return absl::ResourceExhaustedError("max_connections reached");
+  }
+  // Claimed from birth; the claim travels with the task to a reactor
+  // thread, where the handler is made (factories run on reactor threads).
+  ExtrasOf(slot->owner).connect = std::move(cs);
+  const ConnectionId id{ConnectionTable::IdOf(slot)};
+  if (!Post([this, slot, factory = std::move(factory)] {
+        BeginConnect(slot, factory);
+      })) {
+    Teardown(slot, absl::CancelledError("reactor stopped"));  // kNew: silent
+    return absl::FailedPreconditionError("reactor stopped");
+  }
+  return id;
+}
+
+void ReactorCore::BeginConnect(Slot* slot, const HandlerFactory& factory) {
+  AssertClaimed(slot);
+  OwnerState& owner = slot->owner;
+  std::unique_ptr<ConnectionHandler> handler = factory();
+  if (handler == nullptr) {
+    LOG_EVERY_N(ERROR, 1000) << "handler factory returned null; not connecting";
+    Teardown(slot, absl::InternalError("no handler"));
+    return;
+  }
+  owner.handler = handler.release();
+  SetPhase(slot, ConnectionPhase::kConnecting);
+  if (stopping()) {
+    Teardown(slot, absl::CancelledError("reactor stopped"));
+    return;
+  }
+  bool connected = false;
+  if (!StartAttempt(slot, &connected)) return;
+  // Not registered yet: Serve's Rearm adds the socket for EPOLLOUT.
+  Serve(slot, connected ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+}
+
+bool ReactorCore::StartAttempt(Slot* slot, bool* connected) {
+  OwnerState& owner = slot->owner;
+  ConnectState& cs = *owner.extras->connect;
+  ++cs.attempt;
+  Add(&WorkerCounters::connect_attempts);
+  slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
+                               std::memory_order_relaxed);
+  const int fd = ::socket(cs.address.ss_family,
+                          SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return AttemptFailed(slot, ConnectError(cs, errno));
+  owner.fd = fd;
+  owner.registered = false;
+  net::SetNoDelay(fd);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&cs.address),
+                cs.address_length) == 0) {
+    *connected = true;
+    return true;
+  }
+  // EINTR: the connect goes on asynchronously, as for EINPROGRESS.
+  if (errno != EINPROGRESS && errno != EINTR) {
+    return AttemptFailed(slot, ConnectError(cs, errno));
+  }
+  cs.deadline_ns = net::MonotonicNanos() + cs.timeout_ns;
+  cs.timer = AddTimerDue(slot, cs.deadline_ns);
+  return true;
+}
+
+bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
+                                  uint32_t revents) {
+  OwnerState& owner = slot->owner;
+  if (requests & kAbortRequested) {
+    Teardown(slot, absl::CancelledError("aborted while connecting"));
+    return false;
+  }
+  if (requests & kCloseRequested) {
+    Teardown(slot, absl::CancelledError(draining() ? "reactor draining"
+                                                   : "closed while connecting"));
+    return false;
+  }
+  if (requests & kTimedOut) {
+    Add(&WorkerCounters::idle_timeouts);
+    Teardown(slot, absl::DeadlineExceededError("idle timeout while connecting"));
+    return false;
+  }
+  // Kept for when the connection opens.
+  if (requests & kShutdownRequested) owner.shutdown_due = true;
+  if (requests & kResumeRequested) owner.user_paused = false;
+  ConnectState& cs = *owner.extras->connect;
+  if (owner.fd >= 0 && (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    if (const int err = SocketError(owner.fd); err != 0) {
+      return AttemptFailed(slot, ConnectError(cs, err));
+    }
+    if (IsConnected(owner.fd)) {
+      if (cs.timer != 0) timers_.Cancel(cs.timer);
+      VLOG(1) << "connected to " << cs.peer << " (attempt " << cs.attempt
+              << ")";
+      owner.extras->connect.reset();
+      if (owner.extras->empty()) owner.extras.reset();
+      return OpenHandler(slot);
+    }
+    // Left over from an earlier attempt: this one is still under way.
+  }
+  if ((requests & kTimerDue) && net::MonotonicNanos() >= cs.deadline_ns) {
+    cs.timer = 0;
+    if (owner.fd >= 0) {
+      return AttemptFailed(
+          slot, absl::DeadlineExceededError(absl::StrCat(
+                    "connect ", cs.peer, ": timed out after ",
+                    absl::FormatDuration(absl::Nanoseconds(cs.timeout_ns)))));
+    }
+    bool connected = false;  // the back-off is over
+    if (!StartAttempt(slot, &connected)) return false;
+    if (connected) return ServeConnecting(slot, 0, EPOLLOUT);
+  }
+  return true;
+}
+
+bool ReactorCore::AttemptFailed(Slot* slot, const absl::Status& reason) {
+  OwnerState& owner = slot->owner;
+  ConnectState& cs = *owner.extras->connect;
+  if (cs.timer != 0) {
+    timers_.Cancel(cs.timer);
+    cs.timer = 0;
+  }
+  if (owner.fd >= 0) {
+    ::close(owner.fd);  // also leaves epoll
+    owner.fd = -1;
+    owner.registered = false;
+  }
+  if (cs.attempt >= cs.max_attempts || stopping() || draining()) {
+    Add(&WorkerCounters::connect_failures);
+    VLOG(1) << reason;
+    Teardown(slot, cs.max_attempts == 1
+                       ? reason
+                       : absl::Status(reason.code(),
+                                      absl::StrCat(reason.message(), " (",
+                                                   cs.attempt, " attempts)")));
+    return false;
+  }
+  const int64_t backoff = Backoff(cs);
+  VLOG(1) << reason << "; attempt " << cs.attempt + 1 << " in "
+          << backoff / 1000000 << " ms";
+  cs.deadline_ns = net::MonotonicNanos() + backoff;
+  cs.timer = AddTimerDue(slot, cs.deadline_ns);
+  return true;
+}
+
+}  // namespace baton::internal
