@@ -80,7 +80,11 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
 
 bool ReactorCore::MayReread(Slot* slot) {
   OwnerState& owner = slot->owner;
+  // With a thread idle, the leader is waiting for the kernel: re-arming
+  // costs no latency, and a queued re-read would only wake that thread to
+  // read too early.
   if (options_.speculative_rounds <= 0 || !InReactorThread() ||
+      scheduler_.has_idle_thread() ||
       !owner.registered || !owner.open() || !owner.wants_input() ||
       owner.write_error != 0 ||
       slot->out_bytes.load(std::memory_order_relaxed) != 0) {

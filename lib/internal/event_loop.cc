@@ -45,17 +45,21 @@ void ReactorCore::WorkerMain(int index) {
       RunItem(item);
       continue;
     }
-    // The leader. Waits for the kernel, or, while other threads run items
-    // that may queue more, at most a short while: see Scheduler's "Rescue".
+    // The leader. Waits for the kernel; while other threads run items that
+    // may queue more, at most a short while (Scheduler's "Rescue"); at a
+    // poll mark with work queued, not at all ("Polling between passes").
     int n = poller_.Wait(events.data(), options_.max_events, timeout_ms);
     while (n == 0) {
-      if (scheduler_.RescueDue(&timeout_ms)) break;
+      // A poll between passes (timeout 0) found nothing new, or a bounded
+      // wait ran out: take queued work if there is any, else keep waiting.
+      const bool rescue = timeout_ms > 0;
+      if (scheduler_.RescueDue(&timeout_ms)) {
+        if (rescue) Add(&WorkerCounters::rescues);
+        break;
+      }
       n = poller_.Wait(events.data(), options_.max_events, timeout_ms);
     }
-    if (n == 0) {
-      Add(&WorkerCounters::rescues);
-      continue;  // gave the role up: take the queued work
-    }
+    if (n == 0) continue;  // gave the role up: take the queued work
     Add(&WorkerCounters::epoll_waits);
     Add(&WorkerCounters::events, static_cast<uint64_t>(n));
     // Keep the first event; every other one goes to the ready queue, where

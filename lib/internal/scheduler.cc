@@ -17,6 +17,15 @@ Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item,
     if (!ready_.empty()) {
       *item = ready_.front();
       ready_.pop_front();
+      if (item->poll_mark) {
+        poll_mark_queued_ = false;
+        if (leader_ || reserved_for_test_) continue;  // someone polls already
+        leader_ = true;
+        *timeout_ms = !ready_.empty() ? 0
+                      : running_ > 0  ? kLeaderTimeoutMs
+                                      : -1;
+        return Role::kLead;
+      }
       seat.running = true;
       ++running_;
       return Role::kRun;
@@ -34,14 +43,25 @@ Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item,
 
 void Scheduler::SleepLocked() {
   ++sleeping_;
+  idle_hint_.store(sleeping_ - wakeups_, std::memory_order_relaxed);
   cv_.Wait(&mu_);
   --sleeping_;
   if (wakeups_ > 0) --wakeups_;
+  idle_hint_.store(sleeping_ - wakeups_, std::memory_order_relaxed);
+}
+
+void Scheduler::MarkPassLocked() {
+  if (poll_mark_queued_) return;
+  ReadyItem mark;
+  mark.poll_mark = true;
+  ready_.push_back(mark);
+  poll_mark_queued_ = true;
 }
 
 int Scheduler::Handoff(Seat& seat, const ReadyItem* items, int n) {
   MutexLock lock(&mu_);
   ready_.insert(ready_.end(), items, items + n);
+  if (n > 0) MarkPassLocked();
   leader_ = false;
   if (!seat.running) {
     seat.running = true;  // it runs what it kept until its next Next()
@@ -60,6 +80,7 @@ bool Scheduler::RescueDue(int* timeout_ms) {
     return false;
   }
   leader_ = false;
+  MarkPassLocked();
   WakeLocked(1);
   return true;
 }
@@ -75,6 +96,9 @@ int Scheduler::WakeLocked(int n) {
   for (int i = 0; i < woken; ++i) {
     ++wakeups_;
     cv_.Signal();
+  }
+  if (woken > 0) {
+    idle_hint_.store(sleeping_ - wakeups_, std::memory_order_relaxed);
   }
   return std::max(woken, 0);
 }
@@ -113,7 +137,7 @@ int Scheduler::sleeping() const {
 
 size_t Scheduler::queued() const {
   MutexLock lock(&mu_);
-  return ready_.size();
+  return ready_.size() - (poll_mark_queued_ ? 1 : 0);
 }
 
 }  // namespace baton::internal

@@ -21,6 +21,19 @@
 // no wake-up: with one thread, or with every thread busy, nothing is ever
 // signalled, and the cost per item is one uncontended mutex acquisition.
 //
+// Polling between passes: when a leader queues a batch, a poll mark goes
+// behind it. The thread that reaches the mark, if nobody holds the role,
+// takes it and polls epoll without blocking (or, with the queue empty, as
+// a normal leader), so connections that became ready meanwhile join the
+// queue after one pass instead of waiting until the queue runs dry (re-reads
+// can keep it busy for several passes). One epoll_wait per pass, as
+// Boost.Asio's scheduler does with its reactor task.
+//
+// Re-reads only pay off for a thread working through a backlog: while a
+// thread sleeps idle, a connection is re-armed at once instead
+// (has_idle_thread), so no idle thread is woken for a re-read that would
+// come too early and miss.
+//
 // Rescue: an item queued while every other thread is busy and the leader
 // is blocked in epoll_wait has nobody to take it if its queuer then blocks.
 // So a leader that takes the role while other threads are running items
@@ -29,6 +42,7 @@
 #ifndef BATON_INTERNAL_SCHEDULER_H_
 #define BATON_INTERNAL_SCHEDULER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 
@@ -48,6 +62,9 @@ struct ReadyItem {
   // with the item), and which re-read round this is, from 1.
   Slot* slot = nullptr;
   int round = 0;
+  // Scheduler-internal: the end of a pass through the queue (see "Polling
+  // between passes"); never returned by Next.
+  bool poll_mark = false;
 };
 
 class Scheduler {
@@ -69,8 +86,9 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Blocks until the caller has an item to run (kRun, `*item` set), holds
-  // the leader role (kLead, `*timeout_ms` set: -1, or kLeaderTimeoutMs while
-  // other threads run items), or the scheduler is shut down (kExit).
+  // the leader role (kLead, `*timeout_ms` set: -1; kLeaderTimeoutMs while
+  // other threads run items; 0 when it reached a poll mark with work still
+  // queued), or the scheduler is shut down (kExit).
   Role Next(Seat& seat, ReadyItem* item, int* timeout_ms)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -88,6 +106,12 @@ class Scheduler {
 
   // A running thread queues one more item (a re-read) at the back.
   void Push(const ReadyItem& item) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A hint, read without the lock: some thread sleeps idle (and so a leader
+  // is waiting for the kernel).
+  bool has_idle_thread() const {
+    return idle_hint_.load(std::memory_order_relaxed) > 0;
+  }
 
   // Makes every current and future Next return kExit. Queued items are
   // left for the caller (Drop) to account for.
@@ -109,6 +133,8 @@ class Scheduler {
  private:
   // Sleeps until signalled; the caller loops on its condition.
   void SleepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues a poll mark unless one is queued already.
+  void MarkPassLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Signals up to `n` sleepers that have not been signalled yet.
   int WakeLocked(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -124,6 +150,9 @@ class Scheduler {
   int wakeups_ ABSL_GUARDED_BY(mu_) = 0;
   // Threads running an item or a kept event (they may Push more).
   int running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool poll_mark_queued_ ABSL_GUARDED_BY(mu_) = false;
+  // sleeping_ - wakeups_, mirrored for has_idle_thread().
+  std::atomic<int> idle_hint_{0};
 };
 
 }  // namespace baton::internal

@@ -118,6 +118,38 @@ TEST(SchedulerTest, LeaderWaitsBrieflyWhileOthersRunAndRescuesQueuedWork) {
   EXPECT_EQ(item.data, 7u);
 }
 
+// Connections re-armed while the queue is busy must not wait until it runs
+// dry: after each pass through a handed-over batch, whoever gets there
+// polls epoll without blocking.
+TEST(SchedulerTest, EpollIsPolledOncePerPassThroughTheQueue) {
+  Scheduler s;
+  Scheduler::Seat seat;
+  ReadyItem item;
+  int timeout_ms = 0;
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  ReadyItem batch[2];
+  batch[0].data = 1;
+  batch[1].data = 2;
+  s.Handoff(seat, batch, 2);
+  ReadyItem reread;
+  reread.data = 3;
+  s.Push(reread);  // queued behind the pass's mark
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.data, 1u);
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.data, 2u);
+  // The end of the pass: poll, without blocking, since work is queued.
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  EXPECT_EQ(timeout_ms, 0);
+  // Nothing new: the role goes back, and the next pass ends with a poll too.
+  EXPECT_TRUE(s.RescueDue(&timeout_ms));
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.data, 3u);
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  EXPECT_EQ(timeout_ms, -1) << "queue empty, nobody else runs: block";
+  EXPECT_EQ(s.queued(), 0u);
+}
+
 TEST(SchedulerTest, AtMostOneLeaderAndEveryItemRunsExactlyOnce) {
   Scheduler s;
   constexpr int kThreads = 4;
