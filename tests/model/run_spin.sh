@@ -74,6 +74,7 @@ MUTANTS=(
   "baton.pml|NO_LEADER_EXCLUSION|quick,full|$EXHAUSTIVE2|assert:in_wait==1"
   "baton.pml|SWALLOW_STOP|quick,full|$EXHAUSTIVE2|assert:stopped"
   "baton.pml|IGNORE_PENDING|full||-DBITSTATE -DSAFETY|-w29 -m1000000|assert:stopped"
+  "baton.pml|TIMER_NO_CLAIM|quick,full|CONNECT $EXHAUSTIVE2|assert:((live&&claimed)&&(gen==mygen))"
   "scheduler.pml|STRAND_BATCH|quick,full|$SCHED2|assert:(served[0]==2)&&(served[1]==2)"
   "scheduler.pml|NO_WAKE|quick,full|$SCHED2|assert:(served[0]==2)&&(served[1]==2)"
 )
@@ -180,6 +181,7 @@ check_mutant() {  # check_mutant ROW
 
 echo "spin model: $MODE mode"
 check_real baton.pml real "" "-DBITSTATE -DSAFETY" "-w$REAL_BITS -m1000000"
+check_real baton.pml connect "CONNECT" "-DBITSTATE -DSAFETY" "-w$REAL_BITS -m1000000"
 check_real scheduler.pml scheduler "NWORKERS=2" "-w -DCOLLAPSE -DSAFETY -DMEMLIM=3000" "-m1000000"
 asserted=0
 for row in "${MUTANTS[@]}"; do
