@@ -27,7 +27,7 @@ struct LineServer {
   std::unique_ptr<Reactor> reactor;
   int port = 0;
   LineServer(absl::Duration timeout, size_t max_line = 1 << 20) {
-    ReactorOptions options = testing::WithThreads(2);
+    ReactorOptions options = testing::Threads(2);
     options.max_retained_input = max_line;
     reactor = testing::StartReactor(options);
     auto p = reactor->Listen(ListenOptions{}, [timeout] {

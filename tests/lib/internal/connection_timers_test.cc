@@ -28,7 +28,7 @@ using ::baton::testing::ReadExact;
 using ::baton::testing::ReadToEof;
 using ::baton::testing::SendAll;
 using ::baton::testing::StartReactor;
-using ::baton::testing::WithThreads;
+using ::baton::testing::Threads;
 
 std::atomic<int> g_violations{0};
 std::atomic<int> g_timer_runs{0};
@@ -80,7 +80,7 @@ TEST(ConnectionTimersTest, NeverConcurrentWithOtherCallbacks) {
   g_violations = 0;
   g_timer_runs = 0;
   g_closes = 0;
-  auto reactor = StartReactor(WithThreads(4));
+  auto reactor = StartReactor(Threads(4));
   auto port = reactor->Listen(ListenOptions{},
                               [] { return std::make_unique<Busy>(); });
   ASSERT_TRUE(port.ok());
@@ -112,7 +112,7 @@ TEST(ConnectionTimersTest, NeverConcurrentWithOtherCallbacks) {
 // runs: a reactor timer with a later deadline runs, and by then the
 // connection's has not.
 TEST(ConnectionTimersTest, CancelledWhenTheConnectionCloses) {
-  auto reactor = StartReactor(WithThreads(2));
+  auto reactor = StartReactor(Threads(2));
   std::atomic<bool> fired{false};
   Notification closed;
   class Handler : public ConnectionHandler {
@@ -151,7 +151,7 @@ TEST(ConnectionTimersTest, CancelledWhenTheConnectionCloses) {
 
 // A timer writes and closes; CancelTimer stops another for good.
 TEST(ConnectionTimersTest, TimerWritesClosesAndCancels) {
-  auto reactor = StartReactor(WithThreads(2));
+  auto reactor = StartReactor(Threads(2));
   std::atomic<bool> cancelled_ran{false};
   std::atomic<bool> cancel_result{false};
   class Handler : public ConnectionHandler {
@@ -192,7 +192,7 @@ TEST(ConnectionTimersTest, NoneFireAfterOnCloseAcrossManyConnections) {
   g_violations = 0;
   g_timer_runs = 0;
   g_closes = 0;
-  auto reactor = StartReactor(WithThreads(4));
+  auto reactor = StartReactor(Threads(4));
   auto port = reactor->Listen(ListenOptions{},
                               [] { return std::make_unique<Busy>(); });
   ASSERT_TRUE(port.ok());

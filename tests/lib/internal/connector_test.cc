@@ -29,7 +29,7 @@ using ::baton::testing::Record;
 using ::baton::testing::RecordingFactory;
 using ::baton::testing::RecordingHandler;
 using ::baton::testing::StartReactor;
-using ::baton::testing::WithThreads;
+using ::baton::testing::Threads;
 
 class Echo : public ConnectionHandler {
  public:
@@ -43,7 +43,7 @@ struct EchoServer {
   std::unique_ptr<Reactor> reactor;
   int port = 0;
   explicit EchoServer(const std::string& address = "127.0.0.1") {
-    reactor = StartReactor(WithThreads(2));
+    reactor = StartReactor(Threads(2));
     ListenOptions listen;
     listen.address = address;
     auto p = reactor->Listen(listen, [] { return std::make_unique<Echo>(); });
@@ -62,7 +62,7 @@ ConnectOptions To(int port, const std::string& address = "127.0.0.1") {
 void ExpectEchoThrough(const std::string& address) {
   EchoServer server(address);
   if (server.port == 0) GTEST_SKIP() << address << " not available";
-  auto client = StartReactor(WithThreads(2));
+  auto client = StartReactor(Threads(2));
   auto record = std::make_shared<Record>();
   const std::string message = testing::Pattern(100000, 7);
   auto id = client->Connect(To(server.port, address), [&] {
@@ -86,7 +86,7 @@ TEST(ConnectorTest, ConnectsOverIpv4) { ExpectEchoThrough("127.0.0.1"); }
 TEST(ConnectorTest, ConnectsOverIpv6) { ExpectEchoThrough("::1"); }
 
 TEST(ConnectorTest, RejectsBadOptions) {
-  auto reactor = StartReactor(WithThreads(1));
+  auto reactor = StartReactor(Threads(1));
   auto record = std::make_shared<Record>();
   ConnectOptions o = To(0);
   EXPECT_EQ(reactor->Connect(o, RecordingFactory(record)).status().code(),
@@ -110,7 +110,7 @@ TEST(ConnectorTest, RejectsBadOptions) {
 TEST(ConnectorTest, RefusedReachesOnCloseWithoutOnOpen) {
   int port = 0;
   const int reserved = BoundNotListening(&port);
-  auto reactor = StartReactor(WithThreads(2));
+  auto reactor = StartReactor(Threads(2));
   const int fds_before = OpenFdCount();
   auto record = std::make_shared<Record>();
   ASSERT_TRUE(reactor->Connect(To(port), RecordingFactory(record)).ok());
@@ -129,7 +129,7 @@ TEST(ConnectorTest, RefusedReachesOnCloseWithoutOnOpen) {
 TEST(ConnectorTest, RetriesWithBackoffThenGivesUp) {
   int port = 0;
   const int reserved = BoundNotListening(&port);
-  auto reactor = StartReactor(WithThreads(2));
+  auto reactor = StartReactor(Threads(2));
   const int fds_before = OpenFdCount();
   auto record = std::make_shared<Record>();
   ConnectOptions o = To(port);
@@ -151,7 +151,7 @@ TEST(ConnectorTest, RetriesWithBackoffThenGivesUp) {
 TEST(ConnectorTest, RetrySucceedsOnceThePeerListens) {
   int port = 0;
   const int listener = BoundNotListening(&port);
-  auto reactor = StartReactor(WithThreads(2));
+  auto reactor = StartReactor(Threads(2));
   auto record = std::make_shared<Record>();
   ConnectOptions o = To(port);
   o.max_attempts = 1000;
@@ -208,7 +208,7 @@ struct FullListener {
 
 TEST(ConnectorTest, TimesOutAgainstAFullBacklog) {
   FullListener full;
-  auto reactor = StartReactor(WithThreads(2));
+  auto reactor = StartReactor(Threads(2));
   const int fds_before = OpenFdCount();
   auto record = std::make_shared<Record>();
   ConnectOptions o = To(full.port);
@@ -224,7 +224,7 @@ TEST(ConnectorTest, TimesOutAgainstAFullBacklog) {
 
 TEST(ConnectorTest, StopCancelsAConnectInProgress) {
   FullListener full;
-  auto reactor = StartReactor(WithThreads(2));
+  auto reactor = StartReactor(Threads(2));
   auto record = std::make_shared<Record>();
   ConnectOptions o = To(full.port);
   o.timeout = absl::Seconds(600);
@@ -246,7 +246,7 @@ TEST(ConnectorTest, StopCancelsAConnectInProgress) {
 
 TEST(ConnectorTest, CloseCancelsAConnectInProgress) {
   FullListener full;
-  auto reactor = StartReactor(WithThreads(2));
+  auto reactor = StartReactor(Threads(2));
   const int fds_before = OpenFdCount();
   auto record = std::make_shared<Record>();
   ConnectOptions o = To(full.port);
@@ -265,7 +265,7 @@ TEST(ConnectorTest, CloseCancelsAConnectInProgress) {
 // Bytes written by id before the connection is up are sent once it is.
 TEST(ConnectorTest, WritesBeforeConnectedAreSent) {
   EchoServer server;
-  auto client = StartReactor(WithThreads(2));
+  auto client = StartReactor(Threads(2));
   auto record = std::make_shared<Record>();
   const std::string message = testing::Pattern(300000, 3);
   auto id = client->Connect(To(server.port), RecordingFactory(record));
@@ -314,7 +314,7 @@ class Relay : public ConnectionHandler {
 
 TEST(ConnectorTest, ConnectFromAHandler) {
   EchoServer server;
-  auto relay = StartReactor(WithThreads(2));
+  auto relay = StartReactor(Threads(2));
   auto port = relay->Listen(ListenOptions{}, [&] {
     return std::make_unique<Relay>(server.port);
   });

@@ -26,7 +26,7 @@ using ::baton::testing::Record;
 using ::baton::testing::RecordingHandler;
 using ::baton::testing::SendAll;
 using ::baton::testing::StartReactor;
-using ::baton::testing::WithThreads;
+using ::baton::testing::Threads;
 
 // Answers every complete line with "<line>|\n"; keeps the partial one.
 class Lines : public ConnectionHandler {
@@ -46,7 +46,7 @@ class Lines : public ConnectionHandler {
 struct LineServer {
   std::unique_ptr<Reactor> reactor;
   int port = 0;
-  explicit LineServer(ReactorOptions options = WithThreads(2)) {
+  explicit LineServer(ReactorOptions options = Threads(2)) {
     reactor = StartReactor(options);
     auto p = reactor->Listen(ListenOptions{},
                              [] { return std::make_unique<Lines>(); });
@@ -136,7 +136,7 @@ class Fixed : public ConnectionHandler {
 
 TEST(InputRetentionTest, LargeMessageAssembledWithoutCopyingNewBytes) {
   static constexpr size_t kSize = 3 << 20;
-  ReactorOptions options = WithThreads(2);
+  ReactorOptions options = Threads(2);
   options.read_buffer_size = 16 << 10;
   options.max_retained_input = 4 << 20;
   auto reactor = StartReactor(options);
@@ -155,7 +155,7 @@ TEST(InputRetentionTest, LargeMessageAssembledWithoutCopyingNewBytes) {
 }
 
 TEST(InputRetentionTest, PeerExceedingTheLimitIsClosed) {
-  ReactorOptions options = WithThreads(2);
+  ReactorOptions options = Threads(2);
   options.max_retained_input = 1000;
   auto reactor = StartReactor(options);
   auto record = std::make_shared<Record>();

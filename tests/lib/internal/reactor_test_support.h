@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "baton/connection.h"
 #include "baton/reactor.h"
+#include "tests/lib/reactor_fixture.h"
 #include "tests/util/test_client.h"
 
 namespace baton::testing {
@@ -31,22 +32,6 @@ inline std::unique_ptr<Reactor> StartReactor(ReactorOptions options) {
   if (!reactor.ok()) return nullptr;
   EXPECT_TRUE((*reactor)->Start().ok());
   return std::move(*reactor);
-}
-
-inline ReactorOptions WithThreads(int n) {
-  ReactorOptions o;
-  o.threads = n;
-  return o;
-}
-
-// Waits (bounded) for `predicate`; returns its last value.
-template <typename F>
-bool Eventually(F predicate, int timeout_ms = 10000) {
-  for (int waited = 0; waited < timeout_ms; waited += 2) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return predicate();
 }
 
 // What one connection went through, readable from the test thread.

@@ -30,7 +30,7 @@ class Echo : public ConnectionHandler {
 };
 
 TEST(ProxyBinaryTest, RelaysAndDrainsOnSigterm) {
-  auto echo = testing::StartReactor(testing::WithThreads(2));
+  auto echo = testing::StartReactor(testing::Threads(2));
   auto echo_port =
       echo->Listen(ListenOptions{}, [] { return std::make_unique<Echo>(); });
   ASSERT_TRUE(echo_port.ok());

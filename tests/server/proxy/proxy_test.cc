@@ -34,7 +34,7 @@ using ::baton::testing::Pattern;
 using ::baton::testing::ReadExact;
 using ::baton::testing::SendAll;
 using ::baton::testing::StartReactor;
-using ::baton::testing::WithThreads;
+using ::baton::testing::Threads;
 
 constexpr size_t kHighWater = 256 << 10;
 
@@ -55,7 +55,7 @@ struct Proxy {
     config.upstream.port = upstream_port;
     config.upstream.timeout = absl::Seconds(10);
     config.high_water = kHighWater;
-    ReactorOptions options = WithThreads(threads);
+    ReactorOptions options = Threads(threads);
     options.output_high_water = size_t{1} << 40;  // as //server:proxy
     options.max_connections = 4000;
     reactor = StartReactor(options);
@@ -78,7 +78,7 @@ struct Proxy {
 constexpr int64_t kBound = kHighWater + 2 * (64 << 10);
 
 struct EchoServer {
-  std::unique_ptr<Reactor> reactor = StartReactor(WithThreads(2));
+  std::unique_ptr<Reactor> reactor = StartReactor(Threads(2));
   int port = *reactor->Listen(ListenOptions{},
                               [] { return std::make_unique<Echo>(); });
 };
