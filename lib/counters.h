@@ -20,6 +20,7 @@ namespace baton {
   X(handed_off, "events queued for any thread instead of run by leader") \
   X(rescues, "leader waits cut short to take stranded queued work")    \
   X(rearms, "EPOLL_CTL_MOD re-arms after handling")                     \
+  X(rearms_skipped, "re-arms not needed: still armed, same interest")   \
   X(stale_events, "events dropped: connection gone or slot reused")     \
   X(busy_events, "events folded into another thread's claim")          \
   X(accepts, "connections accepted")                                    \
@@ -30,6 +31,7 @@ namespace baton {
   X(tasks, "posted tasks and timer callbacks run")                      \
   X(speculative_reads, "re-reads of a just-served connection")         \
   X(speculative_hits, "re-reads that found data: no re-arm needed")     \
+  X(read_yields, "reads cut short for queued work, resumed after it")  \
   X(bytes_read, "bytes read from sockets")                              \
   X(bytes_written, "bytes handed to the kernel")                        \
   X(retained_bytes, "input bytes copied to be handed back (Retain)")    \

@@ -42,10 +42,14 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
     // Queued by Request on a reactor thread: nothing known to be readable.
     revents = 0;
     reread_round = 0;
+  } else if (reread_round == kYieldRound) {
+    revents = EPOLLIN;  // it yielded with input left (ReadInput)
+    reread_round = 0;
   }
   bool speculative = reread_round > 0;
   for (;;) {
     size_t bytes_read = 0;
+    slot->owner.input_left = false;
     if (!ServeRound(slot, revents, &bytes_read)) return;
     if (speculative) {
       speculative = false;
@@ -57,6 +61,18 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
         slot->owner.speculation = 0;
         slot->owner.reread_skips = 0;
       }
+    }
+    if (slot->owner.input_left && slot->owner.wants_input()) {
+      // Input is waiting, and so is other ready work: read on after that
+      // work (the claim travels with the item, as for a re-read), so a bulk
+      // sender takes turns with the others, and what it was sent moves on
+      // (a proxy's peer flushes each chunk before the next is read).
+      ReadyItem item;
+      item.slot = slot;
+      item.round = kYieldRound;
+      scheduler_.Push(item);
+      Add(&WorkerCounters::read_yields);
+      return;
     }
     if (bytes_read > 0 && reread_round < options_.speculative_rounds &&
         MayReread(slot)) {
@@ -71,6 +87,8 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
     }
     if (!Rearm(slot)) return;  // the re-arm failed and tore it down
     if (ConnectionTable::Release(slot)) return;
+    // An event may have been dropped as busy (disarming the fd).
+    slot->owner.armed = false;
     // Something arrived while we held the claim: an event on another thread
     // (dropped there, and disarmed by the kernel), a foreign Write or a
     // request. Look at everything again; a read that finds nothing is cheap.
@@ -204,6 +222,12 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
       // us back for anything that arrives later.
       if (static_cast<size_t>(n) < capacity &&
           !(revents & (EPOLLRDHUP | EPOLLHUP))) {
+        break;
+      }
+      // More is probably waiting. With other ready work queued, take turns
+      // (Serve queues this connection behind it) instead of reading on.
+      if (scheduler_.has_queued_work() && InReactorThread()) {
+        owner.input_left = true;
         break;
       }
       continue;
@@ -369,6 +393,12 @@ bool ReactorCore::Rearm(Slot* slot) {
     }
   }
   const bool add = !owner.registered;
+  if (!add && owner.armed && owner.armed_interest == interest) {
+    // Claimed through Request (a foreign Write, a timer, a resume) while
+    // armed, and no event taken since: epoll would be told what it has.
+    Add(&WorkerCounters::rearms_skipped);
+    return true;
+  }
   if (const int err = poller_.Arm(owner.fd, add, interest,
                                   ConnectionTable::IdOf(slot));
       err != 0) {
@@ -379,6 +409,8 @@ bool ReactorCore::Rearm(Slot* slot) {
   }
   if (!add) Add(&WorkerCounters::rearms);
   owner.registered = true;
+  owner.armed = true;
+  owner.armed_interest = interest;
   return true;
 }
 

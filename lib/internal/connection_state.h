@@ -85,11 +85,19 @@ struct OwnerState {
   ConnectionHandler* handler = nullptr;  // owned; deleted at teardown
   ConnectionPhase phase = ConnectionPhase::kNew;
   bool registered = false;   // added to epoll
+  // Epoll still has the fd armed with `armed_interest`, as far as the owner
+  // can tell: set by Rearm, cleared when an event for it was taken by a
+  // thread (Dispatch claimed it, or found it busy and left it pending).
+  // An event a leader took and that nobody dispatched yet may have disarmed
+  // it without clearing this; that event's dispatch re-arms it.
+  bool armed = false;
+  uint32_t armed_interest = 0;
   bool peer_closed = false;  // read returned 0
   bool user_paused = false;  // Connection::PauseReading()
   bool hwm_paused = false;   // paused by the output high-water mark
   bool drained_due = false;  // output was queued: OnDrained is owed
   bool corked = false;       // the last direct send had MSG_MORE
+  bool input_left = false;   // ReadInput yielded with input still waiting
   int write_error = 0;       // errno of a failed direct send
   // Confidence (0..3) that input will be waiting when this connection is
   // read again right after being served: see ReactorOptions::

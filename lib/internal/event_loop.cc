@@ -113,6 +113,7 @@ void ReactorCore::Dispatch(const epoll_event& event) {
       Add(&WorkerCounters::busy_events);
       return;
     case ClaimResult::kClaimed:
+      slot->owner.armed = false;  // ONESHOT: delivering it disarmed the fd
       Serve(slot, event.events);
       return;
   }

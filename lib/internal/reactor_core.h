@@ -77,6 +77,10 @@ inline void AssertClaimed(const Slot* slot) {
 // ReadyItem::round of a connection that Request queued from a reactor
 // thread (instead of posting a task): Serve it with no readiness assumed.
 constexpr int kRequestRound = -1;
+// ReadyItem::round of a connection whose reading stopped with input left
+// (a full buffer) because other ready work was queued: Serve it as
+// readable, not as a speculative re-read.
+constexpr int kYieldRound = -2;
 
 class ReactorCore {
  public:

@@ -17,8 +17,9 @@ Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item,
     if (!ready_.empty()) {
       *item = ready_.front();
       ready_.pop_front();
+      if (item->poll_mark) poll_mark_queued_ = false;
+      PublishLengthLocked();
       if (item->poll_mark) {
-        poll_mark_queued_ = false;
         if (leader_ || reserved_for_test_) continue;  // someone polls already
         leader_ = true;
         *timeout_ms = !ready_.empty() ? 0
@@ -50,6 +51,11 @@ void Scheduler::SleepLocked() {
   idle_hint_.store(sleeping_ - wakeups_, std::memory_order_relaxed);
 }
 
+void Scheduler::PublishLengthLocked() {
+  queued_hint_.store(ready_.size() - (poll_mark_queued_ ? 1 : 0),
+                     std::memory_order_relaxed);
+}
+
 void Scheduler::MarkPassLocked() {
   if (poll_mark_queued_) return;
   ReadyItem mark;
@@ -62,6 +68,7 @@ int Scheduler::Handoff(Seat& seat, const ReadyItem* items, int n) {
   MutexLock lock(&mu_);
   ready_.insert(ready_.end(), items, items + n);
   if (n > 0) MarkPassLocked();
+  PublishLengthLocked();
   leader_ = false;
   if (!seat.running) {
     seat.running = true;  // it runs what it kept until its next Next()
@@ -88,6 +95,7 @@ bool Scheduler::RescueDue(int* timeout_ms) {
 void Scheduler::Push(const ReadyItem& item) {
   MutexLock lock(&mu_);
   ready_.push_back(item);
+  PublishLengthLocked();
   WakeLocked(1);
 }
 

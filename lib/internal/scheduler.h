@@ -113,6 +113,12 @@ class Scheduler {
     return idle_hint_.load(std::memory_order_relaxed) > 0;
   }
 
+  // A hint, read without the lock: ready work (not counting a poll mark)
+  // is queued, so other connections are waiting for a thread.
+  bool has_queued_work() const {
+    return queued_hint_.load(std::memory_order_relaxed) > 0;
+  }
+
   // Makes every current and future Next return kExit. Queued items are
   // left for the caller (Drop) to account for.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
@@ -135,6 +141,8 @@ class Scheduler {
   void SleepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues a poll mark unless one is queued already.
   void MarkPassLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Mirrors the queue's length (without a poll mark) into queued_hint_.
+  void PublishLengthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Signals up to `n` sleepers that have not been signalled yet.
   int WakeLocked(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -153,6 +161,8 @@ class Scheduler {
   bool poll_mark_queued_ ABSL_GUARDED_BY(mu_) = false;
   // sleeping_ - wakeups_, mirrored for has_idle_thread().
   std::atomic<int> idle_hint_{0};
+  // ready_.size() less a queued poll mark, mirrored for has_queued_work().
+  std::atomic<size_t> queued_hint_{0};
 };
 
 }  // namespace baton::internal

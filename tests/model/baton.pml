@@ -9,6 +9,13 @@
  * connection by id; Stop happens either early (at any point) or after the
  * peer is done. Mutants (-DMUTANT_...) each remove one guard.
  *
+ * The owner skips a re-arm that would change nothing (Rearm,
+ * OwnerState::armed): when it holds the claim through a request (not an
+ * event) and no event was taken since its last re-arm, with the same
+ * interest. KEEP_ARMED_ON_PENDING (the belief survives a busy event) and
+ * KEEP_ARMED_ON_DISPATCH (it survives an event that was claimed) must
+ * lose an event.
+ *
  * -DCONNECT: the first connection is an outbound one (Reactor::Connect,
  * lib/internal/connector.cc): it starts in kConnecting, armed for EPOLLOUT
  * only, with a connect-timeout timer whose expiry travels as a kTimerDue
@@ -58,6 +65,8 @@ bool claimed;            /* kClaimed */
 bool pending;            /* kPending */
 bool close_req;          /* kCloseRequested */
 bool out_pending;        /* bytes queued by a foreign Write, not yet sent */
+bool known_armed;        /* OwnerState::armed: the owner believes it armed */
+bool known_conn;         /* OwnerState::armed_interest: armed while connecting */
 
 #ifdef CONNECT
 /* ---- outbound connect (connection_state.h kConnecting) ------------------- */
@@ -138,13 +147,36 @@ inline close_now() {
     closed_count[gen]++;
     assert(closed_count[gen] == 1);     /* closed exactly once */
     registered = false; armed = false; ready = false; eof = false;
-    out_pending = false;
+    out_pending = false; known_armed = false; known_conn = false;
 #ifdef CONNECT
     connecting = false; opened = false; writable = false;
     timer_armed = false; timer_due = false;   /* Teardown cancels the timer */
 #endif
     gen++; live = false; claimed = false; pending = false; close_req = false
   }
+}
+
+/* Rearm: epoll_ctl(MOD), unless the owner knows epoll has it armed with
+ * the same interest already. */
+#ifdef CONNECT
+#define SAME_INTEREST (known_conn == connecting)
+#else
+#define SAME_INTEREST true
+#endif
+inline rearm(mygen) {
+  if
+  :: (registered && known_armed && SAME_INTEREST) -> skip
+  :: (registered && !(known_armed && SAME_INTEREST)) ->
+       atomic {
+         armed = true; reg_gen = mygen; known_armed = true;
+#ifdef CONNECT
+         known_conn = connecting
+#else
+         skip
+#endif
+       }
+  :: else -> skip
+  fi
 }
 
 /*
@@ -208,12 +240,17 @@ inline service(mygen, again, closing, spec) {
      :: spec -> spec = false; again = true    /* speculative re-read, still claimed */
      :: true ->
 #ifndef MUTANT_REARM_AFTER_RELEASE
-        if :: registered -> armed = true; reg_gen = mygen :: else -> skip fi;
+        rearm(mygen);
 #endif
         atomic {
 #ifndef MUTANT_IGNORE_PENDING
           if
-          :: pending -> pending = false; again = true
+          :: pending -> pending = false; again = true;
+#ifndef MUTANT_KEEP_ARMED_ON_PENDING
+               known_armed = false    /* a busy event may have disarmed it */
+#else
+               skip
+#endif
           :: else -> claimed = false; again = false
           fi
 #else
@@ -221,7 +258,7 @@ inline service(mygen, again, closing, spec) {
 #endif
         };
 #ifdef MUTANT_REARM_AFTER_RELEASE
-        if :: registered -> armed = true; reg_gen = mygen :: else -> skip fi;
+        rearm(mygen);
 #endif
      fi;
      if :: again -> skip :: else -> break fi
@@ -278,6 +315,9 @@ end_wait:
           if
           :: ev == EV_CONN ->
                assert(evgen == gen);   /* the event reached its own connection */
+#ifndef MUTANT_KEEP_ARMED_ON_DISPATCH
+               known_armed = false;    /* delivering it disarmed the fd */
+#endif
                mygen = gen;
                service(mygen, again, closing, spec)
           :: else -> skip
