@@ -1,36 +1,63 @@
 #!/usr/bin/env bash
 # Compares //server:proxy with HAProxy (`mode tcp`, one thread) in front of
 # //server:echo: each proxy pinned to core 0, the echo server and the load
-# (//client:bench --mode=pingpong, 64-byte messages) on core 1, loopback.
-# A "direct" row (bench straight to echo) shows what the proxy hop costs.
-# Runs are interleaved proxy by proxy; medians reported (table + PNG).
+# (//client:bench --mode=pingpong) on core 1, loopback. Two loads:
+#   ping-pong: 64-byte messages over each --conns count of connections;
+#   bulk: one connection echoing messages of each --bulk_sizes size, in
+#         MB/s each way (round trips/s x size / 1e6).
+# A "direct" row (bench straight to echo) shows what the proxy hop costs:
+# report.md gives the added p50 (proxy p50 - direct p50) per connection count.
+# Runs are interleaved (each rep: each proxy, each load); medians reported
+# in report.md, results.csv, proxy.png (ping-pong) and proxy_bulk.png (bulk);
+# raw.csv has one row per run.
 #
-#   tools/proxy_compare.sh --out=DIR [--reps=3] [--duration=3] [--conns="1 10 100"]
+#   tools/proxy_compare.sh --out=DIR [--reps=3] [--duration=3]
+#       [--conns="1 10 100"] [--bulk_sizes="65536 1048576"]
 #
+# --conns: 1..8000 (haproxy.cfg maxconn); --bulk_sizes: bytes, 1..67108864.
+# Either list may be "" to skip that load, not both. The defaults make 45
+# runs of --duration + 0.5 s warm-up + ~0.5 s: about 3-4 minutes.
 # Needs haproxy and gnuplot: `tools/setup.sh --bench` installs them.
 set -euo pipefail
 
-OUT=""; REPS=3; DURATION=3; CONNS="1 10 100"
+OUT=""; REPS=3; DURATION=3; CONNS="1 10 100"; BULK_SIZES="65536 1048576"
 for arg in "$@"; do
   case "$arg" in
     --out=*) OUT="${arg#--out=}" ;;
     --reps=*) REPS="${arg#--reps=}" ;;
     --duration=*) DURATION="${arg#--duration=}" ;;
     --conns=*) CONNS="${arg#--conns=}" ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "proxy_compare.sh: unknown argument '$arg'" >&2; exit 2 ;;
+    --bulk_sizes=*) BULK_SIZES="${arg#--bulk_sizes=}" ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "proxy_compare.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ -n "$OUT" ]] || { echo "proxy_compare.sh: --out=DIR is required" >&2; exit 2; }
 [[ "$REPS" =~ ^[1-9][0-9]*$ ]] || { echo "--reps must be a positive integer" >&2; exit 2; }
-for c in $CONNS; do
-  [[ "$c" =~ ^[1-9][0-9]*$ ]] || { echo "--conns: '$c' is not a positive integer" >&2; exit 2; }
-done
+[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] ||
+  { echo "--duration must be a positive integer (seconds)" >&2; exit 2; }
+check_list() {  # check_list FLAG "LIST" MAX: integers in 1..MAX, none twice
+  local v seen=" "
+  for v in $2; do
+    if ! [[ "$v" =~ ^[1-9][0-9]{0,9}$ ]] || (( v > $3 )); then
+      echo "$1: '$v' is not an integer in 1..$3" >&2; exit 2
+    fi
+    [[ "$seen" != *" $v "* ]] || { echo "$1: '$v' is given twice" >&2; exit 2; }
+    seen+="$v "
+  done
+}
+check_list --conns "$CONNS" 8000
+check_list --bulk_sizes "$BULK_SIZES" 67108864
+[[ -n "${CONNS// /}${BULK_SIZES// /}" ]] ||
+  { echo "proxy_compare.sh: --conns and --bulk_sizes are both empty: nothing to run" >&2; exit 2; }
 for tool in haproxy gnuplot python3 taskset; do
   command -v "$tool" >/dev/null || [[ -x "/usr/sbin/$tool" ]] || {
     echo "proxy_compare.sh: $tool missing; run tools/setup.sh --bench" >&2; exit 1; }
 done
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+# The interpreter itself, not a shim (pyenv's costs ~0.6 s a call, and a
+# run makes three calls).
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 mkdir -p "$OUT/logs" "$OUT/bin"
@@ -43,11 +70,11 @@ cp -f bazel-bin/server/proxy bazel-bin/server/echo bazel-bin/client/bench "$OUT/
 ulimit -n 65536 2>/dev/null || true
 
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 wait_port() {  # wait_port PORT: true once something accepts on it
   for _ in $(seq 200); do
-    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
+    "$PYTHON" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
       "$1" 2>/dev/null && return 0
     sleep 0.05
   done
@@ -103,82 +130,181 @@ stop() {
 }
 
 RAW="$OUT/raw.csv"
-echo "proxy,connections,rep,round_trips_per_s,p50_us,p99_us" >"$RAW"
+echo "proxy,load,connections,size,rep,round_trips_per_s,p50_us,p99_us,mb_per_s" >"$RAW"
 PROXIES="baton haproxy direct"
-n_conns=$(wc -w <<<"$CONNS")
-total=$((REPS * 3 * n_conns)); step=0; t0=$(date +%s)
+LOADS=""
+for conns in $CONNS; do LOADS+=" pingpong-c$conns"; done
+for size in $BULK_SIZES; do LOADS+=" bulk-$size"; done
+n_loads=$(wc -w <<<"$LOADS")
+total=$((REPS * 3 * n_loads)); step=0; t0=$(date +%s)
+echo "== $total runs of ${DURATION} s (+0.5 s warm-up), about $((total * (DURATION + 1))) s or more" >&2
 for rep in $(seq "$REPS"); do
   for proxy in $PROXIES; do
-    for conns in $CONNS; do
-      fields="NA NA NA"
+    for load in $LOADS; do
+      case "$load" in
+        pingpong-c*) conns=${load#pingpong-c}; size=64 ;;
+        bulk-*) conns=1; size=${load#bulk-} ;;
+      esac
+      fields="NA NA NA NA"
       if start "$proxy"; then
-        log="$OUT/logs/$proxy-c$conns-$rep"
+        log="$OUT/logs/$proxy-$load-$rep"
         if json=$(timeout $((DURATION * 3 + 60)) taskset -c 1 "$OUT/bin/bench" \
                     --mode=pingpong --port="$PORT" --connections="$conns" \
-                    --size=64 --duration="$DURATION" --warmup=0.5 --json \
+                    --size="$size" --duration="$DURATION" --warmup=0.5 --json \
                     2>"$log.err"); then
           echo "$json" >"$log.json"
-          fields=$(python3 -c 'import json,sys
+          fields=$("$PYTHON" -c 'import json,sys
 j = json.load(sys.stdin)
-print(j["rate"], j["latency_us"]["p50"], j["latency_us"]["p99"])' <<<"$json" || echo "NA NA NA")
+print(j["rate"], j["latency_us"]["p50"], j["latency_us"]["p99"],
+      round(j["rate"] * j["size"] / 1e6, 2))' <<<"$json" || echo "NA NA NA NA")
         fi
         stop
       fi
-      read -r rate p50 p99 <<<"$fields"
-      echo "$proxy,$conns,$rep,$rate,$p50,$p99" >>"$RAW"
+      read -r rate p50 p99 mbps <<<"$fields"
+      echo "$proxy,$load,$conns,$size,$rep,$rate,$p50,$p99,$mbps" >>"$RAW"
       step=$((step + 1))
-      printf '[%2d/%d %4ds] %s c=%s rep %d: %s round trips/s, p99 %s us\n' "$step" "$total" \
-        $(( $(date +%s) - t0 )) "$proxy" "$conns" "$rep" "$rate" "$p99" >&2
+      case "$load" in
+        pingpong-c*) what="$rate round trips/s, p50 $p50 us, p99 $p99 us" ;;
+        *) what="$mbps MB/s each way ($rate round trips/s)" ;;
+      esac
+      printf '[%2d/%d %4ds] %s %s rep %d: %s\n' "$step" "$total" \
+        $(( $(date +%s) - t0 )) "$proxy" "$load" "$rep" "$what" >&2
     done
   done
 done
 
-python3 - "$OUT" "$CONNS" <<'PY'
+COMMAND="tools/proxy_compare.sh --out=$OUT --reps=$REPS --duration=$DURATION --conns=\"$CONNS\" --bulk_sizes=\"$BULK_SIZES\""
+VERSIONS="baton $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)'), $("$HAPROXY" -v 2>/dev/null | head -1 | cut -d' ' -f1-3), $(nproc) cores, Linux $(uname -r)"
+"$PYTHON" - "$OUT" "$CONNS" "$BULK_SIZES" "$REPS" "$DURATION" "$COMMAND" "$VERSIONS" <<'PY'
 import csv, statistics, sys, os
-out, conns = sys.argv[1], sys.argv[2].split()
+out, conns, sizes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+reps, duration, command, versions = sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 rows = list(csv.DictReader(open(os.path.join(out, "raw.csv"))))
 proxies = ["baton", "haproxy", "direct"]
-def med(p, c, field):
+pp = lambda c: f"pingpong-c{c}"
+bulk = lambda s: f"bulk-{s}"
+def med(p, load, field):
     v = [float(r[field]) for r in rows
-         if r["proxy"] == p and r["connections"] == c and r[field] not in ("NA", "")]
+         if r["proxy"] == p and r["load"] == load and r[field] not in ("NA", "")]
     return statistics.median(v) if v else None
+def added(p, c):  # added p50 per hop: proxy p50 - direct p50, same connections
+    a, d = med(p, pp(c), "p50_us"), med("direct", pp(c), "p50_us")
+    return a - d if p != "direct" and a is not None and d is not None else None
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a is not None and b else "NA"
+def human(s):
+    s = int(s)
+    for unit, n in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if s % n == 0: return f"{s // n} {unit}"
+    return f"{s} B"
+fmt = lambda v: f"{v:,.0f}" if v is not None else "NA"
+fmt1 = lambda v: f"{v:,.1f}" if v is not None else "NA"
+sfmt = lambda v: f"{v:+,.1f}" if v is not None else "NA"
+
+loads = [(pp(c), c, "64") for c in conns] + [(bulk(s), "1", s) for s in sizes]
 with open(os.path.join(out, "results.csv"), "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(["proxy", "connections", "round_trips_per_s_median", "p50_us_median", "p99_us_median"])
+    w.writerow(["proxy", "load", "connections", "size", "runs_ok", "round_trips_per_s_median",
+                "p50_us_median", "p99_us_median", "mb_per_s_median", "added_p50_us"])
     for p in proxies:
-        for c in conns:
-            w.writerow([p, c] + [round(m, 1) if m is not None else "NA" for m in
-                                 (med(p, c, "round_trips_per_s"), med(p, c, "p50_us"), med(p, c, "p99_us"))])
-fmt = lambda v: f"{v:,.0f}" if v is not None else "NA"
+        for load, c, s in loads:
+            ok = sum(1 for r in rows if r["proxy"] == p and r["load"] == load
+                     and r["round_trips_per_s"] not in ("NA", ""))
+            a = added(p, c) if load.startswith("pingpong") else None
+            w.writerow([p, load, c, s, ok] +
+                       [round(m, 2) if m is not None else "NA" for m in
+                        (med(p, load, "round_trips_per_s"), med(p, load, "p50_us"),
+                         med(p, load, "p99_us"), med(p, load, "mb_per_s"), a)])
+
 lines = ["# TCP proxy comparison: baton //server:proxy vs HAProxy (mode tcp, nbthread 1)\n",
-         "Proxy pinned to core 0; //server:echo (1 thread) and `bench --mode=pingpong --size=64` on core 1;",
-         "loopback; medians of interleaved runs. `direct` is the bench straight to echo (no proxy hop).\n",
-         "| proxy | " + " | ".join(f"{c} conn round trips/s (p99 us)" for c in conns) + " |",
-         "|---|" + "---:|" * len(conns)]
-for p in proxies:
-    lines.append(f"| {p} | " + " | ".join(
-        f"{fmt(med(p, c, 'round_trips_per_s'))} ({fmt(med(p, c, 'p99_us'))})" for c in conns) + " |")
-lines.append("")
-r = [f"{c} conn: {med('baton', c, 'round_trips_per_s') / med('haproxy', c, 'round_trips_per_s'):.2f}x"
-     for c in conns if med("baton", c, "round_trips_per_s") and med("haproxy", c, "round_trips_per_s")]
-lines.append("- baton / haproxy round trips/s: " + ", ".join(r))
+         "Proxy pinned to core 0; //server:echo (1 thread) and //client:bench on core 1; loopback;",
+         f"medians of {reps} interleaved runs of {duration} s each (each rep: each proxy, each load).",
+         "`direct` is the bench straight to echo (no proxy hop).\n",
+         f"How measured: `{command}` ({versions}). Each run:",
+         "`taskset -c 1 bench --mode=pingpong --port=P --connections=C --size=S "
+         f"--duration={duration} --warmup=0.5 --json` against `taskset -c 0 proxy --threads=1 "
+         "--upstream=127.0.0.1:E`, `taskset -c 0 haproxy -db -f haproxy.cfg` (this directory) "
+         "or `taskset -c 1 echo --threads=1` itself (direct), the proxy restarted for every run.\n"]
+if conns:
+    lines += ["## Ping-pong, 64-byte messages\n",
+              "| proxy | " + " | ".join(f"{c} conn round trips/s (p99 us)" for c in conns) + " |",
+              "|---|" + "---:|" * len(conns)]
+    for p in proxies:
+        lines.append(f"| {p} | " + " | ".join(
+            f"{fmt(med(p, pp(c), 'round_trips_per_s'))} ({fmt(med(p, pp(c), 'p99_us'))})"
+            for c in conns) + " |")
+    lines += ["", "## p50 latency and added p50 per hop (64-byte ping-pong)\n",
+              "| connections | direct p50 us | baton p50 us | haproxy p50 us "
+              "| baton added p50 us | haproxy added p50 us |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    for c in conns:
+        lines.append(f"| {c} | " + " | ".join(
+            [fmt1(med(p, pp(c), "p50_us")) for p in ("direct", "baton", "haproxy")] +
+            [sfmt(added(p, c)) for p in ("baton", "haproxy")]) + " |")
+    lines += ["",
+              "Added p50 = proxy p50 - direct p50 at the same connection count. Above one",
+              "connection it includes queueing in the proxy (closed loop: p50 ~ connections /",
+              "round trips/s), not only the hop. p50s are histogram bucket edges (~3% steps).\n"]
+if sizes:
+    lines += ["## Bulk transfer, one connection (MB/s each way)\n",
+              "| proxy | " + " | ".join(f"{human(s)} messages MB/s" for s in sizes) + " |",
+              "|---|" + "---:|" * len(sizes)]
+    for p in proxies:
+        lines.append(f"| {p} | " + " | ".join(fmt(med(p, bulk(s), "mb_per_s")) for s in sizes) + " |")
+    lines += ["", "MB/s each way = round trips/s x message size / 1e6: the echo sends every byte back,",
+              "so the proxy relays that much in each direction.\n"]
+lines.append("## baton / HAProxy\n")
+if conns:
+    lines.append("- round trips/s (64 B ping-pong): " + ", ".join(
+        f"{c} conn: " + ratio(med("baton", pp(c), "round_trips_per_s"),
+                              med("haproxy", pp(c), "round_trips_per_s")) for c in conns))
+if sizes:
+    lines.append("- bulk MB/s each way: " + ", ".join(
+        f"{human(s)}: " + ratio(med("baton", bulk(s), "mb_per_s"),
+                                med("haproxy", bulk(s), "mb_per_s")) for s in sizes))
+if conns:
+    parts = []
+    for c in conns:
+        b, h = added("baton", c), added("haproxy", c)
+        r = f", {b / h:.2f}x" if b is not None and h is not None and b > 0 and h > 0 else ""
+        parts.append(f"{c} conn: baton {sfmt(b)} us vs haproxy {sfmt(h)} us{r}")
+    lines.append("- added p50 per hop: " + "; ".join(parts))
+failed = sum(1 for r in rows if r["round_trips_per_s"] in ("NA", ""))
+if failed:
+    lines.append(f"- {failed} of {len(rows)} runs failed (NA in raw.csv; see logs/)")
 open(os.path.join(out, "report.md"), "w").write("\n".join(lines) + "\n")
 with open(os.path.join(out, "proxy.dat"), "w") as f:
     for i, c in enumerate(conns):
-        f.write(f"{i} {c} " + " ".join(str(med(p, c, "round_trips_per_s") or 0) for p in proxies) + "\n")
+        f.write(f"{i} {c} " + " ".join(str(med(p, pp(c), "round_trips_per_s") or 0)
+                                       for p in proxies) + "\n")
+with open(os.path.join(out, "proxy_bulk.dat"), "w") as f:
+    for i, s in enumerate(sizes):
+        f.write(f"{i} \"{human(s)}\" " + " ".join(str(med(p, bulk(s), "mb_per_s") or 0)
+                                                for p in proxies) + "\n")
 PY
-gnuplot <<GP
+plot() {  # plot FILE TITLE XLABEL: clustered histogram of FILE.dat -> FILE.png
+  gnuplot <<GP
 set terminal pngcairo size 900,520 noenhanced
-set output '$OUT/proxy.png'
-set title 'TCP proxy in front of echo, proxy on one core (round trips/s, median)'
-set xlabel 'connections'
+set output '$OUT/$1.png'
+set title '$2'
+set xlabel '$3'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set yrange [0:*]
 set grid y
 set key top left
-plot '$OUT/proxy.dat' using 3:xtic(2) title 'baton proxy', '' using 4 title 'haproxy', '' using 5 title 'direct (no proxy)'
+plot '$OUT/$1.dat' using 3:xtic(2) title 'baton proxy', '' using 4 title 'haproxy', '' using 5 title 'direct (no proxy)'
 GP
+}
+pngs=""
+if [[ -n "${CONNS// /}" ]]; then
+  plot proxy 'TCP proxy in front of echo, proxy on one core (64 B ping-pong round trips/s, median)' connections
+  pngs+=", $OUT/proxy.png"
+fi
+if [[ -n "${BULK_SIZES// /}" ]]; then
+  plot proxy_bulk 'TCP proxy in front of echo, proxy on one core (bulk, 1 connection: MB/s each way, median)' 'message size'
+  pngs+=", $OUT/proxy_bulk.png"
+fi
 cat "$OUT/report.md"
-echo "== done: $OUT/report.md, $OUT/proxy.png" >&2
+echo "== done: $OUT/report.md$pngs" >&2
