@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -25,6 +26,11 @@ namespace {
 // How many reads one readiness event may take before the connection goes
 // back to epoll, so one fast sender cannot starve the others on its thread.
 constexpr int kMaxReadsPerEvent = 16;
+
+// Re-arms after a missed re-read before the next try (OwnerState::
+// reread_backoff).
+constexpr int kMinRereadBackoff = 8;
+constexpr int kMaxRereadBackoff = 64;
 
 // Reading resumes once the backlog has drained to half the high-water mark.
 void MaybeResumeAfterBacklog(Slot* slot, size_t high_water) {
@@ -57,6 +63,7 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
       if (bytes_read > 0) {
         Add(&WorkerCounters::speculative_hits);
         if (slot->owner.speculation < 3) ++slot->owner.speculation;
+        slot->owner.reread_backoff = kMinRereadBackoff;
       } else {
         slot->owner.speculation = 0;
         slot->owner.reread_skips = 0;
@@ -110,8 +117,14 @@ bool ReactorCore::MayReread(Slot* slot) {
   }
   if (owner.speculation == 0) {
     // Its last re-read found nothing: re-arm at once for a while, then give
-    // speculation another chance (the peer's pace may have changed).
-    if (++owner.reread_skips >= 8) owner.speculation = 1;
+    // speculation another chance (the peer's pace may have changed). A
+    // connection whose peer never answers that fast (a proxy's reading
+    // side) is tried ever more rarely.
+    if (++owner.reread_skips >= owner.reread_backoff) {
+      owner.speculation = 1;
+      owner.reread_backoff = static_cast<uint8_t>(
+          std::min(2 * owner.reread_backoff, kMaxRereadBackoff));
+    }
     return false;
   }
   return true;

@@ -101,9 +101,12 @@ struct OwnerState {
   int write_error = 0;       // errno of a failed direct send
   // Confidence (0..3) that input will be waiting when this connection is
   // read again right after being served: see ReactorOptions::
-  // speculative_rounds. `reread_skips` counts re-arms since a miss.
+  // speculative_rounds. `reread_skips` counts re-arms since a miss; the
+  // next re-read is tried after `reread_backoff` of them (8, doubling up to
+  // 64 while the tries keep missing, back to 8 on a hit).
   uint8_t speculation = 1;
   uint8_t reread_skips = 0;
+  uint8_t reread_backoff = 8;
   uint64_t linger_timer = 0;  // kLingering: the timer that aborts it
   bool shutdown_due = false;  // ShutdownWrite(): shut once output is sent
   bool write_shut = false;    // shutdown(SHUT_WR) done
