@@ -1,10 +1,13 @@
 // Tests for serving a connection (lib/internal/connection_io.cc): reads,
-// writes, the high-water mark, SendFile, write hints and the re-arm, through
-// the public Reactor API on loopback with real sockets; every byte is checked
-// end to end. Loads are sized to stay quick under ThreadSanitizer.
+// writes, the high-water mark, SendFile, write hints, the re-arm (and the
+// re-arm skipped while still armed), and a full read yielding to queued
+// work, through the public Reactor API on loopback with real sockets; every
+// byte is checked end to end. Loads are sized to stay quick under
+// ThreadSanitizer.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -15,10 +18,12 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -334,6 +339,338 @@ TEST(ReactorTest, FailedRearmClosesTheConnectionCleanly) {
   ::close(pipe_fds[0]);
   ::close(pipe_fds[1]);
 }
+
+// Two connections, paired in the order they opened (0 with 1), each handing
+// what it reads to the other with Reactor::Write, as a proxy does. From a
+// reactor thread that write queues the peer's flush on the ready queue. The
+// test pairs them once both are open and before any client sends.
+struct Forwarding {
+  bool pause_first = false;  // the first connection opens paused
+  std::mutex mu;
+  std::vector<ConnectionId> opened;  // in OnOpen order
+  std::atomic<uint64_t> peer[2] = {};
+  std::atomic<int> deliveries[2] = {};  // OnData calls per side
+  // Largest pending_output of the peer seen on entering OnData: what was
+  // forwarded before this read and has not been sent on yet.
+  std::atomic<size_t> peer_backlog_max{0};
+  std::atomic<int> failed_writes{0};
+
+  size_t count() {
+    std::lock_guard<std::mutex> lock(mu);
+    return opened.size();
+  }
+  ConnectionId id(size_t i) {
+    std::lock_guard<std::mutex> lock(mu);
+    return opened.at(i);
+  }
+  void Pair() {
+    std::lock_guard<std::mutex> lock(mu);
+    peer[0].store(opened.at(1).value);
+    peer[1].store(opened.at(0).value);
+  }
+};
+
+class Forwarder : public ConnectionHandler {
+ public:
+  explicit Forwarder(Forwarding* f) : f_(f) {}
+  void OnOpen(Connection& conn) override {
+    std::lock_guard<std::mutex> lock(f_->mu);
+    index_ = f_->opened.size();
+    f_->opened.push_back(conn.id());
+    if (index_ == 0 && f_->pause_first) conn.PauseReading();
+  }
+  void OnData(Connection& conn, absl::string_view data) override {
+    const ConnectionId peer{index_ < 2 ? f_->peer[index_].load() : 0};
+    if (peer.value == 0) {
+      ADD_FAILURE() << "data on connection " << index_ << " before pairing";
+      f_->failed_writes.fetch_add(1);
+      return;
+    }
+    f_->deliveries[index_].fetch_add(1);
+    const size_t backlog = conn.reactor().pending_output(peer);
+    size_t seen = f_->peer_backlog_max.load();
+    while (backlog > seen &&
+           !f_->peer_backlog_max.compare_exchange_weak(seen, backlog)) {
+    }
+    if (!conn.reactor().Write(peer, data)) f_->failed_writes.fetch_add(1);
+  }
+
+ private:
+  Forwarding* const f_;
+  size_t index_ = 0;
+};
+
+// Connects two clients to `s`, in order, and pairs their server sides.
+bool ConnectPair(const Server& s, Forwarding* f, int* first, int* second) {
+  *first = ConnectLoopback(s.port);
+  if (*first < 0 || !Eventually([&] { return f->count() == 1; })) return false;
+  *second = ConnectLoopback(s.port);
+  if (*second < 0 || !Eventually([&] { return f->count() == 2; })) {
+    return false;
+  }
+  f->Pair();
+  return true;
+}
+
+// A read that fills the thread's read buffer while other ready work is
+// queued stops there: the connection goes behind that work (read_yields)
+// and reads on after it. Deterministic with one thread: A's input waits
+// whole in its socket (A opened paused; the client's bytes are all acked)
+// before A may read, so each full read of A is followed at once by the
+// forward it queued for B. With the yield, B sends each chunk on before A
+// reads the next; without it, A reads every chunk in one go while B's
+// backlog grows.
+TEST(ReactorTest, FullReadYieldsToTheForwardItQueued) {
+  constexpr size_t kBuffer = 16 << 10;
+  // 3.5 buffers: several full reads, and well inside the receive window a
+  // loopback socket advertises before it is read from.
+  const std::string payload = Pattern(3 * kBuffer + kBuffer / 2, 21);
+  Forwarding f;
+  f.pause_first = true;
+  ReactorOptions o = Threads(1);
+  o.read_buffer_size = kBuffer;
+  Server s = StartServer(o, [&f] { return std::make_unique<Forwarder>(&f); });
+  int a = -1;
+  int b = -1;
+  ASSERT_TRUE(ConnectPair(s, &f, &a, &b));
+  const ConnectionId id_a = f.id(0);
+
+  ASSERT_TRUE(SendAll(a, payload).ok());
+  // Everything acked: it all sits in A's receive queue.
+  ASSERT_TRUE(Eventually([&] {
+    int unacked = -1;
+    return ::ioctl(a, SIOCOUTQ, &unacked) == 0 && unacked == 0;
+  })) << "the server's receive queue did not take the whole payload";
+  EXPECT_EQ(f.deliveries[0].load(), 0) << "A read while paused";
+  const uint64_t yields_before = s.reactor->Counters().read_yields;
+
+  ASSERT_TRUE(s.reactor->ResumeReading(id_a));
+  absl::StatusOr<std::string> got = ReadExact(b, payload.size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == payload) << "forwarded bytes differ";
+  EXPECT_GE(f.deliveries[0].load(), 2) << "expected several reads";
+  EXPECT_GE(s.reactor->Counters().read_yields, yields_before + 1);
+  EXPECT_EQ(f.peer_backlog_max.load(), 0u)
+      << "A read a chunk before its previous one was sent on to B";
+  EXPECT_EQ(f.failed_writes.load(), 0);
+  ::close(a);
+  ::close(b);
+}
+
+// Echoes, and publishes its id.
+class RegisteringEcho : public ConnectionHandler {
+ public:
+  explicit RegisteringEcho(std::function<void(ConnectionId)> on_open)
+      : on_open_(std::move(on_open)) {}
+  void OnOpen(Connection& conn) override { on_open_(conn.id()); }
+  void OnData(Connection& conn, absl::string_view data) override {
+    conn.Write(data);
+  }
+
+ private:
+  std::function<void(ConnectionId)> on_open_;
+};
+
+// A foreign Write claims an idle connection that epoll still has armed with
+// the interest it needs: no epoll_ctl (rearms_skipped), and it stays armed,
+// so the client's next message is still served.
+TEST(ReactorTest, ForeignWriteToAnArmedConnectionSkipsTheRearm) {
+  auto opened = std::make_shared<Notification>();
+  auto id_value = std::make_shared<std::atomic<uint64_t>>(0);
+  Server s = StartServer(Threads(1), [opened, id_value] {
+    return std::make_unique<RegisteringEcho>([opened, id_value](ConnectionId i) {
+      id_value->store(i.value);
+      opened->Notify();
+    });
+  });
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(opened->WaitFor(std::chrono::seconds(10)));
+  const ConnectionId id{id_value->load()};
+
+  // One round trip: an event, served, re-armed.
+  ASSERT_TRUE(SendAll(fd, "ping").ok());
+  absl::StatusOr<std::string> got = ReadExact(fd, 4);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "ping");
+  // With one thread, a posted task runs once the ready queue is empty, so
+  // after the connection's serve (and its re-read) ended in a re-arm and a
+  // release: the connection is idle and armed.
+  auto idle = std::make_shared<Notification>();
+  ASSERT_TRUE(s.reactor->Post([idle] { idle->Notify(); }));
+  ASSERT_TRUE(idle->WaitFor(std::chrono::seconds(10)));
+
+  const ReactorCounters before = s.reactor->Counters();
+  ASSERT_TRUE(s.reactor->Write(id, "x"));
+  got = ReadExact(fd, 1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "x");
+  EXPECT_TRUE(Eventually([&] {
+    return s.reactor->Counters().rearms_skipped >= before.rearms_skipped + 1;
+  })) << "the foreign write's re-arm was not skipped";
+  EXPECT_EQ(s.reactor->Counters().rearms, before.rearms)
+      << "the foreign write re-armed with epoll_ctl";
+
+  // Still armed: the next message is served (a wrong skip leaves the fd
+  // disarmed, and this read runs into the client's 10 s receive timeout).
+  ASSERT_TRUE(SendAll(fd, "pong").ok());
+  got = ReadExact(fd, 4);
+  ASSERT_TRUE(got.ok()) << got.status() << " (connection left disarmed?)";
+  EXPECT_EQ(*got, "pong");
+  ::close(fd);
+}
+
+// Holds the first OnDrained it is armed for until released; echoes.
+struct DrainedGate {
+  std::atomic<bool> hold{false};
+  Notification entered;
+  Notification release;
+};
+
+class EchoHoldingDrained : public ConnectionHandler {
+ public:
+  explicit EchoHoldingDrained(DrainedGate* gate) : gate_(gate) {}
+  void OnData(Connection& conn, absl::string_view data) override {
+    conn.Write(data);
+  }
+  void OnDrained(Connection&) override {
+    if (!gate_->hold.exchange(false)) return;
+    gate_->entered.Notify();
+    gate_->release.WaitFor(std::chrono::seconds(10));
+  }
+
+ private:
+  DrainedGate* const gate_;
+};
+
+// A connected loopback pair: `client` with the test client's timeouts, and
+// `server` for Reactor::Adopt.
+bool LoopbackPair(int* client, int* server) {
+  *client = -1;
+  *server = -1;
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listener < 0) return false;
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) ==
+          0 &&
+      ::listen(listener, 1) == 0 &&
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) ==
+          0) {
+    *client = ConnectLoopback(ntohs(addr.sin_port));
+    if (*client >= 0) {
+      *server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    }
+  }
+  ::close(listener);
+  return *client >= 0 && *server >= 0;
+}
+
+// The skip's other half: an event that arrives while a Request holds the
+// claim of an armed connection is dropped as busy, and delivering it
+// disarmed the fd. The owner's re-arm is skipped (still "armed" as far as
+// it knew), but its release finds the event's kPending, forgets the arming,
+// serves the input and re-arms for real: the message after it is served.
+// Two threads: the owner waits in OnDrained (the foreign write's flush)
+// while the other one polls and takes the event. No speculative re-reads:
+// a queued re-read could pick up the next message without epoll and hide
+// a connection left disarmed.
+TEST(ReactorTest, EventDroppedAsBusyDuringASkippedRearmRearmsForReal) {
+  DrainedGate gate;
+  ReactorOptions options = Threads(2);
+  options.speculative_rounds = 0;
+  auto created = Reactor::Create(options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  Reactor& reactor = **created;
+  ASSERT_TRUE(reactor.Start().ok());
+  int client = -1;
+  int server = -1;
+  ASSERT_TRUE(LoopbackPair(&client, &server));
+  // Adopt opens the connection in a posted task (OnOpen, the first arming
+  // with epoll, the release), counted in `tasks` after it returned: from
+  // then on the connection is idle and armed.
+  const uint64_t tasks_before = reactor.Counters().tasks;
+  absl::StatusOr<ConnectionId> id = reactor.Adopt(server, [&gate] {
+    return std::make_unique<EchoHoldingDrained>(&gate);
+  });
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(Eventually(
+      [&] { return reactor.Counters().tasks >= tasks_before + 1; }));
+
+  const ReactorCounters before = reactor.Counters();
+  gate.hold = true;
+  ASSERT_TRUE(reactor.Write(*id, "x"));  // claimed through Request
+  ASSERT_TRUE(gate.entered.WaitFor(std::chrono::seconds(10)));
+  absl::StatusOr<std::string> got = ReadExact(client, 1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "x");
+  ASSERT_TRUE(SendAll(client, "ping").ok());
+  const bool dropped = Eventually([&] {
+    return reactor.Counters().busy_events > before.busy_events;
+  });
+  gate.release.Notify();
+  ASSERT_TRUE(dropped) << "the other thread never took the event";
+
+  got = ReadExact(client, 4);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "ping");
+  EXPECT_TRUE(Eventually([&] {
+    return reactor.Counters().rearms_skipped >= before.rearms_skipped + 1;
+  })) << "the re-arm under the foreign write was not skipped";
+  // Armed for real after all: a further message is served.
+  ASSERT_TRUE(SendAll(client, "again").ok());
+  got = ReadExact(client, 5);
+  ASSERT_TRUE(got.ok()) << got.status() << " (connection left disarmed?)";
+  EXPECT_EQ(*got, "again");
+  ::close(client);
+  reactor.Stop();
+  reactor.Wait();
+}
+
+// Bulk both ways at once through a forwarding pair, byte-exact, with reads
+// yielding to forwards and skipped re-arms racing events on several threads.
+class ReactorForwardTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(ReactorForwardTest, BulkBothWaysThroughAForwarderArrivesByteExact) {
+  constexpr size_t kSize = 4 << 20;
+  const std::string to_second = Pattern(kSize, 31);
+  const std::string to_first = Pattern(kSize, 32);
+  Forwarding f;
+  Server s = StartServer(Threads(GetParam()),
+                         [&f] { return std::make_unique<Forwarder>(&f); });
+  int first = -1;
+  int second = -1;
+  ASSERT_TRUE(ConnectPair(s, &f, &first, &second));
+
+  absl::Status sent_first;
+  absl::Status sent_second;
+  absl::StatusOr<std::string> got_first;
+  absl::StatusOr<std::string> got_second;
+  std::vector<std::thread> clients;
+  clients.emplace_back([&] { sent_first = SendAll(first, to_second); });
+  clients.emplace_back([&] { sent_second = SendAll(second, to_first); });
+  clients.emplace_back([&] { got_second = ReadExact(second, kSize); });
+  got_first = ReadExact(first, kSize);
+  for (auto& t : clients) t.join();
+
+  EXPECT_TRUE(sent_first.ok()) << sent_first;
+  EXPECT_TRUE(sent_second.ok()) << sent_second;
+  ASSERT_TRUE(got_first.ok()) << got_first.status();
+  ASSERT_TRUE(got_second.ok()) << got_second.status();
+  EXPECT_TRUE(*got_second == to_second) << "first -> second differs";
+  EXPECT_TRUE(*got_first == to_first) << "second -> first differs";
+  EXPECT_EQ(f.failed_writes.load(), 0);
+  EXPECT_TRUE(Eventually([&] {
+    const ReactorCounters c = s.reactor->Counters();
+    return c.bytes_read == 2 * kSize && c.bytes_written == 2 * kSize;
+  })) << s.reactor->Counters().ToString();
+  ::close(first);
+  ::close(second);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ReactorForwardTest, ::testing::Values(2, 4));
 
 }  // namespace
 }  // namespace baton
