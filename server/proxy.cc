@@ -11,11 +11,13 @@
 #include <glog/logging.h>
 #include <signal.h>
 
+#include <cstdio>
 #include <limits>
 #include <memory>
 
 #include "absl/time/time.h"
 #include "baton/reactor.h"
+#include "baton/reactor_limits.h"
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
 #include "server/flags.h"
@@ -40,7 +42,26 @@ DEFINE_validator(connect_timeout_ms, &baton::flags::ValidatePositive);
 DEFINE_validator(connect_attempts, &baton::cli::ValidatePositive<int32_t>);
 DEFINE_validator(idle_timeout_ms, &baton::flags::ValidateNonNegative);
 DEFINE_validator(write_timeout_ms, &baton::flags::ValidateNonNegative);
+// 32 KiB measured best for bulk transfer here (1 MiB ping-pong through
+// the proxy: 16 KiB 491-568, 32 KiB 752-907, 64 KiB 550-648 MB/s each way):
+// smaller chunks cost more system calls, larger ones overlap less with
+// the receiver.
+DEFINE_int64(read_buffer_size, 32 << 10,
+             "bytes read per read(2): the most one side passes on to the "
+             "other before the next read (512 B..64 MiB)");
 DEFINE_validator(high_water, &baton::flags::ValidatePositive);
+static bool ValidReadBufferSize(const char* flag, int64_t value) {
+  if (value >= static_cast<int64_t>(baton::kReactorMinReadBufferSize) &&
+      value <= static_cast<int64_t>(baton::kReactorMaxReadBufferSize)) {
+    return true;
+  }
+  std::fprintf(stderr, "--%s: %lld is not in %zu..%zu\n", flag,
+               static_cast<long long>(value),
+               baton::kReactorMinReadBufferSize,
+               baton::kReactorMaxReadBufferSize);
+  return false;
+}
+DEFINE_validator(read_buffer_size, &ValidReadBufferSize);
 
 int main(int argc, char** argv) {
   baton::cli::SetFlagDefault("port", "8000");
@@ -74,6 +95,7 @@ int main(int argc, char** argv) {
   // writes before it reads.
   options.output_high_water = std::numeric_limits<size_t>::max() / 2;
   options.thread_name = "proxy";
+  options.read_buffer_size = static_cast<size_t>(FLAGS_read_buffer_size);
   baton::ListenOptions listen;
   listen.address = FLAGS_address;
   listen.port = FLAGS_port;
