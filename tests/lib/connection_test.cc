@@ -5,9 +5,11 @@
 // upper bounds that only a hang reaches.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -583,38 +585,51 @@ TEST(ConnectionContractTest, StopClosesOpenConnectionsWithCancelled) {
 
 // ---- linger_timeout ------------------------------------------------------------
 
-// Replies and closes while the peer is still sending: the close lingers
-// (reply delivered, input discarded) until linger_timeout, then closes
-// even though the peer never stops sending.
-class ReplyThenClose : public ConnectionHandler {
+// Pauses at its first data and records its id; the test then queues a reply
+// and closes it by id while input it has not read is waiting, so the close
+// lingers (reply delivered, input discarded) until linger_timeout, then
+// closes even though the peer never stops sending.
+class PauseAtFirstData : public ConnectionHandler {
  public:
-  explicit ReplyThenClose(std::atomic<int>* reason) : reason_(reason) {}
+  PauseAtFirstData(std::atomic<uint64_t>* id, std::atomic<int>* reason)
+      : id_(id), reason_(reason) {}
   void OnData(Connection& conn, absl::string_view) override {
-    if (replied_) return;
-    replied_ = true;
-    conn.Write(Pattern(10000, 3));
-    conn.Close();
+    conn.PauseReading();
+    id_->store(conn.id().value);
   }
   void OnClose(Connection&, const absl::Status& reason) override {
     reason_->store(static_cast<int>(reason.code()));
   }
 
  private:
+  std::atomic<uint64_t>* id_;
   std::atomic<int>* reason_;
-  bool replied_ = false;
 };
 
 TEST(ConnectionContractTest, LingerTimeoutEndsALingeringClose) {
   ReactorOptions o = Threads(2);
   o.linger_timeout = absl::Milliseconds(300);
+  std::atomic<uint64_t> id{0};
   std::atomic<int> reason{-1};
-  Server s =
-      Start(o, [&] { return std::make_unique<ReplyThenClose>(&reason); });
+  Server s = Start(
+      o, [&] { return std::make_unique<PauseAtFirstData>(&id, &reason); });
   const int fd = ConnectLoopback(s.port);
   ASSERT_GE(fd, 0);
-  // More than one read: input is still unread when the handler closes, so
-  // the close lingers (SHUT_WR, then read and discard).
-  ASSERT_TRUE(SendAll(fd, std::string(1 << 20, 'a')).ok());
+  ASSERT_TRUE(SendAll(fd, "a").ok());
+  ASSERT_TRUE(Eventually([&] { return id.load() != 0; }));
+  // Input the handler has not read: sent while it is paused, and all of it
+  // in the server's receive queue (nothing left unacknowledged here), so
+  // the close below finds it unread and lingers (SHUT_WR, then read and
+  // discard). Deterministic: it does not depend on how fast the client
+  // sends (an earlier version raced the handler's read against the client).
+  ASSERT_TRUE(SendAll(fd, std::string(32 << 10, 'a')).ok());
+  ASSERT_TRUE(Eventually([&] {
+    int unacked = -1;
+    return ::ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked == 0;
+  }));
+  const ConnectionId conn{id.load()};
+  ASSERT_TRUE(s.reactor->Write(conn, Pattern(10000, 3)));
+  ASSERT_TRUE(s.reactor->Close(conn));
   std::atomic<bool> stop_sending{false};
   // Keeps sending until the connection is gone, so the linger can only end
   // by its timeout (bounded: 20 s).
