@@ -58,6 +58,17 @@ bool ValidateRounds(const char* flag, int32_t value) {
   return false;
 }
 
+bool ValidateReadBufferSize(const char* flag, int64_t value) {
+  if (value >= static_cast<int64_t>(kReactorMinReadBufferSize) &&
+      value <= static_cast<int64_t>(kReactorMaxReadBufferSize)) {
+    return true;
+  }
+  std::fprintf(stderr, "--%s=%lld: must be in %zu..%zu bytes\n", flag,
+               static_cast<long long>(value), kReactorMinReadBufferSize,
+               kReactorMaxReadBufferSize);
+  return false;
+}
+
 bool ValidateDeferSeconds(const char* flag, int32_t value) {
   if (value >= 0 && value <= 60) return true;
   std::fprintf(stderr, "--%s=%d: must be in 0..60 seconds\n", flag, value);

@@ -25,6 +25,7 @@ namespace baton::flags {
 // exits with an error). Ranges come from baton/reactor_limits.h.
 bool ValidateMaxEvents(const char* flag, int32_t value);
 bool ValidateRounds(const char* flag, int32_t value);
+bool ValidateReadBufferSize(const char* flag, int64_t value);
 bool ValidateDeferSeconds(const char* flag, int32_t value);
 bool ValidateNonNegative(const char* flag, int64_t value);
 bool ValidatePositive(const char* flag, int64_t value);

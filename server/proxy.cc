@@ -11,13 +11,11 @@
 #include <glog/logging.h>
 #include <signal.h>
 
-#include <cstdio>
 #include <limits>
 #include <memory>
 
 #include "absl/time/time.h"
 #include "baton/reactor.h"
-#include "baton/reactor_limits.h"
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
 #include "server/flags.h"
@@ -50,18 +48,7 @@ DEFINE_int64(read_buffer_size, 32 << 10,
              "bytes read per read(2): the most one side passes on to the "
              "other before the next read (512 B..64 MiB)");
 DEFINE_validator(high_water, &baton::flags::ValidatePositive);
-static bool ValidReadBufferSize(const char* flag, int64_t value) {
-  if (value >= static_cast<int64_t>(baton::kReactorMinReadBufferSize) &&
-      value <= static_cast<int64_t>(baton::kReactorMaxReadBufferSize)) {
-    return true;
-  }
-  std::fprintf(stderr, "--%s: %lld is not in %zu..%zu\n", flag,
-               static_cast<long long>(value),
-               baton::kReactorMinReadBufferSize,
-               baton::kReactorMaxReadBufferSize);
-  return false;
-}
-DEFINE_validator(read_buffer_size, &ValidReadBufferSize);
+DEFINE_validator(read_buffer_size, &baton::flags::ValidateReadBufferSize);
 
 int main(int argc, char** argv) {
   baton::cli::SetFlagDefault("port", "8000");

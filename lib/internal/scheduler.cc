@@ -51,9 +51,12 @@ void Scheduler::SleepLocked() {
   idle_hint_.store(sleeping_ - wakeups_, std::memory_order_relaxed);
 }
 
+size_t Scheduler::LengthLocked() const {
+  return ready_.size() - (poll_mark_queued_ ? 1 : 0);
+}
+
 void Scheduler::PublishLengthLocked() {
-  queued_hint_.store(ready_.size() - (poll_mark_queued_ ? 1 : 0),
-                     std::memory_order_relaxed);
+  queued_hint_.store(LengthLocked(), std::memory_order_relaxed);
 }
 
 void Scheduler::MarkPassLocked() {
@@ -145,7 +148,7 @@ int Scheduler::sleeping() const {
 
 size_t Scheduler::queued() const {
   MutexLock lock(&mu_);
-  return ready_.size() - (poll_mark_queued_ ? 1 : 0);
+  return LengthLocked();
 }
 
 }  // namespace baton::internal

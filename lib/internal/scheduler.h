@@ -141,7 +141,9 @@ class Scheduler {
   void SleepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues a poll mark unless one is queued already.
   void MarkPassLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Mirrors the queue's length (without a poll mark) into queued_hint_.
+  // Items queued, not counting a poll mark.
+  size_t LengthLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Mirrors LengthLocked() into queued_hint_.
   void PublishLengthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Signals up to `n` sleepers that have not been signalled yet.
   int WakeLocked(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -161,7 +163,7 @@ class Scheduler {
   bool poll_mark_queued_ ABSL_GUARDED_BY(mu_) = false;
   // sleeping_ - wakeups_, mirrored for has_idle_thread().
   std::atomic<int> idle_hint_{0};
-  // ready_.size() less a queued poll mark, mirrored for has_queued_work().
+  // LengthLocked(), mirrored for has_queued_work().
   std::atomic<size_t> queued_hint_{0};
 };
 
