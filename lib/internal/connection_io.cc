@@ -32,6 +32,9 @@ constexpr int kMaxReadsPerEvent = 16;
 constexpr int kMinRereadBackoff = 8;
 constexpr int kMaxRereadBackoff = 64;
 
+// Drained output queues a worker keeps (RecycleOutputQueue).
+constexpr size_t kMaxSpareQueues = 64;
+
 // Reading resumes once the backlog has drained to half the high-water mark.
 void MaybeResumeAfterBacklog(Slot* slot, size_t high_water) {
   if (slot->owner.hwm_paused &&
@@ -41,6 +44,27 @@ void MaybeResumeAfterBacklog(Slot* slot, size_t high_water) {
 }
 
 }  // namespace
+
+std::unique_ptr<OutputQueue> NewOutputQueue() {
+  WorkerContext* worker = CurrentWorker();
+  if (worker == nullptr || worker->spare_queues.empty()) {
+    return std::make_unique<OutputQueue>();
+  }
+  std::unique_ptr<OutputQueue> queue = std::move(worker->spare_queues.back());
+  worker->spare_queues.pop_back();
+  return queue;
+}
+
+void RecycleOutputQueue(std::unique_ptr<OutputQueue>* queue) {
+  WorkerContext* worker = CurrentWorker();
+  if (*queue == nullptr || worker == nullptr ||
+      worker->spare_queues.size() >= kMaxSpareQueues) {
+    queue->reset();
+    return;
+  }
+  (*queue)->Clear();
+  worker->spare_queues.push_back(std::move(*queue));
+}
 
 void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
   AssertClaimed(slot);
@@ -81,7 +105,7 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
       Add(&WorkerCounters::read_yields);
       return;
     }
-    if (bytes_read > 0 && reread_round < options_.speculative_rounds &&
+    if (bytes_read > 0 && reread_round < max_reread_rounds_ &&
         MayReread(slot)) {
       // Keep the claim: the connection goes to the back of the ready queue,
       // to be read again (by whichever thread is free) after the work
@@ -108,7 +132,7 @@ bool ReactorCore::MayReread(Slot* slot) {
   // With a thread idle, the leader is waiting for the kernel: re-arming
   // costs no latency, and a queued re-read would only wake that thread to
   // read too early.
-  if (options_.speculative_rounds <= 0 || !InReactorThread() ||
+  if (max_reread_rounds_ == 0 || !InReactorThread() ||
       scheduler_.has_idle_thread() ||
       !owner.registered || !owner.open() || !owner.wants_input() ||
       owner.write_error != 0 ||
@@ -335,7 +359,7 @@ bool ReactorCore::FlushOutput(Slot* slot) {
       slot->out_bytes.load(std::memory_order_acquire) > 0) {
     // Reactor::Write after ShutdownWrite: nowhere to send it.
     MutexLock lock(&slot->out_mu);
-    slot->out.reset();
+    RecycleOutputQueue(&slot->out);
     slot->out_bytes.store(0, std::memory_order_relaxed);
   }
   if (owner.corked) {
@@ -358,7 +382,7 @@ bool ReactorCore::FlushOutput(Slot* slot) {
       if (slot->out == nullptr) return true;
       result = slot->out->Flush(owner.fd, &sent, &error);
       if (result == OutputQueue::FlushResult::kDrained) {
-        slot->out.reset();  // idle connections keep no buffer
+        RecycleOutputQueue(&slot->out);  // idle connections keep no buffer
         slot->out_bytes.store(0, std::memory_order_relaxed);
       } else {
         slot->out_bytes.store(slot->out->bytes(), std::memory_order_relaxed);
@@ -461,7 +485,7 @@ void ReactorCore::OwnerWrite(Slot* slot, absl::string_view data, bool more) {
     if (static_cast<size_t>(n) == data.size()) return;
     data.remove_prefix(static_cast<size_t>(n));
   }
-  if (slot->out == nullptr) slot->out = std::make_unique<OutputQueue>();
+  if (slot->out == nullptr) slot->out = NewOutputQueue();
   slot->out->Append(data);
   slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
   owner.drained_due = true;
@@ -481,7 +505,7 @@ bool ReactorCore::OwnerSendFile(Slot* slot, int file_fd, int64_t offset,
     if (!file.valid()) return false;
   }
   MutexLock lock(&slot->out_mu);
-  if (slot->out == nullptr) slot->out = std::make_unique<OutputQueue>();
+  if (slot->out == nullptr) slot->out = NewOutputQueue();
   slot->out->AppendFile(std::move(file), offset, length);
   slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
   return true;

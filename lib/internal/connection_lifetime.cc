@@ -174,7 +174,7 @@ void ReactorCore::Teardown(Slot* slot, const absl::Status& reason,
     // Under out_mu, so a concurrent Reactor::Write either lands before the
     // queue is dropped or sees the new generation and gives up.
     MutexLock lock(&slot->out_mu);
-    slot->out.reset();
+    RecycleOutputQueue(&slot->out);
     slot->out_bytes.store(0, std::memory_order_relaxed);
     table_.Free(slot);
   }

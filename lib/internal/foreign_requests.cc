@@ -58,7 +58,7 @@ bool ReactorCore::Write(ConnectionId id, absl::string_view data) {
         (FlagsOf(state) & (kLive | kOutputClosed)) != kLive) {
       return false;  // gone, or closing: its queue must drain, not grow
     }
-    if (slot->out == nullptr) slot->out = std::make_unique<OutputQueue>();
+    if (slot->out == nullptr) slot->out = NewOutputQueue();
     slot->out->Append(data);
     slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
   }

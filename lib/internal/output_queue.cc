@@ -18,21 +18,55 @@ constexpr int kMaxIov = 64;
 // One sendfile call moves at most this much, so one connection streaming a
 // large file does not monopolise its thread.
 constexpr size_t kSendfileChunk = 1 << 20;
+// A sent chunk's buffer up to this capacity is kept for the next one.
+constexpr size_t kSpareCapacity = kCoalesceLimit;
+// Popped chunks are compacted away once this many lead the array (and at
+// least half of it), so a long backlog costs amortised O(1) per chunk.
+constexpr size_t kCompactAfter = 64;
+// Clear keeps a chunk array up to this capacity.
+constexpr size_t kKeptChunkCapacity = 16;
 
 }  // namespace
 
 void OutputQueue::Append(absl::string_view data) {
   if (data.empty()) return;
   bytes_ += data.size();
-  if (!chunks_.empty() && !chunks_.back().is_file() &&
+  if (!empty() && !chunks_.back().is_file() &&
       chunks_.back().data.size() - chunks_.back().offset + data.size() <=
           kCoalesceLimit) {
     chunks_.back().data.append(data.data(), data.size());
     return;
   }
   Chunk chunk;
+  chunk.data.swap(spare_);  // empty, but keeps the capacity it had
   chunk.data.assign(data.data(), data.size());
   chunks_.push_back(std::move(chunk));
+}
+
+void OutputQueue::PopFront() {
+  Chunk& chunk = front();
+  if (!chunk.is_file() && chunk.data.capacity() <= kSpareCapacity &&
+      chunk.data.capacity() > spare_.capacity()) {
+    chunk.data.clear();
+    spare_.swap(chunk.data);
+  }
+  chunk = Chunk();  // frees its bytes, closes its file
+  ++head_;
+  if (head_ == chunks_.size()) {
+    chunks_.clear();  // keeps the capacity
+    head_ = 0;
+  } else if (head_ >= kCompactAfter && 2 * head_ >= chunks_.size()) {
+    chunks_.erase(chunks_.begin(), chunks_.begin() + static_cast<ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
+void OutputQueue::Clear() {
+  while (!empty()) PopFront();
+  bytes_ = 0;
+  if (chunks_.capacity() > kKeptChunkCapacity) {
+    std::vector<Chunk>().swap(chunks_);
+  }
 }
 
 void OutputQueue::AppendFile(ScopedFd file, int64_t offset, int64_t length) {
@@ -47,8 +81,8 @@ void OutputQueue::AppendFile(ScopedFd file, int64_t offset, int64_t length) {
 
 OutputQueue::FlushResult OutputQueue::Flush(int socket_fd, size_t* sent,
                                             int* error) {
-  while (!chunks_.empty()) {
-    const FlushResult result = chunks_.front().is_file()
+  while (!empty()) {
+    const FlushResult result = front().is_file()
                                    ? FlushFile(socket_fd, sent, error)
                                    : FlushBytes(socket_fd, sent, error);
     if (result != FlushResult::kDrained) return result;
@@ -63,7 +97,7 @@ OutputQueue::FlushResult OutputQueue::FlushBytes(int socket_fd, size_t* sent,
     iovec iov[kMaxIov];
     int count = 0;
     size_t want = 0;
-    for (auto it = chunks_.begin();
+    for (auto it = chunks_.begin() + static_cast<ptrdiff_t>(head_);
          it != chunks_.end() && !it->is_file() && count < kMaxIov; ++it) {
       iov[count].iov_base = it->data.data() + it->offset;
       iov[count].iov_len = it->data.size() - it->offset;
@@ -85,14 +119,14 @@ OutputQueue::FlushResult OutputQueue::FlushBytes(int socket_fd, size_t* sent,
     bytes_ -= static_cast<size_t>(n);
     size_t left = static_cast<size_t>(n);
     while (left > 0) {
-      Chunk& front = chunks_.front();
-      const size_t avail = front.data.size() - front.offset;
+      Chunk& chunk = front();
+      const size_t avail = chunk.data.size() - chunk.offset;
       if (left < avail) {
-        front.offset += left;
+        chunk.offset += left;
         break;
       }
       left -= avail;
-      chunks_.pop_front();
+      PopFront();
     }
     if (static_cast<size_t>(n) < want) return FlushResult::kBlocked;
   }
@@ -100,12 +134,12 @@ OutputQueue::FlushResult OutputQueue::FlushBytes(int socket_fd, size_t* sent,
 
 OutputQueue::FlushResult OutputQueue::FlushFile(int socket_fd, size_t* sent,
                                                 int* error) {
-  Chunk& front = chunks_.front();
-  while (front.file_remaining > 0) {
-    off_t offset = front.file_offset;
+  Chunk& chunk = front();
+  while (chunk.file_remaining > 0) {
+    off_t offset = chunk.file_offset;
     const size_t want = static_cast<size_t>(
-        std::min<int64_t>(front.file_remaining, kSendfileChunk));
-    const ssize_t n = ::sendfile(socket_fd, front.file.get(), &offset, want);
+        std::min<int64_t>(chunk.file_remaining, kSendfileChunk));
+    const ssize_t n = ::sendfile(socket_fd, chunk.file.get(), &offset, want);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return FlushResult::kBlocked;
@@ -120,11 +154,11 @@ OutputQueue::FlushResult OutputQueue::FlushFile(int socket_fd, size_t* sent,
     }
     *sent += static_cast<size_t>(n);
     bytes_ -= static_cast<size_t>(n);
-    front.file_offset += n;
-    front.file_remaining -= n;
+    chunk.file_offset += n;
+    chunk.file_remaining -= n;
     if (static_cast<size_t>(n) < want) return FlushResult::kBlocked;
   }
-  chunks_.pop_front();
+  PopFront();
   return FlushResult::kDrained;
 }
 

@@ -5,8 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "lib/internal/scoped_fd.h"
@@ -27,12 +27,16 @@ class OutputQueue {
   // Takes ownership of `file` and queues `length` bytes from `offset`.
   void AppendFile(ScopedFd file, int64_t offset, int64_t length);
 
-  bool empty() const { return chunks_.empty(); }
+  bool empty() const { return head_ == chunks_.size(); }
   size_t bytes() const { return bytes_; }
 
   // Sends as much as the socket takes: writev over consecutive byte chunks,
   // sendfile for file ranges. Adds the bytes sent to `*sent`.
   FlushResult Flush(int socket_fd, size_t* sent, int* error);
+
+  // Drops everything queued, keeping small buffers (the chunk array, one
+  // sent chunk's bytes) so a recycled queue's next Append allocates nothing.
+  void Clear();
 
  private:
   struct Chunk {
@@ -47,9 +51,19 @@ class OutputQueue {
 
   FlushResult FlushBytes(int socket_fd, size_t* sent, int* error);
   FlushResult FlushFile(int socket_fd, size_t* sent, int* error);
+  Chunk& front() { return chunks_[head_]; }
+  // Removes the front chunk, keeping its buffer as spare_ when small.
+  void PopFront();
 
-  std::deque<Chunk> chunks_;
+  // The queued chunks are chunks_[head_..]: popping the front moves head_,
+  // and the array is reused once empty, so a queue that sends what it was
+  // given allocates nothing in the steady state.
+  std::vector<Chunk> chunks_;
+  size_t head_ = 0;
   size_t bytes_ = 0;
+  // The emptied buffer of a sent byte chunk, reused by the next new chunk:
+  // a message relayed through Reactor::Write costs no allocation.
+  std::string spare_;
 };
 
 }  // namespace baton::internal

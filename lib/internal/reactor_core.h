@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -39,6 +40,7 @@
 #include "baton/reactor.h"
 #include "lib/internal/connection_table.h"
 #include "lib/internal/mutex.h"
+#include "lib/internal/output_queue.h"
 #include "lib/internal/poller.h"
 #include "lib/internal/scheduler.h"
 #include "lib/internal/scoped_fd.h"
@@ -62,7 +64,17 @@ struct WorkerContext {
   int index = 0;
   std::unique_ptr<char[]> read_buffer;
   size_t read_buffer_size = 0;
+  // Drained output queues kept for reuse (NewOutputQueue).
+  std::vector<std::unique_ptr<OutputQueue>> spare_queues;
 };
+
+// An empty output queue: one a drained connection gave back on this worker
+// thread, or a new one. Relaying a message (Reactor::Write, a proxy) then
+// allocates nothing.
+std::unique_ptr<OutputQueue> NewOutputQueue();
+// Empties `*queue` and keeps it for this worker thread's next
+// NewOutputQueue (a few are kept; others, and any off a worker, are freed).
+void RecycleOutputQueue(std::unique_ptr<OutputQueue>* queue);
 
 // The calling thread's context, or nullptr on a non-worker thread.
 WorkerContext* CurrentWorker();
@@ -258,6 +270,11 @@ class ReactorCore {
   // Either timeout is set: reads and sends stamp last_activity_ms.
   const bool track_activity_ = options_.idle_timeout > absl::ZeroDuration() ||
                                options_.write_timeout > absl::ZeroDuration();
+  // Consecutive re-reads a connection may have before it is re-armed
+  // (speculative_rounds, with -1 meaning no bound).
+  const int max_reread_rounds_ = options_.speculative_rounds < 0
+                                     ? std::numeric_limits<int>::max()
+                                     : options_.speculative_rounds;
   Reactor* owner_ = nullptr;
   Poller poller_;
   ScopedFd wake_;  // eventfd: posted tasks and Stop

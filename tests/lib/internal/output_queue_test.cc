@@ -9,9 +9,26 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <new>
 #include <string>
+#include <vector>
 
 #include "tests/util/test_client.h"
+
+// Counts this thread's allocations while `counting` is set (the relay test).
+namespace {
+thread_local bool counting = false;
+thread_local int allocations = 0;
+}  // namespace
+
+void* operator new(size_t size) {
+  if (counting) ++allocations;
+  void* p = std::malloc(size == 0 ? 1 : size);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace baton::internal {
 namespace {
@@ -69,6 +86,91 @@ TEST(OutputQueueTest, BytesAndFileRangesKeepOrderAcrossPartialWrites) {
   EXPECT_EQ(q.bytes(), 0u);
   EXPECT_TRUE(received == expected) << "stream differs";
   ::close(file);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+// Sends everything queued on `fd` (whose peer is drained into `received`).
+void FlushAll(OutputQueue* q, int fd, int peer, std::string* received) {
+  for (int rounds = 0; rounds < 100000 && !q->empty(); ++rounds) {
+    size_t sent = 0;
+    int error = 0;
+    ASSERT_NE(q->Flush(fd, &sent, &error), OutputQueue::FlushResult::kError)
+        << error;
+    DrainInto(peer, received);
+  }
+  ASSERT_TRUE(q->empty());
+  DrainInto(peer, received);
+}
+
+// A relay (Reactor::Write, a proxy) queues a message, sends it, and is
+// recycled: after the first message, neither the chunk array nor the
+// bytes' buffer is allocated again.
+TEST(OutputQueueTest, RelayingMessagesAllocatesNothingOnceWarm) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  OutputQueue q;
+  std::string expected;
+  std::string received;
+  std::vector<std::string> messages;
+  for (int i = 0; i < 200; ++i) {
+    messages.push_back(baton::testing::Pattern(64 + i % 900, i));
+  }
+  q.Append(std::string(1000, 'w'));  // warm up: the first one allocates
+  expected += std::string(1000, 'w');
+  FlushAll(&q, sv[0], sv[1], &received);
+  for (int i = 0; i < 200; ++i) {
+    counting = true;
+    q.Append(messages[i]);
+    size_t sent = 0;
+    int error = 0;
+    const auto result = q.Flush(sv[0], &sent, &error);
+    if (i % 50 == 49) q.Clear();  // what RecycleOutputQueue does
+    counting = false;
+    ASSERT_EQ(result, OutputQueue::FlushResult::kDrained) << error;
+    ASSERT_EQ(sent, messages[i].size());
+    expected += messages[i];
+    DrainInto(sv[1], &received);
+  }
+  EXPECT_EQ(allocations, 0);
+  EXPECT_TRUE(received == expected) << "stream differs";
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+// A backlog of thousands of chunks (a slow reader) drains in order while
+// more is appended, across the compaction of the sent ones.
+TEST(OutputQueueTest, LongBacklogDrainsInOrderWhileAppending) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  const int small = 4096;
+  ::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  OutputQueue q;
+  std::string expected;
+  std::string received;
+  int next = 0;
+  // Chunks of 20 KB (above the coalescing limit): one chunk each.
+  auto append = [&](int count) {
+    for (int i = 0; i < count; ++i, ++next) {
+      const std::string chunk = baton::testing::Pattern(20000 + next % 7, next);
+      q.Append(chunk);
+      expected += chunk;
+    }
+  };
+  append(3000);
+  for (int rounds = 0; rounds < 1000000 && !q.empty(); ++rounds) {
+    size_t sent = 0;
+    int error = 0;
+    ASSERT_NE(q.Flush(sv[0], &sent, &error), OutputQueue::FlushResult::kError)
+        << error;
+    DrainInto(sv[1], &received);
+    if (rounds % 97 == 0 && next < 4000) append(5);
+  }
+  DrainInto(sv[1], &received);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+  EXPECT_EQ(received.size(), expected.size());
+  EXPECT_TRUE(received == expected) << "stream differs";
   ::close(sv[0]);
   ::close(sv[1]);
 }
