@@ -44,10 +44,11 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
   if (o.linger_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("linger_timeout must not be negative");
   }
-  if (o.speculative_rounds < 0 ||
+  if (o.speculative_rounds < kReactorUnboundedRereads ||
       o.speculative_rounds > kReactorMaxSpeculativeRounds) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "speculative_rounds must be in 0..", kReactorMaxSpeculativeRounds));
+    return absl::InvalidArgumentError(
+        absl::StrCat("speculative_rounds must be -1 (no bound) or in 0..",
+                     kReactorMaxSpeculativeRounds));
   }
   if (o.output_high_water < 1) {
     return absl::InvalidArgumentError("output_high_water must be positive");

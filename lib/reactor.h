@@ -37,6 +37,7 @@
 #include "absl/time/time.h"
 #include "baton/connection.h"
 #include "baton/counters.h"
+#include "baton/reactor_limits.h"
 
 namespace baton {
 
@@ -79,13 +80,16 @@ struct ReactorOptions {
   size_t read_buffer_size = 64 << 10;
   // Request/response connections are usually answered again by the time the
   // other ready work has been handled. A connection that just read data is
-  // queued behind that work and read once more before it is re-armed, for
-  // up to this many rounds: a hit saves an epoll_ctl and an epoll_wait per
-  // message.
+  // queued behind that work and read once more before it is re-armed: a
+  // hit saves an epoll_ctl and an epoll_wait per message. This bounds how
+  // many times in a row; -1 (kReactorUnboundedRereads, the default): for
+  // as long as each re-read finds data. A bound sends every (N+1)th message
+  // through epoll, where it waits up to a pass longer than the re-read
+  // ones (docs/leader_follower.md, "Re-reads have no round limit").
   // The connection stays claimed (and disarmed) meanwhile, so the ONESHOT
   // contract is unchanged; connections whose re-reads miss fall back to an
   // immediate re-arm. 0 disables.
-  int speculative_rounds = 4;
+  int speculative_rounds = kReactorUnboundedRereads;
   // Name prefix for worker threads (visible in top -H, gdb).
   std::string thread_name = "baton";
 };

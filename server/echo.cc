@@ -29,9 +29,10 @@ DEFINE_int32(max_events, 64, "events taken per epoll_wait");
 DEFINE_int64(output_high_water, 4 << 20,
              "stop reading from a peer with this many reply bytes unsent");
 
-DEFINE_int32(speculative_rounds, 4,
-             "re-read served connections up to this many times per batch "
-             "before re-arming them (0: re-arm at once)");
+DEFINE_int32(speculative_rounds, -1,
+             "re-read a served connection behind the other ready work at "
+             "most this many times in a row before re-arming it (-1: while "
+             "each re-read finds data; 0: re-arm at once)");
 
 DEFINE_validator(idle_timeout_ms, &baton::flags::ValidateNonNegative);
 DEFINE_validator(write_timeout_ms, &baton::flags::ValidateNonNegative);

@@ -52,9 +52,12 @@ bool ValidateMaxEvents(const char* flag, int32_t value) {
 }
 
 bool ValidateRounds(const char* flag, int32_t value) {
-  if (value >= 0 && value <= kReactorMaxSpeculativeRounds) return true;
-  std::fprintf(stderr, "--%s=%d: must be in 0..%d\n", flag, value,
-               kReactorMaxSpeculativeRounds);
+  if (value >= kReactorUnboundedRereads &&
+      value <= kReactorMaxSpeculativeRounds) {
+    return true;
+  }
+  std::fprintf(stderr, "--%s=%d: must be -1 (no bound) or in 0..%d\n", flag,
+               value, kReactorMaxSpeculativeRounds);
   return false;
 }
 

@@ -95,7 +95,66 @@ TEST_P(ReactorEchoTest, EchoesEveryByteOnManyConnections) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SpeculativeRounds, ReactorEchoTest,
-                         ::testing::Values(0, 4));
+                         ::testing::Values(0, 4, kReactorUnboundedRereads));
+
+// Opens paused (publishing its id) and counts the bytes it is given.
+class PausedSink : public ConnectionHandler {
+ public:
+  PausedSink(std::atomic<uint64_t>* id, std::atomic<size_t>* bytes)
+      : id_(id), bytes_(bytes) {}
+  void OnOpen(Connection& conn) override {
+    conn.PauseReading();
+    id_->store(conn.id().value);
+  }
+  void OnData(Connection&, absl::string_view data) override {
+    bytes_->fetch_add(data.size());
+  }
+
+ private:
+  std::atomic<uint64_t>* const id_;
+  std::atomic<size_t>* const bytes_;
+};
+
+// With the default options a connection is re-read for as long as each
+// re-read finds data: no round limit sends every fifth message back through
+// epoll. Deterministic with one thread: the input (96 buffers of 512 B)
+// waits whole in the socket before reading resumes; one event reads 16
+// buffers, and each re-read 16 more, so six rounds in a row hit (a bound
+// of 4 would re-arm after the fourth), then one misses and re-arms.
+TEST(ReactorTest, ReReadsGoOnWhileTheyFindData) {
+  constexpr size_t kBuffer = 512;
+  const std::string payload = Pattern(96 * kBuffer, 23);
+  ReactorOptions o = Threads(1);
+  o.read_buffer_size = kBuffer;
+  ASSERT_EQ(o.speculative_rounds, kReactorUnboundedRereads);
+  std::atomic<uint64_t> id{0};
+  std::atomic<size_t> bytes{0};
+  Server s = StartServer(
+      o, [&] { return std::make_unique<PausedSink>(&id, &bytes); });
+  const int fd = ConnectLoopback(s.port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(Eventually([&] { return id.load() != 0; }));
+  ASSERT_TRUE(SendAll(fd, payload).ok());
+  ASSERT_TRUE(Eventually([&] {
+    int unacked = -1;
+    return ::ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked == 0;
+  })) << "the server's receive queue did not take the whole payload";
+  const ReactorCounters before = s.reactor->Counters();
+  ASSERT_TRUE(s.reactor->ResumeReading(ConnectionId{id.load()}));
+  ASSERT_TRUE(Eventually([&] { return bytes.load() == payload.size(); }));
+  // The last re-read misses and re-arms: wait for it.
+  ASSERT_TRUE(Eventually([&] {
+    return s.reactor->Counters().speculative_reads -
+               before.speculative_reads >=
+           6;
+  }));
+  const ReactorCounters after = s.reactor->Counters();
+  EXPECT_EQ(after.speculative_hits - before.speculative_hits, 5u);
+  EXPECT_EQ(after.speculative_reads - before.speculative_reads, 6u);
+  // One re-arm to resume reading, one after the miss; none in between.
+  EXPECT_EQ(after.rearms - before.rearms, 2u);
+  ::close(fd);
+}
 
 TEST(ReactorTest, MultiMegabyteMessage) {
   Server s = StartServer(Threads(2), EchoFactory());
