@@ -382,7 +382,7 @@ bool ReactorCore::FlushOutput(Slot* slot) {
       if (slot->out == nullptr) return true;
       result = slot->out->Flush(owner.fd, &sent, &error);
       if (result == OutputQueue::FlushResult::kDrained) {
-        RecycleOutputQueue(&slot->out);  // idle connections keep no buffer
+        RecycleOutputQueue(&slot->out);  // an idle connection keeps none
         slot->out_bytes.store(0, std::memory_order_relaxed);
       } else {
         slot->out_bytes.store(slot->out->bytes(), std::memory_order_relaxed);
