@@ -225,14 +225,17 @@ lines = ["# TCP proxy comparison: baton //server:proxy vs HAProxy (mode tcp, nbt
          f"--duration={duration} --warmup=0.5 --json` against `taskset -c 0 proxy --threads=1 "
          "--upstream=127.0.0.1:E`, `taskset -c 0 haproxy -db -f haproxy.cfg` (this directory) "
          "or `taskset -c 1 echo --threads=1` itself (direct), the proxy restarted for every run.\n"]
+def proxy_table(headers, cells):
+    """A markdown table with one row per proxy; cells(p) gives its cells."""
+    return (["| proxy | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)] +
+            [f"| {p} | " + " | ".join(cells(p)) + " |" for p in proxies])
+
 if conns:
-    lines += ["## Ping-pong, 64-byte messages\n",
-              "| proxy | " + " | ".join(f"{c} conn round trips/s (p99 us)" for c in conns) + " |",
-              "|---|" + "---:|" * len(conns)]
-    for p in proxies:
-        lines.append(f"| {p} | " + " | ".join(
-            f"{fmt(med(p, pp(c), 'round_trips_per_s'))} ({fmt(med(p, pp(c), 'p99_us'))})"
-            for c in conns) + " |")
+    lines += ["## Ping-pong, 64-byte messages\n"]
+    lines += proxy_table(
+        [f"{c} conn round trips/s (p99 us)" for c in conns],
+        lambda p: [f"{fmt(med(p, pp(c), 'round_trips_per_s'))} ({fmt(med(p, pp(c), 'p99_us'))})"
+                   for c in conns])
     lines += ["", "## p50 latency and added p50 per hop (64-byte ping-pong)\n",
               "| connections | direct p50 us | baton p50 us | haproxy p50 us "
               "| baton added p50 us | haproxy added p50 us |",
@@ -246,11 +249,9 @@ if conns:
               "connection it includes queueing in the proxy (closed loop: p50 ~ connections /",
               "round trips/s), not only the hop. p50s are histogram bucket edges (~3% steps).\n"]
 if sizes:
-    lines += ["## Bulk transfer, one connection (MB/s each way)\n",
-              "| proxy | " + " | ".join(f"{human(s)} messages MB/s" for s in sizes) + " |",
-              "|---|" + "---:|" * len(sizes)]
-    for p in proxies:
-        lines.append(f"| {p} | " + " | ".join(fmt(med(p, bulk(s), "mb_per_s")) for s in sizes) + " |")
+    lines += ["## Bulk transfer, one connection (MB/s each way)\n"]
+    lines += proxy_table([f"{human(s)} messages MB/s" for s in sizes],
+                         lambda p: [fmt(med(p, bulk(s), "mb_per_s")) for s in sizes])
     lines += ["", "MB/s each way = round trips/s x message size / 1e6: the echo sends every byte back,",
               "so the proxy relays that much in each direction.\n"]
 lines.append("## baton / HAProxy\n")
