@@ -32,6 +32,9 @@ namespace baton {
   X(speculative_reads, "re-reads of a just-served connection")         \
   X(speculative_hits, "re-reads that found data: no re-arm needed")     \
   X(read_yields, "reads cut short for queued work, resumed after it")  \
+  X(parks, "relaying connections parked instead of re-armed")          \
+  X(park_wakes, "parked connections taken over by a request (a Write)") \
+  X(park_expiries, "parked connections read after their bound ran out") \
   X(bytes_read, "bytes read from sockets")                              \
   X(bytes_written, "bytes handed to the kernel")                        \
   X(retained_bytes, "input bytes copied to be handed back (Retain)")    \

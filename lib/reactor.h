@@ -90,6 +90,18 @@ struct ReactorOptions {
   // contract is unchanged; connections whose re-reads miss fall back to an
   // immediate re-arm. 0 disables.
   int speculative_rounds = kReactorUnboundedRereads;
+  // A connection whose handler relayed what it read to another connection
+  // (Reactor::Write, as a proxy does) will next have input once the answer
+  // comes back, as a Write to it. Instead of re-arming it, the reactor
+  // keeps it claimed and disarmed ("parked", held by no thread) until that
+  // Write (or any request) arrives and is served, then reads it after the
+  // other ready work like a re-read: a relayed round trip then needs no
+  // epoll_ctl. A parked connection whose Write does not come is read after
+  // a few passes of the ready queue, or within about 1 ms when the threads
+  // have nothing else to do, and one that keeps waiting that long is
+  // parked ever more rarely (docs/leader_follower.md, "Parking"). Needs
+  // speculative_rounds != 0.
+  bool park_relays = true;
   // Name prefix for worker threads (visible in top -H, gdb).
   std::string thread_name = "baton";
 };

@@ -36,6 +36,10 @@ DEFINE_int64(write_timeout_ms, 0,
 DEFINE_int64(high_water, 1 << 20,
              "stop reading a side while its peer has this many bytes queued");
 
+DEFINE_bool(park_relays, true,
+            "Keep a side that relayed a message off epoll until the answer "
+            "is written to it (ReactorOptions::park_relays): no epoll_ctl "
+            "per relayed message under load");
 DEFINE_validator(connect_timeout_ms, &baton::flags::ValidatePositive);
 DEFINE_validator(connect_attempts, &baton::cli::ValidatePositive<int32_t>);
 DEFINE_validator(idle_timeout_ms, &baton::flags::ValidateNonNegative);
@@ -83,6 +87,7 @@ int main(int argc, char** argv) {
   options.output_high_water = std::numeric_limits<size_t>::max() / 2;
   options.thread_name = "proxy";
   options.read_buffer_size = static_cast<size_t>(FLAGS_read_buffer_size);
+  options.park_relays = FLAGS_park_relays;
   baton::ListenOptions listen;
   listen.address = FLAGS_address;
   listen.port = FLAGS_port;

@@ -68,6 +68,13 @@ void RecycleOutputQueue(std::unique_ptr<OutputQueue>* queue) {
 
 void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
   AssertClaimed(slot);
+  // Taken over while parked: by a request (a Write to it, usually the
+  // answer to what it relayed) or because its bound ran out.
+  const bool unparked = slot->owner.parked;
+  if (unparked) {
+    slot->owner.parked = false;
+    CountParkEnd(slot, reread_round == kParkExpiredRound);
+  }
   if (reread_round == kRequestRound) {
     // Queued by Request on a reactor thread: nothing known to be readable.
     revents = 0;
@@ -75,11 +82,18 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
   } else if (reread_round == kYieldRound) {
     revents = EPOLLIN;  // it yielded with input left (ReadInput)
     reread_round = 0;
+  } else if (reread_round == kParkExpiredRound) {
+    reread_round = 1;  // read it as a re-read: a miss re-arms it
   }
   bool speculative = reread_round > 0;
+  // Woken by a request: its input follows what is being sent now, so read
+  // it after the other ready work, as a re-read (if there is such work).
+  bool read_later = unparked && reread_round == 0;
+  WorkerContext* worker = CurrentWorker();
   for (;;) {
     size_t bytes_read = 0;
     slot->owner.input_left = false;
+    const uint64_t writes_before = worker != nullptr ? worker->writes : 0;
     if (!ServeRound(slot, revents, &bytes_read)) return;
     if (speculative) {
       speculative = false;
@@ -105,6 +119,30 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
       Add(&WorkerCounters::read_yields);
       return;
     }
+    if (bytes_read > 0 && worker != nullptr &&
+        worker->writes != writes_before && MayPark(slot)) {
+      // It relayed what it read: its next input answers that, and comes
+      // with a Write to it, which takes it over (Scheduler, "Parking").
+      slot->owner.parked = true;
+      if (scheduler_.Park(slot)) {
+        Add(&WorkerCounters::parks);
+        return;  // no longer ours
+      }
+      slot->owner.parked = false;
+      // Refused: a request or event came meanwhile. Serve it.
+      slot->owner.armed = false;
+      revents = EPOLLIN | EPOLLOUT;
+      continue;
+    }
+    if (read_later && bytes_read == 0 && scheduler_.has_queued_work() &&
+        MayReread(slot)) {
+      ReadyItem item;
+      item.slot = slot;
+      item.round = 1;
+      scheduler_.Push(item);
+      return;
+    }
+    read_later = false;
     if (bytes_read > 0 && reread_round < max_reread_rounds_ &&
         MayReread(slot)) {
       // Keep the claim: the connection goes to the back of the ready queue,
@@ -125,6 +163,39 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
     // request. Look at everything again; a read that finds nothing is cheap.
     revents = EPOLLIN | EPOLLOUT;
   }
+}
+
+bool ReactorCore::MayPark(Slot* slot) {
+  OwnerState& owner = slot->owner;
+  // Only a connection known to be disarmed (an event or a re-read brought
+  // it here, not a request while it was armed), with nothing of its own
+  // to send, may wait off epoll.
+  if (!park_relays_ || !InReactorThread() || owner.armed ||
+      !owner.registered || !owner.open() || !owner.wants_input() ||
+      owner.write_error != 0 ||
+      slot->out_bytes.load(std::memory_order_relaxed) != 0) {
+    return false;
+  }
+  if (owner.park_skips > 0) {
+    --owner.park_skips;
+    return false;
+  }
+  return true;
+}
+
+void ReactorCore::CountParkEnd(Slot* slot, bool expired) {
+  OwnerState& owner = slot->owner;
+  if (!expired) {
+    Add(&WorkerCounters::park_wakes);
+    owner.park_backoff = 0;
+    return;
+  }
+  // Its answer did not come as a Write in time: it may not be a relay's
+  // side at all (a chat client talks on its own). Park it ever more rarely.
+  Add(&WorkerCounters::park_expiries);
+  owner.park_backoff = static_cast<uint8_t>(std::min(
+      owner.park_backoff == 0 ? 1 : 2 * owner.park_backoff, 64));
+  owner.park_skips = owner.park_backoff;
 }
 
 bool ReactorCore::MayReread(Slot* slot) {

@@ -107,6 +107,14 @@ struct OwnerState {
   uint8_t speculation = 1;
   uint8_t reread_skips = 0;
   uint8_t reread_backoff = 8;
+  // Parking (ReactorOptions::park_relays): set by the owner that parks it,
+  // seen (and cleared) by whoever takes the claim over. A park whose bound
+  // ran out skips the next `park_skips` chances to park; that number
+  // (`park_backoff`) doubles up to 64 while it keeps happening and is reset
+  // by a park that a request ended.
+  bool parked = false;
+  uint8_t park_skips = 0;
+  uint8_t park_backoff = 0;
   uint64_t linger_timer = 0;  // kLingering: the timer that aborts it
   bool shutdown_due = false;  // ShutdownWrite(): shut once output is sent
   bool write_shut = false;    // shutdown(SHUT_WR) done

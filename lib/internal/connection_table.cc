@@ -88,9 +88,11 @@ ClaimResult ConnectionTable::TryClaim(Slot* slot, uint32_t generation,
     if (GenerationOf(state) != generation || !(FlagsOf(state) & kLive)) {
       return ClaimResult::kStale;
     }
-    const bool busy = FlagsOf(state) & kClaimed;
+    const bool parked = FlagsOf(state) & kParked;
+    const bool busy = (FlagsOf(state) & kClaimed) && !parked;
     const uint64_t desired =
-        state | request | (busy ? kPending : kClaimed);
+        parked ? ((state & ~uint64_t{kParked}) | request)
+               : (state | request | (busy ? kPending : kClaimed));
     if (slot->state.compare_exchange_weak(state, desired,
                                           std::memory_order_acq_rel,
                                           std::memory_order_acquire)) {
@@ -110,6 +112,37 @@ bool ConnectionTable::Release(Slot* slot) {
                                           std::memory_order_acq_rel,
                                           std::memory_order_acquire)) {
       return !pending;
+    }
+  }
+}
+
+bool ConnectionTable::Park(Slot* slot, uint32_t* generation) {
+  uint64_t state = slot->state.load(std::memory_order_acquire);
+  for (;;) {
+    DCHECK((FlagsOf(state) & (kClaimed | kParked)) == kClaimed);
+    const bool pending = FlagsOf(state) & (kPending | kRequestFlags);
+    const uint64_t desired =
+        pending ? (state & ~uint64_t{kPending}) : (state | kParked);
+    if (slot->state.compare_exchange_weak(state, desired,
+                                          std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
+      *generation = GenerationOf(state);
+      return !pending;
+    }
+  }
+}
+
+bool ConnectionTable::Unpark(Slot* slot, uint32_t generation) {
+  uint64_t state = slot->state.load(std::memory_order_acquire);
+  for (;;) {
+    if (GenerationOf(state) != generation ||
+        (FlagsOf(state) & (kLive | kParked)) != (kLive | kParked)) {
+      return false;
+    }
+    if (slot->state.compare_exchange_weak(state, state & ~uint64_t{kParked},
+                                          std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
+      return true;
     }
   }
 }

@@ -22,6 +22,10 @@
 //   kResumeRequested / kShutdownRequested  requests from other threads (or
 //             from the timer queue), served by the owner;
 //   kOutputClosed  the owner is closing it: Reactor::Write refuses.
+//   kParked   claimed, but by no thread: the owner put it aside, disarmed,
+//             until a request (a Write to it) or the scheduler's bound
+//             (Scheduler::Park); whoever claims it next takes the claim
+//             over (TryClaim, Unpark), exactly one of them.
 // TryClaim and Release are single compare-and-swap loops over that word,
 // and both check the generation inside the same CAS, so a claim for an old
 // generation can never succeed on a reused slot (no ABA).
@@ -58,6 +62,10 @@ enum SlotFlags : uint32_t {
   // it takes no more output, so foreign Writes are refused and a closing
   // connection's queue can only shrink.
   kOutputClosed = 1u << 9,
+  // With kClaimed: parked (see above). Only Park sets it, only TryClaim and
+  // Unpark clear it, each in the one compare-and-swap that hands over the
+  // claim.
+  kParked = 1u << 10,
 };
 constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested |
                                    kTimedOut | kTimerDue | kResumeRequested |
@@ -100,6 +108,11 @@ struct alignas(64) Slot {
   std::unique_ptr<OutputQueue> out ABSL_GUARDED_BY(out_mu);
   // Mirror of out->bytes() for lock-free reads.
   std::atomic<size_t> out_bytes{0};
+
+  // Which parking this slot's current (or last) kParked stands for: read
+  // and written only under the scheduler's mutex (Scheduler::Park and its
+  // bound), so a stale entry of an earlier parking is told apart.
+  uint64_t park_ticket = 0;
 };
 
 enum class ClaimResult {
@@ -139,9 +152,21 @@ class ConnectionTable {
 
   // Claims the connection `generation` in `slot`. On kBusy, sets kPending
   // plus `request` so the owner serves them before it lets go. On kClaimed,
-  // `request` is set too, for the caller to serve.
+  // `request` is set too, for the caller to serve. A parked connection is
+  // claimed (taken over from nobody): kClaimed.
   static ClaimResult TryClaim(Slot* slot, uint32_t generation,
                               uint32_t request = 0);
+
+  // The owner parks its claimed connection: keeps kClaimed, sets kParked,
+  // and must not touch the slot afterwards. Refused (false: the caller
+  // keeps the claim, kPending is cleared) if work arrived while it was
+  // held, as Release refuses. On success `*generation` is the one parked.
+  static bool Park(Slot* slot, uint32_t* generation);
+
+  // Takes over the claim of the parked connection `generation` (the bound
+  // ran out). False if it is no longer parked (a TryClaim took it over) or
+  // gone.
+  static bool Unpark(Slot* slot, uint32_t generation);
 
   // Lets go of a claimed slot. Returns false, keeping the claim and clearing
   // kPending, if work arrived while it was held: the caller must serve it

@@ -53,7 +53,7 @@ void ReactorCore::WorkerMain(int index) {
       // A poll between passes (timeout 0) found nothing new, or a bounded
       // wait ran out: take queued work if there is any, else keep waiting.
       const bool rescue = timeout_ms > 0;
-      if (scheduler_.RescueDue(&timeout_ms)) {
+      if (scheduler_.RescueDue(&timeout_ms, /*waited=*/rescue)) {
         if (rescue) Add(&WorkerCounters::rescues);
         break;
       }

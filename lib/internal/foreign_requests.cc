@@ -49,6 +49,9 @@ size_t ReactorCore::PendingOutput(ConnectionId id) const {
 }
 
 bool ReactorCore::Write(ConnectionId id, absl::string_view data) {
+  if (WorkerContext* worker = CurrentWorker(); worker != nullptr) {
+    ++worker->writes;  // Serve: did this handler relay what it read?
+  }
   Slot* slot = table_.Lookup(IndexOfId(id.value));
   if (slot == nullptr) return false;
   {

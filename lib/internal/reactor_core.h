@@ -66,6 +66,9 @@ struct WorkerContext {
   size_t read_buffer_size = 0;
   // Drained output queues kept for reuse (NewOutputQueue).
   std::vector<std::unique_ptr<OutputQueue>> spare_queues;
+  // Reactor::Write calls made on this thread: Serve compares it around a
+  // round to see that a handler relayed input to another connection.
+  uint64_t writes = 0;
 };
 
 // An empty output queue: one a drained connection gave back on this worker
@@ -259,6 +262,12 @@ class ReactorCore {
   // ShutdownWrite once output is sent; false if that closed the connection.
   bool MaybeShutdownWrite(Slot* slot);
   bool MayReread(Slot* slot);
+  // Whether the connection, which relayed what it just read, may be parked
+  // (ReactorOptions::park_relays) instead of re-armed.
+  bool MayPark(Slot* slot);
+  // Serve's epilogue for a parked connection taken over: adapts its
+  // park_backoff to how the park ended.
+  void CountParkEnd(Slot* slot, bool expired);
   // Arms the connection's socket with the interest it needs now (one
   // epoll_ctl). Returns false if that failed and tore the connection down.
   bool Rearm(Slot* slot);
@@ -275,6 +284,8 @@ class ReactorCore {
   const int max_reread_rounds_ = options_.speculative_rounds < 0
                                      ? std::numeric_limits<int>::max()
                                      : options_.speculative_rounds;
+  const bool park_relays_ =
+      options_.park_relays && options_.speculative_rounds != 0;
   Reactor* owner_ = nullptr;
   Poller poller_;
   ScopedFd wake_;  // eventfd: posted tasks and Stop

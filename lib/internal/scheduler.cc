@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "lib/internal/connection_table.h"
+
 namespace baton::internal {
 
 Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item,
@@ -21,10 +23,8 @@ Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item,
       PublishLengthLocked();
       if (item->poll_mark) {
         if (leader_ || reserved_for_test_) continue;  // someone polls already
-        leader_ = true;
-        *timeout_ms = !ready_.empty() ? 0
-                      : running_ > 0  ? kLeaderTimeoutMs
-                                      : -1;
+        TakeRoleLocked();
+        *timeout_ms = LeaderTimeoutLocked();
         return Role::kLead;
       }
       seat.running = true;
@@ -32,10 +32,15 @@ Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item,
       return Role::kRun;
     }
     if (!leader_ && !reserved_for_test_) {
-      leader_ = true;
+      TakeRoleLocked();
+      if (!ready_.empty()) {
+        leader_ = false;  // parked connections came due: run them first
+        continue;
+      }
       // Only running threads queue items (Push); a leader that took the
-      // role with none running can wait for the kernel alone.
-      *timeout_ms = running_ > 0 ? kLeaderTimeoutMs : -1;
+      // role with none running (and nothing parked) can wait for the
+      // kernel alone.
+      *timeout_ms = LeaderTimeoutLocked();
       return Role::kLead;
     }
     SleepLocked();
@@ -49,6 +54,52 @@ void Scheduler::SleepLocked() {
   --sleeping_;
   if (wakeups_ > 0) --wakeups_;
   idle_hint_.store(sleeping_ - wakeups_, std::memory_order_relaxed);
+}
+
+void Scheduler::TakeRoleLocked() {
+  leader_ = true;
+  ++leader_turns_;
+  if (!parked_.empty()) ExpireParkedLocked(/*all=*/false);
+}
+
+int Scheduler::LeaderTimeoutLocked() const {
+  if (LengthLocked() > 0) return 0;
+  return running_ > 0 || !parked_.empty() ? kLeaderTimeoutMs : -1;
+}
+
+bool Scheduler::Park(Slot* slot) {
+  MutexLock lock(&mu_);
+  // The ticket is written before the flag, and both under mu_, which the
+  // bound also holds: it never mistakes this parking for an earlier one.
+  const uint64_t ticket = ++park_tickets_;
+  slot->park_ticket = ticket;
+  uint32_t generation = 0;
+  if (!ConnectionTable::Park(slot, &generation)) return false;
+  parked_.push_back(Parked{slot, generation, ticket, leader_turns_});
+  return true;
+}
+
+int Scheduler::ExpireParkedLocked(bool all) {
+  int queued = 0;
+  while (!parked_.empty() &&
+         (all || leader_turns_ - parked_.front().turn >= kParkPasses)) {
+    const Parked entry = parked_.front();
+    parked_.pop_front();
+    if (entry.slot->park_ticket != entry.ticket ||
+        !ConnectionTable::Unpark(entry.slot, entry.generation)) {
+      continue;  // taken over since (and maybe parked again)
+    }
+    ReadyItem item;
+    item.slot = entry.slot;  // the claim travels with the item
+    item.round = kParkExpiredRound;
+    ready_.push_back(item);
+    ++queued;
+  }
+  if (queued > 0) {
+    PublishLengthLocked();
+    WakeLocked(queued);
+  }
+  return queued;
 }
 
 size_t Scheduler::LengthLocked() const {
@@ -83,10 +134,11 @@ int Scheduler::Handoff(Seat& seat, const ReadyItem* items, int n) {
   return WakeLocked(n + 1);
 }
 
-bool Scheduler::RescueDue(int* timeout_ms) {
+bool Scheduler::RescueDue(int* timeout_ms, bool waited) {
   MutexLock lock(&mu_);
+  if (waited && !parked_.empty()) ExpireParkedLocked(/*all=*/true);
   if (ready_.empty()) {
-    *timeout_ms = running_ > 0 ? kLeaderTimeoutMs : -1;
+    *timeout_ms = LeaderTimeoutLocked();
     return false;
   }
   leader_ = false;

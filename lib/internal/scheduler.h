@@ -34,6 +34,18 @@
 // (has_idle_thread), so no idle thread is woken for a re-read that would
 // come too early and miss.
 //
+// Parking: a connection that relayed what it read to another connection
+// (a proxy's side) will next have input once the answer comes back, which
+// arrives as a Write to it. Its owner may park it (Park) instead of
+// re-arming it: it stays claimed and disarmed, held by no thread, until a
+// request takes the claim over (ConnectionTable::TryClaim: a Write to it,
+// a Close, a timer) or the bound runs out: kParkPasses leader turns, or a
+// bounded wait (a leader waits at most kLeaderTimeoutMs while connections
+// are parked) that found nothing. Then it is queued for a read like a
+// re-read (kParkExpiredRound), which re-arms it if it finds nothing. The
+// takeover and the bound race only through the claim word's
+// compare-and-swap, so exactly one of them owns the connection.
+//
 // Rescue: an item queued while every other thread is busy and the leader
 // is blocked in epoll_wait has nobody to take it if its queuer then blocks.
 // So a leader that takes the role while other threads are running items
@@ -67,11 +79,17 @@ struct ReadyItem {
   bool poll_mark = false;
 };
 
+// ReadyItem::round of a parked connection whose bound ran out: Serve reads
+// it like a speculative re-read.
+constexpr int kParkExpiredRound = -3;
+
 class Scheduler {
  public:
   // How long a leader waits in epoll_wait while other threads are running
   // items (see "Rescue" above).
   static constexpr int kLeaderTimeoutMs = 1;
+  // Leader turns a parked connection waits at most (see "Parking").
+  static constexpr uint64_t kParkPasses = 3;
 
   // Per-thread bookkeeping passed by reference, so a signature shows which
   // calls change what the thread is doing.
@@ -98,11 +116,20 @@ class Scheduler {
   int Handoff(Seat& seat, const ReadyItem* items, int n)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // The leader, after an epoll_wait with a timeout returned nothing: if
-  // work is queued, gives up the role (waking a sleeper to take it) and
-  // returns true, so the caller goes back to Next and takes the work.
-  // Otherwise keeps the role and updates `*timeout_ms` as Next would.
-  bool RescueDue(int* timeout_ms) ABSL_LOCKS_EXCLUDED(mu_);
+  // The leader, after an epoll_wait returned nothing (`waited`: it had a
+  // timeout, which ran out; parked connections have waited long enough
+  // and are queued): if work is queued, gives up the role (waking a
+  // sleeper to take it) and returns true, so the caller goes back to Next
+  // and takes the work. Otherwise keeps the role and updates `*timeout_ms`
+  // as Next would.
+  bool RescueDue(int* timeout_ms, bool waited) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The owner of `slot` parks it (see "Parking"): ConnectionTable::Park,
+  // and the connection is remembered for the bound. True: the caller no
+  // longer owns it and must not touch it. False: refused because work
+  // arrived while it was claimed (kPending cleared); the caller still owns
+  // it and serves it again.
+  bool Park(Slot* slot) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A running thread queues one more item (a re-read) at the back.
   void Push(const ReadyItem& item) ABSL_LOCKS_EXCLUDED(mu_);
@@ -147,6 +174,15 @@ class Scheduler {
   void PublishLengthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Signals up to `n` sleepers that have not been signalled yet.
   int WakeLocked(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the leader role: counts a leader turn and queues the parked
+  // connections whose bound ran out.
+  void TakeRoleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues parked connections (all of them, or those parked kParkPasses
+  // leader turns ago) for a read. Returns how many were queued.
+  int ExpireParkedLocked(bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How long a new leader may block: not at all with work queued; at most
+  // kLeaderTimeoutMs while others run items or connections are parked.
+  int LeaderTimeoutLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable Mutex mu_;
   CondVar cv_;
@@ -161,6 +197,18 @@ class Scheduler {
   // Threads running an item or a kept event (they may Push more).
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool poll_mark_queued_ ABSL_GUARDED_BY(mu_) = false;
+  // Parked connections, oldest first. An entry whose connection was taken
+  // over (and maybe parked again, with a new ticket) is dropped when it
+  // comes up.
+  struct Parked {
+    Slot* slot;
+    uint32_t generation;
+    uint64_t ticket;  // Slot::park_ticket when parked
+    uint64_t turn;    // leader_turns_ when parked
+  };
+  std::deque<Parked> parked_ ABSL_GUARDED_BY(mu_);
+  uint64_t park_tickets_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t leader_turns_ ABSL_GUARDED_BY(mu_) = 0;
   // sleeping_ - wakeups_, mirrored for has_idle_thread().
   std::atomic<int> idle_hint_{0};
   // LengthLocked(), mirrored for has_queued_work().

@@ -105,14 +105,14 @@ TEST(SchedulerTest, LeaderWaitsBrieflyWhileOthersRunAndRescuesQueuedWork) {
   ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
   EXPECT_EQ(timeout_ms, Scheduler::kLeaderTimeoutMs);
   // Nothing queued: the leader keeps the role.
-  EXPECT_FALSE(s.RescueDue(&timeout_ms));
+  EXPECT_FALSE(s.RescueDue(&timeout_ms, /*waited=*/true));
   EXPECT_TRUE(s.has_leader());
   // The runner queues a re-read, then (say) blocks in a handler. The
   // leader's next timeout hands the role back and takes the work.
   ReadyItem reread;
   reread.data = 7;
   s.Push(reread);
-  EXPECT_TRUE(s.RescueDue(&timeout_ms));
+  EXPECT_TRUE(s.RescueDue(&timeout_ms, /*waited=*/true));
   EXPECT_FALSE(s.has_leader());
   ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kRun);
   EXPECT_EQ(item.data, 7u);
@@ -142,7 +142,7 @@ TEST(SchedulerTest, EpollIsPolledOncePerPassThroughTheQueue) {
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
   EXPECT_EQ(timeout_ms, 0);
   // Nothing new: the role goes back, and the next pass ends with a poll too.
-  EXPECT_TRUE(s.RescueDue(&timeout_ms));
+  EXPECT_TRUE(s.RescueDue(&timeout_ms, /*waited=*/false));
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
   EXPECT_EQ(item.data, 3u);
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
