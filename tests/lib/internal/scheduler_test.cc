@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "lib/internal/connection_table.h"
 #include "tests/util/test_client.h"
 
 namespace baton::internal {
@@ -202,6 +203,98 @@ TEST(SchedulerTest, AtMostOneLeaderAndEveryItemRunsExactlyOnce) {
     ran += r.load();
   }
   EXPECT_EQ(ran + static_cast<int>(s.queued()), kBatches * kBatchSize);
+}
+
+// Parking (scheduler.h, "Parking"): a parked connection is queued for a
+// read, its claim travelling with the item, once kParkPasses leader turns
+// have passed; a leader that holds the role with a connection parked waits
+// at most kLeaderTimeoutMs.
+TEST(SchedulerTest, ParkedConnectionIsQueuedAfterItsLeaderTurns) {
+  ConnectionTable table(4);
+  Slot* slot = table.Allocate();  // claimed by this thread
+  ASSERT_NE(slot, nullptr);
+  Scheduler s;
+  Scheduler::Seat seat;
+  ReadyItem item;
+  int timeout_ms = 0;
+  ASSERT_TRUE(s.Park(slot));
+  EXPECT_TRUE(FlagsOf(slot->state.load()) & kParked);
+  for (uint64_t turn = 1; turn < Scheduler::kParkPasses; ++turn) {
+    ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+    EXPECT_EQ(timeout_ms, Scheduler::kLeaderTimeoutMs) << "parked: bounded";
+    EXPECT_FALSE(s.RescueDue(&timeout_ms, /*waited=*/false));
+    s.Handoff(seat, nullptr, 0);
+  }
+  EXPECT_EQ(s.queued(), 0u);
+  // The kParkPasses-th turn: the bound has run out; the read runs first.
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.slot, slot);
+  EXPECT_EQ(item.round, kParkExpiredRound);
+  EXPECT_EQ(FlagsOf(slot->state.load()) & (kClaimed | kParked), kClaimed);
+  // Nothing parked any more: an idle leader blocks.
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  EXPECT_EQ(timeout_ms, -1);
+  table.Free(slot);
+}
+
+// A leader wait that ran out with a connection parked queues it at once.
+TEST(SchedulerTest, TimedOutLeaderWaitQueuesParkedConnections) {
+  ConnectionTable table(4);
+  Slot* slot = table.Allocate();
+  ASSERT_NE(slot, nullptr);
+  Scheduler s;
+  Scheduler::Seat seat;
+  ReadyItem item;
+  int timeout_ms = 0;
+  ASSERT_TRUE(s.Park(slot));
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  ASSERT_EQ(timeout_ms, Scheduler::kLeaderTimeoutMs);
+  EXPECT_FALSE(s.RescueDue(&timeout_ms, /*waited=*/false)) << "a poll: no";
+  EXPECT_TRUE(s.RescueDue(&timeout_ms, /*waited=*/true));
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.slot, slot);
+  EXPECT_EQ(item.round, kParkExpiredRound);
+  table.Free(slot);
+}
+
+// A request takes a parked claim over (TryClaim: kClaimed, kParked gone);
+// the bound then finds nothing to do, even after the new owner parked the
+// connection again (a new ticket): that parking has bounds of its own.
+// Park is refused while work is pending, and clears kPending.
+TEST(SchedulerTest, TakeoverEndsAParkingAndItsBound) {
+  ConnectionTable table(4);
+  Slot* slot = table.Allocate();
+  ASSERT_NE(slot, nullptr);
+  const uint32_t generation = GenerationOf(slot->state.load());
+  Scheduler s;
+  Scheduler::Seat seat;
+  ReadyItem item;
+  int timeout_ms = 0;
+  ASSERT_TRUE(s.Park(slot));
+  ASSERT_EQ(ConnectionTable::TryClaim(slot, generation, kCloseRequested),
+            ClaimResult::kClaimed);
+  EXPECT_EQ(FlagsOf(slot->state.load()) & (kClaimed | kParked), kClaimed);
+  EXPECT_EQ(ConnectionTable::TryClaim(slot, generation), ClaimResult::kBusy);
+  EXPECT_FALSE(s.Park(slot)) << "pending work must be served first";
+  EXPECT_EQ(FlagsOf(slot->state.load()) & kPending, 0u);
+  EXPECT_EQ(ConnectionTable::TakeRequests(slot), uint32_t{kCloseRequested});
+  ASSERT_TRUE(s.Park(slot));  // parked again, with a new ticket
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  // Both entries come due: the first is stale, the second queues it once.
+  EXPECT_TRUE(s.RescueDue(&timeout_ms, /*waited=*/true));
+  EXPECT_EQ(s.queued(), 1u);
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.slot, slot);
+  EXPECT_FALSE(ConnectionTable::Unpark(slot, generation)) << "not parked";
+  table.Free(slot);
+  // A stale generation can neither take over nor unpark a reused slot.
+  Slot* reused = table.Allocate();
+  ASSERT_EQ(reused, slot);
+  ASSERT_TRUE(s.Park(reused));
+  EXPECT_EQ(ConnectionTable::TryClaim(reused, generation), ClaimResult::kStale);
+  EXPECT_FALSE(ConnectionTable::Unpark(reused, generation));
+  EXPECT_TRUE(ConnectionTable::Unpark(reused, GenerationOf(reused->state)));
+  table.Free(reused);
 }
 
 TEST(SchedulerTest, ShutdownReleasesSleepers) {
