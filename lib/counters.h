@@ -35,6 +35,7 @@ namespace baton {
   X(parks, "relaying connections parked instead of re-armed")          \
   X(park_wakes, "parked connections taken over by a request (a Write)") \
   X(park_expiries, "parked connections read after their bound ran out") \
+  X(park_rearms, "parked connections re-armed as every thread went idle") \
   X(bytes_read, "bytes read from sockets")                              \
   X(bytes_written, "bytes handed to the kernel")                        \
   X(retained_bytes, "input bytes copied to be handed back (Retain)")    \

@@ -73,9 +73,18 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
   const bool unparked = slot->owner.parked;
   if (unparked) {
     slot->owner.parked = false;
-    CountParkEnd(slot, reread_round == kParkExpiredRound);
+    CountParkEnd(slot, reread_round);
   }
-  if (reread_round == kRequestRound) {
+  // Woken by a request (queued or posted; an event never finds it parked,
+  // it is disarmed): its input follows what is being sent now, so read it
+  // after the other ready work, as a re-read (if there is such work).
+  bool read_later = unparked && (reread_round == kRequestRound ||
+                                 (reread_round == 0 && revents == 0));
+  if (reread_round == kParkIdleRound) {
+    // Every thread went idle: re-arm it (below), nothing to read first.
+    revents = 0;
+    reread_round = 0;
+  } else if (reread_round == kRequestRound) {
     // Queued by Request on a reactor thread: nothing known to be readable.
     revents = 0;
     reread_round = 0;
@@ -86,9 +95,6 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
     reread_round = 1;  // read it as a re-read: a miss re-arms it
   }
   bool speculative = reread_round > 0;
-  // Woken by a request: its input follows what is being sent now, so read
-  // it after the other ready work, as a re-read (if there is such work).
-  bool read_later = unparked && reread_round == 0;
   WorkerContext* worker = CurrentWorker();
   for (;;) {
     size_t bytes_read = 0;
@@ -183,9 +189,13 @@ bool ReactorCore::MayPark(Slot* slot) {
   return true;
 }
 
-void ReactorCore::CountParkEnd(Slot* slot, bool expired) {
+void ReactorCore::CountParkEnd(Slot* slot, int round) {
   OwnerState& owner = slot->owner;
-  if (!expired) {
+  if (round == kParkIdleRound) {
+    Add(&WorkerCounters::park_rearms);  // says nothing about the peer
+    return;
+  }
+  if (round != kParkExpiredRound) {
     Add(&WorkerCounters::park_wakes);
     owner.park_backoff = 0;
     return;

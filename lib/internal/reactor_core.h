@@ -265,9 +265,9 @@ class ReactorCore {
   // Whether the connection, which relayed what it just read, may be parked
   // (ReactorOptions::park_relays) instead of re-armed.
   bool MayPark(Slot* slot);
-  // Serve's epilogue for a parked connection taken over: adapts its
-  // park_backoff to how the park ended.
-  void CountParkEnd(Slot* slot, bool expired);
+  // For a parked connection taken over, with the ReadyItem::round it came
+  // with: counts how the park ended and adapts its park_backoff.
+  void CountParkEnd(Slot* slot, int round);
   // Arms the connection's socket with the interest it needs now (one
   // epoll_ctl). Returns false if that failed and tore the connection down.
   bool Rearm(Slot* slot);

@@ -59,12 +59,20 @@ void Scheduler::SleepLocked() {
 void Scheduler::TakeRoleLocked() {
   leader_ = true;
   ++leader_turns_;
-  if (!parked_.empty()) ExpireParkedLocked(/*all=*/false);
+  if (parked_.empty()) return;
+  if (running_ == 0 && LengthLocked() == 0) {
+    // Nothing else runs or waits: the leader would block for the kernel,
+    // and nobody would write to a parked connection meanwhile. Re-arm them
+    // (a timed wait would cost more than the epoll_ctl parking saved).
+    ExpireParkedLocked(ParkEnd::kIdle);
+  } else {
+    ExpireParkedLocked(ParkEnd::kTurns);
+  }
 }
 
 int Scheduler::LeaderTimeoutLocked() const {
   if (LengthLocked() > 0) return 0;
-  return running_ > 0 || !parked_.empty() ? kLeaderTimeoutMs : -1;
+  return running_ > 0 ? kLeaderTimeoutMs : -1;
 }
 
 bool Scheduler::Park(Slot* slot) {
@@ -79,10 +87,11 @@ bool Scheduler::Park(Slot* slot) {
   return true;
 }
 
-int Scheduler::ExpireParkedLocked(bool all) {
+int Scheduler::ExpireParkedLocked(ParkEnd end) {
   int queued = 0;
   while (!parked_.empty() &&
-         (all || leader_turns_ - parked_.front().turn >= kParkPasses)) {
+         (end != ParkEnd::kTurns ||
+          leader_turns_ - parked_.front().turn >= kParkPasses)) {
     const Parked entry = parked_.front();
     parked_.pop_front();
     if (entry.slot->park_ticket != entry.ticket ||
@@ -91,7 +100,7 @@ int Scheduler::ExpireParkedLocked(bool all) {
     }
     ReadyItem item;
     item.slot = entry.slot;  // the claim travels with the item
-    item.round = kParkExpiredRound;
+    item.round = end == ParkEnd::kIdle ? kParkIdleRound : kParkExpiredRound;
     ready_.push_back(item);
     ++queued;
   }
@@ -136,7 +145,7 @@ int Scheduler::Handoff(Seat& seat, const ReadyItem* items, int n) {
 
 bool Scheduler::RescueDue(int* timeout_ms, bool waited) {
   MutexLock lock(&mu_);
-  if (waited && !parked_.empty()) ExpireParkedLocked(/*all=*/true);
+  if (waited && !parked_.empty()) ExpireParkedLocked(ParkEnd::kWaited);
   if (ready_.empty()) {
     *timeout_ms = LeaderTimeoutLocked();
     return false;

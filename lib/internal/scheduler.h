@@ -40,11 +40,15 @@
 // re-arming it: it stays claimed and disarmed, held by no thread, until a
 // request takes the claim over (ConnectionTable::TryClaim: a Write to it,
 // a Close, a timer) or the bound runs out: kParkPasses leader turns, or a
-// bounded wait (a leader waits at most kLeaderTimeoutMs while connections
-// are parked) that found nothing. Then it is queued for a read like a
-// re-read (kParkExpiredRound), which re-arms it if it finds nothing. The
-// takeover and the bound race only through the claim word's
-// compare-and-swap, so exactly one of them owns the connection.
+// leader's bounded wait (while other threads run items) that found
+// nothing. Then it is queued for a read like a re-read
+// (kParkExpiredRound), which re-arms it if it finds nothing. A thread that
+// takes the leader role with nothing queued and nothing running would
+// block in epoll_wait with nobody left to write to the parked connections:
+// it queues them to be re-armed first (kParkIdleRound), so an idle
+// reactor never waits with a timeout on their account. The takeover and
+// the bound race only through the claim word's compare-and-swap, so
+// exactly one of them owns the connection.
 //
 // Rescue: an item queued while every other thread is busy and the leader
 // is blocked in epoll_wait has nobody to take it if its queuer then blocks.
@@ -82,6 +86,10 @@ struct ReadyItem {
 // ReadyItem::round of a parked connection whose bound ran out: Serve reads
 // it like a speculative re-read.
 constexpr int kParkExpiredRound = -3;
+// ReadyItem::round of a parked connection taken back because every thread
+// went idle: Serve re-arms it without reading (EPOLLONESHOT reports input
+// that is already waiting as soon as it is armed).
+constexpr int kParkIdleRound = -4;
 
 class Scheduler {
  public:
@@ -175,13 +183,15 @@ class Scheduler {
   // Signals up to `n` sleepers that have not been signalled yet.
   int WakeLocked(int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes the leader role: counts a leader turn and queues the parked
-  // connections whose bound ran out.
+  // connections whose bound ran out (all of them if it would go idle).
   void TakeRoleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Queues parked connections (all of them, or those parked kParkPasses
-  // leader turns ago) for a read. Returns how many were queued.
-  int ExpireParkedLocked(bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues parked connections: those parked kParkPasses leader turns ago
+  // (kTurns) or all of them (kWaited) for a read, or all of them to be
+  // re-armed (kIdle). Returns how many were queued.
+  enum class ParkEnd { kTurns, kWaited, kIdle };
+  int ExpireParkedLocked(ParkEnd end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // How long a new leader may block: not at all with work queued; at most
-  // kLeaderTimeoutMs while others run items or connections are parked.
+  // kLeaderTimeoutMs while others run items.
   int LeaderTimeoutLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable Mutex mu_;

@@ -205,40 +205,65 @@ TEST(SchedulerTest, AtMostOneLeaderAndEveryItemRunsExactlyOnce) {
   EXPECT_EQ(ran + static_cast<int>(s.queued()), kBatches * kBatchSize);
 }
 
-// Parking (scheduler.h, "Parking"): a parked connection is queued for a
-// read, its claim travelling with the item, once kParkPasses leader turns
-// have passed; a leader that holds the role with a connection parked waits
-// at most kLeaderTimeoutMs.
+// Parking (scheduler.h, "Parking"): while another thread runs items, a
+// parked connection is queued for a read, its claim travelling with the
+// item, once kParkPasses leader turns have passed.
 TEST(SchedulerTest, ParkedConnectionIsQueuedAfterItsLeaderTurns) {
   ConnectionTable table(4);
   Slot* slot = table.Allocate();  // claimed by this thread
   ASSERT_NE(slot, nullptr);
   Scheduler s;
-  Scheduler::Seat seat;
+  Scheduler::Seat runner;
+  Scheduler::Seat leader;
   ReadyItem item;
   int timeout_ms = 0;
+  ASSERT_EQ(s.Next(runner, &item, &timeout_ms), Scheduler::Role::kLead);
+  s.Handoff(runner, nullptr, 0);  // `runner` now runs (say) a long handler
   ASSERT_TRUE(s.Park(slot));
   EXPECT_TRUE(FlagsOf(slot->state.load()) & kParked);
   for (uint64_t turn = 1; turn < Scheduler::kParkPasses; ++turn) {
-    ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
-    EXPECT_EQ(timeout_ms, Scheduler::kLeaderTimeoutMs) << "parked: bounded";
+    ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
+    EXPECT_EQ(timeout_ms, Scheduler::kLeaderTimeoutMs);
     EXPECT_FALSE(s.RescueDue(&timeout_ms, /*waited=*/false));
-    s.Handoff(seat, nullptr, 0);
+    s.Handoff(leader, nullptr, 0);
   }
   EXPECT_EQ(s.queued(), 0u);
   // The kParkPasses-th turn: the bound has run out; the read runs first.
-  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kRun);
   EXPECT_EQ(item.slot, slot);
   EXPECT_EQ(item.round, kParkExpiredRound);
   EXPECT_EQ(FlagsOf(slot->state.load()) & (kClaimed | kParked), kClaimed);
-  // Nothing parked any more: an idle leader blocks.
-  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
-  EXPECT_EQ(timeout_ms, -1);
   table.Free(slot);
 }
 
-// A leader wait that ran out with a connection parked queues it at once.
+// A leader wait that ran out (others running) queues parked connections
+// for a read at once; a poll between passes does not.
 TEST(SchedulerTest, TimedOutLeaderWaitQueuesParkedConnections) {
+  ConnectionTable table(4);
+  Slot* slot = table.Allocate();
+  ASSERT_NE(slot, nullptr);
+  Scheduler s;
+  Scheduler::Seat runner;
+  Scheduler::Seat leader;
+  ReadyItem item;
+  int timeout_ms = 0;
+  ASSERT_EQ(s.Next(runner, &item, &timeout_ms), Scheduler::Role::kLead);
+  s.Handoff(runner, nullptr, 0);
+  ASSERT_TRUE(s.Park(slot));
+  ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
+  ASSERT_EQ(timeout_ms, Scheduler::kLeaderTimeoutMs);
+  EXPECT_FALSE(s.RescueDue(&timeout_ms, /*waited=*/false)) << "a poll: no";
+  EXPECT_TRUE(s.RescueDue(&timeout_ms, /*waited=*/true));
+  ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.slot, slot);
+  EXPECT_EQ(item.round, kParkExpiredRound);
+  table.Free(slot);
+}
+
+// A thread that would block in epoll_wait with nothing queued and nothing
+// running first takes the parked connections back to be re-armed; then it
+// blocks without a timeout.
+TEST(SchedulerTest, IdleLeaderReArmsParkedConnectionsBeforeBlocking) {
   ConnectionTable table(4);
   Slot* slot = table.Allocate();
   ASSERT_NE(slot, nullptr);
@@ -247,13 +272,12 @@ TEST(SchedulerTest, TimedOutLeaderWaitQueuesParkedConnections) {
   ReadyItem item;
   int timeout_ms = 0;
   ASSERT_TRUE(s.Park(slot));
-  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
-  ASSERT_EQ(timeout_ms, Scheduler::kLeaderTimeoutMs);
-  EXPECT_FALSE(s.RescueDue(&timeout_ms, /*waited=*/false)) << "a poll: no";
-  EXPECT_TRUE(s.RescueDue(&timeout_ms, /*waited=*/true));
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
   EXPECT_EQ(item.slot, slot);
-  EXPECT_EQ(item.round, kParkExpiredRound);
+  EXPECT_EQ(item.round, kParkIdleRound);
+  EXPECT_EQ(FlagsOf(slot->state.load()) & (kClaimed | kParked), kClaimed);
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  EXPECT_EQ(timeout_ms, -1);
   table.Free(slot);
 }
 
@@ -267,9 +291,12 @@ TEST(SchedulerTest, TakeoverEndsAParkingAndItsBound) {
   ASSERT_NE(slot, nullptr);
   const uint32_t generation = GenerationOf(slot->state.load());
   Scheduler s;
+  Scheduler::Seat runner;
   Scheduler::Seat seat;
   ReadyItem item;
   int timeout_ms = 0;
+  ASSERT_EQ(s.Next(runner, &item, &timeout_ms), Scheduler::Role::kLead);
+  s.Handoff(runner, nullptr, 0);  // another thread runs items
   ASSERT_TRUE(s.Park(slot));
   ASSERT_EQ(ConnectionTable::TryClaim(slot, generation, kCloseRequested),
             ClaimResult::kClaimed);
