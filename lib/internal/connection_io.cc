@@ -191,18 +191,17 @@ bool ReactorCore::MayPark(Slot* slot) {
 
 void ReactorCore::CountParkEnd(Slot* slot, int round) {
   OwnerState& owner = slot->owner;
-  if (round == kParkIdleRound) {
-    Add(&WorkerCounters::park_rearms);  // says nothing about the peer
-    return;
-  }
-  if (round != kParkExpiredRound) {
+  if (round != kParkExpiredRound && round != kParkIdleRound) {
     Add(&WorkerCounters::park_wakes);
     owner.park_backoff = 0;
     return;
   }
-  // Its answer did not come as a Write in time: it may not be a relay's
-  // side at all (a chat client talks on its own). Park it ever more rarely.
-  Add(&WorkerCounters::park_expiries);
+  // Its answer did not come as a Write in time (it may not be a relay's
+  // side at all: a chat client talks on its own), or the reactor ran dry
+  // first (a lightly loaded proxy, where parking saves nothing). Park it
+  // ever more rarely.
+  Add(round == kParkIdleRound ? &WorkerCounters::park_rearms
+                              : &WorkerCounters::park_expiries);
   owner.park_backoff = static_cast<uint8_t>(std::min(
       owner.park_backoff == 0 ? 1 : 2 * owner.park_backoff, 64));
   owner.park_skips = owner.park_backoff;

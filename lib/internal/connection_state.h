@@ -109,9 +109,10 @@ struct OwnerState {
   uint8_t reread_backoff = 8;
   // Parking (ReactorOptions::park_relays): set by the owner that parks it,
   // seen (and cleared) by whoever takes the claim over. A park whose bound
-  // ran out skips the next `park_skips` chances to park; that number
-  // (`park_backoff`) doubles up to 64 while it keeps happening and is reset
-  // by a park that a request ended.
+  // ran out (or that the reactor took back as it went idle) skips the next
+  // `park_skips` chances to park; that number (`park_backoff`) doubles up
+  // to 64 while it keeps happening and is reset by a park that a request
+  // ended.
   bool parked = false;
   uint8_t park_skips = 0;
   uint8_t park_backoff = 0;
