@@ -7,6 +7,9 @@
 #         MB/s each way (round trips/s x size / 1e6).
 # A "direct" row (bench straight to echo) shows what the proxy hop costs:
 # report.md gives the added p50 (proxy p50 - direct p50) per connection count.
+# Each run also reads the proxy's user+system CPU time (/proc/PID/stat)
+# around the load: CPU per round trip shows the proxy's cost where its rate
+# is set by core 1 (echo and load), as it usually is here.
 # Runs are interleaved (each rep: each proxy, each load); medians reported
 # in report.md, results.csv, proxy.png (ping-pong) and proxy_bulk.png (bulk);
 # raw.csv has one row per run.
@@ -129,8 +132,23 @@ stop() {
   kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""
 }
 
+# The proxy's user+system CPU time in clock ticks (NA for direct: no proxy).
+cpu_ticks() {
+  [[ -n "$1" && -r "/proc/$1/stat" ]] || { echo NA; return; }
+  awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo NA
+}
+# CPU microseconds per round trip over warm-up and measurement (the rate of
+# the measured part stands for both).
+per_round_trip() {  # per_round_trip TICKS0 TICKS1 RATE
+  [[ "$1" != NA && "$2" != NA && "$3" != NA ]] || { echo NA; return; }
+  "$PYTHON" -c 'import os, sys
+t0, t1, rate, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+hz = os.sysconf("SC_CLK_TCK")
+print(round((t1 - t0) * 1e6 / hz / (rate * secs), 2) if rate > 0 else "NA")' \
+    "$1" "$2" "$3" "$DURATION.5"
+}
 RAW="$OUT/raw.csv"
-echo "proxy,load,connections,size,rep,round_trips_per_s,p50_us,p99_us,mb_per_s" >"$RAW"
+echo "proxy,load,connections,size,rep,round_trips_per_s,p50_us,p99_us,mb_per_s,cpu_us_per_rt" >"$RAW"
 PROXIES="baton haproxy direct"
 LOADS=""
 for conns in $CONNS; do LOADS+=" pingpong-c$conns"; done
@@ -145,9 +163,10 @@ for rep in $(seq "$REPS"); do
         pingpong-c*) conns=${load#pingpong-c}; size=64 ;;
         bulk-*) conns=1; size=${load#bulk-} ;;
       esac
-      fields="NA NA NA NA"
+      fields="NA NA NA NA"; cpu="NA"
       if start "$proxy"; then
         log="$OUT/logs/$proxy-$load-$rep"
+        ticks0=$(cpu_ticks "$PID")
         if json=$(timeout $((DURATION * 3 + 60)) taskset -c 1 "$OUT/bin/bench" \
                     --mode=pingpong --port="$PORT" --connections="$conns" \
                     --size="$size" --duration="$DURATION" --warmup=0.5 --json \
@@ -157,16 +176,19 @@ for rep in $(seq "$REPS"); do
 j = json.load(sys.stdin)
 print(j["rate"], j["latency_us"]["p50"], j["latency_us"]["p99"],
       round(j["rate"] * j["size"] / 1e6, 2))' <<<"$json" || echo "NA NA NA NA")
+          ticks1=$(cpu_ticks "$PID")
+          cpu=$(per_round_trip "$ticks0" "$ticks1" "${fields%% *}")
         fi
         stop
       fi
       read -r rate p50 p99 mbps <<<"$fields"
-      echo "$proxy,$load,$conns,$size,$rep,$rate,$p50,$p99,$mbps" >>"$RAW"
+      echo "$proxy,$load,$conns,$size,$rep,$rate,$p50,$p99,$mbps,$cpu" >>"$RAW"
       step=$((step + 1))
       case "$load" in
         pingpong-c*) what="$rate round trips/s, p50 $p50 us, p99 $p99 us" ;;
         *) what="$mbps MB/s each way ($rate round trips/s)" ;;
       esac
+      [[ "$cpu" == NA ]] || what+=", proxy CPU $cpu us/round trip"
       printf '[%2d/%d %4ds] %s %s rep %d: %s\n' "$step" "$total" \
         $(( $(date +%s) - t0 )) "$proxy" "$load" "$rep" "$what" >&2
     done
@@ -248,6 +270,12 @@ if conns:
               "Added p50 = proxy p50 - direct p50 at the same connection count. Above one",
               "connection it includes queueing in the proxy (closed loop: p50 ~ connections /",
               "round trips/s), not only the hop. p50s are histogram bucket edges (~3% steps).\n"]
+    lines += ["## Proxy CPU per round trip (64-byte ping-pong, user + system, us)\n"]
+    lines += proxy_table([f"{c} conn" for c in conns],
+                         lambda p: [fmt1(med(p, pp(c), "cpu_us_per_rt")) for c in conns])
+    lines += ["", "From /proc/PID/stat around each run (warm-up included, 10 ms ticks); the",
+              "direct row has no proxy (NA). Where the rate is set by core 1 (echo and load),",
+              "this is what the proxy's efficiency changes.\n"]
 if sizes:
     lines += ["## Bulk transfer, one connection (MB/s each way)\n"]
     lines += proxy_table([f"{human(s)} messages MB/s" for s in sizes],
@@ -259,6 +287,9 @@ if conns:
     lines.append("- round trips/s (64 B ping-pong): " + ", ".join(
         f"{c} conn: " + ratio(med("baton", pp(c), "round_trips_per_s"),
                               med("haproxy", pp(c), "round_trips_per_s")) for c in conns))
+    lines.append("- proxy CPU per round trip (64 B ping-pong; lower is better): " + ", ".join(
+        f"{c} conn: " + ratio(med("baton", pp(c), "cpu_us_per_rt"),
+                              med("haproxy", pp(c), "cpu_us_per_rt")) for c in conns))
 if sizes:
     lines.append("- bulk MB/s each way: " + ", ".join(
         f"{human(s)}: " + ratio(med("baton", bulk(s), "mb_per_s"),
