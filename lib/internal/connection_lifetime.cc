@@ -225,9 +225,11 @@ void ReactorCore::CloseAllAfterJoin() {
     if (!(FlagsOf(state) & kLive)) continue;
     // Every worker has exited and Adopt refuses, so this thread owns every
     // connection now; take the claim formally so Free's invariant holds.
-    // A parked one is taken over (kParked cleared) the same way.
-    slot->state.fetch_or(kClaimed, std::memory_order_acq_rel);
+    // A parked one is already claimed: clear kParked first, so that a late
+    // foreign TryClaim finds it busy instead of taking it over (found by
+    // the Spin model).
     slot->state.fetch_and(~uint64_t{kParked}, std::memory_order_acq_rel);
+    slot->state.fetch_or(kClaimed, std::memory_order_acq_rel);
     Teardown(slot, reason, /*flush=*/true);
   }
   MutexLock lock(&listeners_mu_);
