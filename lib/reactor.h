@@ -97,10 +97,11 @@ struct ReactorOptions {
   // Write (or any request) arrives and is served, then reads it after the
   // other ready work like a re-read: a relayed round trip then needs no
   // epoll_ctl. A parked connection whose Write does not come is read after
-  // a few passes of the ready queue, or within about 1 ms when the threads
-  // have nothing else to do, and one that keeps waiting that long is
-  // parked ever more rarely (docs/leader_follower.md, "Parking"). Needs
-  // speculative_rounds != 0.
+  // a few passes of the ready queue (or a 1 ms leader wait that found
+  // nothing while other threads run handlers), and re-armed at once when
+  // every thread runs out of work; one that keeps waiting for its bound is
+  // parked ever more rarely (docs/leader_follower.md, "Parking relayed
+  // connections"). Needs speculative_rounds != 0.
   bool park_relays = true;
   // Name prefix for worker threads (visible in top -H, gdb).
   std::string thread_name = "baton";

@@ -38,8 +38,8 @@ Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item,
         continue;
       }
       // Only running threads queue items (Push); a leader that took the
-      // role with none running (and nothing parked) can wait for the
-      // kernel alone.
+      // role with none running (parked connections were just queued for
+      // re-arming, above) can wait for the kernel alone.
       *timeout_ms = LeaderTimeoutLocked();
       return Role::kLead;
     }

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -520,6 +521,23 @@ TEST(ReactorTest, FullReadYieldsToTheForwardItQueued) {
   ::close(b);
 }
 
+// One relayed round trip through a forwarding pair: `ping` from client
+// `from` must reach client `to` byte-exact, then `pong` the other way.
+absl::Status RelayRoundTrip(int from, int to, const std::string& ping,
+                            const std::string& pong) {
+  for (const auto& [src, dst, m] :
+       {std::make_tuple(from, to, &ping), std::make_tuple(to, from, &pong)}) {
+    if (absl::Status st = SendAll(src, *m); !st.ok()) return st;
+    absl::StatusOr<std::string> got = ReadExact(dst, m->size());
+    if (!got.ok()) return got.status();
+    if (*got != *m) {
+      return absl::DataLossError(src == from ? "relayed ping differs"
+                                             : "relayed pong differs");
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Every park ends exactly once: taken over by a request, or its bound ran
 // out. Checked once nothing is parked any more (the bound sees to that).
 bool ParksAllEnded(Reactor& reactor) {
@@ -572,16 +590,9 @@ TEST(ReactorTest, RelayedPingPongParksEachSideUntilTheAnswerIsWritten) {
   ASSERT_TRUE(SendAll(c, "x").ok());
   ASSERT_TRUE(entered.WaitFor(std::chrono::seconds(10)));
   for (int i = 0; i < 200; ++i) {
-    const std::string ping = Pattern(1 + i % 97, 2 * i);
-    const std::string pong = Pattern(1 + i % 89, 2 * i + 1);
-    ASSERT_TRUE(SendAll(a, ping).ok());
-    absl::StatusOr<std::string> got = ReadExact(b, ping.size());
-    ASSERT_TRUE(got.ok()) << got.status();
-    ASSERT_TRUE(*got == ping) << "round trip " << i << ": A -> B differs";
-    ASSERT_TRUE(SendAll(b, pong).ok());
-    got = ReadExact(a, pong.size());
-    ASSERT_TRUE(got.ok()) << got.status();
-    ASSERT_TRUE(*got == pong) << "round trip " << i << ": B -> A differs";
+    const absl::Status st = RelayRoundTrip(
+        a, b, Pattern(1 + i % 97, 2 * i), Pattern(1 + i % 89, 2 * i + 1));
+    ASSERT_TRUE(st.ok()) << "round trip " << i << ": " << st;
   }
   const ReactorCounters c_during = s.reactor->Counters();
   release.Notify();
@@ -609,14 +620,8 @@ TEST(ReactorTest, IdleReactorReArmsParkedSides) {
   ASSERT_TRUE(ConnectPair(s, &f, &a, &b));
   for (int i = 0; i < 20; ++i) {
     const std::string m = Pattern(30 + i, 300 + i);
-    ASSERT_TRUE(SendAll(a, m).ok());
-    absl::StatusOr<std::string> got = ReadExact(b, m.size());
-    ASSERT_TRUE(got.ok()) << got.status();
-    ASSERT_TRUE(*got == m);
-    ASSERT_TRUE(SendAll(b, m).ok());
-    got = ReadExact(a, m.size());
-    ASSERT_TRUE(got.ok()) << got.status();
-    ASSERT_TRUE(*got == m);
+    const absl::Status st = RelayRoundTrip(a, b, m, m);
+    ASSERT_TRUE(st.ok()) << "round trip " << i << ": " << st;
   }
   EXPECT_TRUE(ParksAllEnded(*s.reactor)) << s.reactor->Counters().ToString();
   const ReactorCounters c = s.reactor->Counters();
@@ -692,14 +697,8 @@ TEST(ReactorTest, ParkingCanBeTurnedOff) {
   ASSERT_TRUE(ConnectPair(s, &f, &a, &b));
   for (int i = 0; i < 20; ++i) {
     const std::string m = Pattern(50 + i, 60 + i);
-    ASSERT_TRUE(SendAll(a, m).ok());
-    absl::StatusOr<std::string> got = ReadExact(b, m.size());
-    ASSERT_TRUE(got.ok()) << got.status();
-    ASSERT_TRUE(*got == m);
-    ASSERT_TRUE(SendAll(b, m).ok());
-    got = ReadExact(a, m.size());
-    ASSERT_TRUE(got.ok()) << got.status();
-    ASSERT_TRUE(*got == m);
+    const absl::Status st = RelayRoundTrip(a, b, m, m);
+    ASSERT_TRUE(st.ok()) << "round trip " << i << ": " << st;
   }
   EXPECT_EQ(s.reactor->Counters().parks, 0u);
   ::close(a);
@@ -729,14 +728,11 @@ TEST(ReactorTest, ManyRelayedPairsOnSeveralThreadsStayByteExact) {
   for (int p = 0; p < kPairs; ++p) {
     clients.emplace_back([&, p] {
       for (int i = 0; i < kRounds; ++i) {
-        const std::string ping = Pattern(1 + (i * 7 + p) % 300, p * 1000 + i);
-        const std::string pong = Pattern(1 + (i * 5 + p) % 200, p * 2000 + i);
-        absl::StatusOr<std::string> got;
-        if (!SendAll(fds[p][0], ping).ok() ||
-            !(got = ReadExact(fds[p][1], ping.size())).ok() || *got != ping ||
-            !SendAll(fds[p][1], pong).ok() ||
-            !(got = ReadExact(fds[p][0], pong.size())).ok() || *got != pong) {
-          ADD_FAILURE() << "pair " << p << " round " << i;
+        const absl::Status st = RelayRoundTrip(
+            fds[p][0], fds[p][1], Pattern(1 + (i * 7 + p) % 300, p * 1000 + i),
+            Pattern(1 + (i * 5 + p) % 200, p * 2000 + i));
+        if (!st.ok()) {
+          ADD_FAILURE() << "pair " << p << " round " << i << ": " << st;
           failures.fetch_add(1);
           return;
         }

@@ -205,20 +205,34 @@ TEST(SchedulerTest, AtMostOneLeaderAndEveryItemRunsExactlyOnce) {
   EXPECT_EQ(ran + static_cast<int>(s.queued()), kBatches * kBatchSize);
 }
 
-// Parking (scheduler.h, "Parking"): while another thread runs items, a
-// parked connection is queued for a read, its claim travelling with the
-// item, once kParkPasses leader turns have passed.
-TEST(SchedulerTest, ParkedConnectionIsQueuedAfterItsLeaderTurns) {
-  ConnectionTable table(4);
-  Slot* slot = table.Allocate();  // claimed by this thread
-  ASSERT_NE(slot, nullptr);
+// Parking tests: one claimed slot to park, and the scheduler's seats.
+class SchedulerParkingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    slot = table.Allocate();  // claimed by this thread
+    ASSERT_NE(slot, nullptr);
+  }
+  // Another thread (`runner`) leads, hands its batch over and runs it:
+  // from then on it counts as running (say, a long handler).
+  void AnotherThreadRuns() {
+    ASSERT_EQ(s.Next(runner, &item, &timeout_ms), Scheduler::Role::kLead);
+    s.Handoff(runner, nullptr, 0);
+  }
+
+  ConnectionTable table{4};
+  Slot* slot = nullptr;
   Scheduler s;
   Scheduler::Seat runner;
   Scheduler::Seat leader;
   ReadyItem item;
   int timeout_ms = 0;
-  ASSERT_EQ(s.Next(runner, &item, &timeout_ms), Scheduler::Role::kLead);
-  s.Handoff(runner, nullptr, 0);  // `runner` now runs (say) a long handler
+};
+
+// Parking (scheduler.h, "Parking"): while another thread runs items, a
+// parked connection is queued for a read, its claim travelling with the
+// item, once kParkPasses leader turns have passed.
+TEST_F(SchedulerParkingTest, ParkedConnectionIsQueuedAfterItsLeaderTurns) {
+  AnotherThreadRuns();
   ASSERT_TRUE(s.Park(slot));
   EXPECT_TRUE(FlagsOf(slot->state.load()) & kParked);
   for (uint64_t turn = 1; turn < Scheduler::kParkPasses; ++turn) {
@@ -238,17 +252,8 @@ TEST(SchedulerTest, ParkedConnectionIsQueuedAfterItsLeaderTurns) {
 
 // A leader wait that ran out (others running) queues parked connections
 // for a read at once; a poll between passes does not.
-TEST(SchedulerTest, TimedOutLeaderWaitQueuesParkedConnections) {
-  ConnectionTable table(4);
-  Slot* slot = table.Allocate();
-  ASSERT_NE(slot, nullptr);
-  Scheduler s;
-  Scheduler::Seat runner;
-  Scheduler::Seat leader;
-  ReadyItem item;
-  int timeout_ms = 0;
-  ASSERT_EQ(s.Next(runner, &item, &timeout_ms), Scheduler::Role::kLead);
-  s.Handoff(runner, nullptr, 0);
+TEST_F(SchedulerParkingTest, TimedOutLeaderWaitQueuesParkedConnections) {
+  AnotherThreadRuns();
   ASSERT_TRUE(s.Park(slot));
   ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
   ASSERT_EQ(timeout_ms, Scheduler::kLeaderTimeoutMs);
@@ -263,20 +268,13 @@ TEST(SchedulerTest, TimedOutLeaderWaitQueuesParkedConnections) {
 // A thread that would block in epoll_wait with nothing queued and nothing
 // running first takes the parked connections back to be re-armed; then it
 // blocks without a timeout.
-TEST(SchedulerTest, IdleLeaderReArmsParkedConnectionsBeforeBlocking) {
-  ConnectionTable table(4);
-  Slot* slot = table.Allocate();
-  ASSERT_NE(slot, nullptr);
-  Scheduler s;
-  Scheduler::Seat seat;
-  ReadyItem item;
-  int timeout_ms = 0;
+TEST_F(SchedulerParkingTest, IdleLeaderReArmsParkedConnectionsBeforeBlocking) {
   ASSERT_TRUE(s.Park(slot));
-  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kRun);
   EXPECT_EQ(item.slot, slot);
   EXPECT_EQ(item.round, kParkIdleRound);
   EXPECT_EQ(FlagsOf(slot->state.load()) & (kClaimed | kParked), kClaimed);
-  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
   EXPECT_EQ(timeout_ms, -1);
   table.Free(slot);
 }
@@ -285,18 +283,9 @@ TEST(SchedulerTest, IdleLeaderReArmsParkedConnectionsBeforeBlocking) {
 // the bound then finds nothing to do, even after the new owner parked the
 // connection again (a new ticket): that parking has bounds of its own.
 // Park is refused while work is pending, and clears kPending.
-TEST(SchedulerTest, TakeoverEndsAParkingAndItsBound) {
-  ConnectionTable table(4);
-  Slot* slot = table.Allocate();
-  ASSERT_NE(slot, nullptr);
+TEST_F(SchedulerParkingTest, TakeoverEndsAParkingAndItsBound) {
   const uint32_t generation = GenerationOf(slot->state.load());
-  Scheduler s;
-  Scheduler::Seat runner;
-  Scheduler::Seat seat;
-  ReadyItem item;
-  int timeout_ms = 0;
-  ASSERT_EQ(s.Next(runner, &item, &timeout_ms), Scheduler::Role::kLead);
-  s.Handoff(runner, nullptr, 0);  // another thread runs items
+  AnotherThreadRuns();
   ASSERT_TRUE(s.Park(slot));
   ASSERT_EQ(ConnectionTable::TryClaim(slot, generation, kCloseRequested),
             ClaimResult::kClaimed);
@@ -306,11 +295,11 @@ TEST(SchedulerTest, TakeoverEndsAParkingAndItsBound) {
   EXPECT_EQ(FlagsOf(slot->state.load()) & kPending, 0u);
   EXPECT_EQ(ConnectionTable::TakeRequests(slot), uint32_t{kCloseRequested});
   ASSERT_TRUE(s.Park(slot));  // parked again, with a new ticket
-  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
   // Both entries come due: the first is stale, the second queues it once.
   EXPECT_TRUE(s.RescueDue(&timeout_ms, /*waited=*/true));
   EXPECT_EQ(s.queued(), 1u);
-  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kRun);
   EXPECT_EQ(item.slot, slot);
   EXPECT_FALSE(ConnectionTable::Unpark(slot, generation)) << "not parked";
   table.Free(slot);
