@@ -34,7 +34,9 @@ Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item,
     if (!leader_ && !reserved_for_test_) {
       TakeRoleLocked();
       if (!ready_.empty()) {
-        leader_ = false;  // parked connections came due: run them first
+        // Parked connections came due: run them first, then poll.
+        leader_ = false;
+        MarkPassLocked();
         continue;
       }
       // Only running threads queue items (Push); a leader that took the
@@ -130,7 +132,11 @@ void Scheduler::MarkPassLocked() {
 int Scheduler::Handoff(Seat& seat, const ReadyItem* items, int n) {
   MutexLock lock(&mu_);
   ready_.insert(ready_.end(), items, items + n);
-  if (n > 0) MarkPassLocked();
+  // Whatever is queued now (this batch, or re-reads queued while the
+  // leader waited) is followed by a poll: with the role vacant and no mark,
+  // re-reads that keep hitting would keep every thread busy, and nobody
+  // would poll the armed connections until the queue ran dry.
+  if (LengthLocked() > 0) MarkPassLocked();
   PublishLengthLocked();
   leader_ = false;
   if (!seat.running) {

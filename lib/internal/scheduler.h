@@ -21,13 +21,15 @@
 // no wake-up: with one thread, or with every thread busy, nothing is ever
 // signalled, and the cost per item is one uncontended mutex acquisition.
 //
-// Polling between passes: when a leader queues a batch, a poll mark goes
-// behind it. The thread that reaches the mark, if nobody holds the role,
-// takes it and polls epoll without blocking (or, with the queue empty, as
-// a normal leader), so connections that became ready meanwhile join the
-// queue after one pass instead of waiting until the queue runs dry (re-reads
-// can keep it busy for several passes). One epoll_wait per pass, as
-// Boost.Asio's scheduler does with its reactor task.
+// Polling between passes: when a leader gives up the role with work
+// queued (its batch, or re-reads queued while it waited, even if it kept
+// its only event), a poll mark goes behind that work. The thread that
+// reaches the mark, if nobody holds the role, takes it and polls epoll
+// without blocking (or, with the queue empty, as a normal leader), so
+// connections that became ready meanwhile join the queue after one pass
+// instead of waiting until the queue runs dry (re-reads that keep hitting
+// can keep it busy indefinitely). One epoll_wait per pass, as Boost.Asio's
+// scheduler does with its reactor task.
 //
 // Re-reads only pay off for a thread working through a backlog: while a
 // thread sleeps idle, a connection is re-armed at once instead
