@@ -131,7 +131,11 @@ void Scheduler::MarkPassLocked() {
 
 int Scheduler::Handoff(Seat& seat, const ReadyItem* items, int n) {
   MutexLock lock(&mu_);
-  ready_.insert(ready_.end(), items, items + n);
+  // Ahead of what is queued (re-reads and requests queued during the pass
+  // that ended with this poll; never older events): a connection whose
+  // re-read missed came back through epoll and has waited most of a pass
+  // already, and a re-read that waits longer finds its answer more often.
+  ready_.insert(ready_.begin(), items, items + n);
   // Whatever is queued now (this batch, or re-reads queued while the
   // leader waited) is followed by a poll: with the role vacant and no mark,
   // re-reads that keep hitting would keep every thread busy, and nobody

@@ -13,7 +13,10 @@
 //   kExit  Shutdown() was called.
 // The leader returns from epoll_wait with a batch, keeps the first event
 // for itself and hands the rest over with Handoff(), which also gives up
-// the role, before it runs a single handler.
+// the role, before it runs a single handler. The batch goes ahead of the
+// re-reads queued during the pass that ended with this poll: a connection
+// whose re-read missed came back through epoll and has waited most of a
+// pass already, while a re-read that waits longer hits more often.
 //
 // Waking: a thread sleeps (condition variable) only while the queue is
 // empty and another thread leads. Handoff wakes one sleeper per item it
@@ -121,8 +124,9 @@ class Scheduler {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // The leader, back from epoll_wait: queues `items` (events taken and not
-  // started; may be none), gives up the role and wakes sleepers for the
-  // work. The caller then runs what it kept. Returns the number woken.
+  // started; may be none) at the front, gives up the role and wakes
+  // sleepers for the work. The caller then runs what it kept. Returns the
+  // number woken.
   int Handoff(Seat& seat, const ReadyItem* items, int n)
       ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -181,6 +181,38 @@ TEST(SchedulerTest, ASingleEventHandoffStillEndsThePassWithAPoll) {
   EXPECT_TRUE(polled) << "a re-read that keeps hitting shut epoll out";
 }
 
+// Events a poll brings go ahead of the re-reads queued during the pass: a
+// connection whose re-read missed went through epoll and has waited most
+// of a pass already, and a re-read that waits longer hits more often.
+TEST(SchedulerTest, PolledEventsGoAheadOfQueuedRereads) {
+  Scheduler s;
+  Scheduler::Seat seat;
+  ReadyItem item;
+  int timeout_ms = 0;
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  ReadyItem first;
+  first.data = 1;
+  s.Handoff(seat, &first, 1);
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.data, 1u);
+  ReadyItem reread;
+  reread.data = 2;
+  s.Push(reread);  // behind the pass's mark
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  EXPECT_EQ(timeout_ms, 0);
+  ReadyItem polled[2];
+  polled[0].data = 3;
+  polled[1].data = 4;
+  s.Handoff(seat, polled, 2);
+  for (uint64_t expected : {3u, 4u, 2u}) {
+    ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+    EXPECT_EQ(item.data, expected);
+  }
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead)
+      << "the pass ends with a poll";
+  EXPECT_EQ(timeout_ms, -1) << "nothing queued, nobody else runs";
+}
+
 TEST(SchedulerTest, AtMostOneLeaderAndEveryItemRunsExactlyOnce) {
   Scheduler s;
   constexpr int kThreads = 4;
