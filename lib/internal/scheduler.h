@@ -102,7 +102,10 @@ class Scheduler {
   // items (see "Rescue" above).
   static constexpr int kLeaderTimeoutMs = 1;
   // Leader turns a parked connection waits at most (see "Parking").
-  static constexpr uint64_t kParkPasses = 3;
+  // Each pass through the queue ends with a poll, so this is about 8
+  // passes; 3 ran out before the answer came through a proxy's upstream
+  // at 100 connections once every pass polled (docs/leader_follower.md).
+  static constexpr uint64_t kParkPasses = 8;
 
   // Per-thread bookkeeping passed by reference, so a signature shows which
   // calls change what the thread is doing.
