@@ -227,6 +227,11 @@ class Reactor {
   // sent. Safe from any thread; false if `id` is stale. Write also returns
   // false (and drops the bytes) once the connection is closing, so that a
   // closing connection's queue drains even while writers keep writing.
+  // From a handler (a reactor thread), when no other thread is serving
+  // `id`, the bytes are handed to the kernel before Write returns, as far
+  // as the socket takes them (no callback of `id` runs inside Write: its
+  // OnDrained comes after the caller's callback); otherwise the thread
+  // serving `id` sends them.
   bool Write(ConnectionId id, absl::string_view data);
   bool Close(ConnectionId id);
   // Closes `id` at once, discarding queued output.

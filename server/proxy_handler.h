@@ -5,8 +5,9 @@
 // Reactor::Connect; the two handlers (one per side) share a ProxyLink and
 // talk only through the reactor's thread-safe calls, since their callbacks
 // may run at the same time on different threads:
-//   * bytes: Reactor::Write(peer id), queued in order, sent by the peer's
-//     owner (also while the upstream is still connecting);
+//   * bytes: Reactor::Write(peer id), queued in order, sent at once if the
+//     peer is idle, else by the thread serving it (also while the upstream
+//     is still connecting);
 //   * back-pressure: after writing, a side whose peer has more than
 //     `high_water` bytes queued pauses its own reading and sets its flag in
 //     the link; the peer's OnDrained clears the flag and resumes it with

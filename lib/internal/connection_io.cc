@@ -495,6 +495,49 @@ bool ReactorCore::FlushOutput(Slot* slot) {
   return true;
 }
 
+void ReactorCore::SendQueuedNow(Slot* slot) {
+  AssertClaimed(slot);
+  // A handler on this thread wrote to this connection (Reactor::Write, a
+  // proxy relaying a message) and Request took its claim: send now, so the
+  // message leaves before the rest of the ready queue is served, instead
+  // of when the connection's item comes up. This runs inside the writer's
+  // callback, so no upcall happens here: a flush owes OnDrained, which the
+  // queued item delivers (drained_due), and a send error is left in
+  // write_error for the item to tear the connection down.
+  OwnerState& owner = slot->owner;
+  if (!owner.open() || owner.write_error != 0 || owner.write_shut ||
+      owner.corked) {
+    return;
+  }
+  size_t sent = 0;
+  int error = 0;
+  OutputQueue::FlushResult result;
+  {
+    MutexLock lock(&slot->out_mu);
+    if (slot->out == nullptr || slot->out->empty()) return;
+    result = slot->out->Flush(owner.fd, &sent, &error);
+    if (result == OutputQueue::FlushResult::kDrained) {
+      RecycleOutputQueue(&slot->out);
+      slot->out_bytes.store(0, std::memory_order_relaxed);
+    } else {
+      slot->out_bytes.store(slot->out->bytes(), std::memory_order_relaxed);
+    }
+  }
+  if (sent > 0) {
+    Add(&WorkerCounters::bytes_written, sent);
+    Add(&WorkerCounters::sends_at_write);
+    if (track_activity_) {
+      slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
+                                   std::memory_order_relaxed);
+    }
+  }
+  if (result == OutputQueue::FlushResult::kError) {
+    owner.write_error = error;
+    return;
+  }
+  owner.drained_due = true;
+}
+
 bool ReactorCore::Rearm(Slot* slot) {
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;

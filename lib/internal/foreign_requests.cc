@@ -18,13 +18,15 @@ bool ReactorCore::Request(ConnectionId id, uint32_t request) {
       return true;  // the owner sees kPending and serves it
     case ClaimResult::kClaimed:
       // We own it but are not the place to run its handler: hand the claim
-      // to a reactor thread. From a reactor thread (a handler writing to
+      // to a reactor thread (a Write's bytes are sent first, on a reactor
+      // thread: SendQueuedNow). From a reactor thread (a handler writing to
       // another connection, a timer) it goes on the ready queue, which this
       // thread itself drains once its callback returns: no eventfd write
       // and epoll round trip per cross-connection write (a proxy's every
       // message). From elsewhere, a posted task. If the reactor is
       // stopping, the connection is closed after the join instead.
       if (InReactorThread()) {
+        if (request == 0) SendQueuedNow(slot);  // a Write: send it now
         ReadyItem item;
         item.slot = slot;
         item.round = kRequestRound;  // serve requests and output, no read

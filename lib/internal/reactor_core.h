@@ -256,6 +256,9 @@ class ReactorCore {
   bool ServeRound(Slot* slot, uint32_t revents, size_t* bytes_read);
   bool ReadInput(Slot* slot, uint32_t revents, size_t* bytes_read);
   bool FlushOutput(Slot* slot);
+  // Sends what is queued for a connection claimed by Request on a reactor
+  // thread, before its ready item runs; no upcall (see the definition).
+  void SendQueuedNow(Slot* slot);
   // Hands `data` to OnData and keeps what the handler retained; false if
   // torn down. `in_extras`: `data` is the retained buffer itself.
   bool Deliver(Slot* slot, absl::string_view data, bool in_extras);

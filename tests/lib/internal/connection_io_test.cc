@@ -417,6 +417,9 @@ struct Forwarding {
   // Largest pending_output of the peer seen on entering OnData: what was
   // forwarded before this read and has not been sent on yet.
   std::atomic<size_t> peer_backlog_max{0};
+  // The peer's pending_output right after the first Write of side 0 (-1
+  // until then).
+  std::atomic<int64_t> backlog_after_first_write{-1};
   std::atomic<int> failed_writes{0};
 
   size_t count() {
@@ -457,6 +460,10 @@ class Forwarder : public ConnectionHandler {
            !f_->peer_backlog_max.compare_exchange_weak(seen, backlog)) {
     }
     if (!conn.reactor().Write(peer, data)) f_->failed_writes.fetch_add(1);
+    if (index_ == 0 && f_->deliveries[0].load() == 1) {
+      f_->backlog_after_first_write.store(
+          static_cast<int64_t>(conn.reactor().pending_output(peer)));
+    }
   }
 
  private:
@@ -516,6 +523,36 @@ TEST(ReactorTest, FullReadYieldsToTheForwardItQueued) {
   EXPECT_GE(s.reactor->Counters().read_yields, yields_before + 1);
   EXPECT_EQ(f.peer_backlog_max.load(), 0u)
       << "A read a chunk before its previous one was sent on to B";
+  EXPECT_EQ(f.failed_writes.load(), 0);
+  ::close(a);
+  ::close(b);
+}
+
+// A handler's Write to a connection nobody is serving is handed to the
+// kernel before Write returns, not when that connection's ready item comes
+// up behind the rest of the queue (SendQueuedNow). Deterministic: B has
+// done nothing since it opened, so it is armed and idle when A relays.
+TEST(ReactorTest, HandlerWriteToAnIdleConnectionIsSentAtOnce) {
+  Forwarding f;
+  Server s =
+      StartServer(Threads(1), [&f] { return std::make_unique<Forwarder>(&f); });
+  int a = -1;
+  int b = -1;
+  ASSERT_TRUE(ConnectPair(s, &f, &a, &b));
+  const uint64_t sends_before = s.reactor->Counters().sends_at_write;
+  const std::string m = Pattern(300, 41);
+  ASSERT_TRUE(SendAll(a, m).ok());
+  absl::StatusOr<std::string> got = ReadExact(b, m.size());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == m) << "relayed bytes differ";
+  // The client can have the bytes before the handler goes on after Write.
+  ASSERT_TRUE(Eventually([&] {
+    return f.backlog_after_first_write.load() >= 0 &&
+           s.reactor->Counters().sends_at_write > sends_before;
+  }));
+  EXPECT_EQ(f.backlog_after_first_write.load(), 0)
+      << "the bytes were still queued when Write returned";
+  EXPECT_EQ(s.reactor->Counters().sends_at_write, sends_before + 1);
   EXPECT_EQ(f.failed_writes.load(), 0);
   ::close(a);
   ::close(b);
