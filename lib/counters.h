@@ -36,7 +36,7 @@ namespace baton {
   X(park_wakes, "parked connections taken over by a request (a Write)") \
   X(park_expiries, "parked connections read after their bound ran out") \
   X(park_rearms, "parked connections re-armed as every thread went idle") \
-  X(sends_at_write, "Reactor::Write sends done at once by the writer")    \
+  X(sends_at_write, "Reactor::Write output flushed at once by the writer") \
   X(bytes_read, "bytes read from sockets")                              \
   X(bytes_written, "bytes handed to the kernel")                        \
   X(retained_bytes, "input bytes copied to be handed back (Retain)")    \

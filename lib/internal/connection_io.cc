@@ -433,6 +433,30 @@ bool ReactorCore::MaybeShutdownWrite(Slot* slot) {
   return true;
 }
 
+bool ReactorCore::SendQueued(Slot* slot, OutputQueue::FlushResult* result,
+                             int* error) {
+  size_t sent = 0;
+  {
+    MutexLock lock(&slot->out_mu);
+    if (slot->out == nullptr || slot->out->empty()) return false;
+    *result = slot->out->Flush(slot->owner.fd, &sent, error);
+    if (*result == OutputQueue::FlushResult::kDrained) {
+      RecycleOutputQueue(&slot->out);  // an idle connection keeps none
+      slot->out_bytes.store(0, std::memory_order_relaxed);
+    } else {
+      slot->out_bytes.store(slot->out->bytes(), std::memory_order_relaxed);
+    }
+  }
+  if (sent > 0) {
+    Add(&WorkerCounters::bytes_written, sent);
+    if (track_activity_) {
+      slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
+                                   std::memory_order_relaxed);
+    }
+  }
+  return true;
+}
+
 bool ReactorCore::FlushOutput(Slot* slot) {
   OwnerState& owner = slot->owner;
   if (owner.write_shut &&
@@ -454,27 +478,9 @@ bool ReactorCore::FlushOutput(Slot* slot) {
   if (slot->out_bytes.load(std::memory_order_acquire) == 0) {
     if (!owner.drained_due) return true;
   } else {
-    size_t sent = 0;
-    int error = 0;
     OutputQueue::FlushResult result;
-    {
-      MutexLock lock(&slot->out_mu);
-      if (slot->out == nullptr) return true;
-      result = slot->out->Flush(owner.fd, &sent, &error);
-      if (result == OutputQueue::FlushResult::kDrained) {
-        RecycleOutputQueue(&slot->out);  // an idle connection keeps none
-        slot->out_bytes.store(0, std::memory_order_relaxed);
-      } else {
-        slot->out_bytes.store(slot->out->bytes(), std::memory_order_relaxed);
-      }
-    }
-    if (sent > 0) {
-      Add(&WorkerCounters::bytes_written, sent);
-      if (track_activity_) {
-        slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
-                                     std::memory_order_relaxed);
-      }
-    }
+    int error = 0;
+    if (!SendQueued(slot, &result, &error)) return true;
     if (result == OutputQueue::FlushResult::kError) {
       Teardown(slot, net::ErrnoStatus("send", error));
       return false;
@@ -509,28 +515,10 @@ void ReactorCore::SendQueuedNow(Slot* slot) {
       owner.corked) {
     return;
   }
-  size_t sent = 0;
-  int error = 0;
   OutputQueue::FlushResult result;
-  {
-    MutexLock lock(&slot->out_mu);
-    if (slot->out == nullptr || slot->out->empty()) return;
-    result = slot->out->Flush(owner.fd, &sent, &error);
-    if (result == OutputQueue::FlushResult::kDrained) {
-      RecycleOutputQueue(&slot->out);
-      slot->out_bytes.store(0, std::memory_order_relaxed);
-    } else {
-      slot->out_bytes.store(slot->out->bytes(), std::memory_order_relaxed);
-    }
-  }
-  if (sent > 0) {
-    Add(&WorkerCounters::bytes_written, sent);
-    Add(&WorkerCounters::sends_at_write);
-    if (track_activity_) {
-      slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
-                                   std::memory_order_relaxed);
-    }
-  }
+  int error = 0;
+  if (!SendQueued(slot, &result, &error)) return;
+  Add(&WorkerCounters::sends_at_write);
   if (result == OutputQueue::FlushResult::kError) {
     owner.write_error = error;
     return;

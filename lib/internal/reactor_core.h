@@ -256,6 +256,9 @@ class ReactorCore {
   bool ServeRound(Slot* slot, uint32_t revents, size_t* bytes_read);
   bool ReadInput(Slot* slot, uint32_t revents, size_t* bytes_read);
   bool FlushOutput(Slot* slot);
+  // Sends the queued output (under out_mu) and counts what was sent; a
+  // drained queue is recycled. False if nothing was queued.
+  bool SendQueued(Slot* slot, OutputQueue::FlushResult* result, int* error);
   // Sends what is queued for a connection claimed by Request on a reactor
   // thread, before its ready item runs; no upcall (see the definition).
   void SendQueuedNow(Slot* slot);
