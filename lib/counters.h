@@ -19,7 +19,6 @@ namespace baton {
   X(promotions, "sleeping threads woken for queued work or the role")   \
   X(handed_off, "events queued for any thread instead of run by leader") \
   X(rescues, "leader waits cut short to take stranded queued work")    \
-  X(overrun_yields, "items over 200 us, after which the thread yielded") \
   X(rearms, "EPOLL_CTL_MOD re-arms after handling")                     \
   X(rearms_skipped, "re-arms not needed: still armed, same interest")   \
   X(stale_events, "events dropped: connection gone or slot reused")     \

@@ -3,7 +3,6 @@
 // tasks and timers.
 #include <glog/logging.h>
 #include <pthread.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,13 +17,6 @@ namespace baton::internal {
 namespace {
 
 thread_local WorkerContext* tls_worker = nullptr;
-
-// An item that ran longer than this (its handler blocked, computed, or the
-// kernel descheduled the thread in the middle of it) ends with a yield of
-// the CPU; see YieldIfOverran. Far above an ordinary item (about 10 us),
-// far below a time slice (4 ms at 250 Hz) or a blocking call worth
-// handing over.
-constexpr int64_t kOverrunYieldNs = 200'000;
 
 }  // namespace
 
@@ -44,17 +36,13 @@ void ReactorCore::WorkerMain(int index) {
   std::vector<epoll_event> events(options_.max_events);
   std::vector<ReadyItem> handed(options_.max_events);
   Scheduler::Seat seat;
-  // With one worker there is nobody to yield to: items are not timed.
-  const bool time_items = num_workers_ > 1;
   for (;;) {
     ReadyItem item;
     int timeout_ms = -1;
     const Scheduler::Role role = scheduler_.Next(seat, &item, &timeout_ms);
     if (role == Scheduler::Role::kExit) break;
     if (role == Scheduler::Role::kRun) {
-      const int64_t start_ns = time_items ? net::MonotonicNanos() : 0;
       RunItem(item);
-      if (time_items) YieldIfOverran(start_ns);
       continue;
     }
     // The leader. Waits for the kernel; while other threads run items that
@@ -85,9 +73,7 @@ void ReactorCore::WorkerMain(int index) {
     const int woken = scheduler_.Handoff(seat, handed.data(), n - 1);
     Add(&WorkerCounters::handed_off, static_cast<uint64_t>(n - 1));
     Add(&WorkerCounters::promotions, static_cast<uint64_t>(woken));
-    const int64_t start_ns = time_items ? net::MonotonicNanos() : 0;
     Dispatch(events[0]);
-    if (time_items) YieldIfOverran(start_ns);
   }
   // Tasks accepted before Stop() are run, not dropped.
   RunTasks();
@@ -103,22 +89,6 @@ void ReactorCore::RunItem(const ReadyItem& item) {
   event.events = item.events;
   event.data.u64 = item.data;
   Dispatch(event);
-}
-
-// Workers that share a CPU take turns by time slice. A thread whose
-// handler blocked wakes with credit for the time it slept, and the kernel
-// runs it at once, preempting a worker that may be in the middle of an
-// item; a thread descheduled mid-item resumes behind workers that were
-// descheduled mid-item too. Either way other connections sit in items
-// held by threads that do not run. After an item that overran, the thread
-// has nothing of anyone's in hand, so it yields: the workers it got ahead
-// of finish their items now instead of a time slice later. With a CPU of
-// its own, sched_yield returns at once. docs/leader_follower.md, "A long
-// item ends with a yield".
-void ReactorCore::YieldIfOverran(int64_t start_ns) {
-  if (net::MonotonicNanos() - start_ns <= kOverrunYieldNs) return;
-  Add(&WorkerCounters::overrun_yields);
-  sched_yield();
 }
 
 void ReactorCore::Dispatch(const epoll_event& event) {

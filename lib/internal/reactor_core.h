@@ -184,9 +184,6 @@ class ReactorCore {
   void WorkerMain(int index);
   // Runs one item from the ready queue: an event or a re-read.
   void RunItem(const ReadyItem& item);
-  // After an item that started at `start_ns` (MonotonicNanos): if it ran
-  // longer than kOverrunYieldNs, gives the CPU up (see the definition).
-  void YieldIfOverran(int64_t start_ns);
   void Dispatch(const epoll_event& event);
   void HandleInternal(uint64_t source);
   void RunTasks();

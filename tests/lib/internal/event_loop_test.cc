@@ -139,54 +139,6 @@ TEST(EventLoopTest, AHandlerThatBlocksDoesNotHoldBackEventsTakenWithIt) {
   reactor.Wait();
 }
 
-// Echoes; a message starting with 'S' first blocks its handler for 2 ms.
-class SleepyEcho : public ConnectionHandler {
- public:
-  void OnData(Connection& conn, absl::string_view data) override {
-    if (data[0] == 'S') std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    conn.Write(data);
-  }
-};
-
-// Sends `message` on a new connection and reads its echo back.
-std::string RoundTrip(int port, const std::string& message) {
-  const int fd = ConnectLoopback(port);
-  if (fd < 0) return "connect failed";
-  std::string got = "send failed";
-  if (SendAll(fd, message).ok()) {
-    auto echo = ReadExact(fd, message.size());
-    got = echo.ok() ? *echo : echo.status().ToString();
-  }
-  ::close(fd);
-  return got;
-}
-
-// An item that overran (its handler blocked 2 ms, ten times the bound)
-// ends with a yield when other workers may be waiting for the CPU, and
-// only then: with one worker nothing is timed. The echo is intact either
-// way.
-TEST(EventLoopTest, AnItemThatOverranEndsWithAYieldWhenThereAreOtherWorkers) {
-  for (const int threads : {1, 2}) {
-    SCOPED_TRACE(threads);
-    Server s = StartServer(Threads(threads), [] {
-      return std::make_unique<SleepyEcho>();
-    });
-    EXPECT_EQ(RoundTrip(s.port, "quick"), "quick");
-    EXPECT_EQ(RoundTrip(s.port, "Slow"), "Slow");
-    EXPECT_EQ(RoundTrip(s.port, "Slower"), "Slower");
-    s.reactor->Stop();
-    s.reactor->Wait();
-    const uint64_t yields = s.reactor->Counters().overrun_yields;
-    if (threads == 1) {
-      EXPECT_EQ(yields, 0u);
-    } else {
-      // At least one: one accept item may serve both slow connections
-      // when the second connects while the first is being accepted.
-      EXPECT_GE(yields, 1u) << "a slow message's item overran";
-    }
-  }
-}
-
 TEST(ReactorTest, PostAndTimersRunOnReactorThreads) {
   Server s = StartServer(Threads(2), EchoFactory());
   baton::testing::Notification posted, fired, repeated;
