@@ -97,6 +97,60 @@ def isolation_ratios(hol_stats):
     return ratios
 
 
+def load_hol_reps(path):
+    """{(model, threads, slow, measure): {rep: value}} of the hol rows."""
+    reps = defaultdict(dict)
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            if row["scenario"] != "hol" or row["value"] in ("NA", ""):
+                continue
+            key = (row["model"], int(row["server_threads"]), int(row["slow"]),
+                   row["measure"])
+            reps[key][int(row["rep"])] = float(row["value"])
+    return reps
+
+
+def paired_ratios(hol_reps, model, threads, slow, measure, ref="asio"):
+    """Per-repetition ratios model / ref in one cell, in repetition order.
+
+    Within a repetition the models of a cell run back to back, so the
+    machine's state (which drifts over minutes) is nearly the same for
+    both; the ratio of a pair moves less than either value.
+    """
+    a = hol_reps.get((model, threads, slow, measure), {})
+    b = hol_reps.get((ref, threads, slow, measure), {})
+    return [a[r] / b[r] for r in sorted(a) if r in b and b[r] > 0]
+
+
+def paired_section(hol_reps, pairs, slows):
+    """Each model against Asio's shared io_context, pair by pair."""
+    others = [(m, t) for m, t in pairs if m != "asio"
+              and any(p == ("asio", t) for p in pairs)]
+    if not others:
+        return []
+    lines = ["## Paired with Asio, one shared io_context\n",
+             "Per repetition, the model's fast p99 divided by Asio's in the "
+             "same cell (run back to back): the median of those ratios, and "
+             "in brackets how many repetitions were at or below 1. Below 1 "
+             "the model's tail is lower. The last column is the same for "
+             "the fast connections' round trips/s (above 1: faster).\n"]
+    lines.append("| model | threads | " +
+                 " | ".join(f"p99, {k} slow" for k in slows) +
+                 " | rate, 0 slow |")
+    lines.append("|---|---:|" + "---:|" * (len(slows) + 1))
+    for m, t in others:
+        cells = []
+        for k in slows:
+            r = paired_ratios(hol_reps, m, t, k, "fast_p99_us")
+            cells.append(f"{statistics.median(r):.2f} ({sum(x <= 1 for x in r)}"
+                         f"/{len(r)})" if r else "NA")
+        r = paired_ratios(hol_reps, m, t, 0, "fast_round_trips_per_s")
+        cells.append(f"{statistics.median(r):.2f}" if r else "NA")
+        lines.append(f"| {m} | {threads_label(m, t)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
 def threads_label(model, threads):
     if model == "threads":
         return "per connection"
@@ -105,7 +159,7 @@ def threads_label(model, threads):
     return str(threads)
 
 
-def hol_section(hol_stats, args):
+def hol_section(hol_stats, hol_reps, args):
     if not hol_stats:
         return []
     pairs, slows = hol_series(hol_stats)
@@ -144,6 +198,7 @@ def hol_section(hol_stats, args):
                          f"{fmt(g('fast_p99_us'))} | {fmt(g('fast_p999_us'))} | "
                          f"{fmt(g('fast_round_trips_per_s'))} |")
         lines.append("")
+    lines += paired_section(hol_reps, pairs, slows)
     lines.append("Models: " + "; ".join(
         f"`{m}` {HOL_LABEL[m]}" for m in HOL_ORDER
         if any(p[0] == m for p in pairs)) + ". Plot: `hol_fast_p99.png` "
@@ -334,7 +389,8 @@ def main():
         for m, sc, rss in costs:
             lines.append(f"| {m} | {fmt(sc, 2)} | {fmt(rss)} |")
         lines.append("")
-    lines += hol_section(hol_stats, args)
+    lines += hol_section(hol_stats, load_hol_reps(os.path.join(out, "raw.csv")),
+                         args)
     lines.append("NA: the run failed (see logs/); `select` cannot serve "
                  "descriptors >= FD_SETSIZE (1024), so it refuses clients "
                  "once many idle connections are held.\n")
