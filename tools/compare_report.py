@@ -124,8 +124,7 @@ def paired_ratios(hol_reps, model, threads, slow, measure, ref="asio"):
 
 def paired_section(hol_reps, pairs, slows):
     """Each model against Asio's shared io_context, pair by pair."""
-    others = [(m, t) for m, t in pairs if m != "asio"
-              and any(p == ("asio", t) for p in pairs)]
+    others = [(m, t) for m, t in pairs if m != "asio" and ("asio", t) in pairs]
     if not others:
         return []
     lines = ["## Paired with Asio, one shared io_context\n",

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,13 @@ bool WaitForSleepers(const Scheduler& s, int n) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return s.sleeping() >= n;
+}
+
+// An event item carrying `data`.
+ReadyItem Event(uint64_t data) {
+  ReadyItem item;
+  item.data = data;
+  return item;
 }
 
 TEST(SchedulerTest, SingleThreadLeadsForeverAndWakesNobody) {
@@ -162,8 +170,7 @@ TEST(SchedulerTest, ASingleEventHandoffStillEndsThePassWithAPoll) {
   ReadyItem item;
   int timeout_ms = 0;
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
-  ReadyItem reread;
-  reread.data = 7;
+  const ReadyItem reread = Event(7);
   s.Push(reread);              // queued by another thread while it waited
   s.Handoff(seat, nullptr, 0);  // one event, kept: nothing handed over
   bool polled = false;
@@ -190,19 +197,14 @@ TEST(SchedulerTest, PolledEventsGoAheadOfQueuedRereads) {
   ReadyItem item;
   int timeout_ms = 0;
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
-  ReadyItem first;
-  first.data = 1;
+  const ReadyItem first = Event(1);
   s.Handoff(seat, &first, 1);
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
   EXPECT_EQ(item.data, 1u);
-  ReadyItem reread;
-  reread.data = 2;
-  s.Push(reread);  // behind the pass's mark
+  s.Push(Event(2));  // a re-read, behind the pass's mark
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
   EXPECT_EQ(timeout_ms, 0);
-  ReadyItem polled[2];
-  polled[0].data = 3;
-  polled[1].data = 4;
+  const ReadyItem polled[2] = {Event(3), Event(4)};
   s.Handoff(seat, polled, 2);
   for (uint64_t expected : {3u, 4u, 2u}) {
     ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
