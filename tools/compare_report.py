@@ -27,7 +27,10 @@ HOL_LABEL = {
 
 
 def load(path):
+    """The values of each cell, and, for the head-of-line rows, each value
+    by repetition: {(model, threads, slow, measure): {rep: value}}."""
     runs = defaultdict(list)
+    hol_reps = defaultdict(dict)
     with open(path) as f:
         for row in csv.DictReader(f):
             if row["scenario"] == "hol":
@@ -35,12 +38,15 @@ def load(path):
                 key = (row["model"], int(row["server_threads"]), "hol",
                        int(row["connections"]), int(row["slow"]),
                        row["measure"])
+                if row["value"] not in ("NA", ""):
+                    hol_reps[(key[0], key[1], key[4], key[5])][
+                        int(row["rep"])] = float(row["value"])
             else:
                 key = (row["model"], row["server_threads"], row["scenario"],
                        int(row["connections"]), int(row["idle"]),
                        row["measure"])
             runs[key].append(row["value"])
-    return runs
+    return runs, hol_reps
 
 
 def summarize(values):
@@ -95,19 +101,6 @@ def isolation_ratios(hol_stats):
             v = hol_median(hol_stats, m, t, k, "fast_p99_us")
             ratios[(m, t, k)] = v / base if v is not None and base else None
     return ratios
-
-
-def load_hol_reps(path):
-    """{(model, threads, slow, measure): {rep: value}} of the hol rows."""
-    reps = defaultdict(dict)
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            if row["scenario"] != "hol" or row["value"] in ("NA", ""):
-                continue
-            key = (row["model"], int(row["server_threads"]), int(row["slow"]),
-                   row["measure"])
-            reps[key][int(row["rep"])] = float(row["value"])
-    return reps
 
 
 def paired_ratios(hol_reps, model, threads, slow, measure, ref="asio"):
@@ -253,7 +246,7 @@ def main():
     ap.add_argument("--hol_slow_us", default="1000")
     args = ap.parse_args()
     out = args.out
-    runs = load(os.path.join(out, "raw.csv"))
+    runs, hol_reps = load(os.path.join(out, "raw.csv"))
     stats = {k: summarize(v) for k, v in runs.items()}
     main_stats = {k: v for k, v in stats.items() if k[2] != "hol"}
     hol_stats = {(k[0], k[1], k[4], k[5]): v for k, v in stats.items()
@@ -388,8 +381,7 @@ def main():
         for m, sc, rss in costs:
             lines.append(f"| {m} | {fmt(sc, 2)} | {fmt(rss)} |")
         lines.append("")
-    lines += hol_section(hol_stats, load_hol_reps(os.path.join(out, "raw.csv")),
-                         args)
+    lines += hol_section(hol_stats, hol_reps, args)
     lines.append("NA: the run failed (see logs/); `select` cannot serve "
                  "descriptors >= FD_SETSIZE (1024), so it refuses clients "
                  "once many idle connections are held.\n")
