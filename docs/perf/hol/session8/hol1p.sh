@@ -1,11 +1,11 @@
 #!/bin/bash
-# hol1p.sh CMD THREADS SLOW: one run; prints p50 p99 rate and per-round-trip syscalls (total, epoll_ctl, epoll_wait, futex) and server CPU µs
+# hol1p.sh CMD THREADS SLOW: one run (CONNS connections, default 40); prints p50 p99 rate and per-round-trip syscalls (total, epoll_ctl, epoll_wait, futex, reads) and server CPU µs
 cmd="$1"; threads=$2; slow=$3
 log=$(mktemp); pf=$(mktemp)
 taskset -c 0 $cmd --threads=$threads --slow_us=1000 --slow_mode=sleep --port=0 2>"$log" &
 pid=$!
 for _ in $(seq 100); do port=$(grep -o 'listening on [^ ]*:[0-9]*' "$log" | sed 's/.*://'); [[ -n "$port" ]] && break; sleep 0.05; done
-taskset -c 1 ${BENCH:-$(git rev-parse --show-toplevel)/bazel-bin/client/bench} --mode=pingpong --port=$port --connections=40 --slow_connections=$slow --size=64 --duration=2 --warmup=0.5 --json > /tmp/hol1p.json 2>/dev/null &
+taskset -c 1 ${BENCH:-$(git rev-parse --show-toplevel)/bazel-bin/client/bench} --mode=pingpong --port=$port --connections=${CONNS:-40} --slow_connections=$slow --size=64 --duration=2 --warmup=0.5 --json > /tmp/hol1p.json 2>/dev/null &
 bp=$!
 sleep 0.5
 taskset -c 1 perf stat -x, -o $pf -e task-clock,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom -p $pid -- sleep 2
