@@ -1,6 +1,6 @@
 // Internal header (HTTP server): request-target normalisation, safe opening
 // beneath the document root, content types, dates, ranges and directory
-// listings. Pure functions, unit-tested in tests/server/httpd/.
+// listings. Pure functions, unit-tested in tests/server/http/.
 #ifndef BATON_SERVER_HTTPD_HTTP_UTIL_H_
 #define BATON_SERVER_HTTPD_HTTP_UTIL_H_
 

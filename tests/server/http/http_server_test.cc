@@ -242,7 +242,7 @@ TEST_F(HttpServerTest, ErrorsAndMethods) {
             400);
 }
 
-// Issue 14: a request line that is not "token SP target SP version" is the
+// A request line that is not "token SP target SP version" is the
 // client's error (400, like nginx); 501 is only for a well-formed method
 // this server does not implement.
 TEST_F(HttpServerTest, MalformedRequestLinesAre400) {
@@ -276,11 +276,10 @@ TEST_F(HttpServerTest, MalformedRequestLinesAre400) {
       << r;
 }
 
-// Issue 16.1: http-parser stops after a request with Upgrade or CONNECT and
-// the rest of the read used to vanish while the connection stayed open, so
-// whether the next request was answered depended on how TCP split the
-// bytes. Now such a request is answered and the connection closes: the
-// same bytes get the same answer however they are split.
+// http-parser stops after a request with Upgrade or CONNECT. Such a
+// request is answered and the connection closes, so the same bytes get the
+// same answer however TCP splits them (the rest of the read is never
+// dropped while the connection stays open).
 TEST_F(HttpServerTest, UpgradeAndConnectDoNotDesync) {
   const std::string second = "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n";
   const std::string upgrade =
@@ -313,7 +312,7 @@ TEST_F(HttpServerTest, UpgradeAndConnectDoNotDesync) {
   EXPECT_EQ(CountResponses(r), 2) << r;
 }
 
-// Issue 16.2: obs-fold and bare LF are refused (400, close) before the
+// Obs-fold and bare LF are refused (400, close) before the
 // request is answered, however the head is split across reads.
 TEST_F(HttpServerTest, FoldedHeadersAndBareLfAre400) {
   const std::string heads[] = {
@@ -377,7 +376,7 @@ TEST_F(HttpServerTest, SmugglingSpellingsAndHeadErrors) {
   EXPECT_EQ(Body(bad_url), "") << "the parser refused the target, not HEAD";
 }
 
-// Issue 16.3: the listing is shown only when index.html does not exist. An
+// The listing is shown only when index.html does not exist. An
 // index.html that exists but cannot be served (a symlink out of the root,
 // a directory) is 403, never the listing it was put there to hide.
 TEST_F(HttpServerTest, IndexThatCannotBeServedHidesTheListing) {
@@ -436,7 +435,7 @@ TEST_F(HttpServerTest, ListingIsBoundedInBytes) {
             std::to_string(Body(r).size()));
 }
 
-// Issue 16.7: the redirect to a directory's slash form re-encodes its name.
+// The redirect to a directory's slash form re-encodes its name.
 TEST_F(HttpServerTest, DirectoryRedirectIsPercentEncoded) {
   const std::pair<const char*, const char*> cases[] = {
       {"/x%3Fy", "/x%3Fy/"},
@@ -453,7 +452,7 @@ TEST_F(HttpServerTest, DirectoryRedirectIsPercentEncoded) {
   }
 }
 
-// Issue 16.8: dotfiles are not served or listed unless asked for.
+// Dotfiles are not served or listed unless asked for.
 TEST_F(HttpServerTest, DotfilesAreHiddenByDefault) {
   for (const char* target : {"/.env", "/.git/config", "/.git/", "/%2eenv"}) {
     EXPECT_EQ(Status(Exchange(Get(target))), 404) << target;
@@ -462,11 +461,12 @@ TEST_F(HttpServerTest, DotfilesAreHiddenByDefault) {
   EXPECT_FALSE(absl::StrContains(listing, ".env")) << listing;
   EXPECT_FALSE(absl::StrContains(listing, ".git")) << listing;
   config_.serve_dotfiles = true;
+  Start(-1);
   EXPECT_EQ(Body(Exchange(Get("/.env"))), "SECRET=1");
   EXPECT_TRUE(absl::StrContains(Exchange(Get("/")), ".git/"));
 }
 
-// Issue 16.8: standards gaps.
+// Expect: 100-continue, the absolute form, the header count bound.
 TEST_F(HttpServerTest, ExpectContinueAbsoluteFormAndHeaderCount) {
   // A refused request with Expect: 100-continue is answered at once,
   // without its body; an accepted one gets 100 Continue first.
@@ -569,7 +569,7 @@ TEST_F(HttpServerTest, ConditionalAndRangeRequests) {
   r = Exchange(Get("/hello.txt", "If-Modified-Since: " + modified + "\r\n"));
   EXPECT_EQ(Status(r), 304);
   EXPECT_EQ(Body(r), "");
-  // Issue 16.6: a 304 sends no Content-Length (not a 0 that differs from
+  // A 304 sends no Content-Length (not a 0 that differs from
   // the 200's).
   EXPECT_FALSE(absl::StrContains(r, "Content-Length")) << r;
   r = Exchange(Get("/big.bin", "Range: bytes=1000-1999\r\n"));
@@ -583,7 +583,7 @@ TEST_F(HttpServerTest, ConditionalAndRangeRequests) {
   EXPECT_EQ(Body(r), "hello");
 }
 
-// Issue 16.5: If-Range. A resumed download of a file that changed since
+// If-Range. A resumed download of a file that changed since
 // gets the whole new file (200), not a range of it.
 TEST_F(HttpServerTest, IfRangeServesTheWholeFileWhenItChanged) {
   std::string r = Exchange(Get("/hello.txt"));
