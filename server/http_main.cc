@@ -45,7 +45,8 @@ DEFINE_int64(max_body_bytes, 1 << 20,
              "it is sent when Content-Length announces it (0: no bodies)");
 DEFINE_bool(serve_dotfiles, false,
             "serve and list files and directories whose names start with "
-            "'.' (.git, .env); off: 404 and left out of listings");
+            "'.' (.git, .env); off: 404, also when reached through a "
+            "symbolic link, and left out of listings");
 DEFINE_int32(defer_accept_seconds, 1,
              "accept a connection once its request has arrived and read it "
              "at once (TCP_DEFER_ACCEPT); a silent client is accepted after "

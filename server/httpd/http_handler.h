@@ -29,8 +29,9 @@ struct HttpConfig {
   size_t max_target_bytes = 8192;   // longer request target: 414
   size_t max_header_bytes = 16384;  // larger header block: 431
   int max_header_fields = 100;      // more fields: 431
-  // Paths with a segment starting with '.' (".git", ".env") are 404 and
-  // left out of listings unless this is set.
+  // Paths with a segment starting with '.' (".git", ".env"), or that lead
+  // into one through a symbolic link beneath the root, are 404 and such
+  // names left out of listings unless this is set.
   bool serve_dotfiles = false;
   // Directory listings read at most this many entries (hidden ones
   // included) and stop listing before the page passes max_listing_bytes.
