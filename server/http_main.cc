@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -30,10 +32,21 @@ DEFINE_int64(write_timeout_ms, 10000,
              "abort connections whose responses could not be sent for this "
              "long because the client stopped reading");
 DEFINE_int64(request_timeout_ms, 10000,
-             "answer 408 when a request's headers take longer than this");
+             "answer 408 and close when a request's headers are not complete "
+             "this long after their first byte");
+DEFINE_int64(body_timeout_ms, 10000,
+             "answer 408 and close when a request's body is not complete this "
+             "long after its headers, however steadily it trickles in (with "
+             "--request_timeout_ms, bounds how long one request holds a "
+             "connection)");
+DEFINE_int64(max_body_bytes, 1 << 20,
+             "largest request body read (bodies are read only to be skipped): "
+             "a larger one is answered 413 and the connection closed, before "
+             "it is sent when Content-Length announces it (0: no bodies)");
 DEFINE_bool(serve_dotfiles, false,
             "serve and list files and directories whose names start with "
-            "'.' (.git, .env); off: 404 and left out of listings");
+            "'.' (.git, .env); off: 404, also when reached through a "
+            "symbolic link, and left out of listings");
 DEFINE_int32(defer_accept_seconds, 1,
              "accept a connection once its request has arrived and read it "
              "at once (TCP_DEFER_ACCEPT); a silent client is accepted after "
@@ -46,11 +59,28 @@ bool ValidResponseSize(const char* flag, int64_t v) {
                static_cast<long long>(v));
   return false;
 }
+
+// A request deadline: 1 ms .. 1 hour.
+bool ValidRequestTimeout(const char* flag, int64_t v) {
+  if (v >= 1 && v <= 3600 * 1000) return true;
+  std::fprintf(stderr, "--%s=%lld: must be in 1..3600000 ms (1 hour)\n",
+               flag, static_cast<long long>(v));
+  return false;
+}
+
+bool ValidMaxBodyBytes(const char* flag, int64_t v) {
+  if (v >= 0 && v <= (int64_t{1} << 40)) return true;
+  std::fprintf(stderr, "--%s=%lld: must be in 0..1 TiB (0: no bodies)\n",
+               flag, static_cast<long long>(v));
+  return false;
+}
 }  // namespace
 
 DEFINE_validator(response_size, &ValidResponseSize);
 DEFINE_validator(keepalive_timeout_ms, &baton::flags::ValidatePositive);
-DEFINE_validator(request_timeout_ms, &baton::flags::ValidatePositive);
+DEFINE_validator(request_timeout_ms, &ValidRequestTimeout);
+DEFINE_validator(body_timeout_ms, &ValidRequestTimeout);
+DEFINE_validator(max_body_bytes, &ValidMaxBodyBytes);
 DEFINE_validator(write_timeout_ms, &baton::flags::ValidatePositive);
 DEFINE_validator(defer_accept_seconds, &baton::flags::ValidateDeferSeconds);
 
@@ -82,6 +112,8 @@ int main(int argc, char** argv) {
   config.response_size = FLAGS_response_size;
   config.serve_dotfiles = FLAGS_serve_dotfiles;
   config.request_timeout = absl::Milliseconds(FLAGS_request_timeout_ms);
+  config.body_timeout = absl::Milliseconds(FLAGS_body_timeout_ms);
+  config.max_body_bytes = static_cast<uint64_t>(FLAGS_max_body_bytes);
   baton::ListenOptions listen;
   listen.address = FLAGS_address;
   listen.port = FLAGS_port;

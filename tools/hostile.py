@@ -49,6 +49,7 @@ MiB = 1 << 20
 BIG_SIZE = 10 * MiB
 RSS_GROWTH_LIMIT = 64 * MiB
 REQUEST_TIMEOUT_MS = 1000  # --request_timeout_ms of the main http server
+BODY_TIMEOUT_MS = 1000  # --body_timeout_ms of the main http server
 
 
 class Failure(Exception):
@@ -411,6 +412,15 @@ class Fixture:
         os.symlink("../outside", os.path.join(self.root, "escdir"))
         os.symlink("/etc", os.path.join(self.root, "etc_link"))
         os.mkfifo(os.path.join(self.root, "fifo"))
+        # Hidden names, and links inside the root that lead to them.
+        self.hidden = b"HIDDEN-MARKER-" + os.urandom(8).hex().encode()
+        os.makedirs(os.path.join(self.root, ".git"))
+        with open(os.path.join(self.root, ".git", "config"), "wb") as f:
+            f.write(self.hidden + b"\n")
+        with open(os.path.join(self.root, ".env"), "wb") as f:
+            f.write(self.hidden + b"\n")
+        os.symlink(".git", os.path.join(self.root, "cfg"))
+        os.symlink(".env", os.path.join(self.root, "envlink"))
         self.mtime = os.stat(os.path.join(self.root, "p", "30.txt")).st_mtime
 
     def put(self, rel, data):
@@ -511,7 +521,8 @@ def start_main(ctx, kind):
     else:
         srv = Server("http", ctx.args.http,
                      [f"--root={ctx.fx.root}",
-                      f"--request_timeout_ms={REQUEST_TIMEOUT_MS}"],
+                      f"--request_timeout_ms={REQUEST_TIMEOUT_MS}",
+                      f"--body_timeout_ms={BODY_TIMEOUT_MS}"],
                      ctx.workdir)
     srv.start()
     health(srv, ctx.fx)
@@ -1698,6 +1709,101 @@ def http_slowloris(ctx):
     ctx.note(f"{n} tricklers got 408 after "
              f"{min(d[0] for d in done):.2f}..{max(d[0] for d in done):.2f}s;"
              f" {probe}")
+
+
+@case("http", "slow_body")
+def http_slow_body(ctx):
+    # Slowloris by body: complete heads, then bodies a byte every 0.2 s,
+    # each byte keeping the connection off the idle sweep. The body
+    # deadline answers 408 and closes.
+    head = req("/small.txt", b"POST", ["Content-Length: 100000"])
+    n = 20
+    socks = [connect(ctx.port) for _ in range(n)]
+    start = [None] * n
+    done = [None] * n  # (seconds from the head to close, how)
+    got = [bytearray() for _ in range(n)]
+    probe = latency_probe(lambda: get_ok(ctx, "/small.txt"))
+    try:
+        for i, s in enumerate(socks):
+            s.sendall(head)
+            start[i] = time.monotonic()
+        t_end = time.monotonic() + 15.0
+        while None in done and time.monotonic() < t_end:
+            for i, s in enumerate(socks):
+                if done[i] is not None:
+                    continue
+                how = None
+                while readable(s):
+                    try:
+                        data = s.recv(65536)
+                    except ConnectionResetError:
+                        how = "reset"
+                        break
+                    if not data:
+                        how = "eof"
+                        break
+                    got[i] += data
+                if not how:
+                    try:
+                        s.send(b"b")
+                    except (BrokenPipeError, ConnectionResetError):
+                        how = "reset"
+                if how:
+                    done[i] = (time.monotonic() - start[i], how)
+            time.sleep(0.2)
+    finally:
+        probe.finish()
+        for s in socks:
+            s.close()
+    limit = BODY_TIMEOUT_MS / 1000
+    for i in range(n):
+        check(done[i] is not None, f"slow body {i}: still open after 15s, "
+                                   f"got {bytes(got[i][:60])!r}")
+        took, how = done[i]
+        check(bytes(got[i]).startswith(b"HTTP/1.1 408 ")
+              and got[i].count(b"HTTP/1.1") == 1,
+              f"slow body {i}: closed ({how}) after {took:.2f}s without one "
+              f"408: {bytes(got[i][:60])!r}")
+        # A generous bound for a loaded machine: only a hang reaches it.
+        check(took <= limit + 5.0,
+              f"slow body {i}: 408 and close after {took:.2f}s, body timeout"
+              f" {limit:.1f}s")
+    probe.assert_ok(3.0)
+    ctx.note(f"{n} slow bodies got 408 after "
+             f"{min(d[0] for d in done):.2f}..{max(d[0] for d in done):.2f}s;"
+             f" {probe}")
+
+
+@case("http", "huge_body")
+def http_huge_body(ctx):
+    # Announced: refused before it is sent, without a 100 Continue.
+    for expect in ([], ["Expect: 100-continue"]):
+        r = expect_error(ctx, req("/small.txt", b"POST", expect +
+                                  ["Content-Length: 1000000000000"]),
+                         {413}, f"announced 1 TB body {expect}")
+        check(b" 100 " not in r.raw, "100 Continue before the 413")
+    # Chunked: refused once it passes the bound (1 MiB by default).
+    chunk = b"%x\r\n" % (256 * KiB) + b"c" * (256 * KiB) + b"\r\n"
+    expect_error(ctx, req("/small.txt", headers=["Transfer-Encoding: chunked"],
+                          body=chunk * 8), {413}, "chunked 2 MiB body")
+
+
+@case("http", "dot_links")
+def http_dot_links(ctx):
+    # Hidden names stay hidden when a link inside the root leads to them.
+    for target in ("/.git/config", "/.env", "/cfg/config", "/cfg/", "/cfg",
+                   "/envlink"):
+        with HttpConn(ctx.port) as c:
+            c.send(req(target))
+            r = c.read_response()
+            check(r.status == 404, f"GET {target}: {r.status}")
+            check(ctx.fx.hidden not in r.raw, f"GET {target}: hidden content")
+            get_ok(ctx, "/small.txt", c)  # the connection stays usable
+    with HttpConn(ctx.port) as c:
+        c.send(req("/"))
+        r = c.read_response()
+    check(r.status == 200 and b".git" not in r.body and b".env" not in r.body,
+          "the listing shows hidden names")
 
 
 @case("http", "never_read")

@@ -32,6 +32,9 @@ struct ParserCallbacks {
   static int HeadersComplete(http_parser* p) {
     return Of(p)->OnHeadersComplete();
   }
+  static int Body(http_parser* p, const char* at, size_t n) {
+    return Of(p)->OnBody(absl::string_view(at, n));
+  }
   static int MessageComplete(http_parser* p) {
     return Of(p)->OnMessageComplete();
   }
@@ -45,6 +48,7 @@ struct ParserCallbacks {
       s.on_header_field = HeaderField;
       s.on_header_value = HeaderValue;
       s.on_headers_complete = HeadersComplete;
+      s.on_body = Body;
       s.on_message_complete = MessageComplete;
       return s;
     }();
@@ -141,7 +145,7 @@ void HttpHandler::Parse(absl::string_view data) {
     } else if (in_headers_) {
       // The header block is still incomplete after this read: start the
       // clock on it (a request that arrives whole never pays for a timer).
-      ArmRequestTimer();
+      ArmRequestTimer(config_->request_timeout);
     }
     return;
   }
@@ -178,6 +182,7 @@ int HttpHandler::OnMessageBegin() {
   expect_continue_ = false;
   method_started_ = true;
   has_body_ = false;
+  body_bytes_ = 0;
   if_modified_since_.clear();
   range_.clear();
   if_range_.clear();
@@ -277,23 +282,42 @@ int HttpHandler::OnHeadersComplete() {
 }
 
 void HttpHandler::HeadComplete() {
-  // Expect: 100-continue on an HTTP/1.1 request with a body (RFC 9110
-  // 10.1.1): a request that will be refused is answered at once, without
-  // waiting for its body; otherwise the client is told to send it.
-  if (!expect_continue_ || !has_body_ || parser_.http_major != 1 ||
-      parser_.http_minor < 1) {
+  if (!has_body_) return;
+  // The head is complete: its clock stops and the body's starts below.
+  if (!DisarmRequestTimer()) {
+    closing_ = true;  // the request timer answered 408 and closes
     return;
   }
-  const auto method = static_cast<http_method>(parser_.method);
-  if (bad_request_ || (method != HTTP_GET && method != HTTP_HEAD)) {
-    if (!DisarmRequestTimer()) {
-      closing_ = true;
+  // A body larger than we would skip is refused before it is sent.
+  if ((parser_.flags & F_CHUNKED) == 0 &&
+      parser_.content_length > config_->max_body_bytes) {
+    SendError(413, true);
+    return;
+  }
+  // Expect: 100-continue on an HTTP/1.1 request (RFC 9110 10.1.1): a
+  // request that will be refused is answered at once, without waiting for
+  // its body; otherwise the client is told to send it.
+  if (expect_continue_ && parser_.http_major == 1 &&
+      parser_.http_minor >= 1) {
+    const auto method = static_cast<http_method>(parser_.method);
+    if (bad_request_ || (method != HTTP_GET && method != HTTP_HEAD)) {
+      Respond();  // closes: a request with a body is the last one
       return;
     }
-    Respond();  // closes: a request with a body is the last one
-    return;
+    conn_->Write("HTTP/1.1 100 Continue\r\n\r\n");
   }
-  conn_->Write("HTTP/1.1 100 Continue\r\n\r\n");
+  // However slowly the body trickles in, each byte refreshing the idle
+  // sweep, it is answered 408 once this runs out.
+  ArmRequestTimer(config_->body_timeout);
+}
+
+int HttpHandler::OnBody(absl::string_view part) {
+  body_bytes_ += part.size();
+  if (body_bytes_ > config_->max_body_bytes) {
+    limit_status_ = 413;
+    return 1;  // stops the parser
+  }
+  return 0;
 }
 
 int HttpHandler::OnMessageComplete() {
@@ -387,11 +411,9 @@ void HttpHandler::ServeFile(bool head) {
     SendError(400, true);
     return;
   }
-  if (!config_->serve_dotfiles && HasDotSegment(*path)) {
-    SendError(404, false);
-    return;
-  }
-  const int fd = OpenBeneath(config_->root_fd, *path);
+  // Hidden names are 404 however they are reached, links included.
+  const int fd =
+      OpenVisibleBeneath(config_->root_fd, *path, config_->serve_dotfiles);
   if (fd < 0) {
     if (fd == -ENOENT || fd == -ENOTDIR) {
       SendError(404, false);
@@ -432,11 +454,21 @@ void HttpHandler::SendOpenError(int err) {
 
 void HttpHandler::ServeDirectory(int fd, const std::string& path, bool head) {
   // index.html is resolved from the root like any path, so a symlink to
-  // it must stay beneath the root. Only a missing index.html shows the
-  // listing: an operator who put one there to hide the listing never gets
-  // the listing instead because the file could not be opened.
+  // it must stay beneath the root and out of hidden names. Only a missing
+  // index.html shows the listing: an operator who put one there to hide
+  // the listing never gets the listing instead because the file could not
+  // be opened.
   const std::string index_path = path + "index.html";
-  const int index = OpenBeneath(config_->root_fd, index_path);
+  int index = OpenVisibleBeneath(config_->root_fd, index_path,
+                                 config_->serve_dotfiles);
+  if (index == -ENOENT && !config_->serve_dotfiles) {
+    // Hidden (a link into a hidden name) is not missing.
+    const int any = OpenBeneath(config_->root_fd, index_path);
+    if (any >= 0) {
+      ::close(any);
+      index = -EACCES;
+    }
+  }
   if (index >= 0) {
     ::close(fd);
     struct stat st;
@@ -455,6 +487,7 @@ void HttpHandler::ServeDirectory(int fd, const std::string& path, bool head) {
   }
   ListingOptions options;
   options.max_entries = config_->max_listing_entries;
+  options.max_bytes = config_->max_listing_bytes;
   options.show_dotfiles = config_->serve_dotfiles;
   const std::string html = DirectoryListing(fd, "/" + path, options);
   ::close(fd);
@@ -528,13 +561,13 @@ void HttpHandler::SendFileResponse(int fd, const struct stat& st,
   }
 }
 
-void HttpHandler::ArmRequestTimer() {
+void HttpHandler::ArmRequestTimer(absl::Duration timeout) {
   if (timer_state_ != nullptr && timer_state_->load() == 1) return;
   timer_state_ = std::make_shared<std::atomic<int>>(1);
   Reactor* reactor = config_->reactor;
   const ConnectionId id = id_;
   timer_ = reactor->RunAfter(
-      config_->request_timeout, [reactor, id, state = timer_state_] {
+      timeout, [reactor, id, state = timer_state_] {
         int armed = 1;
         if (!state->compare_exchange_strong(armed, 2)) return;
         reactor->Write(id, absl::StrCat("HTTP/1.1 408 Request Timeout\r\n"

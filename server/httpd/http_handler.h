@@ -29,14 +29,26 @@ struct HttpConfig {
   size_t max_target_bytes = 8192;   // longer request target: 414
   size_t max_header_bytes = 16384;  // larger header block: 431
   int max_header_fields = 100;      // more fields: 431
-  // Paths with a segment starting with '.' (".git", ".env") are 404 and
-  // left out of listings unless this is set.
+  // Paths with a segment starting with '.' (".git", ".env"), or that lead
+  // into one through a symbolic link beneath the root, are 404 and such
+  // names left out of listings unless this is set.
   bool serve_dotfiles = false;
-  // Directory listings show at most this many entries.
+  // Directory listings read at most this many entries (hidden ones
+  // included) and stop listing before the page passes max_listing_bytes.
   size_t max_listing_entries = 10000;
+  size_t max_listing_bytes = 1 << 20;
   // A request whose header block is not complete this long after its first
   // byte is answered 408 and the connection closed (slowloris).
   absl::Duration request_timeout = absl::Seconds(10);
+  // A request body not complete this long after its head is answered 408
+  // and the connection closed (slowloris by body: a byte now and then
+  // would otherwise hold the connection for ever). With request_timeout it
+  // bounds how long one request can hold a connection.
+  absl::Duration body_timeout = absl::Seconds(10);
+  // Request bodies are read only to be skipped. One larger than this is
+  // answered 413 and the connection closed: at once when Content-Length
+  // says so (before any 100 Continue), as soon as a chunked body passes it.
+  uint64_t max_body_bytes = 1 << 20;
   Reactor* reactor = nullptr;
 };
 
@@ -59,13 +71,15 @@ class HttpHandler : public ConnectionHandler {
   int OnHeaderField(absl::string_view part);
   int OnHeaderValue(absl::string_view part);
   int OnHeadersComplete();
+  int OnBody(absl::string_view part);
   int OnMessageComplete();
 
   // Runs the parser over `data`, stopping at each complete head to check
   // its line syntax before the request is answered.
   void Parse(absl::string_view data);
   // At the end of a head whose syntax is checked: answers what can be
-  // answered before the body (Expect: 100-continue).
+  // answered before the body (a body too large, Expect: 100-continue) and
+  // starts the body's clock.
   void HeadComplete();
   // The parser failed with `err` at `refused`: answers 400/414/431/501.
   void ParseError(http_errno err, absl::string_view refused);
@@ -88,7 +102,9 @@ class HttpHandler : public ConnectionHandler {
   // Content-Length if `content_length` < 0.
   std::string Head(int status, int64_t content_length, const char* type,
                    const std::string& extra) const;
-  void ArmRequestTimer();
+  // Answers 408 and closes after `timeout` unless disarmed first; one
+  // timer at a time (a no-op while one is armed).
+  void ArmRequestTimer(absl::Duration timeout);
   bool DisarmRequestTimer();  // false if the timer already answered 408
 
   const HttpConfig* config_;
@@ -108,10 +124,11 @@ class HttpHandler : public ConnectionHandler {
   bool method_started_ = false;  // the parser accepted a method byte
   bool method_refused_ = false;  // the parser failed inside the method
   bool has_body_ = false;
+  uint64_t body_bytes_ = 0;  // of the body so far
   std::string if_modified_since_;
   std::string range_;
   std::string if_range_;
-  int limit_status_ = 0;  // 414 / 431 when a limit stopped the parser
+  int limit_status_ = 0;  // 413 / 414 / 431 when a limit stopped the parser
   bool bad_request_ = false;
   bool keep_alive_ = true;
   bool in_headers_ = false;
@@ -130,7 +147,8 @@ class HttpHandler : public ConnectionHandler {
   bool parser_paused_ = false;
   std::string backlog_;
 
-  // Shared with the request-header timer: 0 idle, 1 armed, 2 fired.
+  // Shared with the request timer (the head's, then the body's): 0 idle,
+  // 1 armed, 2 fired.
   std::shared_ptr<std::atomic<int>> timer_state_;
   TimerId timer_ = 0;
 };

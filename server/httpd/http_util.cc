@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <http_parser.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -124,16 +125,76 @@ std::string PercentEncodePath(absl::string_view path) {
   return absl::StrJoin(segments, "/");
 }
 
-int OpenBeneath(int root_fd, const std::string& relative) {
+namespace {
+
+// openat2 beneath `root_fd` with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
+// and `resolve`; the fd or -errno.
+int OpenAt2Beneath(int root_fd, const std::string& relative, uint64_t resolve) {
   const std::string path = relative.empty() ? "." : relative;
   open_how how = {};
   how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve;
   const long fd = ::syscall(SYS_openat2, root_fd, path.c_str(), &how,
                             sizeof(how));
-  if (fd >= 0) return static_cast<int>(fd);
-  if (errno != ENOSYS && errno != EPERM) return -errno;
+  return fd >= 0 ? static_cast<int>(fd) : -errno;
+}
+
+bool NoOpenAt2(int err) { return err == -ENOSYS || err == -EPERM; }
+
+// The target of the magic link /proc/self/fd/`fd`.
+absl::StatusOr<std::string> FdPath(int fd) {
+  const std::string link = absl::StrCat("/proc/self/fd/", fd);
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf));
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(buf) || buf[0] != '/') {
+    return absl::UnavailableError(absl::StrCat("cannot resolve ", link));
+  }
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+int OpenBeneath(int root_fd, const std::string& relative) {
+  const int fd = OpenAt2Beneath(root_fd, relative, 0);
+  if (!NoOpenAt2(fd)) return fd;
   return OpenBeneathByWalk(root_fd, relative);
+}
+
+int OpenVisibleBeneath(int root_fd, const std::string& relative,
+                       bool show_dotfiles) {
+  if (show_dotfiles) return OpenBeneath(root_fd, relative);
+  if (HasDotSegment(relative)) return -ENOENT;
+  // Without a symbolic link on the way, the file is where the path says.
+  int fd = OpenAt2Beneath(root_fd, relative, RESOLVE_NO_SYMLINKS);
+  if (NoOpenAt2(fd)) {
+    // The walk refuses every symbolic link: the path is what it opens.
+    return OpenBeneathByWalk(root_fd, relative);
+  }
+  if (fd != -ELOOP) return fd;
+  // A link on the way (or a real loop, which fails again here): follow
+  // the links beneath the root, then check where the file really is.
+  fd = OpenAt2Beneath(root_fd, relative, 0);
+  if (fd < 0) return fd;
+  const absl::StatusOr<std::string> where = PathBeneath(root_fd, fd);
+  if (!where.ok() || HasDotSegment(*where)) {
+    ::close(fd);
+    return where.ok() ? -ENOENT : -EACCES;
+  }
+  return fd;
+}
+
+absl::StatusOr<std::string> PathBeneath(int root_fd, int fd) {
+  absl::StatusOr<std::string> root = FdPath(root_fd);
+  if (!root.ok()) return root.status();
+  absl::StatusOr<std::string> path = FdPath(fd);
+  if (!path.ok()) return path.status();
+  if (*path == *root) return std::string();
+  if (root->back() != '/') root->push_back('/');
+  if (!absl::StartsWith(*path, *root)) {
+    return absl::NotFoundError(
+        absl::StrCat(*path, " is not beneath ", *root));
+  }
+  return path->substr(root->size());
 }
 
 int OpenBeneathByWalk(int root_fd, const std::string& relative) {
@@ -270,14 +331,16 @@ std::string DirectoryListing(int dir_fd, absl::string_view url_path,
   const int fd = ::dup(dir_fd);
   if (DIR* dir = fd >= 0 ? ::fdopendir(fd) : nullptr) {
     ::rewinddir(dir);  // the duplicate shares dir_fd's position
+    size_t scanned = 0;  // hidden names count too: they cost the same
     while (dirent* e = ::readdir(dir)) {
       const absl::string_view name = e->d_name;
       if (name == "." || name == "..") continue;
-      if (!options.show_dotfiles && absl::StartsWith(name, ".")) continue;
-      if (entries.size() == options.max_entries) {
+      if (scanned == options.max_entries) {
         truncated = true;
         break;
       }
+      ++scanned;
+      if (!options.show_dotfiles && absl::StartsWith(name, ".")) continue;
       bool is_dir = e->d_type == DT_DIR;
       if (e->d_type == DT_UNKNOWN) {
         struct stat st;
@@ -292,22 +355,35 @@ std::string DirectoryListing(int dir_fd, absl::string_view url_path,
   }
   std::sort(entries.begin(), entries.end());
   const std::string title = HtmlEscape(url_path);
-  std::string html = absl::StrCat(
+  const std::string head = absl::StrCat(
       "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ",
       title, "</title></head>\n<body><h1>Index of ", title, "</h1>\n");
-  if (truncated) {
-    absl::StrAppend(&html, "<p>Only the first ", options.max_entries,
-                    " entries are listed.</p>\n");
-  }
-  html += "<ul>\n";
-  if (url_path != "/") html += "<li><a href=\"../\">../</a></li>\n";
+  constexpr absl::string_view kTruncated =
+      "<p>Only part of this directory is listed.</p>\n";
+  constexpr absl::string_view kTail = "</ul></body></html>\n";
+  std::string items = "<ul>\n";
+  if (url_path != "/") items += "<li><a href=\"../\">../</a></li>\n";
+  // Room for the entries on a page of max_bytes, without and with the
+  // notice; `fits` is how much of `items` leaves room for the notice.
+  const size_t frame = head.size() + kTail.size();
+  const size_t room = options.max_bytes > frame ? options.max_bytes - frame : 0;
+  const size_t room_with_notice =
+      room > kTruncated.size() ? room - kTruncated.size() : 0;
+  size_t fits = items.size();
   for (const auto& [name, is_dir] : entries) {
-    const std::string suffix = is_dir ? "/" : "";
-    absl::StrAppend(&html, "<li><a href=\"", PercentEncodeSegment(name), suffix,
-                    "\">", HtmlEscape(name), suffix, "</a></li>\n");
+    const char* suffix = is_dir ? "/" : "";
+    const std::string item =
+        absl::StrCat("<li><a href=\"", PercentEncodeSegment(name), suffix,
+                     "\">", HtmlEscape(name), suffix, "</a></li>\n");
+    if (items.size() + item.size() > room) {
+      truncated = true;
+      break;
+    }
+    items += item;
+    if (items.size() <= room_with_notice) fits = items.size();
   }
-  html += "</ul></body></html>\n";
-  return html;
+  if (truncated) items.resize(fits);
+  return absl::StrCat(head, truncated ? kTruncated : "", items, kTail);
 }
 
 bool IsUnknownMethod(absl::string_view refused, bool started) {
@@ -334,6 +410,7 @@ const char* ReasonPhrase(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
     case 431: return "Request Header Fields Too Large";

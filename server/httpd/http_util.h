@@ -1,6 +1,6 @@
 // Internal header (HTTP server): request-target normalisation, safe opening
 // beneath the document root, content types, dates, ranges and directory
-// listings. Pure functions, unit-tested in tests/server/httpd/.
+// listings. Pure functions, unit-tested in tests/server/http/.
 #ifndef BATON_SERVER_HTTPD_HTTP_UTIL_H_
 #define BATON_SERVER_HTTPD_HTTP_UTIL_H_
 
@@ -44,6 +44,23 @@ int OpenBeneath(int root_fd, const std::string& relative);
 // The fallback walk of OpenBeneath on its own (for tests).
 int OpenBeneathByWalk(int root_fd, const std::string& relative);
 
+// OpenBeneath for a server that hides names starting with '.' (.git,
+// .env) unless `show_dotfiles`: the hidden name may not be reached by way
+// of a symbolic link beneath the root either ("cfg" -> ".git" makes
+// "cfg/config" hidden too). The rule holds on where the path resolves,
+// the opened file's location beneath the root, not only on the path as
+// requested. A hidden path gives -ENOENT (answered 404, as if it did not
+// exist). A path without symbolic links costs no more than OpenBeneath;
+// one with them is checked through /proc/self/fd, and gives -EACCES (403)
+// if that cannot be read.
+int OpenVisibleBeneath(int root_fd, const std::string& relative,
+                       bool show_dotfiles);
+
+// Where the open file `fd` lies beneath the open directory `root_fd`
+// ("a/b.txt"; "" for the root itself), from /proc/self/fd. NotFound if it
+// is not beneath it, Unavailable if /proc cannot tell.
+absl::StatusOr<std::string> PathBeneath(int root_fd, int fd);
+
 // Content-Type for a file name, by extension.
 const char* ContentTypeFor(absl::string_view name);
 
@@ -68,16 +85,23 @@ std::string HtmlEscape(absl::string_view text);
 std::string PercentEncodeSegment(absl::string_view segment);
 
 struct ListingOptions {
-  // At most this many entries are read and shown (readdir order decides
-  // which); the listing says so when there were more. Bounds the memory and
-  // time of one listing whatever the directory holds.
+  // At most this many directory entries are read, hidden ones (names
+  // starting with '.') included, and so at most this many shown (readdir
+  // order decides which). Bounds the time and memory of one listing
+  // whatever the directory holds.
   size_t max_entries = 10000;
+  // The page stops listing entries before it would grow past this many
+  // bytes (unless the heading alone, which holds the escaped path, is
+  // longer). Names can need six bytes of HTML per byte, so entries alone
+  // do not bound the size.
+  size_t max_bytes = 1 << 20;
   bool show_dotfiles = false;  // names starting with '.'
 };
 
 // An HTML listing of the open directory `dir_fd`, shown as `url_path`
 // (which ends in '/'). Names are escaped, links percent-encoded, entries
-// sorted, directories marked with a trailing slash.
+// sorted, directories marked with a trailing slash. When a bound of
+// `options` left entries out, the page says so.
 std::string DirectoryListing(int dir_fd, absl::string_view url_path,
                              const ListingOptions& options = {});
 

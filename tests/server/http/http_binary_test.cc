@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "tests/util/test_client.h"
 
 namespace baton {
@@ -150,16 +151,48 @@ TEST(HttpBinaryTest, DrainDeadlineCutsAStalledDownload) {
   ::close(stalled);
 }
 
+// Each bad value is refused at start with a message naming it.
 TEST(HttpBinaryTest, BadFlagsExitNonZero) {
-  for (const char* flag : {"--root=/no/such/dir", "--response_size=-2",
-                           "--port=99999", "--keepalive_timeout_ms=0"}) {
+  for (const char* flag :
+       {"--root=/no/such/dir", "--response_size=-2", "--port=99999",
+        "--keepalive_timeout_ms=0", "--request_timeout_ms=0",
+        "--request_timeout_ms=3600001", "--body_timeout_ms=0",
+        "--body_timeout_ms=9223372036854775807", "--max_body_bytes=-1",
+        "--max_body_bytes=1099511627777"}) {
     ChildServer server;
     EXPECT_FALSE(server.Start(RunfilePath("server/http"), {flag}).ok())
         << flag;
     absl::StatusOr<int> status = server.WaitExit(5000);
     ASSERT_TRUE(status.ok()) << flag;
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << flag;
+    EXPECT_TRUE(absl::StrContains(server.output(), absl::StrCat(flag, ": ")))
+        << server.output();
   }
+}
+
+// --max_body_bytes and --body_timeout_ms reach the server: a body over
+// the bound is refused at once (413), one that stops coming is 408.
+TEST(HttpBinaryTest, BodyFlagsBoundRequestBodies) {
+  ChildServer server;
+  ASSERT_TRUE(server
+                  .Start(RunfilePath("server/http"),
+                         {"--port=0", "--threads=1", "--response_size=5",
+                          "--max_body_bytes=10", "--body_timeout_ms=200"})
+                  .ok())
+      << server.output();
+  std::string r = Fetch(server.port(),
+                        "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 11"
+                        "\r\n\r\n");
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 413 ")) << r;
+  r = Fetch(server.port(),
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+            "0123456789");
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 200 ")) << r;
+  EXPECT_TRUE(absl::EndsWith(r, "\r\n\r\nxxxxx")) << r;
+  r = Fetch(server.port(),
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+            "01234");
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 408 ")) << r;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,10 +27,12 @@ namespace baton::http {
 namespace {
 
 using ::baton::testing::ConnectLoopback;
+using ::baton::testing::End;
 using ::baton::testing::Pattern;
 using ::baton::testing::ReadExact;
 using ::baton::testing::ReadToEof;
 using ::baton::testing::SendAll;
+using ::baton::testing::WaitForEnd;
 
 void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary);
@@ -79,13 +82,15 @@ class HttpServerTest : public ::testing::Test {
   void Start(int64_t response_size) {
     reactor_.reset();
     ReactorOptions o;
-    o.threads = 2;
+    o.threads = threads_;
     o.idle_timeout = absl::Seconds(5);
     o.write_timeout = write_timeout_;
     reactor_ = std::move(*Reactor::Create(o));
     config_.root_fd = root_fd_;
     config_.response_size = response_size;
-    config_.request_timeout = absl::Milliseconds(300);
+    config_.request_timeout = request_timeout_;
+    config_.body_timeout = body_timeout_;
+    config_.max_body_bytes = max_body_bytes_;
     config_.reactor = reactor_.get();
     port_ = *reactor_->Listen(ListenOptions{}, [this] {
       return std::make_unique<HttpHandler>(&config_);
@@ -159,7 +164,12 @@ class HttpServerTest : public ::testing::Test {
   std::string root_;
   std::string big_;
   int root_fd_ = -1;
+  // Set before Start (which restarts the reactor), never while it runs.
+  int threads_ = 2;
   absl::Duration write_timeout_ = absl::ZeroDuration();
+  absl::Duration request_timeout_ = absl::Milliseconds(300);
+  absl::Duration body_timeout_ = absl::Seconds(10);
+  uint64_t max_body_bytes_ = 1 << 20;
   HttpConfig config_;
   std::unique_ptr<Reactor> reactor_;
   int port_ = 0;
@@ -232,7 +242,7 @@ TEST_F(HttpServerTest, ErrorsAndMethods) {
             400);
 }
 
-// Issue 14: a request line that is not "token SP target SP version" is the
+// A request line that is not "token SP target SP version" is the
 // client's error (400, like nginx); 501 is only for a well-formed method
 // this server does not implement.
 TEST_F(HttpServerTest, MalformedRequestLinesAre400) {
@@ -266,11 +276,10 @@ TEST_F(HttpServerTest, MalformedRequestLinesAre400) {
       << r;
 }
 
-// Issue 16.1: http-parser stops after a request with Upgrade or CONNECT and
-// the rest of the read used to vanish while the connection stayed open, so
-// whether the next request was answered depended on how TCP split the
-// bytes. Now such a request is answered and the connection closes: the
-// same bytes get the same answer however they are split.
+// http-parser stops after a request with Upgrade or CONNECT. Such a
+// request is answered and the connection closes, so the same bytes get the
+// same answer however TCP splits them (the rest of the read is never
+// dropped while the connection stays open).
 TEST_F(HttpServerTest, UpgradeAndConnectDoNotDesync) {
   const std::string second = "GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n";
   const std::string upgrade =
@@ -303,7 +312,7 @@ TEST_F(HttpServerTest, UpgradeAndConnectDoNotDesync) {
   EXPECT_EQ(CountResponses(r), 2) << r;
 }
 
-// Issue 16.2: obs-fold and bare LF are refused (400, close) before the
+// Obs-fold and bare LF are refused (400, close) before the
 // request is answered, however the head is split across reads.
 TEST_F(HttpServerTest, FoldedHeadersAndBareLfAre400) {
   const std::string heads[] = {
@@ -367,7 +376,7 @@ TEST_F(HttpServerTest, SmugglingSpellingsAndHeadErrors) {
   EXPECT_EQ(Body(bad_url), "") << "the parser refused the target, not HEAD";
 }
 
-// Issue 16.3: the listing is shown only when index.html does not exist. An
+// The listing is shown only when index.html does not exist. An
 // index.html that exists but cannot be served (a symlink out of the root,
 // a directory) is 403, never the listing it was put there to hide.
 TEST_F(HttpServerTest, IndexThatCannotBeServedHidesTheListing) {
@@ -380,19 +389,53 @@ TEST_F(HttpServerTest, IndexThatCannotBeServedHidesTheListing) {
   EXPECT_TRUE(absl::StrContains(Exchange(Get("/dir/")), "Index of /dir/"));
 }
 
-// Issue 16.4: listings are bounded.
+// Listings are bounded in entries read and in bytes.
 TEST_F(HttpServerTest, ListingsAreBounded) {
   config_.max_listing_entries = 3;
+  Start(-1);
   const std::string r = Exchange(Get("/"));
   EXPECT_EQ(Status(r), 200);
-  EXPECT_TRUE(absl::StrContains(r, "Only the first 3 entries")) << r;
+  EXPECT_TRUE(absl::StrContains(r, "Only part of this directory")) << r;
   const std::string head = Exchange(
       "HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(HeaderOf(head, "Content-Length"),
             std::to_string(Body(r).size()));
 }
 
-// Issue 16.7: the redirect to a directory's slash form re-encodes its name.
+// Hidden entries cost a read like any other, so they count toward the
+// bound on entries read: a directory of hidden names is not read whole.
+TEST_F(HttpServerTest, HiddenEntriesCountTowardTheListingBound) {
+  ::mkdir((root_ + "/dots").c_str(), 0755);
+  for (int i = 0; i < 5; ++i) WriteFile(absl::StrCat(root_, "/dots/.h", i), "");
+  config_.max_listing_entries = 3;
+  Start(-1);
+  const std::string r = Exchange(Get("/dots/"));
+  EXPECT_EQ(Status(r), 200) << r;
+  EXPECT_TRUE(absl::StrContains(r, "Only part of this directory")) << r;
+  EXPECT_FALSE(absl::StrContains(r, ".h")) << r;
+}
+
+// Names that escape to six bytes of HTML per byte: 700 of them would make
+// a listing of about 1.4 MB. It stops at the default bound of 1 MiB and
+// says so; the entries it shows are whole.
+TEST_F(HttpServerTest, ListingIsBoundedInBytes) {
+  ::mkdir((root_ + "/wide").c_str(), 0755);
+  for (int i = 0; i < 700; ++i) {
+    WriteFile(absl::StrCat(root_, "/wide/", std::string(240, '&'), 1000 + i),
+              "");
+  }
+  const std::string r = Exchange(Get("/wide/"));
+  EXPECT_EQ(Status(r), 200) << r.substr(0, 200);
+  EXPECT_LE(Body(r).size(), size_t{1} << 20);
+  EXPECT_TRUE(absl::StrContains(r, "Only part of this directory"));
+  EXPECT_TRUE(absl::EndsWith(r, "</a></li>\n</ul></body></html>\n"));
+  const std::string head = Exchange(
+      "HEAD /wide/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(HeaderOf(head, "Content-Length"),
+            std::to_string(Body(r).size()));
+}
+
+// The redirect to a directory's slash form re-encodes its name.
 TEST_F(HttpServerTest, DirectoryRedirectIsPercentEncoded) {
   const std::pair<const char*, const char*> cases[] = {
       {"/x%3Fy", "/x%3Fy/"},
@@ -409,7 +452,7 @@ TEST_F(HttpServerTest, DirectoryRedirectIsPercentEncoded) {
   }
 }
 
-// Issue 16.8: dotfiles are not served or listed unless asked for.
+// Dotfiles are not served or listed unless asked for.
 TEST_F(HttpServerTest, DotfilesAreHiddenByDefault) {
   for (const char* target : {"/.env", "/.git/config", "/.git/", "/%2eenv"}) {
     EXPECT_EQ(Status(Exchange(Get(target))), 404) << target;
@@ -418,11 +461,12 @@ TEST_F(HttpServerTest, DotfilesAreHiddenByDefault) {
   EXPECT_FALSE(absl::StrContains(listing, ".env")) << listing;
   EXPECT_FALSE(absl::StrContains(listing, ".git")) << listing;
   config_.serve_dotfiles = true;
+  Start(-1);
   EXPECT_EQ(Body(Exchange(Get("/.env"))), "SECRET=1");
   EXPECT_TRUE(absl::StrContains(Exchange(Get("/")), ".git/"));
 }
 
-// Issue 16.8: standards gaps.
+// Expect: 100-continue, the absolute form, the header count bound.
 TEST_F(HttpServerTest, ExpectContinueAbsoluteFormAndHeaderCount) {
   // A refused request with Expect: 100-continue is answered at once,
   // without its body; an accepted one gets 100 Continue first.
@@ -468,6 +512,40 @@ TEST_F(HttpServerTest, ExpectContinueAbsoluteFormAndHeaderCount) {
   EXPECT_EQ(Status(r), 431) << r.substr(0, 60);
 }
 
+// The dotfile rule holds on where a path resolves: a symbolic link inside
+// the root to a hidden name does not reveal it, while links to visible
+// files still work.
+TEST_F(HttpServerTest, LinksIntoHiddenNamesAreHidden) {
+  ::mkdir((root_ + "/links").c_str(), 0755);
+  ::mkdir((root_ + "/links/index").c_str(), 0755);
+  ASSERT_EQ(::symlink("../.git", (root_ + "/links/cfg").c_str()), 0);
+  ASSERT_EQ(::symlink("../.env", (root_ + "/links/env").c_str()), 0);
+  ASSERT_EQ(::symlink("./../hello.txt", (root_ + "/links/hello").c_str()), 0);
+  ASSERT_EQ(::symlink("../../.git/config",
+                      (root_ + "/links/index/index.html").c_str()),
+            0);
+  for (const char* target :
+       {"/links/cfg/config", "/links/cfg/", "/links/env", "/links/cfg"}) {
+    const std::string r = Exchange(Get(target));
+    EXPECT_EQ(Status(r), 404) << target << ": " << r;
+    EXPECT_FALSE(absl::StrContains(r, "[core]")) << target;
+    EXPECT_FALSE(absl::StrContains(r, "SECRET")) << target;
+    EXPECT_FALSE(absl::StrContains(r, "config")) << target;
+  }
+  // An index.html that leads to a hidden file hides the listing (403).
+  std::string r = Exchange(Get("/links/index/"));
+  EXPECT_EQ(Status(r), 403) << r;
+  EXPECT_FALSE(absl::StrContains(r, "[core]")) << r;
+  r = Exchange(Get("/links/hello"));
+  EXPECT_EQ(Status(r), 200) << r;
+  EXPECT_EQ(Body(r), "hello, world\n");
+  config_.serve_dotfiles = true;
+  Start(-1);
+  EXPECT_EQ(Body(Exchange(Get("/links/cfg/config"))), "[core]");
+  EXPECT_EQ(Body(Exchange(Get("/links/env"))), "SECRET=1");
+  EXPECT_EQ(Body(Exchange(Get("/links/index/"))), "[core]");
+}
+
 TEST_F(HttpServerTest, TraversalSpellingsAreRefused) {
   for (const char* target :
        {"/../escape", "/%2e%2e/secret", "/..%2f..%2fetc%2fpasswd",
@@ -491,7 +569,7 @@ TEST_F(HttpServerTest, ConditionalAndRangeRequests) {
   r = Exchange(Get("/hello.txt", "If-Modified-Since: " + modified + "\r\n"));
   EXPECT_EQ(Status(r), 304);
   EXPECT_EQ(Body(r), "");
-  // Issue 16.6: a 304 sends no Content-Length (not a 0 that differs from
+  // A 304 sends no Content-Length (not a 0 that differs from
   // the 200's).
   EXPECT_FALSE(absl::StrContains(r, "Content-Length")) << r;
   r = Exchange(Get("/big.bin", "Range: bytes=1000-1999\r\n"));
@@ -505,7 +583,7 @@ TEST_F(HttpServerTest, ConditionalAndRangeRequests) {
   EXPECT_EQ(Body(r), "hello");
 }
 
-// Issue 16.5: If-Range. A resumed download of a file that changed since
+// If-Range. A resumed download of a file that changed since
 // gets the whole new file (200), not a range of it.
 TEST_F(HttpServerTest, IfRangeServesTheWholeFileWhenItChanged) {
   std::string r = Exchange(Get("/hello.txt"));
@@ -577,16 +655,124 @@ TEST_F(HttpServerTest, KeepAliveReusesTheConnection) {
   EXPECT_EQ(reactor_->Counters().accepts, 1u);
 }
 
+// A client that sent half a head holds no thread: with a single reactor
+// thread, another client is served while the slow one is still pending
+// (unanswered and open), and the slow one is answered once its head is
+// complete; a head that never completes gets 408 and the connection
+// closes.
 TEST_F(HttpServerTest, SlowHeadersGet408AndDoNotDelayOthers) {
+  const std::string partial = "GET /hello.txt HTTP/1.1\r\nHost: t\r\n";
+  threads_ = 1;
+  request_timeout_ = absl::Minutes(2);  // only bounds a hang here
+  Start(-1);
   const int slow = ConnectLoopback(port_);
-  ASSERT_TRUE(SendAll(slow, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n").ok());
-  // Meanwhile another client is served at once.
-  EXPECT_EQ(Status(Exchange(Get("/hello.txt"))), 200);
+  ASSERT_GE(slow, 0);
+  ASSERT_TRUE(SendAll(slow, partial).ok());
+  // The server has read the partial head...
+  for (int i = 0; i < 2000 && reactor_->Counters().bytes_read < partial.size();
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(reactor_->Counters().bytes_read, partial.size());
+  // ...another client is served meanwhile...
+  const std::string other = Exchange(Get("/hello.txt"));
+  EXPECT_EQ(Status(other), 200) << other;
+  EXPECT_EQ(Body(other), "hello, world\n");
+  // ...while the slow one is still pending: nothing sent to it, not closed.
+  EXPECT_EQ(WaitForEnd(slow, 0), End::kTimeout);
+  ASSERT_TRUE(SendAll(slow, "Connection: close\r\n\r\n").ok());
   absl::StatusOr<std::string> got = ReadToEof(slow);
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(Status(*got), 408);
-  EXPECT_FALSE(HeaderOf(*got, "Date").empty()) << *got;
   ::close(slow);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(Status(*got), 200) << *got;
+  EXPECT_EQ(Body(*got), "hello, world\n");
+
+  request_timeout_ = absl::Milliseconds(300);
+  Start(-1);
+  const int never = ConnectLoopback(port_);
+  ASSERT_TRUE(SendAll(never, partial).ok());
+  got = ReadToEof(never);
+  ::close(never);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(Status(*got), 408) << *got;
+  EXPECT_EQ(CountResponses(*got), 1) << *got;
+  EXPECT_EQ(HeaderOf(*got, "Connection"), "close") << *got;
+  EXPECT_FALSE(HeaderOf(*got, "Date").empty()) << *got;
+}
+
+// A body that trickles in, a byte at a time, each byte keeping the
+// connection off the idle sweep, is answered 408 once the body timeout
+// runs out, and the connection closes. (Without the body timeout the
+// client trickles its 300 bytes out of 1000 unanswered.)
+TEST_F(HttpServerTest, TrickledBodyGets408) {
+  body_timeout_ = absl::Milliseconds(200);
+  Start(-1);
+  for (const char* framing :
+       {"Content-Length: 1000\r\n", "Transfer-Encoding: chunked\r\n"}) {
+    const int fd = ConnectLoopback(port_);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(SendAll(fd, absl::StrCat("POST / HTTP/1.1\r\nHost: t\r\n",
+                                         framing, "\r\n"))
+                    .ok());
+    if (absl::StrContains(framing, "chunked")) {
+      ASSERT_TRUE(SendAll(fd, "3e8\r\n").ok());  // a chunk of 1000 bytes
+    }
+    bool answered = false;
+    for (int i = 0; i < 300 && !answered; ++i) {
+      if (::send(fd, "x", 1, MSG_NOSIGNAL) != 1) break;  // closed already
+      pollfd p = {fd, POLLIN, 0};
+      answered = ::poll(&p, 1, 50) == 1;
+    }
+    absl::StatusOr<std::string> got = ReadToEof(fd);
+    ::close(fd);
+    ASSERT_TRUE(got.ok()) << framing << got.status();
+    EXPECT_EQ(Status(*got), 408) << framing << *got;
+    EXPECT_EQ(CountResponses(*got), 1) << *got;
+    EXPECT_EQ(HeaderOf(*got, "Connection"), "close") << *got;
+  }
+}
+
+// Bodies are only skipped, and at most max_body_bytes of one: a larger
+// announced body is refused (413, close) before it is sent, without a
+// 100 Continue; a chunked one once it passes the bound.
+TEST_F(HttpServerTest, BodyLargerThanTheBoundGets413) {
+  max_body_bytes_ = 1000;
+  Start(-1);
+  for (const char* method : {"POST", "GET"}) {
+    for (const char* expect : {"", "Expect: 100-continue\r\n"}) {
+      const std::string r = ExchangeOpen(absl::StrCat(
+          method, " /hello.txt HTTP/1.1\r\nHost: t\r\n", expect,
+          "Content-Length: 1000000000000\r\n\r\nxyz"));
+      EXPECT_EQ(Status(r), 413) << method << " " << expect << r;
+      EXPECT_EQ(CountResponses(r), 1) << r;
+      EXPECT_EQ(HeaderOf(r, "Connection"), "close") << r;
+    }
+  }
+  // Chunked: 800 bytes pass, 1600 do not.
+  const std::string chunk = "320\r\n" + std::string(800, 'c') + "\r\n";
+  const std::string chunked =
+      "GET /hello.txt HTTP/1.1\r\nHost: t\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
+  std::string r = Exchange(chunked + chunk + "0\r\n\r\n");
+  EXPECT_EQ(Status(r), 200) << r;
+  EXPECT_EQ(Body(r), "hello, world\n");
+  r = ExchangeOpen(chunked + chunk + chunk);
+  EXPECT_EQ(Status(r), 413) << r;
+  EXPECT_EQ(CountResponses(r), 1) << r;
+  // Exactly the bound is read (and skipped).
+  r = Exchange(
+      "GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" +
+      std::string(1000, 'b'));
+  EXPECT_EQ(Status(r), 200) << r;
+  EXPECT_EQ(Body(r), "hello, world\n");
+  // The bound can refuse every body.
+  max_body_bytes_ = 0;
+  Start(-1);
+  EXPECT_EQ(Status(ExchangeOpen(
+                "GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 1"
+                "\r\n\r\nx")),
+            413);
+  EXPECT_EQ(Status(Exchange(Get("/hello.txt"))), 200);
 }
 
 int OpenFds() {
