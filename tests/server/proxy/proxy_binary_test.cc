@@ -114,7 +114,9 @@ TEST(ProxyBinaryTest, RejectsAHostNameUpstream) {
 }
 
 // An upstream the test drives by hand: it accepts one connection and sends
-// `payload` on it, then closes it if `close_after`.
+// `payload` on it, then closes it if `close_after`. Connections after the
+// first (a probe that reached the proxy before it stopped accepting) are
+// closed once the payload is sent, so their pairs end too.
 class SendingUpstream {
  public:
   SendingUpstream(std::string payload, bool close_after)
@@ -127,6 +129,11 @@ class SendingUpstream {
       fd_.store(fd);
       (void)SendAll(fd, payload_);  // fails if the proxy cuts the pair
       if (close_after_) ::shutdown(fd, SHUT_WR);
+      for (;;) {  // until the destructor shuts the listener
+        const int extra = ::accept(listener_, nullptr, nullptr);
+        if (extra < 0) return;
+        ::close(extra);
+      }
     });
   }
   // Unblocks the thread (accept or send) and joins it.
