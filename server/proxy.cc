@@ -170,9 +170,10 @@ int main(int argc, char** argv) {
     LOG(ERROR) << "cannot start: " << s;
     return 1;
   }
-  LOG(INFO) << "listening on " << baton::net::JoinHostPort(listen.address, *port)
-            << " (proxy to " << FLAGS_upstream << ") with "
-            << (*reactor)->options().threads << " threads";
+  LOG(INFO) << "listening on "
+            << baton::net::JoinHostPort(listen.address, *port) << " (proxy to "
+            << FLAGS_upstream << ") with " << (*reactor)->options().threads
+            << " threads";
   const int signal = baton::flags::WaitForSignal(stop_signals);
   return StopSoftly(reactor->get(), &proxy, stop_signals, signal);
 }

@@ -179,12 +179,12 @@ TEST(ProxyBinaryTest, SigtermLetsATransferFinish) {
   const std::string payload = Pattern(32 << 20, 7);
   SendingUpstream upstream(payload, /*close_after=*/true);
   ChildServer proxy;
-  ASSERT_TRUE(proxy
-                  .Start(RunfilePath("server/proxy"),
-                         {"--port=0", "--threads=2", "--drain_timeout_ms=120000",
-                          "--upstream=127.0.0.1:" +
-                              std::to_string(upstream.port())})
-                  .ok())
+  ASSERT_TRUE(
+      proxy
+          .Start(RunfilePath("server/proxy"),
+                 {"--port=0", "--threads=2", "--drain_timeout_ms=120000",
+                  "--upstream=127.0.0.1:" + std::to_string(upstream.port())})
+          .ok())
       << proxy.output();
   const int fd = ConnectLoopback(proxy.port(), 60000);
   ASSERT_GE(fd, 0);

@@ -316,28 +316,33 @@ TEST(ProxyTest, UpstreamRefusedClosesTheClient) {
 TEST(ProxyTest, UpstreamResetMidTransferClosesTheClient) {
   RawUpstream upstream;
   TestProxy proxy(upstream.port);
-  const int client = ConnectLoopback(proxy.port, 30000);
-  ASSERT_GE(client, 0);
+  const ScopedClose client{ConnectLoopback(proxy.port, 30000)};
+  ASSERT_GE(client.fd, 0);
   const int up = upstream.Accept();
   ASSERT_GE(up, 0);
   std::atomic<bool> done{false};
-  std::thread sender([&] {
-    const std::string chunk = Pattern(64 << 10, 51);
-    while (!done.load() && SendAll(client, chunk).ok()) {
-    }
-  });
+  JoinedThread sender(
+      [&] {
+        const std::string chunk = Pattern(64 << 10, 51);
+        while (!done.load() && SendAll(client.fd, chunk).ok()) {
+        }
+      },
+      [&] {
+        done.store(true);
+        ::shutdown(client.fd, SHUT_RDWR);
+      });
   ASSERT_TRUE(SendAll(up, Pattern(100000, 52)).ok());
   ASSERT_TRUE(ReadExact(up, 1 << 20).ok());  // the transfer is under way
   linger hard = {1, 0};  // close sends RST
   ::setsockopt(up, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
   ::close(up);
   std::string got;
-  EXPECT_TRUE(ReadsToEndOrReset(client, &got));  // not a timeout
+  EXPECT_TRUE(ReadsToEndOrReset(client.fd, &got));  // not a timeout
   done.store(true);
-  ::shutdown(client, SHUT_RDWR);
-  sender.join();
-  ::close(client);
-  EXPECT_TRUE(Eventually([&] { return proxy.reactor->connection_count() == 0; }));
+  ::shutdown(client.fd, SHUT_RDWR);
+  sender.Join();
+  EXPECT_TRUE(
+      Eventually([&] { return proxy.reactor->connection_count() == 0; }));
 }
 
 TEST(ProxyTest, AThousandConcurrentConnections) {
@@ -436,7 +441,8 @@ TEST(ProxyTest, MaxQueuedBoundsTheWholeProxy) {
   std::vector<std::unique_ptr<ScopedClose>> clients, ups;
   std::vector<std::string> payloads;
   for (int i = 0; i < kPairs; ++i) {
-    clients.push_back(std::make_unique<ScopedClose>(ConnectLoopback(proxy.port, 30000)));
+    clients.push_back(
+        std::make_unique<ScopedClose>(ConnectLoopback(proxy.port, 30000)));
     ASSERT_GE(clients.back()->fd, 0);
     // Accepted in connect order: pair i is clients[i] -> ups[i].
     ups.push_back(std::make_unique<ScopedClose>(upstream.Accept()));
@@ -530,7 +536,8 @@ void ExpectFailuresCountedAndLoggedRarely(const std::string& address,
   EXPECT_TRUE(Eventually([&] {
     return proxy.counters().upstream_failures == uint64_t{kClients};
   })) << proxy.counters().ToString();
-  EXPECT_TRUE(Eventually([&] { return proxy.reactor->connection_count() == 0; }));
+  EXPECT_TRUE(
+      Eventually([&] { return proxy.reactor->connection_count() == 0; }));
   EXPECT_LE(sink.Count("upstream " + address), 1);
   EXPECT_EQ(proxy.counters().pairs, uint64_t{kClients});
 }
