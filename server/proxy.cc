@@ -5,9 +5,9 @@
 //
 // Back-pressure each way (a slow reader on either side pauses reading from
 // the other), a process-wide bound on queued bytes (--max_queued_bytes),
-// half-close passed on both ways, an upstream that refuses or dies closes
-// its client with a reset and a (rate-limited) log line. Logs "listening on
-// ADDR:PORT" once ready.
+// half-close passed on both ways; an upstream that refuses closes its
+// client, one that dies mid-transfer resets it, each with a (rate-limited)
+// log line. Logs "listening on ADDR:PORT" once ready.
 //
 // Stopping (SIGINT or SIGTERM), after HAProxy's soft stop:
 //   1. stop accepting (Reactor::StopAccepting): connects are refused;

@@ -44,6 +44,9 @@ struct ProxyLink {
   std::atomic<int> open_sides{2};
   // The client has closed: an upstream closing after it was closed by us.
   std::atomic<bool> client_closed{false};
+  // The upstream connected: bytes may have flowed, so an error ends the
+  // pair with a reset.
+  std::atomic<bool> upstream_opened{false};
 };
 
 // Why a side must pause after a write.
@@ -144,6 +147,7 @@ class ProxySide : public ConnectionHandler {
   void OnOpen(Connection& conn) override {
     if (!is_client_) {
       // Connected: the client may send now.
+      link_->upstream_opened.store(true);
       reactor_->ResumeReading(peer_);
       return;
     }
@@ -241,9 +245,11 @@ class ProxySide : public ConnectionHandler {
     if (reason.ok()) {
       reactor_->Close(peer_);  // sends what is queued first
     } else {
-      // Cut short: a reset on both sides, so neither reads a cut stream
-      // as complete.
-      ResetOnClose(conn.fd());
+      // Cut short: once the pair has carried bytes, a reset on both sides,
+      // so neither reads a cut stream as complete. (A client whose
+      // upstream never connected has received nothing and is closed
+      // plainly.)
+      if (link_->upstream_opened.load()) ResetOnClose(conn.fd());
       reactor_->Abort(peer_);
     }
     // Our queue is gone.

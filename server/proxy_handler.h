@@ -26,9 +26,11 @@
 //     (after everything written before it); a side closes cleanly once
 //     both of its directions are done;
 //   * failure: a side that closes with an error (reset, refused, timed out,
-//     cut) aborts its peer, and a side closed by an error is closed with a
-//     reset (SO_LINGER 0), never a FIN that reads as a complete stream.
-//     Upstream failures are counted and logged (rate-limited).
+//     cut) aborts its peer. Once the upstream has connected, a side closed
+//     by an error is closed with a reset (SO_LINGER 0), never a FIN that
+//     reads as a complete stream; a client whose upstream never connected
+//     received nothing and is simply closed. Upstream failures are counted
+//     and logged (rate-limited);
 //   * stopping: Reactor::StopAccepting, then pairs finish by themselves;
 //     CutAll resets whatever is left (server/proxy.cc).
 #ifndef BATON_SERVER_PROXY_HANDLER_H_
