@@ -136,6 +136,7 @@ size_t Reactor::pending_output(ConnectionId id) const {
 }
 
 void Reactor::Drain() { core_->Drain(); }
+void Reactor::StopAccepting() { core_->StopAccepting(); }
 
 size_t Reactor::connection_count() const { return core_->connection_count(); }
 ReactorCounters Reactor::Counters() const { return core_->Counters(); }

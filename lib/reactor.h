@@ -196,6 +196,14 @@ class Reactor {
   // as they go; then, or at the caller's deadline, Stop() cuts the rest.
   void Drain();
 
+  // Listeners stop accepting (as in Drain: connects to them are refused
+  // from now on) and Listen fails; everything else goes on: open
+  // connections are left alone and Connect still works. For a server that
+  // ends its connections itself (a proxy lets each pair finish its
+  // transfer, then cuts what is left). Any thread, idempotent; Drain and
+  // Stop imply it.
+  void StopAccepting();
+
   // Asks the reactor to stop: listeners close at once, running handlers
   // finish, workers exit, then every remaining connection is closed (OnClose
   // with a CANCELLED status). Returns immediately; idempotent.

@@ -116,6 +116,12 @@ class ReactorCore {
     return draining_.load(std::memory_order_acquire) != 0;
   }
   void Drain();
+  void StopAccepting();
+  // Listeners are shut (StopAccepting, Drain or Stop): no accepts, no
+  // Listen.
+  bool accepting_stopped() const {
+    return stopping() || accepting_stopped_.load(std::memory_order_acquire);
+  }
   bool Post(std::function<void()> task);
   uint64_t AddTimer(int64_t delay_ns, int64_t period_ns,
                     std::function<void()> fn);
@@ -302,11 +308,16 @@ class ReactorCore {
   // Drain(): no accepts, close connections. An integer so that openers can
   // read it with an RMW (see OpenConnection).
   std::atomic<uint32_t> draining_{0};
+  // StopAccepting() (or Drain) shut the listeners; set under
+  // listeners_mu_, so Listen cannot add one that stays open.
+  std::atomic<bool> accepting_stopped_{false};
 
   Mutex task_mu_;
   std::vector<std::function<void()>> tasks_ ABSL_GUARDED_BY(task_mu_);
 
   Mutex listeners_mu_;
+  // Sets accepting_stopped_ and shuts every listener (once).
+  void ShutListenersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(listeners_mu_);
   // Never shrinks while the reactor runs: a listener's index is its epoll
   // source, and its object must outlive any event naming it.
   std::vector<std::unique_ptr<Listener>> listeners_
