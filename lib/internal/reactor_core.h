@@ -155,6 +155,10 @@ class ReactorCore {
   }
   void ResumePollingForTest() { scheduler_.ReleaseLeaderRoleForTest(); }
 
+  // Tests: entries waiting in the timer queue (every kind; not those of a
+  // batch being run).
+  size_t PendingTimersForTest() const { return timers_.size(); }
+
   // Dispatches a synthetic epoll event as if epoll_wait had returned it.
   // Tests only; must run on a reactor thread (e.g. inside Post).
   void InjectEventForTest(uint64_t data, uint32_t events) {
