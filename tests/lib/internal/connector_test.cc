@@ -1,7 +1,9 @@
 // Reactor::Connect (lib/internal/connector.cc) on loopback: success over
 // IPv4 and IPv6, refusal, retries with back-off, a timeout against a
-// listener whose backlog is full, cancellation by Close and Stop, a connect
-// made from inside a handler, and bytes written before the connection is up.
+// listener whose backlog is full, an infinite timeout or back-off (no
+// deadline at all), cancellation by Close, Drain and Stop (no attempt
+// starts after them), a connect made from inside a handler, and bytes
+// written before the connection is up.
 // Each failure must reach the handler as OnClose (no OnOpen) with a clear
 // status, and leave no descriptor behind.
 #include <fcntl.h>
@@ -11,11 +13,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "baton/reactor.h"
+#include "tests/lib/internal/ipv6_loopback.h"
 #include "tests/lib/internal/reactor_test_support.h"
 #include "tests/util/test_client.h"
 
@@ -30,6 +35,9 @@ using ::baton::testing::RecordingFactory;
 using ::baton::testing::RecordingHandler;
 using ::baton::testing::StartReactor;
 using ::baton::testing::Threads;
+using ::baton::internal::ReactorTestPeer;
+
+constexpr std::chrono::seconds kBound{20};  // only limits a hang
 
 class Echo : public ConnectionHandler {
  public:
@@ -47,6 +55,7 @@ struct EchoServer {
     ListenOptions listen;
     listen.address = address;
     auto p = reactor->Listen(listen, [] { return std::make_unique<Echo>(); });
+    EXPECT_TRUE(p.ok()) << p.status();
     if (p.ok()) port = *p;
   }
 };
@@ -60,8 +69,13 @@ ConnectOptions To(int port, const std::string& address = "127.0.0.1") {
 
 // Connects, says `message` in OnOpen and waits for it to come back.
 void ExpectEchoThrough(const std::string& address) {
+  if (address == "::1") {
+    absl::StatusOr<bool> ipv6 = testing::HasIpv6Loopback();
+    ASSERT_TRUE(ipv6.ok()) << ipv6.status();
+    if (!*ipv6) GTEST_SKIP() << "no IPv6 loopback on this host";
+  }
   EchoServer server(address);
-  if (server.port == 0) GTEST_SKIP() << address << " not available";
+  ASSERT_NE(server.port, 0) << "could not listen on " << address;
   auto client = StartReactor(Threads(2));
   auto record = std::make_shared<Record>();
   const std::string message = testing::Pattern(100000, 7);
@@ -260,6 +274,135 @@ TEST(ConnectorTest, CloseCancelsAConnectInProgress) {
   EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled);
   EXPECT_TRUE(Eventually([&] { return OpenFdCount() == fds_before; }));
   EXPECT_FALSE(reactor->Close(*id));  // stale now
+}
+
+// An infinite timeout means no deadline: the attempt against a full
+// backlog waits (no timer queue entry is armed for it) until it is closed.
+TEST(ConnectorTest, InfiniteTimeoutNeverTimesOut) {
+  FullListener full;
+  auto reactor = StartReactor(Threads(2));
+  auto record = std::make_shared<Record>();
+  ConnectOptions o = To(full.port);
+  o.timeout = absl::InfiniteDuration();
+  auto id = reactor->Connect(o, RecordingFactory(record));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(Eventually(
+      [&] { return reactor->Counters().connect_attempts == 1; }));
+  // A timer queue batch after the attempt began: a deadline armed by the
+  // attempt would have been due before this one.
+  testing::Notification later;
+  reactor->RunAfter(absl::ZeroDuration(), [&] { later.Notify(); });
+  ASSERT_TRUE(later.WaitFor(kBound));
+  EXPECT_FALSE(record->done.HasBeenNotified()) << record->status();
+  EXPECT_EQ(ReactorTestPeer::PendingTimers(*reactor), 0u);
+  EXPECT_TRUE(reactor->Close(*id));
+  ASSERT_TRUE(record->done.WaitFor(kBound));
+  EXPECT_FALSE(record->is_opened());
+  EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled)
+      << record->status();
+  EXPECT_NE(record->status().message().find("closed while connecting"),
+            std::string::npos)
+      << record->status();
+  EXPECT_EQ(reactor->Counters().connect_attempts, 1u);
+}
+
+// An infinite back-off never ends: after the first refusal the connection
+// waits (its one timer queue entry never falls due) until it is closed.
+TEST(ConnectorTest, InfiniteBackoffWaitsUntilClosed) {
+  int port = 0;
+  const int reserved = BoundNotListening(&port);
+  auto reactor = StartReactor(Threads(2));
+  auto record = std::make_shared<Record>();
+  ConnectOptions o = To(port);
+  o.timeout = absl::InfiniteDuration();  // no entry for the attempt itself
+  o.max_attempts = 2;
+  o.initial_backoff = absl::InfiniteDuration();
+  o.max_backoff = absl::InfiniteDuration();
+  auto id = reactor->Connect(o, RecordingFactory(record));
+  ASSERT_TRUE(id.ok()) << id.status();
+  // Refused, and waiting out the back-off.
+  ASSERT_TRUE(Eventually(
+      [&] { return ReactorTestPeer::PendingTimers(*reactor) == 1; }));
+  testing::Notification later;
+  reactor->RunAfter(absl::ZeroDuration(), [&] { later.Notify(); });
+  ASSERT_TRUE(later.WaitFor(kBound));
+  EXPECT_FALSE(record->done.HasBeenNotified()) << record->status();
+  EXPECT_TRUE(reactor->Close(*id));
+  ASSERT_TRUE(record->done.WaitFor(kBound));
+  EXPECT_FALSE(record->is_opened());
+  EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled)
+      << record->status();
+  EXPECT_EQ(reactor->Counters().connect_attempts, 1u);
+  EXPECT_EQ(ReactorTestPeer::PendingTimers(*reactor), 0u);
+  ::close(reserved);
+}
+
+// A back-off that ends after Stop starts no new attempt. The back-off ends
+// in the same timer queue batch as a reactor timer that calls Stop and is
+// due just before it: a reactor timer holds the queue's batch until the
+// first attempt has been refused and the back-off (none: due at once) is
+// waiting, so both fall due in the next batch.
+TEST(ConnectorTest, BackoffEndingAfterStopStartsNoAttempt) {
+  int port = 0;
+  const int reserved = BoundNotListening(&port);
+  auto record = std::make_shared<Record>();
+  testing::Notification holding, stopped;
+  std::atomic<bool> backoff_seen{false};
+  auto reactor = StartReactor(Threads(2));
+  Reactor* r = reactor.get();
+  reactor->RunAfter(absl::ZeroDuration(), [&] {
+    r->RunAfter(absl::ZeroDuration(), [&] {
+      r->Stop();
+      stopped.Notify();
+    });
+    holding.Notify();
+    // The Stop timer above, and the back-off once the attempt is refused.
+    backoff_seen = Eventually(
+        [&] { return ReactorTestPeer::PendingTimers(*r) == 2; }, 20000);
+  });
+  ASSERT_TRUE(holding.WaitFor(kBound));
+  ConnectOptions o = To(port);
+  o.timeout = absl::InfiniteDuration();  // no entry for the attempt itself
+  o.max_attempts = 2;
+  o.initial_backoff = absl::ZeroDuration();
+  o.max_backoff = absl::ZeroDuration();
+  ASSERT_TRUE(reactor->Connect(o, RecordingFactory(record)).ok());
+  ASSERT_TRUE(stopped.WaitFor(kBound));
+  reactor->Wait();
+  EXPECT_TRUE(backoff_seen.load());
+  ASSERT_TRUE(record->done.HasBeenNotified());
+  EXPECT_FALSE(record->is_opened());
+  EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled)
+      << record->status();
+  EXPECT_EQ(reactor->Counters().connect_attempts, 1u);
+  ::close(reserved);
+}
+
+// A Drain that comes before the first attempt starts (here from the
+// handler factory, which runs just before it) means no attempt at all:
+// OnClose(CANCELLED) and no socket.
+TEST(ConnectorTest, DrainBeforeTheFirstAttemptStartsNoSocket) {
+  int port = 0;
+  const int reserved = BoundNotListening(&port);
+  auto reactor = StartReactor(Threads(2));
+  Reactor* r = reactor.get();
+  auto record = std::make_shared<Record>();
+  ASSERT_TRUE(reactor
+                  ->Connect(To(port),
+                            [&] {
+                              r->Drain();
+                              return std::make_unique<RecordingHandler>(
+                                  record);
+                            })
+                  .ok());
+  ASSERT_TRUE(record->done.WaitFor(kBound));
+  EXPECT_FALSE(record->is_opened());
+  EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled)
+      << record->status();
+  EXPECT_NE(record->status().message().find("draining"), std::string::npos)
+      << record->status();
+  EXPECT_EQ(reactor->Counters().connect_attempts, 0u);
+  ::close(reserved);
 }
 
 // Bytes written by id before the connection is up are sent once it is.
