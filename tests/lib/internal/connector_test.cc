@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -282,14 +283,16 @@ TEST(ConnectorTest, CloseCancelsAConnectInProgress) {
   EXPECT_FALSE(reactor->Close(*id));  // stale now
 }
 
-// An infinite timeout means no deadline: the attempt against a full
-// backlog waits (no timer queue entry is armed for it) until it is closed.
-TEST(ConnectorTest, InfiniteTimeoutNeverTimesOut) {
+// An infinite timeout, or one too long for the clock (a proxy's
+// --connect_timeout_ms of INT64_MAX), means no deadline: the attempt
+// against a full backlog waits (no timer queue entry is armed for it)
+// until it is closed.
+void ExpectNoDeadline(absl::Duration timeout) {
   FullListener full;
   auto record = std::make_shared<Record>();
   auto reactor = StartReactor(Threads(2));
   ConnectOptions o = To(full.port);
-  o.timeout = absl::InfiniteDuration();
+  o.timeout = timeout;
   auto id = reactor->Connect(o, RecordingFactory(record));
   ASSERT_TRUE(id.ok()) << id.status();
   ASSERT_TRUE(Eventually(
@@ -310,6 +313,14 @@ TEST(ConnectorTest, InfiniteTimeoutNeverTimesOut) {
             std::string::npos)
       << record->status();
   EXPECT_EQ(reactor->Counters().connect_attempts, 1u);
+}
+
+TEST(ConnectorTest, InfiniteTimeoutNeverTimesOut) {
+  ExpectNoDeadline(absl::InfiniteDuration());
+}
+
+TEST(ConnectorTest, TimeoutTooLongForTheClockNeverTimesOut) {
+  ExpectNoDeadline(absl::Milliseconds(std::numeric_limits<int64_t>::max()));
 }
 
 // An infinite back-off never ends: after the first refusal the connection
