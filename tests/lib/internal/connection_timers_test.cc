@@ -13,9 +13,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +26,7 @@ namespace baton {
 namespace {
 
 using ::baton::testing::ConnectLoopback;
+using ::baton::testing::Counter;
 using ::baton::testing::Eventually;
 using ::baton::testing::Notification;
 using ::baton::testing::ReadExact;
@@ -38,40 +37,6 @@ using ::baton::testing::Threads;
 using ::baton::internal::ReactorTestPeer;
 
 constexpr std::chrono::seconds kBound{20};  // only limits a hang
-
-// A count other threads can wait for (bounded). std::mutex, so that
-// ThreadSanitizer sees the synchronisation.
-class Counter {
- public:
-  void Increment() {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++n_;
-    cv_.notify_all();
-  }
-  // True once the count reached `n`; false if `timeout` ran out first or
-  // GiveUp was called.
-  bool WaitFor(int n, std::chrono::milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return n_ >= n || given_up_; });
-    return n_ >= n;
-  }
-  // Ends every wait now and from now on (so a failing run fails fast).
-  void GiveUp() {
-    std::lock_guard<std::mutex> lock(mu_);
-    given_up_ = true;
-    cv_.notify_all();
-  }
-  int value() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return n_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int n_ = 0;
-  bool given_up_ = false;
-};
 
 std::atomic<int> g_violations{0};
 std::atomic<int> g_timer_runs{0};

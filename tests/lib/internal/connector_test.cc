@@ -35,6 +35,7 @@ namespace baton {
 namespace {
 
 using ::baton::testing::BoundNotListening;
+using ::baton::testing::Counter;
 using ::baton::testing::Eventually;
 using ::baton::testing::OpenFdCount;
 using ::baton::testing::Record;
@@ -393,6 +394,68 @@ TEST(ConnectorTest, BackoffEndingAfterStopStartsNoAttempt) {
       << record->status();
   EXPECT_EQ(reactor->Counters().connect_attempts, 1u);
   ::close(reserved);
+}
+
+// Connect deadlines that fall due together are queued for any free thread,
+// not served one after another on the thread that took the timer queue's
+// wake-up: each OnClose (DEADLINE_EXCEEDED) here waits until all have
+// started, which they can only do if they run at the same time.
+TEST(ConnectorTest, DeadlinesDueTogetherAreServedOnSeveralThreadsAtOnce) {
+  constexpr int kConnects = 3;
+  FullListener full;
+  Counter started, together, finished;
+  testing::Notification holding;
+  std::atomic<bool> all_armed{false};
+  // One thread held in the reactor timer below, one leader, and one per
+  // connection.
+  auto reactor = StartReactor(Threads(kConnects + 2));
+  Reactor* r = reactor.get();
+  // While a batch of the timer queue runs, its descriptor is disarmed and
+  // no other batch starts. Holding this one until every attempt has armed
+  // its deadline (due almost at once) puts all of them in the next batch.
+  reactor->RunAfter(absl::ZeroDuration(), [&] {
+    holding.Notify();
+    all_armed = Eventually(
+        [&] { return ReactorTestPeer::PendingTimers(*r) == kConnects; },
+        20000);
+  });
+  ASSERT_TRUE(holding.WaitFor(kBound));
+  class Handler : public ConnectionHandler {
+   public:
+    Handler(Counter* started, Counter* together, Counter* finished)
+        : started_(started), together_(together), finished_(finished) {}
+    void OnOpen(Connection&) override { ADD_FAILURE() << "connected"; }
+    void OnData(Connection&, absl::string_view) override {}
+    void OnClose(Connection&, const absl::Status& reason) override {
+      EXPECT_EQ(reason.code(), absl::StatusCode::kDeadlineExceeded);
+      started_->Increment();
+      if (started_->WaitFor(kConnects, kBound)) {
+        together_->Increment();
+      } else {
+        started_->GiveUp();  // the others need not wait too
+      }
+      finished_->Increment();
+    }
+    Counter* started_;
+    Counter* together_;
+    Counter* finished_;
+  };
+  ConnectOptions o = To(full.port);
+  o.timeout = absl::Nanoseconds(1);
+  for (int i = 0; i < kConnects; ++i) {
+    ASSERT_TRUE(reactor
+                    ->Connect(o,
+                              [&] {
+                                return std::make_unique<Handler>(
+                                    &started, &together, &finished);
+                              })
+                    .ok());
+  }
+  ASSERT_TRUE(finished.WaitFor(kConnects, 3 * kBound));
+  EXPECT_TRUE(all_armed.load());
+  EXPECT_EQ(together.value(), kConnects);
+  reactor->Stop();
+  reactor->Wait();
 }
 
 // A Drain that comes before the first attempt starts (here from the
