@@ -75,7 +75,7 @@ void ReactorCore::HandleListener(Listener* listener) {
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         // Out of descriptors or memory: refuse one waiting client cleanly
         // and rest before accepting again instead of spinning on the error.
-        if (ShedOneConnection(listener)) Add(&WorkerCounters::rejected);
+        ShedOneConnection(listener);
         LOG_EVERY_N(WARNING, 1000)
             << "accept: " << std::strerror(err) << "; backing off ("
             << google::COUNTER << " times)";
@@ -97,9 +97,10 @@ void ReactorCore::HandleListener(Listener* listener) {
     Add(&WorkerCounters::accepts);
     Slot* slot = table_.Allocate();
     if (slot == nullptr) {
-      // max_connections reached.
-      ::close(fd);
+      // max_connections reached. Counted before the close, so a client
+      // that sees its connection end also sees it counted.
       Add(&WorkerCounters::rejected);
+      ::close(fd);
       continue;
     }
     OpenConnection(slot, fd, listener->factory,
@@ -110,14 +111,16 @@ void ReactorCore::HandleListener(Listener* listener) {
   }
 }
 
-bool ReactorCore::ShedOneConnection(Listener* listener) {
+void ReactorCore::ShedOneConnection(Listener* listener) {
   MutexLock lock(&reserve_mu_);
-  if (!reserve_fd_.valid()) return false;
+  if (!reserve_fd_.valid()) return;
   reserve_fd_.Reset();
   const int fd = ::accept4(listener->fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
-  if (fd >= 0) ::close(fd);
+  if (fd >= 0) {
+    Add(&WorkerCounters::rejected);  // before the close, as above
+    ::close(fd);
+  }
   reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  return fd >= 0;
 }
 
 absl::StatusOr<ConnectionId> ReactorCore::Adopt(int fd,

@@ -208,7 +208,9 @@ class ReactorCore {
 
   // acceptor.cc
   void HandleListener(Listener* listener);
-  bool ShedOneConnection(Listener* listener);
+  // Accepts one waiting client with the reserved descriptor and closes it
+  // (counted as rejected); used when accept4 runs out of descriptors.
+  void ShedOneConnection(Listener* listener);
 
   // connection_lifetime.cc
   // Sets up a freshly allocated, claimed slot and serves it.
