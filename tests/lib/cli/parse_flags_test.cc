@@ -54,12 +54,14 @@ struct Binary {
 const Binary kBinaries[] = {
     {"server/echo", "echo: echo server", "-speculative_rounds ", true},
     {"server/http", "http: HTTP/1.1 server", "-response_size ", true},
-    {"server/asio_echo", "asio_echo: echo server on Boost.Asio", "-threads ",
-     true},
-    {"server/poll_echo", "poll_echo: single-threaded poll()", "-address ",
-     true},
-    {"server/select_echo", "select_echo: ", "-address ", true},
-    {"server/thread_echo", "thread_echo: ", "-address ", true},
+    {"server/compare/baton_echo", "baton_echo: echo server on baton's",
+     "-slow_us ", true},
+    {"server/compare/asio_echo", "asio_echo: echo server on Boost.Asio",
+     "-threads ", true},
+    {"server/compare/poll_echo", "poll_echo: single-threaded poll()",
+     "-address ", true},
+    {"server/compare/select_echo", "select_echo: ", "-address ", true},
+    {"server/compare/thread_echo", "thread_echo: ", "-address ", true},
     {"client/bench", "bench: load generator", "-mode ", false},
     {"client/deadconn", "deadconn: holds idle connections", "-partial_request ",
      false},
@@ -96,7 +98,7 @@ TEST(ParseFlagsTest, MainFileFlagsComeFirst) {
     const char* path;
     const char* main_file;
   };
-  for (const Case& c : {Case{"server/echo", "server/echo.cc"},
+  for (const Case& c : {Case{"server/echo", "server/echo_main.cc"},
                         Case{"server/http", "server/http_main.cc"},
                         Case{"client/bench", "client/bench_main.cc"},
                         Case{"client/deadconn", "client/deadconn_main.cc"}}) {

@@ -1,5 +1,5 @@
-// Internal (servers): the slow-rule flags.
-#include "server/slow_rule_flags.h"
+// Internal (comparison servers): the slow-rule flags.
+#include "server/compare/slow_rule_flags.h"
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>
