@@ -6,6 +6,7 @@
 
 #include "absl/time/time.h"
 #include "baton/reactor.h"
+#include "lib/cli/validators.h"
 #include "server/echo_handler.h"
 #include "server/flags.h"
 #include "server/serve.h"
@@ -24,10 +25,10 @@ DEFINE_int32(speculative_rounds, -1,
              "most this many times in a row before re-arming it (-1: while "
              "each re-read finds data; 0: re-arm at once)");
 
-DEFINE_validator(idle_timeout_ms, &baton::flags::ValidateNonNegative);
-DEFINE_validator(write_timeout_ms, &baton::flags::ValidateNonNegative);
+DEFINE_validator(idle_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
+DEFINE_validator(write_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
 DEFINE_validator(max_events, &baton::flags::ValidateMaxEvents);
-DEFINE_validator(output_high_water, &baton::flags::ValidatePositive);
+DEFINE_validator(output_high_water, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(speculative_rounds, &baton::flags::ValidateRounds);
 
 namespace baton {

@@ -160,5 +160,16 @@ TEST(ParseFlagsTest, FlagsAreStillValidated) {
   EXPECT_NE(run.output.find("--port=70000"), std::string::npos) << run.output;
 }
 
+// A server may listen on port 0 (a free one); a client cannot connect to it.
+TEST(ParseFlagsTest, ClientsRefuseTargetPortZero) {
+  for (const char* client : {"client/bench", "client/deadconn"}) {
+    const Output run = RunBinary(client, "--port=0");
+    EXPECT_NE(run.exit_code, 0) << client;
+    EXPECT_NE(run.output.find("--port=0: must be in 1..65535"),
+              std::string::npos)
+        << client << ": " << run.output;
+  }
+}
+
 }  // namespace
 }  // namespace baton::cli
