@@ -1,4 +1,5 @@
-// Internal (comparison servers): scaffolding for the classic comparison servers.
+// Internal (comparison servers): scaffolding for the classic comparison
+// servers.
 #include "server/compare/baseline_listener.h"
 
 #include <gflags/gflags.h>

@@ -1,6 +1,6 @@
-// Internal header (comparison servers): the listening socket and run loop scaffolding
-// shared by the classic comparison servers (poll, select, thread per
-// connection), so each file holds only its dispatch model.
+// Internal header (comparison servers): the listening socket and run loop
+// scaffolding shared by the classic comparison servers (poll, select, thread
+// per connection), so each file holds only its dispatch model.
 #ifndef BATON_SERVER_COMPARE_BASELINE_LISTENER_H_
 #define BATON_SERVER_COMPARE_BASELINE_LISTENER_H_
 

@@ -1,6 +1,6 @@
-// //server/compare:reuseport_echo — one event loop per thread, the nginx / muduo
-// model: each thread owns an epoll instance and its own listening socket,
-// all bound to one port with SO_REUSEPORT, so the kernel spreads new
+// //server/compare:reuseport_echo — one event loop per thread, the nginx /
+// muduo model: each thread owns an epoll instance and its own listening
+// socket, all bound to one port with SO_REUSEPORT, so the kernel spreads new
 // connections over the threads and a connection stays on its thread for
 // life. Comparison baseline.
 //
@@ -10,7 +10,8 @@
 // what the socket did not take queued for EPOLLOUT; non-blocking sockets
 // with TCP_NODELAY. A peer that does not read its replies stops being read
 // while more than 1 MiB is queued for it. --slow_us etc.
-// (server/compare/slow_rule.h) delay marked messages for the head-of-line benchmark.
+// (server/compare/slow_rule.h) delay marked messages for the head-of-line
+// benchmark.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <sys/epoll.h>

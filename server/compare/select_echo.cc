@@ -1,5 +1,5 @@
-// //server/compare:select_echo — a single-threaded select() echo server, the oldest
-// baseline. select() cannot watch descriptors >= FD_SETSIZE (1024): such
+// //server/compare:select_echo — a single-threaded select() echo server, the
+// oldest baseline. select() cannot watch descriptors >= FD_SETSIZE (1024): such
 // connections are refused with a message instead of corrupting memory.
 #include <glog/logging.h>
 #include <sys/select.h>

@@ -1,5 +1,5 @@
-// //server/compare:thread_echo — one thread per connection with blocking I/O, the
-// model a work queue replaced in khttpd. Comparison baseline.
+// //server/compare:thread_echo — one thread per connection with blocking I/O,
+// the model a work queue replaced in khttpd. Comparison baseline.
 #include <glog/logging.h>
 #include <poll.h>
 #include <sys/socket.h>

@@ -77,7 +77,8 @@ TEST(ValidatorsTest, InRangeTakesBothEndsAndSaysTheRange) {
   ExpectAccepted(seconds, "defer_accept_seconds", 60);
   const Result r = Check(seconds, "defer_accept_seconds", 61);
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.message, "--defer_accept_seconds=61: must be in 0..60 seconds\n");
+  EXPECT_EQ(r.message,
+            "--defer_accept_seconds=61: must be in 0..60 seconds\n");
   ExpectRefused(seconds, "defer_accept_seconds", -1, "-1", "0..60");
   const auto wide = [](const char* flag, int64_t value) {
     return ValidateInRange(flag, value, -1, int64_t{1} << 40);
