@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compares dispatch models on echo ping-pong, with and without idle
 # connections, the kecho-style barrier bench, and head-of-line blocking
-# (issue 11: fast connections' p99 while some connections' messages block
+# (fast connections' p99 while some connections' messages block
 # the server 1 ms each, 1/2/4 server threads on one core). Servers run
 # pinned to core 0, all load on core 1; runs are interleaved model by model
 # (A B A B ...) and medians reported.

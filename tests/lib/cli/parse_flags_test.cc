@@ -60,6 +60,8 @@ const Binary kBinaries[] = {
      "-threads ", true},
     {"server/compare/poll_echo", "poll_echo: single-threaded poll()",
      "-address ", true},
+    {"server/compare/reuseport_echo", "reuseport_echo: echo server, one epoll",
+     "-slow_mode ", true},
     {"server/compare/select_echo", "select_echo: ", "-address ", true},
     {"server/compare/thread_echo", "thread_echo: ", "-address ", true},
     {"client/bench", "bench: load generator", "-mode ", false},
