@@ -29,9 +29,11 @@
 // for a speculative re-read, are in a shared ready queue that every free
 // thread drains (docs/leader_follower.md). So size ReactorOptions::threads
 // for the number of callbacks you expect to be blocked at once, plus the
-// threads that should keep serving everyone else. Posted tasks and timer
-// callbacks are the exception: the thread that picks up the wake-up runs
-// every task then due, in order.
+// threads that should keep serving everyone else. Per-connection timers
+// (below) are ready work like any other: timers of different connections
+// that fall due together run on as many threads as are free. Posted tasks
+// and reactor timers (Reactor::RunAfter / RunEvery) are the exception: the
+// thread that picks up the wake-up runs every task then due, in order.
 //
 // Input retention (framing)
 // -------------------------
@@ -49,7 +51,10 @@
 // ---------------------
 // conn.RunAfter(delay, fn) runs fn(conn) later under the connection's claim,
 // like any other callback: never concurrently with the connection's other
-// callbacks, on whichever reactor thread serves it. Timers are cancelled
+// callbacks, on whichever reactor thread serves it (a due timer queues its
+// connection for any free thread, as a Reactor::Close from elsewhere
+// would). An infinite delay (or one too long for the clock) means never;
+// zero or negative means as soon as possible. Timers are cancelled
 // when the connection closes and never run after OnClose has begun; they
 // may run while the connection is closing (after Close(), until OnClose).
 // Each timer is one entry in the reactor's timer queue (O(log n) to add
@@ -191,7 +196,10 @@ class Connection {
   // connection is closed or closing down (inside OnClose).
   using TimerId = uint64_t;
   TimerId RunAfter(absl::Duration delay, std::function<void(Connection&)> fn);
-  // True if the timer was pending and now will not run.
+  // True if the timer was pending and now will not run. Only this
+  // connection's RunAfter ids are recognised: a Reactor::RunAfter id, or
+  // another connection's timer id, gives false and that timer still runs
+  // (and Reactor::CancelTimer likewise ignores the ids returned here).
   bool CancelTimer(TimerId id);
 
  private:

@@ -105,12 +105,18 @@ bool Reactor::Post(std::function<void()> task) {
 }
 
 TimerId Reactor::RunAfter(absl::Duration delay, std::function<void()> fn) {
-  return core_->AddTimer(absl::ToInt64Nanoseconds(delay), 0, std::move(fn));
+  // ToInt64Nanoseconds saturates: an infinite delay becomes INT64_MAX,
+  // which AddTimer turns into a deadline that never falls due.
+  return core_->AddTimer(absl::ToInt64Nanoseconds(delay), 0, std::move(fn),
+                         internal::TimerKind::kReactor);
 }
 
 TimerId Reactor::RunEvery(absl::Duration period, std::function<void()> fn) {
-  const int64_t ns = std::max<int64_t>(absl::ToInt64Nanoseconds(period), 1);
-  return core_->AddTimer(ns, ns, std::move(fn));
+  if (period <= absl::ZeroDuration() || period == absl::InfiniteDuration()) {
+    return 0;
+  }
+  const int64_t ns = absl::ToInt64Nanoseconds(period);
+  return core_->AddTimer(ns, ns, std::move(fn), internal::TimerKind::kReactor);
 }
 
 bool Reactor::CancelTimer(TimerId id) { return core_->CancelTimer(id); }
@@ -136,6 +142,7 @@ size_t Reactor::pending_output(ConnectionId id) const {
 }
 
 void Reactor::Drain() { core_->Drain(); }
+void Reactor::StopAccepting() { core_->StopAccepting(); }
 
 size_t Reactor::connection_count() const { return core_->connection_count(); }
 ReactorCounters Reactor::Counters() const { return core_->Counters(); }

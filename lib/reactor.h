@@ -130,11 +130,16 @@ struct ConnectOptions {
   // 1..65535.
   int port = 0;
   // Each attempt fails with DEADLINE_EXCEEDED if not connected by then.
+  // Must be positive; absl::InfiniteDuration() means no deadline (the
+  // attempt waits for the kernel's own connect timeout).
   absl::Duration timeout = absl::Seconds(10);
   // Attempts in all (1: no retry). After a failed attempt (refused,
   // unreachable, timed out) the next starts after a back-off drawn
   // uniformly from [b/2, b], where b = initial_backoff * 2^(attempt-1),
-  // capped at max_backoff.
+  // capped at max_backoff (a back-off too long for the clock, such as an
+  // infinite one, never ends: only Close, Drain or Stop end the wait). A
+  // back-off that ends after Drain or Stop starts no new attempt: the
+  // connection ends with OnClose(CANCELLED).
   int max_attempts = 1;
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
@@ -196,6 +201,14 @@ class Reactor {
   // as they go; then, or at the caller's deadline, Stop() cuts the rest.
   void Drain();
 
+  // Listeners stop accepting (as in Drain: connects to them are refused
+  // from now on) and Listen fails; everything else goes on: open
+  // connections are left alone and Connect still works. For a server that
+  // ends its connections itself (a proxy lets each pair finish its
+  // transfer, then cuts what is left). Any thread, idempotent; Drain and
+  // Stop imply it.
+  void StopAccepting();
+
   // Asks the reactor to stop: listeners close at once, running handlers
   // finish, workers exit, then every remaining connection is closed (OnClose
   // with a CANCELLED status). Returns immediately; idempotent.
@@ -213,14 +226,26 @@ class Reactor {
   bool Post(std::function<void()> task);
 
   // Runs `fn` on a reactor thread after `delay` (once) or every `period`.
-  // Returns 0 if the reactor is stopping.
+  // Returns 0 if the reactor is stopping. Deadlines saturate: a delay of
+  // absl::InfiniteDuration() (or one too long for the clock, about 292
+  // years) means never (the timer only waits to be cancelled); a zero or
+  // negative delay means now. RunEvery
+  // needs a positive, finite period: otherwise it returns 0 and `fn` never
+  // runs. Each next run is scheduled `period` after the previous one
+  // started, so a stalled reactor runs no burst of catch-up callbacks.
+  // These callbacks run inline on the thread that takes the timer wake-up,
+  // one after another (unlike Connection::RunAfter timers, which are
+  // queued for any free thread).
   TimerId RunAfter(absl::Duration delay, std::function<void()> fn);
   TimerId RunEvery(absl::Duration period, std::function<void()> fn);
-  // Cancels a timer: it never starts again. Returns true if it had not
-  // been cancelled or finished and its callback is not running on another
-  // thread right now (a callback cancelling its own timer gets true);
-  // false otherwise. A callback already running is not waited for, so
-  // after `false` the caller must not free what a running callback uses.
+  // Cancels a timer made by RunAfter / RunEvery: it never starts again.
+  // Returns true if it had not been cancelled or finished and its callback
+  // is not running on another thread right now (a callback cancelling its
+  // own timer gets true); false otherwise. A callback already running is
+  // not waited for, so after `false` the caller must not free what a
+  // running callback uses. Only ids from RunAfter / RunEvery are
+  // recognised: given a Connection::RunAfter id it returns false and that
+  // timer still runs (cancel it with Connection::CancelTimer).
   bool CancelTimer(TimerId id);
 
   // Queues bytes for connection `id` / closes it after pending output is

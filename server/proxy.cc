@@ -4,9 +4,19 @@
 //   bazel run //server:proxy -- --port=8000 --upstream=127.0.0.1:12345
 //
 // Back-pressure each way (a slow reader on either side pauses reading from
-// the other), half-close passed on both ways, an upstream that refuses or
-// dies closes its client with a log line. Logs "listening on ADDR:PORT"
-// once ready; SIGINT or SIGTERM drain (--drain_timeout_ms) and stop.
+// the other), a process-wide bound on queued bytes (--max_queued_bytes),
+// half-close passed on both ways; an upstream that refuses closes its
+// client, one that dies mid-transfer resets it, each with a (rate-limited)
+// log line. Logs "listening on ADDR:PORT" once ready.
+//
+// Stopping (SIGINT or SIGTERM), after HAProxy's soft stop:
+//   1. stop accepting (Reactor::StopAccepting): connects are refused;
+//   2. let every pair finish by itself, for up to --drain_timeout_ms (a
+//      second signal ends the wait at once);
+//   3. cut the pairs still open with a reset on both sides, never a FIN a
+//      client could take for the end of a complete stream, and log how
+//      many were cut;
+//   4. stop the reactor and log the counters.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <signal.h>
@@ -14,15 +24,21 @@
 #include <limits>
 #include <memory>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "baton/reactor.h"
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
+#include "lib/net/address.h"
 #include "server/flags.h"
 #include "server/proxy_handler.h"
 #include "server/serve.h"
 
-DEFINE_string(upstream, "", "HOST:PORT to relay to (an IP literal; [v6]:port)");
+DECLARE_int64(drain_timeout_ms);  // server/serve.cc
+
+DEFINE_string(upstream, "",
+              "IP:PORT to relay to ([IPv6]:PORT; host names are not "
+              "resolved)");
 DEFINE_int64(connect_timeout_ms, 5000,
              "give up on an upstream connect after this long");
 DEFINE_int32(connect_attempts, 1,
@@ -35,6 +51,10 @@ DEFINE_int64(write_timeout_ms, 0,
              "long because the peer stopped reading (0: never)");
 DEFINE_int64(high_water, 1 << 20,
              "stop reading a side while its peer has this many bytes queued");
+DEFINE_int64(max_queued_bytes, int64_t{256} << 20,
+             "process-wide bound on the bytes queued in the proxy (all "
+             "pairs, both ways): above it, a side with bytes queued at its "
+             "peer stops reading until they drain");
 
 DEFINE_bool(park_relays, true,
             "Keep a side that relayed a message off epoll until the answer "
@@ -52,14 +72,51 @@ DEFINE_int64(read_buffer_size, 32 << 10,
              "bytes read per read(2): the most one side passes on to the "
              "other before the next read (512 B..64 MiB)");
 DEFINE_validator(high_water, &baton::cli::ValidatePositive<int64_t>);
+DEFINE_validator(max_queued_bytes, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(read_buffer_size, &baton::flags::ValidateReadBufferSize);
+
+namespace {
+
+// Steps 2-4 of the stop (see the top of this file); returns the exit status.
+int StopSoftly(baton::Reactor* reactor, baton::proxy::Proxy* proxy,
+               const sigset_t& stop_signals, int signal) {
+  reactor->StopAccepting();
+  LOG(INFO) << "signal " << signal << ": no longer accepting; draining "
+            << proxy->live_pairs() << " pairs (up to "
+            << FLAGS_drain_timeout_ms << " ms)";
+  const absl::Time start = absl::Now();
+  const absl::Time deadline =
+      start + absl::Milliseconds(FLAGS_drain_timeout_ms);
+  while (proxy->live_pairs() > 0 && absl::Now() < deadline) {
+    if (baton::flags::WaitForSignalFor(stop_signals, absl::Milliseconds(10)) >
+        0) {
+      LOG(INFO) << "second signal: cutting pairs now";
+      break;
+    }
+  }
+  const size_t cut = proxy->CutAll();
+  if (cut > 0) {
+    LOG(WARNING) << "drained for " << absl::Now() - start << "; cut " << cut
+                 << " pairs still open with a reset";
+  } else {
+    LOG(INFO) << "drained for " << absl::Now() - start
+              << "; every pair finished";
+  }
+  reactor->Stop();
+  reactor->Wait();
+  LOG(INFO) << "stopped; " << reactor->Counters().ToString() << "; "
+            << proxy->Counters().ToString();
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   baton::cli::SetFlagDefault("port", "8000");
   if (!baton::flags::InitServer(
           &argc, &argv,
           "TCP proxy on baton\n"
-          "usage: proxy --upstream=HOST:PORT [--port=N] [--address=A] "
+          "usage: proxy --upstream=IP:PORT [--port=N] [--address=A] "
           "[--threads=N] ...")) {
     return 2;
   }
@@ -67,12 +124,13 @@ int main(int argc, char** argv) {
   if (absl::Status s = baton::proxy::ParseUpstream(FLAGS_upstream,
                                                    &config.upstream);
       !s.ok()) {
-    LOG(ERROR) << "--upstream: " << s.message();
+    LOG(ERROR) << "--upstream=" << FLAGS_upstream << ": " << s.message();
     return 2;
   }
   config.upstream.timeout = absl::Milliseconds(FLAGS_connect_timeout_ms);
   config.upstream.max_attempts = FLAGS_connect_attempts;
   config.high_water = static_cast<size_t>(FLAGS_high_water);
+  config.max_queued = static_cast<size_t>(FLAGS_max_queued_bytes);
   const sigset_t stop_signals = baton::flags::BlockStopSignals();
 
   baton::ReactorOptions options;
@@ -91,10 +149,31 @@ int main(int argc, char** argv) {
   baton::ListenOptions listen;
   listen.address = FLAGS_address;
   listen.port = FLAGS_port;
-  return baton::flags::ServeUntilSignal(
-      options, listen,
-      [&config](baton::Reactor* reactor) {
-        return baton::proxy::ClientFactory(reactor, &config);
-      },
-      stop_signals, "(proxy to " + FLAGS_upstream + ")");
+
+  absl::StatusOr<std::unique_ptr<baton::Reactor>> reactor =
+      baton::Reactor::Create(options);
+  if (!reactor.ok()) {
+    LOG(ERROR) << "bad options: " << reactor.status();
+    return 2;
+  }
+  // Declared after the reactor, destroyed before it: StopSoftly stops and
+  // waits for the reactor first, and no connection exists before Start.
+  baton::proxy::Proxy proxy(reactor->get(), config);
+  absl::StatusOr<int> port = (*reactor)->Listen(listen, proxy.ClientFactory());
+  if (!port.ok()) {
+    LOG(ERROR) << "cannot listen on "
+               << baton::net::JoinHostPort(listen.address, listen.port) << ": "
+               << port.status().message();
+    return 1;
+  }
+  if (absl::Status s = (*reactor)->Start(); !s.ok()) {
+    LOG(ERROR) << "cannot start: " << s;
+    return 1;
+  }
+  LOG(INFO) << "listening on "
+            << baton::net::JoinHostPort(listen.address, *port) << " (proxy to "
+            << FLAGS_upstream << ") with " << (*reactor)->options().threads
+            << " threads";
+  const int signal = baton::flags::WaitForSignal(stop_signals);
+  return StopSoftly(reactor->get(), &proxy, stop_signals, signal);
 }

@@ -15,23 +15,27 @@
 # raw.csv has one row per run.
 #
 #   tools/proxy_compare.sh --out=DIR [--reps=3] [--duration=3]
-#       [--conns="1 10 100"] [--bulk_sizes="65536 1048576"]
+#       [--conns="1 10 100"] [--bulk_sizes="65536 1048576"] [--base_proxy=PATH]
 #
+# --base_proxy: a //server:proxy built from another commit, run as proxy
+# "base" beside baton in the same interleaved runs (before/after in one
+# run; report.md adds base / HAProxy and baton / base).
 # --conns: 1..8000 (haproxy.cfg maxconn); --bulk_sizes: bytes, 1..67108864.
 # Either list may be "" to skip that load, not both. The defaults make 45
 # runs of --duration + 0.5 s warm-up + ~0.5 s: about 3-4 minutes.
 # Needs haproxy and gnuplot: `tools/setup.sh --bench` installs them.
 set -euo pipefail
 
-OUT=""; REPS=3; DURATION=3; CONNS="1 10 100"; BULK_SIZES="65536 1048576"
+OUT=""; REPS=3; DURATION=3; CONNS="1 10 100"; BULK_SIZES="65536 1048576"; BASE_PROXY=""
 for arg in "$@"; do
   case "$arg" in
     --out=*) OUT="${arg#--out=}" ;;
     --reps=*) REPS="${arg#--reps=}" ;;
     --duration=*) DURATION="${arg#--duration=}" ;;
     --conns=*) CONNS="${arg#--conns=}" ;;
+    --base_proxy=*) BASE_PROXY="${arg#--base_proxy=}" ;;
     --bulk_sizes=*) BULK_SIZES="${arg#--bulk_sizes=}" ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "proxy_compare.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -50,6 +54,9 @@ check_list() {  # check_list FLAG "LIST" MAX: integers in 1..MAX, none twice
   done
 }
 check_list --conns "$CONNS" 8000
+if [[ -n "$BASE_PROXY" && ! -x "$BASE_PROXY" ]]; then
+  echo "proxy_compare.sh: --base_proxy=$BASE_PROXY is not an executable" >&2; exit 2
+fi
 check_list --bulk_sizes "$BULK_SIZES" 67108864
 [[ -n "${CONNS// /}${BULK_SIZES// /}" ]] ||
   { echo "proxy_compare.sh: --conns and --bulk_sizes are both empty: nothing to run" >&2; exit 2; }
@@ -70,6 +77,7 @@ echo "== building (-c opt)" >&2
 bazel build -c opt //server:proxy //server:echo //client:bench >"$OUT/logs/build.log" 2>&1 ||
   { cat "$OUT/logs/build.log" >&2; exit 1; }
 cp -f bazel-bin/server/proxy bazel-bin/server/echo bazel-bin/client/bench "$OUT/bin/"
+[[ -z "$BASE_PROXY" ]] || cp -f "$BASE_PROXY" "$OUT/bin/proxy_base"
 ulimit -n 65536 2>/dev/null || true
 
 free_port() {
@@ -101,9 +109,10 @@ start() {  # start PROXY -> PID, PORT (direct: the echo server itself)
   PORT=$(free_port)
   case "$1" in
     direct) PORT=$ECHO_PORT; PID=""; return 0 ;;
-    baton)
-      taskset -c 0 "$OUT/bin/proxy" --threads=1 --port="$PORT" \
-        --upstream="127.0.0.1:$ECHO_PORT" 2>"$OUT/logs/baton-proxy.log" & PID=$! ;;
+    baton|base)
+      local bin="$OUT/bin/proxy"; [[ "$1" == base ]] && bin="$OUT/bin/proxy_base"
+      taskset -c 0 "$bin" --threads=1 --port="$PORT" \
+        --upstream="127.0.0.1:$ECHO_PORT" 2>"$OUT/logs/$1-proxy.log" & PID=$! ;;
     haproxy)
       cat >"$OUT/haproxy.cfg" <<CFG
 global
@@ -149,12 +158,13 @@ print(round((t1 - t0) * 1e6 / hz / (rate * secs), 2) if rate > 0 else "NA")' \
 }
 RAW="$OUT/raw.csv"
 echo "proxy,load,connections,size,rep,round_trips_per_s,p50_us,p99_us,mb_per_s,cpu_us_per_rt" >"$RAW"
-PROXIES="baton haproxy direct"
+PROXIES="baton $([[ -n "$BASE_PROXY" ]] && echo "base ")haproxy direct"
+n_proxies=$(wc -w <<<"$PROXIES")
 LOADS=""
 for conns in $CONNS; do LOADS+=" pingpong-c$conns"; done
 for size in $BULK_SIZES; do LOADS+=" bulk-$size"; done
 n_loads=$(wc -w <<<"$LOADS")
-total=$((REPS * 3 * n_loads)); step=0; t0=$(date +%s)
+total=$((REPS * n_proxies * n_loads)); step=0; t0=$(date +%s)
 echo "== $total runs of ${DURATION} s (+0.5 s warm-up), about $((total * (DURATION + 1))) s or more" >&2
 for rep in $(seq "$REPS"); do
   for proxy in $PROXIES; do
@@ -195,14 +205,15 @@ print(j["rate"], j["latency_us"]["p50"], j["latency_us"]["p99"],
   done
 done
 
-COMMAND="tools/proxy_compare.sh --out=$OUT --reps=$REPS --duration=$DURATION --conns=\"$CONNS\" --bulk_sizes=\"$BULK_SIZES\""
+COMMAND="tools/proxy_compare.sh --out=$OUT --reps=$REPS --duration=$DURATION --conns=\"$CONNS\" --bulk_sizes=\"$BULK_SIZES\"$([[ -n "$BASE_PROXY" ]] && echo " --base_proxy=$BASE_PROXY")"
 VERSIONS="baton $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)'), $("$HAPROXY" -v 2>/dev/null | head -1 | cut -d' ' -f1-3), $(nproc) cores, Linux $(uname -r)"
-"$PYTHON" - "$OUT" "$CONNS" "$BULK_SIZES" "$REPS" "$DURATION" "$COMMAND" "$VERSIONS" <<'PY'
+"$PYTHON" - "$OUT" "$CONNS" "$BULK_SIZES" "$REPS" "$DURATION" "$COMMAND" "$VERSIONS" "$PROXIES" <<'PY'
 import csv, statistics, sys, os
 out, conns, sizes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 reps, duration, command, versions = sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 rows = list(csv.DictReader(open(os.path.join(out, "raw.csv"))))
-proxies = ["baton", "haproxy", "direct"]
+proxies = sys.argv[8].split()  # baton [base] haproxy direct
+plotted = ["baton", "haproxy", "direct"]
 pp = lambda c: f"pingpong-c{c}"
 bulk = lambda s: f"bulk-{s}"
 def med(p, load, field):
@@ -282,25 +293,37 @@ if sizes:
                          lambda p: [fmt(med(p, bulk(s), "mb_per_s")) for s in sizes])
     lines += ["", "MB/s each way = round trips/s x message size / 1e6: the echo sends every byte back,",
               "so the proxy relays that much in each direction.\n"]
-lines.append("## baton / HAProxy\n")
+pairs = [("baton", "haproxy")]
+if "base" in proxies:
+    pairs += [("base", "haproxy"), ("baton", "base")]
+names = {"baton": "baton", "base": "base", "haproxy": "HAProxy"}
+for a, b in pairs:
+    lines.append(f"## {names[a]} / {names[b]}\n")
+    if conns:
+        lines.append("- round trips/s (64 B ping-pong): " + ", ".join(
+            f"{c} conn: " + ratio(med(a, pp(c), "round_trips_per_s"),
+                                  med(b, pp(c), "round_trips_per_s")) for c in conns))
+        lines.append("- p99 (64 B ping-pong; lower is better): " + ", ".join(
+            f"{c} conn: " + ratio(med(a, pp(c), "p99_us"), med(b, pp(c), "p99_us"))
+            for c in conns))
+        lines.append("- proxy CPU per round trip (64 B ping-pong; lower is better): " + ", ".join(
+            f"{c} conn: " + ratio(med(a, pp(c), "cpu_us_per_rt"),
+                                  med(b, pp(c), "cpu_us_per_rt")) for c in conns))
+    if sizes:
+        lines.append("- bulk MB/s each way: " + ", ".join(
+            f"{human(s)}: " + ratio(med(a, bulk(s), "mb_per_s"),
+                                    med(b, bulk(s), "mb_per_s")) for s in sizes))
+    lines.append("")
 if conns:
-    lines.append("- round trips/s (64 B ping-pong): " + ", ".join(
-        f"{c} conn: " + ratio(med("baton", pp(c), "round_trips_per_s"),
-                              med("haproxy", pp(c), "round_trips_per_s")) for c in conns))
-    lines.append("- proxy CPU per round trip (64 B ping-pong; lower is better): " + ", ".join(
-        f"{c} conn: " + ratio(med("baton", pp(c), "cpu_us_per_rt"),
-                              med("haproxy", pp(c), "cpu_us_per_rt")) for c in conns))
-if sizes:
-    lines.append("- bulk MB/s each way: " + ", ".join(
-        f"{human(s)}: " + ratio(med("baton", bulk(s), "mb_per_s"),
-                                med("haproxy", bulk(s), "mb_per_s")) for s in sizes))
-if conns:
-    parts = []
-    for c in conns:
-        b, h = added("baton", c), added("haproxy", c)
-        r = f", {b / h:.2f}x" if b is not None and h is not None and b > 0 and h > 0 else ""
-        parts.append(f"{c} conn: baton {sfmt(b)} us vs haproxy {sfmt(h)} us{r}")
-    lines.append("- added p50 per hop: " + "; ".join(parts))
+    lines.append("## Added p50 per hop, baton / HAProxy\n")
+    for p in [q for q in proxies if q in ("baton", "base")]:
+        parts = []
+        for c in conns:
+            b, h = added(p, c), added("haproxy", c)
+            r = f", {b / h:.2f}x" if b is not None and h is not None and b > 0 and h > 0 else ""
+            parts.append(f"{c} conn: {p} {sfmt(b)} us vs haproxy {sfmt(h)} us{r}")
+        lines.append(f"- {p}: " + "; ".join(parts))
+    lines.append("")
 failed = sum(1 for r in rows if r["round_trips_per_s"] in ("NA", ""))
 if failed:
     lines.append(f"- {failed} of {len(rows)} runs failed (NA in raw.csv; see logs/)")
@@ -308,11 +331,11 @@ open(os.path.join(out, "report.md"), "w").write("\n".join(lines) + "\n")
 with open(os.path.join(out, "proxy.dat"), "w") as f:
     for i, c in enumerate(conns):
         f.write(f"{i} {c} " + " ".join(str(med(p, pp(c), "round_trips_per_s") or 0)
-                                       for p in proxies) + "\n")
+                                       for p in plotted) + "\n")
 with open(os.path.join(out, "proxy_bulk.dat"), "w") as f:
     for i, s in enumerate(sizes):
         f.write(f"{i} \"{human(s)}\" " + " ".join(str(med(p, bulk(s), "mb_per_s") or 0)
-                                                for p in proxies) + "\n")
+                                                for p in plotted) + "\n")
 PY
 plot() {  # plot FILE TITLE XLABEL: clustered histogram of FILE.dat -> FILE.png
   gnuplot <<GP

@@ -46,8 +46,9 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   }
 
   MutexLock lock(&listeners_mu_);
-  if (stopping() || draining()) {
-    return absl::FailedPreconditionError("reactor stopped or draining");
+  if (accepting_stopped()) {
+    return absl::FailedPreconditionError(
+        "reactor stopped, draining or no longer accepting");
   }
   auto listener = std::make_unique<Listener>();
   listener->fd = std::move(*fd);
@@ -81,14 +82,14 @@ void ReactorCore::HandleListener(Listener* listener) {
         const uint64_t source = listener->source;
         const int listen_fd = listener->fd.get();
         AddTimer(kAcceptBackoffNs, 0, [this, listen_fd, source] {
-          if (!stopping() && !draining()) {
+          if (!accepting_stopped()) {
             poller_.ArmInternal(listen_fd, /*add=*/false, source);
           }
         });
         return;
       }
-      if (err == EINVAL && (stopping() || draining())) {
-        return;  // shut down by Stop() or Drain(): stays disarmed
+      if (err == EINVAL && accepting_stopped()) {
+        return;  // shut down by Stop, Drain or StopAccepting: stays disarmed
       }
       PLOG(ERROR) << "accept4";
       break;
@@ -104,7 +105,7 @@ void ReactorCore::HandleListener(Listener* listener) {
     OpenConnection(slot, fd, listener->factory,
                    {/*accepted=*/true, /*readable=*/listener->read_at_accept});
   }
-  if (!stopping() && !draining()) {
+  if (!accepting_stopped()) {
     poller_.ArmInternal(listener->fd.get(), /*add=*/false, listener->source);
   }
 }

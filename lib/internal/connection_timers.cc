@@ -1,11 +1,14 @@
 // Internal: per-connection timers (Connection::RunAfter) and kTimerDue, the
 // request the timer queue raises for them and for connect deadlines. A
 // timer queue callback never touches owner state: it raises kTimerDue on the
-// connection's id (stale after teardown, so a late one is a no-op) and the
-// owner, holding the claim, runs whatever is due.
+// connection's id (stale after teardown, so a late one is a no-op) through
+// Request, as a foreign Close would, and the owner, holding the claim, runs
+// whatever is due. The timer queue runs a whole batch of due entries on one
+// thread; Request only queues each connection on the ready queue, so
+// connections whose timers fall due together are served by every free
+// thread at once, not one after another on that one.
 #include <glog/logging.h>
 
-#include <algorithm>
 #include <utility>
 
 #include "lib/internal/connection_extras.h"
@@ -16,18 +19,7 @@ namespace baton::internal {
 
 uint64_t ReactorCore::AddTimerDue(Slot* slot, int64_t deadline_ns) {
   const ConnectionId id{ConnectionTable::IdOf(slot)};
-  return timers_.Add(deadline_ns, 0,
-                     [this, id] { ServeRequest(id, kTimerDue); });
-}
-
-void ReactorCore::ServeRequest(ConnectionId id, uint32_t request) {
-  Slot* slot = table_.Lookup(IndexOfId(id.value));
-  if (slot == nullptr) return;
-  // Timer callbacks run on a reactor thread: serve here rather than post.
-  if (ConnectionTable::TryClaim(slot, GenerationOfId(id.value), request) ==
-      ClaimResult::kClaimed) {
-    Serve(slot, 0);
-  }
+  return timers_.Add(deadline_ns, 0, [this, id] { Request(id, kTimerDue); });
 }
 
 uint64_t ReactorCore::OwnerRunAfter(Slot* slot, absl::Duration delay,
@@ -35,9 +27,8 @@ uint64_t ReactorCore::OwnerRunAfter(Slot* slot, absl::Duration delay,
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;
   if (!owner.serving() || !fn) return 0;
-  const int64_t deadline =
-      net::MonotonicNanos() +
-      std::max<int64_t>(absl::ToInt64Nanoseconds(delay), 0);
+  const int64_t deadline = net::DeadlineAfter(
+      net::MonotonicNanos(), absl::ToInt64Nanoseconds(delay));
   const uint64_t id = AddTimerDue(slot, deadline);
   ExtrasOf(owner).timers.push_back(ConnectionTimer{id, deadline, std::move(fn)});
   return id;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
 #include <random>
 #include <thread>
 #include <utility>
@@ -28,7 +29,8 @@ namespace {
 
 // Back-off before attempt `attempt + 1`: b = initial * 2^(attempt-1),
 // capped at max, then uniform in [b/2, b] so that many clients refused at
-// once do not come back in step.
+// once do not come back in step. Saturates at INT64_MAX nanoseconds (an
+// infinite max_backoff), which net::DeadlineAfter turns into "never".
 int64_t Backoff(const ConnectState& cs) {
   double b = static_cast<double>(cs.initial_backoff_ns);
   for (int i = 1; i < cs.attempt && b < cs.max_backoff_ns; ++i) b *= 2;
@@ -37,7 +39,10 @@ int64_t Backoff(const ConnectState& cs) {
       net::MonotonicNanos() ^
       std::hash<std::thread::id>()(std::this_thread::get_id())));
   std::uniform_real_distribution<double> jitter(0.5, 1.0);
-  return static_cast<int64_t>(b * jitter(rng));
+  const double ns = b * jitter(rng);
+  // 2^63 and above do not fit (converting them is undefined).
+  if (ns >= 9.2e18) return std::numeric_limits<int64_t>::max();
+  return static_cast<int64_t>(ns);
 }
 
 int SocketError(int fd) {
@@ -125,8 +130,11 @@ void ReactorCore::BeginConnect(Slot* slot, const HandlerFactory& factory) {
   }
   owner.handler = handler.release();
   SetPhase(slot, ConnectionPhase::kConnecting);
-  if (stopping()) {
-    Teardown(slot, absl::CancelledError("reactor stopped"));
+  // Stopped or draining since Connect returned (maybe by the factory just
+  // now): no socket; Drain's close request for this slot finds it gone.
+  if (stopping() || draining()) {
+    Teardown(slot, absl::CancelledError(stopping() ? "reactor stopped"
+                                                   : "reactor draining"));
     return;
   }
   bool connected = false;
@@ -157,8 +165,11 @@ bool ReactorCore::StartAttempt(Slot* slot, bool* connected) {
   if (errno != EINPROGRESS && errno != EINTR) {
     return AttemptFailed(slot, ConnectError(cs, errno));
   }
-  cs.deadline_ns = net::MonotonicNanos() + cs.timeout_ns;
-  cs.timer = AddTimerDue(slot, cs.deadline_ns);
+  cs.deadline_ns = net::DeadlineAfter(net::MonotonicNanos(), cs.timeout_ns);
+  // An infinite timeout: no deadline to wait for.
+  cs.timer = cs.deadline_ns == net::kNeverNanos
+                 ? 0
+                 : AddTimerDue(slot, cs.deadline_ns);
   return true;
 }
 
@@ -205,7 +216,15 @@ bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
                     "connect ", cs.peer, ": timed out after ",
                     absl::FormatDuration(absl::Nanoseconds(cs.timeout_ns)))));
     }
-    bool connected = false;  // the back-off is over
+    // The back-off is over. After Stop or Drain no new attempt starts,
+    // even if their close request has not reached this connection yet
+    // (it may be on its way while this thread holds the claim).
+    if (stopping() || draining()) {
+      Teardown(slot, absl::CancelledError(stopping() ? "reactor stopped"
+                                                     : "reactor draining"));
+      return false;
+    }
+    bool connected = false;
     if (!StartAttempt(slot, &connected)) return false;
     if (connected) return ServeConnecting(slot, 0, EPOLLOUT);
   }
@@ -237,7 +256,7 @@ bool ReactorCore::AttemptFailed(Slot* slot, const absl::Status& reason) {
   const int64_t backoff = Backoff(cs);
   VLOG(1) << reason << "; attempt " << cs.attempt + 1 << " in "
           << backoff / 1000000 << " ms";
-  cs.deadline_ns = net::MonotonicNanos() + backoff;
+  cs.deadline_ns = net::DeadlineAfter(net::MonotonicNanos(), backoff);
   cs.timer = AddTimerDue(slot, cs.deadline_ns);
   return true;
 }

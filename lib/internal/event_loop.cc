@@ -179,10 +179,10 @@ bool ReactorCore::Post(std::function<void()> task) {
 }
 
 uint64_t ReactorCore::AddTimer(int64_t delay_ns, int64_t period_ns,
-                               std::function<void()> fn) {
+                               std::function<void()> fn, TimerKind kind) {
   if (stopping()) return 0;
-  return timers_.Add(net::MonotonicNanos() + std::max<int64_t>(delay_ns, 0),
-                     period_ns, std::move(fn));
+  return timers_.Add(net::DeadlineAfter(net::MonotonicNanos(), delay_ns),
+                     period_ns, std::move(fn), kind);
 }
 
 }  // namespace baton::internal

@@ -123,9 +123,7 @@ void ReactorCore::Drain() {
   {
     MutexLock lock(&listeners_mu_);
     if (draining_.exchange(1, std::memory_order_acq_rel) != 0) return;
-    // As in Stop: shutdown, not close; HandleListener sees draining() and
-    // leaves the listener disarmed.
-    for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
+    ShutListenersLocked();
   }
   // A connection whose slot this scan misses is closed by its opener:
   // see OpenConnection.
@@ -137,6 +135,18 @@ void ReactorCore::Drain() {
     if (!(FlagsOf(state) & kLive)) continue;
     Request(ConnectionId{MakeId(GenerationOf(state), i)}, kCloseRequested);
   }
+}
+
+void ReactorCore::StopAccepting() {
+  MutexLock lock(&listeners_mu_);
+  ShutListenersLocked();
+}
+
+void ReactorCore::ShutListenersLocked() {
+  if (accepting_stopped_.exchange(true, std::memory_order_acq_rel)) return;
+  // As in Stop: shutdown, not close; HandleListener sees
+  // accepting_stopped() and leaves the listener disarmed.
+  for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
 }
 
 void ReactorCore::Wait() {

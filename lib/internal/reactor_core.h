@@ -116,10 +116,24 @@ class ReactorCore {
     return draining_.load(std::memory_order_acquire) != 0;
   }
   void Drain();
+  void StopAccepting();
+  // Listeners are shut (StopAccepting, Drain or Stop): no accepts, no
+  // Listen.
+  bool accepting_stopped() const {
+    return stopping() || accepting_stopped_.load(std::memory_order_acquire);
+  }
   bool Post(std::function<void()> task);
+  // A timer queue entry due `delay_ns` from now (net::DeadlineAfter: a
+  // huge delay never falls due), then every `period_ns` if positive; 0 if
+  // stopping. Reactor::RunAfter / RunEvery add kReactor timers, the
+  // library its own kInternal ones.
   uint64_t AddTimer(int64_t delay_ns, int64_t period_ns,
-                    std::function<void()> fn);
-  bool CancelTimer(uint64_t id) { return timers_.Cancel(id); }
+                    std::function<void()> fn,
+                    TimerKind kind = TimerKind::kInternal);
+  // Reactor::CancelTimer: reaches kReactor timers only.
+  bool CancelTimer(uint64_t id) {
+    return timers_.Cancel(id, TimerKind::kReactor);
+  }
   bool Write(ConnectionId id, absl::string_view data);
   // Asks the owner of `id` to serve `request` (kCloseRequested, ...; 0 for
   // "look at the output queue"): claims the connection for the calling
@@ -146,6 +160,10 @@ class ReactorCore {
     scheduler_.AwaitVacantLeaderRoleForTest();
   }
   void ResumePollingForTest() { scheduler_.ReleaseLeaderRoleForTest(); }
+
+  // Tests: entries waiting in the timer queue (every kind; not those of a
+  // batch being run).
+  size_t PendingTimersForTest() const { return timers_.size(); }
 
   // Dispatches a synthetic epoll event as if epoll_wait had returned it.
   // Tests only; must run on a reactor thread (e.g. inside Post).
@@ -235,14 +253,13 @@ class ReactorCore {
   bool AttemptFailed(Slot* slot, const absl::Status& reason);
 
   // connection_timers.cc
-  // From the timer queue (a reactor thread): raises `request` on `id` and,
-  // if nobody holds it, serves it right here.
-  void ServeRequest(ConnectionId id, uint32_t request);
   // Runs the connection's due timers; false if one tore it down.
   bool RunDueTimers(Slot* slot);
   // Teardown: cancels every timer queue entry the connection holds.
   void CancelConnectionTimers(Slot* slot);
-  // Arms a one-shot timer queue entry that raises kTimerDue on `slot`.
+  // Arms a one-shot timer queue entry that raises kTimerDue on `slot`
+  // (through Request, so that entries falling due together are served by
+  // as many threads as are free).
   uint64_t AddTimerDue(Slot* slot, int64_t deadline_ns);
 
   // connection_io.cc
@@ -302,11 +319,16 @@ class ReactorCore {
   // Drain(): no accepts, close connections. An integer so that openers can
   // read it with an RMW (see OpenConnection).
   std::atomic<uint32_t> draining_{0};
+  // StopAccepting() (or Drain) shut the listeners; set under
+  // listeners_mu_, so Listen cannot add one that stays open.
+  std::atomic<bool> accepting_stopped_{false};
 
   Mutex task_mu_;
   std::vector<std::function<void()>> tasks_ ABSL_GUARDED_BY(task_mu_);
 
   Mutex listeners_mu_;
+  // Sets accepting_stopped_ and shuts every listener (once).
+  void ShutListenersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(listeners_mu_);
   // Never shrinks while the reactor runs: a listener's index is its epoll
   // source, and its object must outlive any event naming it.
   std::vector<std::unique_ptr<Listener>> listeners_

@@ -29,26 +29,29 @@ TimerQueue::TimerQueue()
 }
 
 uint64_t TimerQueue::Add(int64_t deadline_ns, int64_t period_ns,
-                         std::function<void()> fn) {
+                         std::function<void()> fn, TimerKind kind) {
   MutexLock lock(&mu_);
   const uint64_t id = next_id_++;
   by_deadline_.emplace(
       std::make_pair(deadline_ns, id),
       Timer{deadline_ns, period_ns,
             std::make_shared<std::function<void()>>(std::move(fn))});
-  deadline_of_[id] = deadline_ns;
-  if (programmed_ns_ == 0 || deadline_ns < programmed_ns_) ProgramLocked();
+  live_[id] = Live{deadline_ns, kind};
+  if (deadline_ns != net::kNeverNanos &&
+      (programmed_ns_ == 0 || deadline_ns < programmed_ns_)) {
+    ProgramLocked();
+  }
   return id;
 }
 
-bool TimerQueue::Cancel(uint64_t id) {
+bool TimerQueue::Cancel(uint64_t id, TimerKind kind) {
   MutexLock lock(&mu_);
-  auto it = deadline_of_.find(id);
-  if (it == deadline_of_.end()) return false;
-  if (it->second != kTakenForRun) {
-    by_deadline_.erase(std::make_pair(it->second, id));
+  auto it = live_.find(id);
+  if (it == live_.end() || it->second.kind != kind) return false;
+  if (it->second.deadline_ns != kTakenForRun) {
+    by_deadline_.erase(std::make_pair(it->second.deadline_ns, id));
   }
-  deadline_of_.erase(it);
+  live_.erase(it);
   // The timerfd may stay programmed for the cancelled deadline; RunDue then
   // finds nothing due and reprograms. Cheaper than a syscall per Cancel.
   auto running = running_.find(id);
@@ -76,13 +79,13 @@ int TimerQueue::RunDue() {
       if (timer.period_ns > 0) {
         // Periodic: schedule the next run from now, so a stalled reactor
         // does not fire a burst of catch-up callbacks.
-        timer.deadline_ns = now + timer.period_ns;
+        timer.deadline_ns = net::DeadlineAfter(now, timer.period_ns);
         node.key() = std::make_pair(timer.deadline_ns, id);
-        deadline_of_[id] = timer.deadline_ns;
+        live_[id].deadline_ns = timer.deadline_ns;
         by_deadline_.insert(std::move(node));
       } else {
         // Still cancellable until it starts.
-        deadline_of_[id] = kTakenForRun;
+        live_[id].deadline_ns = kTakenForRun;
       }
     }
     ProgramLocked();
@@ -94,9 +97,9 @@ int TimerQueue::RunDue() {
       // The callbacks before this one ran unlocked: a Cancel or Clear may
       // have come meanwhile, and "cancelled" means it does not start.
       MutexLock lock(&mu_);
-      auto it = deadline_of_.find(id);
-      if (it == deadline_of_.end()) continue;
-      if (it->second == kTakenForRun) deadline_of_.erase(it);
+      auto it = live_.find(id);
+      if (it == live_.end()) continue;
+      if (it->second.deadline_ns == kTakenForRun) live_.erase(it);
       ++running_[id];
     }
     running_here = RunningHere{this, id};
@@ -113,7 +116,7 @@ int TimerQueue::RunDue() {
 void TimerQueue::Clear() {
   MutexLock lock(&mu_);
   by_deadline_.clear();
-  deadline_of_.clear();
+  live_.clear();
   ProgramLocked();
 }
 
@@ -125,7 +128,9 @@ size_t TimerQueue::size() const {
 void TimerQueue::ProgramLocked() {
   itimerspec spec = {};
   int64_t next = 0;
-  if (!by_deadline_.empty()) {
+  // Only timers that never fall due: leave the timerfd disarmed.
+  if (!by_deadline_.empty() &&
+      by_deadline_.begin()->first.first != net::kNeverNanos) {
     next = by_deadline_.begin()->first.first;
     // An absolute time of 0 would disarm the timer; a deadline in the past
     // fires at once.

@@ -26,6 +26,10 @@ void ReactorTestPeer::ResumePolling(Reactor& reactor) {
   reactor.core_->ResumePollingForTest();
 }
 
+size_t ReactorTestPeer::PendingTimers(Reactor& reactor) {
+  return reactor.core_->PendingTimersForTest();
+}
+
 }  // namespace internal
 
 namespace testing {

@@ -5,6 +5,7 @@
 #define BATON_TESTS_LIB_REACTOR_FIXTURE_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -27,6 +28,9 @@ class ReactorTestPeer {
   // Holds every worker out of epoll_wait until ResumePolling.
   static void HoldPolling(Reactor& reactor);
   static void ResumePolling(Reactor& reactor);
+  // Entries waiting in the reactor's timer queue: reactor timers,
+  // per-connection timers, connect deadlines and back-offs, the idle sweep.
+  static size_t PendingTimers(Reactor& reactor);
 };
 
 }  // namespace internal

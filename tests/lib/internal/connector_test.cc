@@ -1,9 +1,17 @@
 // Reactor::Connect (lib/internal/connector.cc) on loopback: success over
 // IPv4 and IPv6, refusal, retries with back-off, a timeout against a
-// listener whose backlog is full, cancellation by Close and Stop, a connect
-// made from inside a handler, and bytes written before the connection is up.
+// listener whose backlog is full, an infinite timeout or back-off (no
+// deadline at all), cancellation by Close, Drain and Stop (no attempt
+// starts after them), a connect made from inside a handler, and bytes
+// written before the connection is up.
 // Each failure must reach the handler as OnClose (no OnOpen) with a clear
 // status, and leave no descriptor behind.
+//
+// Each test declares its Record before its reactor, so the reactor's
+// threads are joined before the Record (and the status it keeps) is
+// destroyed: the last reference to a status is never dropped on a reactor
+// thread, a hand-over ThreadSanitizer cannot follow through Debian's
+// uninstrumented absl (it reports the delete as racing the test's copy).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -11,11 +19,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "baton/reactor.h"
+#include "tests/lib/internal/ipv6_loopback.h"
 #include "tests/lib/internal/reactor_test_support.h"
 #include "tests/util/test_client.h"
 
@@ -23,6 +35,7 @@ namespace baton {
 namespace {
 
 using ::baton::testing::BoundNotListening;
+using ::baton::testing::Counter;
 using ::baton::testing::Eventually;
 using ::baton::testing::OpenFdCount;
 using ::baton::testing::Record;
@@ -30,6 +43,9 @@ using ::baton::testing::RecordingFactory;
 using ::baton::testing::RecordingHandler;
 using ::baton::testing::StartReactor;
 using ::baton::testing::Threads;
+using ::baton::internal::ReactorTestPeer;
+
+constexpr std::chrono::seconds kBound{20};  // only limits a hang
 
 class Echo : public ConnectionHandler {
  public:
@@ -47,6 +63,7 @@ struct EchoServer {
     ListenOptions listen;
     listen.address = address;
     auto p = reactor->Listen(listen, [] { return std::make_unique<Echo>(); });
+    EXPECT_TRUE(p.ok()) << p.status();
     if (p.ok()) port = *p;
   }
 };
@@ -60,10 +77,15 @@ ConnectOptions To(int port, const std::string& address = "127.0.0.1") {
 
 // Connects, says `message` in OnOpen and waits for it to come back.
 void ExpectEchoThrough(const std::string& address) {
+  if (address == "::1") {
+    absl::StatusOr<bool> ipv6 = testing::HasIpv6Loopback();
+    ASSERT_TRUE(ipv6.ok()) << ipv6.status();
+    if (!*ipv6) GTEST_SKIP() << "no IPv6 loopback on this host";
+  }
   EchoServer server(address);
-  if (server.port == 0) GTEST_SKIP() << address << " not available";
-  auto client = StartReactor(Threads(2));
+  ASSERT_NE(server.port, 0) << "could not listen on " << address;
   auto record = std::make_shared<Record>();
+  auto client = StartReactor(Threads(2));
   const std::string message = testing::Pattern(100000, 7);
   auto id = client->Connect(To(server.port, address), [&] {
     auto h = std::make_unique<RecordingHandler>(record);
@@ -86,8 +108,8 @@ TEST(ConnectorTest, ConnectsOverIpv4) { ExpectEchoThrough("127.0.0.1"); }
 TEST(ConnectorTest, ConnectsOverIpv6) { ExpectEchoThrough("::1"); }
 
 TEST(ConnectorTest, RejectsBadOptions) {
-  auto reactor = StartReactor(Threads(1));
   auto record = std::make_shared<Record>();
+  auto reactor = StartReactor(Threads(1));
   ConnectOptions o = To(0);
   EXPECT_EQ(reactor->Connect(o, RecordingFactory(record)).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -110,9 +132,9 @@ TEST(ConnectorTest, RejectsBadOptions) {
 TEST(ConnectorTest, RefusedReachesOnCloseWithoutOnOpen) {
   int port = 0;
   const int reserved = BoundNotListening(&port);
+  auto record = std::make_shared<Record>();
   auto reactor = StartReactor(Threads(2));
   const int fds_before = OpenFdCount();
-  auto record = std::make_shared<Record>();
   ASSERT_TRUE(reactor->Connect(To(port), RecordingFactory(record)).ok());
   ASSERT_TRUE(record->done.WaitFor(std::chrono::seconds(20)));
   EXPECT_FALSE(record->is_opened());
@@ -129,9 +151,9 @@ TEST(ConnectorTest, RefusedReachesOnCloseWithoutOnOpen) {
 TEST(ConnectorTest, RetriesWithBackoffThenGivesUp) {
   int port = 0;
   const int reserved = BoundNotListening(&port);
+  auto record = std::make_shared<Record>();
   auto reactor = StartReactor(Threads(2));
   const int fds_before = OpenFdCount();
-  auto record = std::make_shared<Record>();
   ConnectOptions o = To(port);
   o.max_attempts = 4;
   o.initial_backoff = absl::Milliseconds(1);
@@ -151,8 +173,8 @@ TEST(ConnectorTest, RetriesWithBackoffThenGivesUp) {
 TEST(ConnectorTest, RetrySucceedsOnceThePeerListens) {
   int port = 0;
   const int listener = BoundNotListening(&port);
-  auto reactor = StartReactor(Threads(2));
   auto record = std::make_shared<Record>();
+  auto reactor = StartReactor(Threads(2));
   ConnectOptions o = To(port);
   o.max_attempts = 1000;
   o.initial_backoff = absl::Milliseconds(2);
@@ -208,9 +230,9 @@ struct FullListener {
 
 TEST(ConnectorTest, TimesOutAgainstAFullBacklog) {
   FullListener full;
+  auto record = std::make_shared<Record>();
   auto reactor = StartReactor(Threads(2));
   const int fds_before = OpenFdCount();
-  auto record = std::make_shared<Record>();
   ConnectOptions o = To(full.port);
   o.timeout = absl::Milliseconds(100);
   ASSERT_TRUE(reactor->Connect(o, RecordingFactory(record)).ok());
@@ -224,8 +246,8 @@ TEST(ConnectorTest, TimesOutAgainstAFullBacklog) {
 
 TEST(ConnectorTest, StopCancelsAConnectInProgress) {
   FullListener full;
-  auto reactor = StartReactor(Threads(2));
   auto record = std::make_shared<Record>();
+  auto reactor = StartReactor(Threads(2));
   ConnectOptions o = To(full.port);
   o.timeout = absl::Seconds(600);
   ASSERT_TRUE(reactor->Connect(o, RecordingFactory(record)).ok());
@@ -246,9 +268,9 @@ TEST(ConnectorTest, StopCancelsAConnectInProgress) {
 
 TEST(ConnectorTest, CloseCancelsAConnectInProgress) {
   FullListener full;
+  auto record = std::make_shared<Record>();
   auto reactor = StartReactor(Threads(2));
   const int fds_before = OpenFdCount();
-  auto record = std::make_shared<Record>();
   ConnectOptions o = To(full.port);
   o.timeout = absl::Seconds(600);
   auto id = reactor->Connect(o, RecordingFactory(record));
@@ -262,11 +284,212 @@ TEST(ConnectorTest, CloseCancelsAConnectInProgress) {
   EXPECT_FALSE(reactor->Close(*id));  // stale now
 }
 
+// An infinite timeout, or one too long for the clock (a proxy's
+// --connect_timeout_ms of INT64_MAX), means no deadline: the attempt
+// against a full backlog waits (no timer queue entry is armed for it)
+// until it is closed.
+void ExpectNoDeadline(absl::Duration timeout) {
+  FullListener full;
+  auto record = std::make_shared<Record>();
+  auto reactor = StartReactor(Threads(2));
+  ConnectOptions o = To(full.port);
+  o.timeout = timeout;
+  auto id = reactor->Connect(o, RecordingFactory(record));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(Eventually(
+      [&] { return reactor->Counters().connect_attempts == 1; }));
+  // A timer queue batch after the attempt began: a deadline armed by the
+  // attempt would have been due before this one.
+  testing::Notification later;
+  reactor->RunAfter(absl::ZeroDuration(), [&] { later.Notify(); });
+  ASSERT_TRUE(later.WaitFor(kBound));
+  EXPECT_FALSE(record->done.HasBeenNotified()) << record->status();
+  EXPECT_EQ(ReactorTestPeer::PendingTimers(*reactor), 0u);
+  EXPECT_TRUE(reactor->Close(*id));
+  ASSERT_TRUE(record->done.WaitFor(kBound));
+  EXPECT_FALSE(record->is_opened());
+  EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled)
+      << record->status();
+  EXPECT_NE(record->status().message().find("closed while connecting"),
+            std::string::npos)
+      << record->status();
+  EXPECT_EQ(reactor->Counters().connect_attempts, 1u);
+}
+
+TEST(ConnectorTest, InfiniteTimeoutNeverTimesOut) {
+  ExpectNoDeadline(absl::InfiniteDuration());
+}
+
+TEST(ConnectorTest, TimeoutTooLongForTheClockNeverTimesOut) {
+  ExpectNoDeadline(absl::Milliseconds(std::numeric_limits<int64_t>::max()));
+}
+
+// An infinite back-off never ends: after the first refusal the connection
+// waits (its one timer queue entry never falls due) until it is closed.
+TEST(ConnectorTest, InfiniteBackoffWaitsUntilClosed) {
+  int port = 0;
+  const int reserved = BoundNotListening(&port);
+  auto record = std::make_shared<Record>();
+  auto reactor = StartReactor(Threads(2));
+  ConnectOptions o = To(port);
+  o.timeout = absl::InfiniteDuration();  // no entry for the attempt itself
+  o.max_attempts = 2;
+  o.initial_backoff = absl::InfiniteDuration();
+  o.max_backoff = absl::InfiniteDuration();
+  auto id = reactor->Connect(o, RecordingFactory(record));
+  ASSERT_TRUE(id.ok()) << id.status();
+  // Refused, and waiting out the back-off.
+  ASSERT_TRUE(Eventually(
+      [&] { return ReactorTestPeer::PendingTimers(*reactor) == 1; }));
+  testing::Notification later;
+  reactor->RunAfter(absl::ZeroDuration(), [&] { later.Notify(); });
+  ASSERT_TRUE(later.WaitFor(kBound));
+  EXPECT_FALSE(record->done.HasBeenNotified()) << record->status();
+  EXPECT_TRUE(reactor->Close(*id));
+  ASSERT_TRUE(record->done.WaitFor(kBound));
+  EXPECT_FALSE(record->is_opened());
+  EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled)
+      << record->status();
+  EXPECT_EQ(reactor->Counters().connect_attempts, 1u);
+  EXPECT_EQ(ReactorTestPeer::PendingTimers(*reactor), 0u);
+  ::close(reserved);
+}
+
+// A back-off that ends after Stop starts no new attempt. The back-off ends
+// in the same timer queue batch as a reactor timer that calls Stop and is
+// due just before it: a reactor timer holds the queue's batch until the
+// first attempt has been refused and the back-off (none: due at once) is
+// waiting, so both fall due in the next batch.
+TEST(ConnectorTest, BackoffEndingAfterStopStartsNoAttempt) {
+  int port = 0;
+  const int reserved = BoundNotListening(&port);
+  auto record = std::make_shared<Record>();
+  testing::Notification holding, stopped;
+  std::atomic<bool> backoff_seen{false};
+  auto reactor = StartReactor(Threads(2));
+  Reactor* r = reactor.get();
+  reactor->RunAfter(absl::ZeroDuration(), [&] {
+    r->RunAfter(absl::ZeroDuration(), [&] {
+      r->Stop();
+      stopped.Notify();
+    });
+    holding.Notify();
+    // The Stop timer above, and the back-off once the attempt is refused.
+    backoff_seen = Eventually(
+        [&] { return ReactorTestPeer::PendingTimers(*r) == 2; }, 20000);
+  });
+  ASSERT_TRUE(holding.WaitFor(kBound));
+  ConnectOptions o = To(port);
+  o.timeout = absl::InfiniteDuration();  // no entry for the attempt itself
+  o.max_attempts = 2;
+  o.initial_backoff = absl::ZeroDuration();
+  o.max_backoff = absl::ZeroDuration();
+  ASSERT_TRUE(reactor->Connect(o, RecordingFactory(record)).ok());
+  ASSERT_TRUE(stopped.WaitFor(kBound));
+  reactor->Wait();
+  EXPECT_TRUE(backoff_seen.load());
+  ASSERT_TRUE(record->done.HasBeenNotified());
+  EXPECT_FALSE(record->is_opened());
+  EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled)
+      << record->status();
+  EXPECT_EQ(reactor->Counters().connect_attempts, 1u);
+  ::close(reserved);
+}
+
+// Connect deadlines that fall due together are queued for any free thread,
+// not served one after another on the thread that took the timer queue's
+// wake-up: each OnClose (DEADLINE_EXCEEDED) here waits until all have
+// started, which they can only do if they run at the same time.
+TEST(ConnectorTest, DeadlinesDueTogetherAreServedOnSeveralThreadsAtOnce) {
+  constexpr int kConnects = 3;
+  FullListener full;
+  Counter started, together, finished;
+  testing::Notification holding;
+  std::atomic<bool> all_armed{false};
+  // One thread held in the reactor timer below, one leader, and one per
+  // connection.
+  auto reactor = StartReactor(Threads(kConnects + 2));
+  Reactor* r = reactor.get();
+  // While a batch of the timer queue runs, its descriptor is disarmed and
+  // no other batch starts. Holding this one until every attempt has armed
+  // its deadline (due almost at once) puts all of them in the next batch.
+  reactor->RunAfter(absl::ZeroDuration(), [&] {
+    holding.Notify();
+    all_armed = Eventually(
+        [&] { return ReactorTestPeer::PendingTimers(*r) == kConnects; },
+        20000);
+  });
+  ASSERT_TRUE(holding.WaitFor(kBound));
+  class Handler : public ConnectionHandler {
+   public:
+    Handler(Counter* started, Counter* together, Counter* finished)
+        : started_(started), together_(together), finished_(finished) {}
+    void OnOpen(Connection&) override { ADD_FAILURE() << "connected"; }
+    void OnData(Connection&, absl::string_view) override {}
+    void OnClose(Connection&, const absl::Status& reason) override {
+      EXPECT_EQ(reason.code(), absl::StatusCode::kDeadlineExceeded);
+      started_->Increment();
+      if (started_->WaitFor(kConnects, kBound)) {
+        together_->Increment();
+      } else {
+        started_->GiveUp();  // the others need not wait too
+      }
+      finished_->Increment();
+    }
+    Counter* started_;
+    Counter* together_;
+    Counter* finished_;
+  };
+  ConnectOptions o = To(full.port);
+  o.timeout = absl::Nanoseconds(1);
+  for (int i = 0; i < kConnects; ++i) {
+    ASSERT_TRUE(reactor
+                    ->Connect(o,
+                              [&] {
+                                return std::make_unique<Handler>(
+                                    &started, &together, &finished);
+                              })
+                    .ok());
+  }
+  ASSERT_TRUE(finished.WaitFor(kConnects, 3 * kBound));
+  EXPECT_TRUE(all_armed.load());
+  EXPECT_EQ(together.value(), kConnects);
+  reactor->Stop();
+  reactor->Wait();
+}
+
+// A Drain that comes before the first attempt starts (here from the
+// handler factory, which runs just before it) means no attempt at all:
+// OnClose(CANCELLED) and no socket.
+TEST(ConnectorTest, DrainBeforeTheFirstAttemptStartsNoSocket) {
+  int port = 0;
+  const int reserved = BoundNotListening(&port);
+  auto record = std::make_shared<Record>();
+  auto reactor = StartReactor(Threads(2));
+  Reactor* r = reactor.get();
+  ASSERT_TRUE(reactor
+                  ->Connect(To(port),
+                            [&] {
+                              r->Drain();
+                              return std::make_unique<RecordingHandler>(
+                                  record);
+                            })
+                  .ok());
+  ASSERT_TRUE(record->done.WaitFor(kBound));
+  EXPECT_FALSE(record->is_opened());
+  EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled)
+      << record->status();
+  EXPECT_NE(record->status().message().find("draining"), std::string::npos)
+      << record->status();
+  EXPECT_EQ(reactor->Counters().connect_attempts, 0u);
+  ::close(reserved);
+}
+
 // Bytes written by id before the connection is up are sent once it is.
 TEST(ConnectorTest, WritesBeforeConnectedAreSent) {
   EchoServer server;
-  auto client = StartReactor(Threads(2));
   auto record = std::make_shared<Record>();
+  auto client = StartReactor(Threads(2));
   const std::string message = testing::Pattern(300000, 3);
   auto id = client->Connect(To(server.port), RecordingFactory(record));
   ASSERT_TRUE(id.ok());

@@ -1,7 +1,9 @@
 // Tests for the worker loop (lib/internal/event_loop.cc) through a real
 // Reactor on loopback: events one epoll_wait returned together are shared
 // between threads, so a handler that blocks cannot hold the others back;
-// posted tasks and timers run on reactor threads.
+// posted tasks and timers run on reactor threads; timer deadlines saturate
+// (an infinite delay means never) and Reactor::CancelTimer reaches only
+// Reactor::RunAfter / RunEvery timers.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -27,6 +29,7 @@ using ::baton::testing::ConnectLoopback;
 using ::baton::testing::EchoFactory;
 using ::baton::testing::Notification;
 using ::baton::testing::ReadExact;
+using ::baton::testing::ReadToEof;
 using ::baton::testing::SendAll;
 using ::baton::testing::Server;
 using ::baton::testing::StartServer;
@@ -150,7 +153,7 @@ TEST(ReactorTest, PostAndTimersRunOnReactorThreads) {
   }));
   bool cancelled_ran = false;
   const TimerId cancelled =
-      s.reactor->RunAfter(absl::Milliseconds(50), [&] { cancelled_ran = true; });
+      s.reactor->RunAfter(absl::Hours(1), [&] { cancelled_ran = true; });
   EXPECT_TRUE(s.reactor->CancelTimer(cancelled));
   s.reactor->RunAfter(absl::Milliseconds(20), [&] {
     on_reactor = on_reactor && s.reactor->InReactorThread();
@@ -169,6 +172,76 @@ TEST(ReactorTest, PostAndTimersRunOnReactorThreads) {
   s.reactor->Wait();
   EXPECT_FALSE(cancelled_ran);
   EXPECT_FALSE(s.reactor->Post([] {}));
+}
+
+// An infinite delay, or one too long for the clock, never falls due: a
+// timer with a negative delay (due at once) runs, and they have not, and
+// can still be cancelled.
+TEST(ReactorTest, InfiniteTimerDelayMeansNever) {
+  std::atomic<int> never_ran{0};
+  Notification now;
+  Server s = StartServer(Threads(2), EchoFactory());
+  const TimerId infinite = s.reactor->RunAfter(absl::InfiniteDuration(),
+                                               [&] { never_ran.fetch_add(1); });
+  const TimerId huge =
+      s.reactor->RunAfter(absl::Hours(3e6), [&] { never_ran.fetch_add(1); });
+  ASSERT_NE(infinite, 0u);
+  ASSERT_NE(huge, 0u);
+  ASSERT_NE(s.reactor->RunAfter(-absl::Seconds(1), [&] { now.Notify(); }),
+            0u);
+  ASSERT_TRUE(now.WaitFor(std::chrono::seconds(20)));
+  EXPECT_EQ(never_ran.load(), 0);
+  EXPECT_TRUE(s.reactor->CancelTimer(infinite));
+  EXPECT_TRUE(s.reactor->CancelTimer(huge));
+  s.reactor->Stop();
+  s.reactor->Wait();
+  EXPECT_EQ(never_ran.load(), 0);
+}
+
+// RunEvery refuses a period that is not positive and finite (0, and the
+// callback never runs); a finite period too long for the clock is accepted
+// and never falls due.
+TEST(ReactorTest, RunEveryNeedsAPositiveFinitePeriod) {
+  std::atomic<int> ran{0};
+  Notification later;
+  Server s = StartServer(Threads(2), EchoFactory());
+  for (absl::Duration period :
+       {absl::ZeroDuration(), -absl::Milliseconds(1), absl::InfiniteDuration(),
+        -absl::InfiniteDuration()}) {
+    EXPECT_EQ(s.reactor->RunEvery(period, [&] { ran.fetch_add(1); }), 0u)
+        << period;
+  }
+  const TimerId huge =
+      s.reactor->RunEvery(absl::Hours(3e6), [&] { ran.fetch_add(1); });
+  EXPECT_NE(huge, 0u);
+  s.reactor->RunAfter(absl::ZeroDuration(), [&] { later.Notify(); });
+  ASSERT_TRUE(later.WaitFor(std::chrono::seconds(20)));
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_TRUE(s.reactor->CancelTimer(huge));
+  s.reactor->Stop();
+  s.reactor->Wait();
+  EXPECT_EQ(ran.load(), 0);
+}
+
+// The reactor's own timers (here the idle sweep, its first) are out of
+// Reactor::CancelTimer's reach although their ids come from the same
+// counter: cancelling small ids returns false and the sweep still closes
+// an idle connection.
+TEST(ReactorTest, CancelTimerDoesNotReachTheReactorsOwnTimers) {
+  ReactorOptions options = Threads(2);
+  options.idle_timeout = absl::Milliseconds(100);
+  Server s = StartServer(options, EchoFactory());
+  for (TimerId id = 1; id <= 4; ++id) {
+    EXPECT_FALSE(s.reactor->CancelTimer(id)) << id;
+  }
+  const int fd = ConnectLoopback(s.port, /*timeout_ms=*/20000);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "ping").ok());
+  auto got = ReadToEof(fd);  // the echo, then the idle sweep's close
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "ping");
+  ::close(fd);
+  EXPECT_GE(s.reactor->Counters().idle_timeouts, 1u);
 }
 
 }  // namespace

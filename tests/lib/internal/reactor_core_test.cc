@@ -116,6 +116,26 @@ TEST(ReactorTest, DrainClosesIdleAtOnceAndFinishesTransfers) {
   ::close(busy);
 }
 
+// StopAccepting: connects are refused and Listen fails, while a connection
+// already open keeps working both ways and stays open until its peer ends
+// it.
+TEST(ReactorTest, StopAcceptingRefusesNewcomersAndLeavesOpenConnections) {
+  Server s = StartServer(Threads(2), EchoFactory());
+  const int open = ConnectLoopback(s.port);
+  ASSERT_GE(open, 0);
+  ASSERT_TRUE(EchoRoundTrip(open, Pattern(1000, 1)).ok());
+  s.reactor->StopAccepting();
+  s.reactor->StopAccepting();  // idempotent
+  EXPECT_EQ(ConnectErrno(s.port), ECONNREFUSED) << "accepted after it";
+  EXPECT_FALSE(s.reactor->Listen(ListenOptions{}, EchoFactory()).ok());
+  // Not drained: the open connection still echoes, 4 MB byte-exact.
+  EXPECT_TRUE(EchoRoundTrip(open, Pattern(4 << 20, 2)).ok());
+  EXPECT_EQ(s.reactor->connection_count(), 1u);
+  EXPECT_EQ(s.reactor->Counters().accepts, 1u);
+  ::close(open);
+  EXPECT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));
+}
+
 TEST(ReactorTest, CountersSeeTheWork) {
   Server s = StartServer(Threads(2), EchoFactory());
   const int fd = ConnectLoopback(s.port);

@@ -1,6 +1,7 @@
 // Test utility (header only): a started Reactor on loopback, bounded waits,
-// a handler that records what happened to its connection, and helpers to
-// count descriptors and find a port nothing listens on.
+// a count to wait for, a handler that records what happened to its
+// connection, and helpers to count descriptors and find a port nothing
+// listens on.
 #ifndef BATON_TESTS_LIB_INTERNAL_REACTOR_TEST_SUPPORT_H_
 #define BATON_TESTS_LIB_INTERNAL_REACTOR_TEST_SUPPORT_H_
 
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,6 +35,40 @@ inline std::unique_ptr<Reactor> StartReactor(ReactorOptions options) {
   EXPECT_TRUE((*reactor)->Start().ok());
   return std::move(*reactor);
 }
+
+// A count other threads can wait for (bounded). std::mutex, so that
+// ThreadSanitizer sees the synchronisation.
+class Counter {
+ public:
+  void Increment() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++n_;
+    cv_.notify_all();
+  }
+  // True once the count reached `n`; false if `timeout` ran out first or
+  // GiveUp was called.
+  bool WaitFor(int n, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return n_ >= n || given_up_; });
+    return n_ >= n;
+  }
+  // Ends every wait now and from now on (so a failing run fails fast).
+  void GiveUp() {
+    std::lock_guard<std::mutex> lock(mu_);
+    given_up_ = true;
+    cv_.notify_all();
+  }
+  int value() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return n_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int n_ = 0;
+  bool given_up_ = false;
+};
 
 // What one connection went through, readable from the test thread.
 struct Record {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "tests/lib/internal/ipv6_loopback.h"
 
 namespace baton::internal {
 namespace {
@@ -33,8 +34,11 @@ TEST(CreateListenerTest, Ipv4LoopbackPortZero) {
 }
 
 TEST(CreateListenerTest, Ipv6LoopbackIsBracketed) {
+  absl::StatusOr<bool> ipv6 = testing::HasIpv6Loopback();
+  ASSERT_TRUE(ipv6.ok()) << ipv6.status();
+  if (!*ipv6) GTEST_SKIP() << "no IPv6 loopback on this host";
   absl::StatusOr<ScopedFd> fd = CreateListener("::1", 0, 16, false);
-  if (!fd.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << fd.status();
+  ASSERT_TRUE(fd.ok()) << fd.status();
   absl::StatusOr<int> port = LocalPort(fd->get());
   ASSERT_TRUE(port.ok()) << port.status();
   EXPECT_EQ(LocalAddressString(fd->get()), absl::StrCat("[::1]:", *port));

@@ -1,13 +1,16 @@
-// Tests for TimerQueue: ordering, cancellation, periodic timers, the timerfd.
+// Tests for TimerQueue: ordering, cancellation, periodic timers, the timerfd,
+// deadlines that never fall due, and cancelling by kind.
 #include "lib/internal/timer_queue.h"
 #include "lib/net/clock.h"
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/timerfd.h>
 #include <time.h>
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -46,6 +49,67 @@ TEST(TimerQueueTest, PeriodicTimerIsRescheduled) {
   EXPECT_EQ(q.size(), 1u);
   EXPECT_TRUE(q.Cancel(id));
   EXPECT_EQ(runs, 1);
+}
+
+// Whether the timerfd is armed (for any time).
+bool TimerFdArmed(const TimerQueue& q) {
+  itimerspec spec = {};
+  EXPECT_EQ(::timerfd_gettime(q.fd(), &spec), 0);
+  return spec.it_value.tv_sec != 0 || spec.it_value.tv_nsec != 0;
+}
+
+TEST(TimerQueueTest, NeverDeadlineStaysPendingWithTheTimerFdDisarmed) {
+  TimerQueue q;
+  bool ran = false;
+  const uint64_t id = q.Add(net::kNeverNanos, 0, [&] { ran = true; });
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_FALSE(TimerFdArmed(q));
+  EXPECT_EQ(q.RunDue(), 0);
+  // An ordinary timer still arms it (already due: it fires at once), and
+  // runs alone.
+  int due = 0;
+  q.Add(net::MonotonicNanos() - 1, 0, [&] { ++due; });
+  pollfd p = {q.fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1) << "timerfd never fired";
+  EXPECT_EQ(q.RunDue(), 1);
+  EXPECT_EQ(due, 1);
+  EXPECT_FALSE(TimerFdArmed(q));
+  EXPECT_FALSE(ran);
+  EXPECT_TRUE(q.Cancel(id));
+  EXPECT_EQ(q.size(), 0u);
+}
+
+TEST(TimerQueueTest, PeriodTooLongForTheClockRunsOnceThenNever) {
+  TimerQueue q;
+  int runs = 0;
+  const uint64_t id =
+      q.Add(net::MonotonicNanos() - 1, std::numeric_limits<int64_t>::max(),
+            [&] { ++runs; });
+  EXPECT_EQ(q.RunDue(), 1);
+  EXPECT_EQ(q.RunDue(), 0);
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_FALSE(TimerFdArmed(q));
+  EXPECT_TRUE(q.Cancel(id));
+}
+
+TEST(TimerQueueTest, CancelFindsOnlyTimersOfItsKind) {
+  TimerQueue q;
+  int ran = 0;
+  const int64_t past = net::MonotonicNanos() - 1;
+  const uint64_t reactor =
+      q.Add(past, 0, [&] { ran += 1; }, TimerKind::kReactor);
+  const uint64_t internal =
+      q.Add(past, 0, [&] { ran += 10; }, TimerKind::kInternal);
+  EXPECT_FALSE(q.Cancel(reactor, TimerKind::kInternal));
+  EXPECT_FALSE(q.Cancel(internal, TimerKind::kReactor));
+  EXPECT_EQ(q.RunDue(), 2);
+  EXPECT_EQ(ran, 11);
+  const uint64_t again = q.Add(past, 0, [&] { ran += 100; },
+                               TimerKind::kReactor);
+  EXPECT_TRUE(q.Cancel(again, TimerKind::kReactor));
+  EXPECT_EQ(q.RunDue(), 0);
+  EXPECT_EQ(ran, 11);
 }
 
 TEST(TimerQueueTest, TimerFdBecomesReadableAtDeadline) {

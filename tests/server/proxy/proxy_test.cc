@@ -1,10 +1,14 @@
 // The proxy's handlers (server/proxy_handler.h) in process, on loopback:
 // 10 MB each way byte-exact, a slow reader on either side with the proxy's
-// memory bounded, half-close passed on both ways, an upstream that refuses
-// or resets mid-transfer, and 1,000 concurrent proxied connections.
+// memory bounded, the process-wide bound on queued bytes, no reading of a
+// client before its upstream connects, half-close passed on both ways, an
+// upstream that refuses or resets mid-transfer, failures counted and logged
+// rate-limited, stopping (pairs finish after StopAccepting; CutAll resets),
+// and 1,000 concurrent proxied connections.
 //
 // "Memory" is measured exactly, without timing: the bytes the proxy holds
 // in user space are its bytes_read minus its bytes_written.
+#include <glog/logging.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -12,10 +16,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "baton/reactor.h"
@@ -27,6 +35,7 @@ namespace baton {
 namespace {
 
 using ::baton::testing::BoundNotListening;
+using ::baton::testing::ConnectErrno;
 using ::baton::testing::ConnectLoopback;
 using ::baton::testing::EchoRoundTrip;
 using ::baton::testing::Eventually;
@@ -46,23 +55,28 @@ class Echo : public ConnectionHandler {
 };
 
 // A proxy reactor in front of `upstream_port`.
-struct Proxy {
-  proxy::ProxyConfig config;
+struct TestProxy {
   std::unique_ptr<Reactor> reactor;
+  std::unique_ptr<proxy::Proxy> proxy;
   int port = 0;
-  explicit Proxy(int upstream_port, int threads = 2) {
+  explicit TestProxy(int upstream_port, int threads = 2,
+                     size_t max_queued = size_t{256} << 20,
+                     size_t high_water = kHighWater) {
+    proxy::ProxyConfig config;
     config.upstream.address = "127.0.0.1";
     config.upstream.port = upstream_port;
-    config.upstream.timeout = absl::Seconds(10);
-    config.high_water = kHighWater;
-    ReactorOptions options = Threads(threads);
-    options.output_high_water = size_t{1} << 40;  // as //server:proxy
-    options.max_connections = 4000;
-    reactor = StartReactor(options);
-    auto p = reactor->Listen(ListenOptions{},
-                             proxy::ClientFactory(reactor.get(), &config));
-    EXPECT_TRUE(p.ok());
-    port = p.ok() ? *p : 0;
+    config.upstream.timeout = absl::Seconds(30);
+    config.high_water = high_water;
+    config.max_queued = max_queued;
+    Start(config, threads);
+  }
+  TestProxy(const proxy::ProxyConfig& config, int threads) {
+    Start(config, threads);
+  }
+  ~TestProxy() {
+    // The reactor's connections use the proxy: stop them first.
+    reactor->Stop();
+    reactor->Wait();
   }
   // Bytes read and not yet written: what the proxy holds in memory.
   int64_t held() const {
@@ -70,6 +84,54 @@ struct Proxy {
     return static_cast<int64_t>(c.bytes_read) -
            static_cast<int64_t>(c.bytes_written);
   }
+  proxy::ProxyCounters counters() const { return proxy->Counters(); }
+
+ private:
+  void Start(const proxy::ProxyConfig& config, int threads) {
+    ReactorOptions options = Threads(threads);
+    options.output_high_water = size_t{1} << 40;  // as //server:proxy
+    options.max_connections = 4000;
+    reactor = StartReactor(options);
+    proxy = std::make_unique<proxy::Proxy>(reactor.get(), config);
+    auto p = reactor->Listen(ListenOptions{}, proxy->ClientFactory());
+    EXPECT_TRUE(p.ok());
+    port = p.ok() ? *p : 0;
+  }
+};
+
+// Runs `body` on a thread that is joined on every path out of the test: a
+// failed ASSERT first runs `unblock` (shutting the sockets the thread may
+// be blocked on), so it neither hangs nor ends in std::terminate.
+class JoinedThread {
+ public:
+  JoinedThread(std::function<void()> body, std::function<void()> unblock)
+      : unblock_(std::move(unblock)), thread_(std::move(body)) {}
+  ~JoinedThread() {
+    if (!thread_.joinable()) return;
+    unblock_();
+    thread_.join();
+  }
+  JoinedThread(const JoinedThread&) = delete;
+  JoinedThread& operator=(const JoinedThread&) = delete;
+  // The normal path: waits for `body` to finish by itself.
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::function<void()> unblock_;
+  std::thread thread_;
+};
+
+// Closes a descriptor on every path out of the test.
+struct ScopedClose {
+  explicit ScopedClose(int f) : fd(f) {}
+  ~ScopedClose() {
+    if (fd >= 0) ::close(fd);
+  }
+  ScopedClose(const ScopedClose&) = delete;
+  ScopedClose& operator=(const ScopedClose&) = delete;
+  const int fd;
 };
 
 // The most the proxy may hold per direction: the high-water mark, plus one
@@ -118,9 +180,25 @@ bool ReadsToEndOrReset(int fd, std::string* got) {
   }
 }
 
+// Reads everything until the stream ends; says how it ended.
+enum class Ending { kEof, kReset, kTimeout };
+Ending ReadUntilEnd(int fd, std::string* got) {
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n > 0) {
+      got->append(buf, n);
+      continue;
+    }
+    if (n == 0) return Ending::kEof;
+    if (errno == EINTR) continue;
+    return errno == ECONNRESET ? Ending::kReset : Ending::kTimeout;
+  }
+}
+
 TEST(ProxyTest, TenMegabytesEachWayByteExact) {
   EchoServer echo;
-  Proxy proxy(echo.port);
+  TestProxy proxy(echo.port);
   const int fd = ConnectLoopback(proxy.port, 30000);
   ASSERT_GE(fd, 0);
   EXPECT_TRUE(EchoRoundTrip(fd, Pattern(10 << 20, 11)).ok());
@@ -132,26 +210,32 @@ TEST(ProxyTest, TenMegabytesEachWayByteExact) {
 // proxy must stop reading from the sender near the high-water mark.
 void ExpectBoundedWhileTheReaderIsIdle(bool slow_client, uint32_t seed) {
   RawUpstream upstream;
-  Proxy proxy(upstream.port);
-  const int client = ConnectLoopback(proxy.port, 30000);
-  ASSERT_GE(client, 0);
-  const int up = upstream.Accept();
-  ASSERT_GE(up, 0);
-  const int sender_fd = slow_client ? up : client;
-  const int reader_fd = slow_client ? client : up;
+  TestProxy proxy(upstream.port);
+  const ScopedClose client{ConnectLoopback(proxy.port, 30000)};
+  ASSERT_GE(client.fd, 0);
+  const ScopedClose up{upstream.Accept()};
+  ASSERT_GE(up.fd, 0);
+  const int sender_fd = slow_client ? up.fd : client.fd;
+  const int reader_fd = slow_client ? client.fd : up.fd;
   const std::string payload = Pattern(16 << 20, seed);
-  std::thread sender([&] { EXPECT_TRUE(SendAll(sender_fd, payload).ok()); });
+  absl::Status sent;
+  JoinedThread sender([&] { sent = SendAll(sender_fd, payload); },
+                      [&] { ::shutdown(sender_fd, SHUT_RDWR); });
+  // Back-pressure engages: the proxy pauses the sender's side (the kernel
+  // buffers hold far less than 16 MB).
+  ASSERT_TRUE(Eventually(
+      [&] { return proxy.counters().high_water_pauses > 0; }, 30000));
   // While the reader does not read, sample what the proxy holds.
   for (int i = 0; i < 200; ++i) {
     ASSERT_LE(proxy.held(), kBound) << "sample " << i;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   auto got = ReadExact(reader_fd, payload.size());
-  sender.join();
+  sender.Join();
+  ASSERT_TRUE(sent.ok()) << sent;
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_TRUE(*got == payload);
-  ::close(up);
-  ::close(client);
+  EXPECT_EQ(proxy.counters().max_queued_pauses, 0u);
 }
 
 TEST(ProxyTest, SlowClientBoundsMemory) {
@@ -166,7 +250,7 @@ TEST(ProxyTest, SlowUpstreamBoundsMemory) {
 // answers and closes; the client gets the whole answer, then EOF.
 TEST(ProxyTest, HalfCloseFromTheClient) {
   RawUpstream upstream;
-  Proxy proxy(upstream.port);
+  TestProxy proxy(upstream.port);
   const int client = ConnectLoopback(proxy.port);
   ASSERT_GE(client, 0);
   const int up = upstream.Accept();
@@ -190,7 +274,7 @@ TEST(ProxyTest, HalfCloseFromTheClient) {
 // Upstream -> client EOF first; the client keeps sending afterwards.
 TEST(ProxyTest, HalfCloseFromTheUpstream) {
   RawUpstream upstream;
-  Proxy proxy(upstream.port);
+  TestProxy proxy(upstream.port);
   const int client = ConnectLoopback(proxy.port);
   ASSERT_GE(client, 0);
   const int up = upstream.Accept();
@@ -215,7 +299,7 @@ TEST(ProxyTest, HalfCloseFromTheUpstream) {
 TEST(ProxyTest, UpstreamRefusedClosesTheClient) {
   int port = 0;
   const int reserved = BoundNotListening(&port);
-  Proxy proxy(port);
+  TestProxy proxy(port);
   const int client = ConnectLoopback(proxy.port);
   ASSERT_GE(client, 0);
   (void)SendAll(client, "hello");
@@ -231,34 +315,39 @@ TEST(ProxyTest, UpstreamRefusedClosesTheClient) {
 // The upstream resets in the middle of a transfer both ways.
 TEST(ProxyTest, UpstreamResetMidTransferClosesTheClient) {
   RawUpstream upstream;
-  Proxy proxy(upstream.port);
-  const int client = ConnectLoopback(proxy.port, 30000);
-  ASSERT_GE(client, 0);
+  TestProxy proxy(upstream.port);
+  const ScopedClose client{ConnectLoopback(proxy.port, 30000)};
+  ASSERT_GE(client.fd, 0);
   const int up = upstream.Accept();
   ASSERT_GE(up, 0);
   std::atomic<bool> done{false};
-  std::thread sender([&] {
-    const std::string chunk = Pattern(64 << 10, 51);
-    while (!done.load() && SendAll(client, chunk).ok()) {
-    }
-  });
+  JoinedThread sender(
+      [&] {
+        const std::string chunk = Pattern(64 << 10, 51);
+        while (!done.load() && SendAll(client.fd, chunk).ok()) {
+        }
+      },
+      [&] {
+        done.store(true);
+        ::shutdown(client.fd, SHUT_RDWR);
+      });
   ASSERT_TRUE(SendAll(up, Pattern(100000, 52)).ok());
   ASSERT_TRUE(ReadExact(up, 1 << 20).ok());  // the transfer is under way
   linger hard = {1, 0};  // close sends RST
   ::setsockopt(up, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
   ::close(up);
   std::string got;
-  EXPECT_TRUE(ReadsToEndOrReset(client, &got));  // not a timeout
+  EXPECT_TRUE(ReadsToEndOrReset(client.fd, &got));  // not a timeout
   done.store(true);
-  ::shutdown(client, SHUT_RDWR);
-  sender.join();
-  ::close(client);
-  EXPECT_TRUE(Eventually([&] { return proxy.reactor->connection_count() == 0; }));
+  ::shutdown(client.fd, SHUT_RDWR);
+  sender.Join();
+  EXPECT_TRUE(
+      Eventually([&] { return proxy.reactor->connection_count() == 0; }));
 }
 
 TEST(ProxyTest, AThousandConcurrentConnections) {
   EchoServer echo;
-  Proxy proxy(echo.port);
+  TestProxy proxy(echo.port);
   constexpr int kThreads = 20;
   constexpr int kPerThread = 50;  // 1,000 connections open at once
   std::atomic<int> failures{0};
@@ -295,6 +384,244 @@ TEST(ProxyTest, AThousandConcurrentConnections) {
             uint64_t{kThreads * kPerThread});
 }
 
+// An upstream whose accept queue is full drops the proxy's SYN, so its
+// connect stays in progress (until a SYN retransmission finds room). Until
+// it connects nothing is read from the client: the proxy holds none of its
+// bytes. Then everything arrives, byte-exact.
+TEST(ProxyTest, ClientIsNotReadBeforeItsUpstreamConnects) {
+  int port = 0;
+  const ScopedClose listener{BoundNotListening(&port)};
+  ASSERT_EQ(::listen(listener.fd, 0), 0);  // room for one connection
+  const ScopedClose filler{ConnectLoopback(port)};  // takes it
+  ASSERT_GE(filler.fd, 0);
+  TestProxy proxy(port);
+  const ScopedClose client{ConnectLoopback(proxy.port, 30000)};
+  ASSERT_GE(client.fd, 0);
+  ASSERT_TRUE(Eventually(
+      [&] { return proxy.reactor->Counters().connect_attempts == 1; }));
+  const std::string payload = Pattern(1 << 20, 61);
+  absl::Status sent;
+  JoinedThread sender([&] { sent = SendAll(client.fd, payload); },
+                      [&] { ::shutdown(client.fd, SHUT_RDWR); });
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(proxy.reactor->Counters().bytes_read, 0u) << "sample " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  // Make room: the proxy's connect completes on a SYN retransmission.
+  const int first = ::accept(listener.fd, nullptr, nullptr);
+  ASSERT_GE(first, 0);
+  ::close(first);
+  timeval tv = {30, 0};
+  ::setsockopt(listener.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  const ScopedClose up{::accept(listener.fd, nullptr, nullptr)};
+  ASSERT_GE(up.fd, 0);
+  ::setsockopt(up.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  auto got = ReadExact(up.fd, payload.size());
+  sender.Join();
+  ASSERT_TRUE(sent.ok()) << sent;
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == payload);
+}
+
+// Four clients send 16 MB each to an upstream that reads nothing yet. The
+// per-pair high-water mark is far above what they send; the process-wide
+// bound (1 MiB) is what stops the proxy reading. It holds no more than the
+// bound plus a few reads per side, says so in its counters, then delivers
+// every byte once the upstream reads, and its account returns to zero.
+TEST(ProxyTest, MaxQueuedBoundsTheWholeProxy) {
+  constexpr int kPairs = 4;
+  constexpr size_t kMaxQueued = 1 << 20;
+  constexpr size_t kSize = 16 << 20;
+  // Each side may read once more before it pauses, and one read of each
+  // may be in flight: 64 KiB reads (the reactor's default).
+  constexpr int64_t kLimit = kMaxQueued + 2 * kPairs * 2 * (64 << 10);
+  RawUpstream upstream;
+  TestProxy proxy(upstream.port, 2, kMaxQueued,
+                  /*high_water=*/size_t{1} << 30);
+  std::vector<std::unique_ptr<ScopedClose>> clients, ups;
+  std::vector<std::string> payloads;
+  for (int i = 0; i < kPairs; ++i) {
+    clients.push_back(
+        std::make_unique<ScopedClose>(ConnectLoopback(proxy.port, 30000)));
+    ASSERT_GE(clients.back()->fd, 0);
+    // Accepted in connect order: pair i is clients[i] -> ups[i].
+    ups.push_back(std::make_unique<ScopedClose>(upstream.Accept()));
+    ASSERT_GE(ups.back()->fd, 0);
+    payloads.push_back(Pattern(kSize, 70 + i));
+  }
+  std::vector<absl::Status> sent(kPairs);
+  std::vector<std::unique_ptr<JoinedThread>> senders;
+  for (int i = 0; i < kPairs; ++i) {
+    const int fd = clients[i]->fd;
+    senders.push_back(std::make_unique<JoinedThread>(
+        [&, i, fd] { sent[i] = SendAll(fd, payloads[i]); },
+        [fd] { ::shutdown(fd, SHUT_RDWR); }));
+  }
+  // The bound bites.
+  ASSERT_TRUE(Eventually(
+      [&] { return proxy.counters().max_queued_pauses > 0; }, 30000))
+      << proxy.counters().ToString() << "; "
+      << proxy.reactor->Counters().ToString();
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_LE(proxy.held(), kLimit) << "sample " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  // The upstream reads now; every byte arrives.
+  std::vector<absl::StatusOr<std::string>> got(kPairs, std::string());
+  {
+    std::vector<std::unique_ptr<JoinedThread>> readers;
+    for (int i = 0; i < kPairs; ++i) {
+      const int fd = ups[i]->fd;
+      readers.push_back(std::make_unique<JoinedThread>(
+          [&, i, fd] { got[i] = ReadExact(fd, kSize); },
+          [fd] { ::shutdown(fd, SHUT_RDWR); }));
+    }
+    for (auto& r : readers) r->Join();
+  }
+  for (auto& s : senders) s->Join();
+  for (int i = 0; i < kPairs; ++i) {
+    ASSERT_TRUE(sent[i].ok()) << sent[i];
+    ASSERT_TRUE(got[i].ok()) << got[i].status();
+    EXPECT_TRUE(*got[i] == payloads[i]) << "pair " << i;
+  }
+  const proxy::ProxyCounters c = proxy.counters();
+  EXPECT_LE(c.peak_queued_bytes, static_cast<uint64_t>(kLimit));
+  EXPECT_EQ(c.high_water_pauses, 0u);
+  EXPECT_TRUE(Eventually([&] { return proxy.counters().queued_bytes == 0; }))
+      << proxy.counters().ToString();
+}
+
+// Collects the WARNING lines glog writes while it is installed.
+class WarningSink : public google::LogSink {
+ public:
+  WarningSink() { google::AddLogSink(this); }
+  ~WarningSink() override { google::RemoveLogSink(this); }
+  void send(google::LogSeverity severity, const char*, const char*, int,
+            const ::tm*, const char* message, size_t length) override {
+    if (severity != google::GLOG_WARNING) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    lines_.emplace_back(message, length);
+  }
+  int Count(const std::string& needle) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(
+        std::count_if(lines_.begin(), lines_.end(), [&](const std::string& l) {
+          return l.find(needle) != std::string::npos;
+        }));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+// Upstream failures, whether Connect refuses at once (an address it cannot
+// use) or the upstream refuses the connection, are all counted; the
+// warnings are rate-limited, not one per client.
+void ExpectFailuresCountedAndLoggedRarely(const std::string& address,
+                                          int port) {
+  WarningSink sink;
+  proxy::ProxyConfig config;
+  config.upstream.address = address;
+  config.upstream.port = port;
+  TestProxy proxy(config, 2);
+  constexpr int kClients = 20;
+  for (int i = 0; i < kClients; ++i) {
+    const ScopedClose client{ConnectLoopback(proxy.port)};
+    ASSERT_GE(client.fd, 0);
+    std::string got;
+    EXPECT_TRUE(ReadsToEndOrReset(client.fd, &got));  // closed, not a reply
+    EXPECT_EQ(got, "");
+  }
+  EXPECT_TRUE(Eventually([&] {
+    return proxy.counters().upstream_failures == uint64_t{kClients};
+  })) << proxy.counters().ToString();
+  EXPECT_TRUE(
+      Eventually([&] { return proxy.reactor->connection_count() == 0; }));
+  EXPECT_LE(sink.Count("upstream " + address), 1);
+  EXPECT_EQ(proxy.counters().pairs, uint64_t{kClients});
+}
+
+TEST(ProxyTest, UnusableUpstreamAddressIsCountedAndLoggedRarely) {
+  // Not a literal: Reactor::Connect fails at once for every client.
+  ExpectFailuresCountedAndLoggedRarely("localhost", 9);
+}
+
+TEST(ProxyTest, RefusingUpstreamIsCountedAndLoggedRarely) {
+  int port = 0;
+  const ScopedClose reserved{BoundNotListening(&port)};
+  ExpectFailuresCountedAndLoggedRarely("127.0.0.1", port);
+}
+
+// A pair in transfer when the proxy stops accepting finishes: the client
+// gets every byte and then EOF, while newcomers are refused.
+TEST(ProxyTest, PairsFinishAfterStopAccepting) {
+  RawUpstream upstream;
+  TestProxy proxy(upstream.port);
+  const ScopedClose client{ConnectLoopback(proxy.port, 30000)};
+  ASSERT_GE(client.fd, 0);
+  const ScopedClose up{upstream.Accept()};
+  ASSERT_GE(up.fd, 0);
+  const std::string payload = Pattern(16 << 20, 81);
+  absl::Status sent;
+  JoinedThread sender(
+      [&] {
+        sent = SendAll(up.fd, payload);
+        ::shutdown(up.fd, SHUT_WR);
+      },
+      [&] { ::shutdown(up.fd, SHUT_RDWR); });
+  auto first = ReadExact(client.fd, 1);  // the transfer is under way
+  ASSERT_TRUE(first.ok()) << first.status();
+  proxy.reactor->StopAccepting();
+  EXPECT_EQ(ConnectErrno(proxy.port), ECONNREFUSED);
+  EXPECT_EQ(proxy.proxy->live_pairs(), 1u);
+  std::string rest;
+  EXPECT_EQ(ReadUntilEnd(client.fd, &rest), Ending::kEof);
+  sender.Join();
+  ASSERT_TRUE(sent.ok()) << sent;
+  EXPECT_TRUE(*first + rest == payload);
+  ::shutdown(client.fd, SHUT_WR);  // our side is done too: the pair ends
+  EXPECT_TRUE(Eventually([&] { return proxy.proxy->live_pairs() == 0; }));
+  EXPECT_EQ(proxy.proxy->CutAll(), 0u);
+}
+
+// CutAll ends a pair in the middle of a transfer with a reset, never a
+// FIN the reading side could take for a complete stream. (Only the reading
+// side is checked: on the sending side a failed send may take the reset's
+// error before a read could see it.)
+void ExpectCutAllResetsTheReader(bool client_reads, uint32_t seed) {
+  RawUpstream upstream;
+  TestProxy proxy(upstream.port);
+  const ScopedClose client{ConnectLoopback(proxy.port, 30000)};
+  ASSERT_GE(client.fd, 0);
+  const ScopedClose up{upstream.Accept()};
+  ASSERT_GE(up.fd, 0);
+  const int sender_fd = client_reads ? up.fd : client.fd;
+  const int reader_fd = client_reads ? client.fd : up.fd;
+  const std::string payload = Pattern(16 << 20, seed);
+  JoinedThread sender([&] { (void)SendAll(sender_fd, payload); },
+                      [&] { ::shutdown(sender_fd, SHUT_RDWR); });
+  auto first = ReadExact(reader_fd, 1);  // the transfer is under way
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(proxy.proxy->CutAll(), 1u);
+  std::string rest;
+  EXPECT_EQ(ReadUntilEnd(reader_fd, &rest), Ending::kReset);
+  EXPECT_LT(rest.size() + 1, payload.size());
+  EXPECT_TRUE(*first + rest == payload.substr(0, rest.size() + 1));
+  sender.Join();
+  EXPECT_TRUE(Eventually([&] { return proxy.proxy->live_pairs() == 0; }));
+  EXPECT_EQ(proxy.counters().pairs_cut, 1u);
+  EXPECT_EQ(proxy.counters().upstream_failures, 0u);
+}
+
+TEST(ProxyTest, CutAllResetsTheClient) {
+  ExpectCutAllResetsTheReader(/*client_reads=*/true, 91);
+}
+
+TEST(ProxyTest, CutAllResetsTheUpstream) {
+  ExpectCutAllResetsTheReader(/*client_reads=*/false, 92);
+}
+
 TEST(ProxyTest, ParsesUpstream) {
   ConnectOptions o;
   EXPECT_TRUE(proxy::ParseUpstream("127.0.0.1:80", &o).ok());
@@ -306,6 +633,15 @@ TEST(ProxyTest, ParsesUpstream) {
   EXPECT_FALSE(proxy::ParseUpstream("127.0.0.1", &o).ok());
   EXPECT_FALSE(proxy::ParseUpstream("127.0.0.1:0", &o).ok());
   EXPECT_FALSE(proxy::ParseUpstream(":80", &o).ok());
+  // IP literals only: host names are not resolved.
+  EXPECT_FALSE(proxy::ParseUpstream("localhost:9", &o).ok());
+  EXPECT_FALSE(proxy::ParseUpstream("example.com:80", &o).ok());
+  EXPECT_FALSE(proxy::ParseUpstream("[localhost]:80", &o).ok());
+  // An IPv6 literal goes in brackets, an IPv4 one does not.
+  EXPECT_FALSE(proxy::ParseUpstream("::1:80", &o).ok());
+  EXPECT_FALSE(proxy::ParseUpstream("[127.0.0.1]:80", &o).ok());
+  EXPECT_FALSE(proxy::ParseUpstream("127.0.0.1:http", &o).ok());
+  EXPECT_FALSE(proxy::ParseUpstream("127.0.0.1:65536", &o).ok());
 }
 
 }  // namespace
