@@ -29,6 +29,7 @@
 #include "client/progress.h"
 #include "client/summary.h"
 #include "lib/cli/parse_flags.h"
+#include "lib/cli/validators.h"
 
 DEFINE_string(mode, "barrier", "barrier | pingpong | http");
 DEFINE_string(host, "127.0.0.1", "server address (IPv4 or IPv6 literal)");
@@ -69,12 +70,6 @@ bool ValidMode(const char* flag, const std::string& v) {
   if (v == "barrier" || v == "pingpong" || v == "http") return true;
   std::fprintf(stderr, "--%s=%s: must be barrier, pingpong or http\n", flag,
                v.c_str());
-  return false;
-}
-
-bool ValidByte(const char* flag, int32_t v) {
-  if (v >= 0 && v <= 255) return true;
-  std::fprintf(stderr, "--%s=%d: must be a byte value in 0..255\n", flag, v);
   return false;
 }
 
@@ -354,19 +349,20 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
 
 DEFINE_validator(mode, &ValidMode);
 DEFINE_validator(path, &ValidPath);
-DEFINE_validator(host, &baton::client::ValidateHost);
-DEFINE_validator(port, &baton::client::ValidatePort);
-DEFINE_validator(threads, &baton::client::ValidatePositive<int32_t>);
-DEFINE_validator(rounds, &baton::client::ValidatePositive<int32_t>);
-DEFINE_validator(size, &baton::client::ValidatePositive<int32_t>);
-DEFINE_validator(connections, &baton::client::ValidatePositive<int32_t>);
-DEFINE_validator(timeout_ms, &baton::client::ValidatePositive<int32_t>);
-DEFINE_validator(duration, &baton::client::ValidatePositive<double>);
-DEFINE_validator(warmup, &baton::client::ValidateNonNegative<double>);
-DEFINE_validator(requests, &baton::client::ValidatePositive<int64_t>);
+DEFINE_validator(host, &baton::cli::ValidateAddressLiteral);
+DEFINE_validator(port,
+                 &baton::cli::ValidatePort<baton::cli::PortUse::kConnect>);
+DEFINE_validator(threads, &baton::cli::ValidatePositive<int32_t>);
+DEFINE_validator(rounds, &baton::cli::ValidatePositive<int32_t>);
+DEFINE_validator(size, &baton::cli::ValidatePositive<int32_t>);
+DEFINE_validator(connections, &baton::cli::ValidatePositive<int32_t>);
+DEFINE_validator(timeout_ms, &baton::cli::ValidatePositive<int32_t>);
+DEFINE_validator(duration, &baton::cli::ValidatePositive<double>);
+DEFINE_validator(warmup, &baton::cli::ValidateNonNegative<double>);
+DEFINE_validator(requests, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(slow_connections,
-                 &baton::client::ValidateNonNegative<int32_t>);
-DEFINE_validator(slow_byte, &ValidByte);
+                 &baton::cli::ValidateNonNegative<int32_t>);
+DEFINE_validator(slow_byte, &baton::cli::ValidateByte);
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(

@@ -18,6 +18,7 @@
 #include "client/flags.h"
 #include "client/net.h"
 #include "lib/cli/parse_flags.h"
+#include "lib/cli/validators.h"
 
 DEFINE_string(host, "127.0.0.1", "server address (IPv4 or IPv6 literal)");
 DEFINE_int32(port, 12345, "server port");
@@ -28,11 +29,12 @@ DEFINE_bool(partial_request, false,
 DEFINE_double(duration, 0, "seconds to hold (0: until SIGINT/SIGTERM)");
 DEFINE_int32(timeout_ms, 5000, "connect timeout per connection");
 
-DEFINE_validator(host, &baton::client::ValidateHost);
-DEFINE_validator(port, &baton::client::ValidatePort);
-DEFINE_validator(connections, &baton::client::ValidatePositive<int32_t>);
-DEFINE_validator(timeout_ms, &baton::client::ValidatePositive<int32_t>);
-DEFINE_validator(duration, &baton::client::ValidateNonNegative<double>);
+DEFINE_validator(host, &baton::cli::ValidateAddressLiteral);
+DEFINE_validator(port,
+                 &baton::cli::ValidatePort<baton::cli::PortUse::kConnect>);
+DEFINE_validator(connections, &baton::cli::ValidatePositive<int32_t>);
+DEFINE_validator(timeout_ms, &baton::cli::ValidatePositive<int32_t>);
+DEFINE_validator(duration, &baton::cli::ValidateNonNegative<double>);
 
 namespace {
 

@@ -1,11 +1,12 @@
-// Client library: shared flag validators and start-up checks.
+// Client library: start-up checks.
 #include "client/flags.h"
 
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <string>
 
+#include "absl/strings/str_cat.h"
 #include "client/net.h"
 
 namespace baton::client {
@@ -16,16 +17,6 @@ namespace {
 constexpr int64_t kSpareDescriptors = 32;
 
 }  // namespace
-
-bool ValidatePort(const char* flag, int32_t value) {
-  if (value >= 1 && value <= 65535) return true;
-  std::fprintf(stderr, "--%s=%d: must be a port in 1..65535\n", flag, value);
-  return false;
-}
-
-bool ValidateHost(const char* flag, const std::string& value) {
-  return cli::ValidateAddressLiteral(flag, value);
-}
 
 absl::Status ReserveDescriptors(int64_t sockets, const std::string& what) {
   const int64_t needed = sockets + kSpareDescriptors;

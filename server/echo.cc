@@ -4,74 +4,7 @@
 //
 // Logs "listening on ADDR:PORT" once ready; SIGINT or SIGTERM stop it
 // gracefully (listeners close, connections close, threads join) and it exits
-// 0 after logging the reactor's counters.
-#include <gflags/gflags.h>
-#include <glog/logging.h>
-#include <signal.h>
+// 0 after logging the reactor's counters. Its flags are in echo_main.cc.
+#include "server/echo_main.h"
 
-#include <cstdlib>
-#include <memory>
-#include <thread>
-
-#include "absl/time/time.h"
-#include "baton/reactor.h"
-#include "server/echo_handler.h"
-#include "server/flags.h"
-#include "server/serve.h"
-#include "server/slow_rule_flags.h"
-
-DEFINE_int64(idle_timeout_ms, 0,
-             "close connections idle for this long (0: never)");
-DEFINE_int64(write_timeout_ms, 0,
-             "abort connections whose replies could not be sent for this "
-             "long because the client stopped reading (0: never)");
-DEFINE_int32(max_events, 64, "events taken per epoll_wait");
-DEFINE_int64(output_high_water, 4 << 20,
-             "stop reading from a peer with this many reply bytes unsent");
-
-DEFINE_int32(speculative_rounds, -1,
-             "re-read a served connection behind the other ready work at "
-             "most this many times in a row before re-arming it (-1: while "
-             "each re-read finds data; 0: re-arm at once)");
-
-DEFINE_validator(idle_timeout_ms, &baton::flags::ValidateNonNegative);
-DEFINE_validator(write_timeout_ms, &baton::flags::ValidateNonNegative);
-DEFINE_validator(max_events, &baton::flags::ValidateMaxEvents);
-DEFINE_validator(output_high_water, &baton::flags::ValidatePositive);
-DEFINE_validator(speculative_rounds, &baton::flags::ValidateRounds);
-
-int main(int argc, char** argv) {
-  if (!baton::flags::InitServer(
-          &argc, &argv,
-          (std::string("echo server on baton's leader/followers epoll reactor\n"
-                       "usage: echo [--port=N] [--address=A] [--threads=N] "
-                       "...\n") +
-           baton::kSlowRuleUsage)
-              .c_str())) {
-    return 2;
-  }
-
-  // Block the stop signals before any thread starts, so every thread
-  // inherits the mask and only sigwait below receives them.
-  sigset_t stop_signals = baton::flags::BlockStopSignals();
-
-  baton::ReactorOptions options;
-  options.threads = FLAGS_threads;
-  options.idle_timeout = absl::Milliseconds(FLAGS_idle_timeout_ms);
-  options.write_timeout = absl::Milliseconds(FLAGS_write_timeout_ms);
-  options.max_connections = static_cast<size_t>(FLAGS_max_connections);
-  options.max_events = FLAGS_max_events;
-  options.output_high_water = static_cast<size_t>(FLAGS_output_high_water);
-  options.speculative_rounds = FLAGS_speculative_rounds;
-  options.thread_name = "echo";
-  baton::ListenOptions listen;
-  listen.address = FLAGS_address;
-  listen.port = FLAGS_port;
-  const baton::SlowRule* slow = baton::ActiveSlowRule();
-  const int status = baton::flags::ServeUntilSignal(
-      options, listen,
-      [slow](baton::Reactor*) { return baton::EchoHandlerFactory(slow); },
-      stop_signals, "(echo)");
-  if (slow != nullptr) LOG(INFO) << slow->Summary();
-  return status;
-}
+int main(int argc, char** argv) { return baton::EchoMain(argc, argv, {}); }

@@ -5,9 +5,8 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
-#include <cerrno>
-#include <cstdio>
 #include <algorithm>
+#include <cerrno>
 #include <string>
 #include <thread>
 
@@ -15,75 +14,45 @@
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
 
-namespace {
-
-bool ValidatePort(const char* flag, int32_t value) {
-  if (value >= 0 && value <= 65535) return true;
-  std::fprintf(stderr, "--%s=%d: a port must be in 0..65535 (0 = any free)\n",
-               flag, value);
-  return false;
-}
-
-bool ValidateThreads(const char* flag, int32_t value) {
-  if (value >= 0 && value <= baton::kReactorMaxThreads) return true;
-  std::fprintf(stderr, "--%s=%d: must be in 0..%d (0 = one per CPU)\n", flag,
-               value, baton::kReactorMaxThreads);
-  return false;
-}
-
-}  // namespace
-
 DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
 DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
 DEFINE_int32(threads, 0,
              "worker threads (0: one per CPU); poll_echo, select_echo and "
              "thread_echo choose their own threading and ignore it");
-DEFINE_validator(port, &ValidatePort);
+
+namespace {
+
+bool ValidateThreads(const char* flag, int32_t value) {
+  return baton::cli::ValidateInRange(flag, value, 0, baton::kReactorMaxThreads,
+                                     " (0: one per CPU)");
+}
+
+}  // namespace
+
+DEFINE_validator(port,
+                 &baton::cli::ValidatePort<baton::cli::PortUse::kListen>);
 DEFINE_validator(address, &baton::cli::ValidateAddressLiteral);
 DEFINE_validator(threads, &ValidateThreads);
 
 namespace baton::flags {
 
 bool ValidateMaxEvents(const char* flag, int32_t value) {
-  if (value >= 1 && value <= kReactorMaxEvents) return true;
-  std::fprintf(stderr, "--%s=%d: must be in 1..%d\n", flag, value,
-               kReactorMaxEvents);
-  return false;
+  return cli::ValidateInRange(flag, value, 1, kReactorMaxEvents);
 }
 
 bool ValidateRounds(const char* flag, int32_t value) {
-  if (value >= kReactorUnboundedRereads &&
-      value <= kReactorMaxSpeculativeRounds) {
-    return true;
-  }
-  std::fprintf(stderr, "--%s=%d: must be -1 (no bound) or in 0..%d\n", flag,
-               value, kReactorMaxSpeculativeRounds);
-  return false;
+  return cli::ValidateInRange(flag, value, kReactorUnboundedRereads,
+                              kReactorMaxSpeculativeRounds, " (-1: no bound)");
 }
 
 bool ValidateReadBufferSize(const char* flag, int64_t value) {
-  if (value >= static_cast<int64_t>(kReactorMinReadBufferSize) &&
-      value <= static_cast<int64_t>(kReactorMaxReadBufferSize)) {
-    return true;
-  }
-  std::fprintf(stderr, "--%s=%lld: must be in %zu..%zu bytes\n", flag,
-               static_cast<long long>(value), kReactorMinReadBufferSize,
-               kReactorMaxReadBufferSize);
-  return false;
+  return cli::ValidateInRange(
+      flag, value, static_cast<int64_t>(kReactorMinReadBufferSize),
+      static_cast<int64_t>(kReactorMaxReadBufferSize), " bytes");
 }
 
 bool ValidateDeferSeconds(const char* flag, int32_t value) {
-  if (value >= 0 && value <= 60) return true;
-  std::fprintf(stderr, "--%s=%d: must be in 0..60 seconds\n", flag, value);
-  return false;
-}
-
-bool ValidateNonNegative(const char* flag, int64_t value) {
-  return cli::ValidateNonNegative(flag, value);
-}
-
-bool ValidatePositive(const char* flag, int64_t value) {
-  return cli::ValidatePositive(flag, value);
+  return cli::ValidateInRange(flag, value, 0, 60, " seconds");
 }
 
 int ThreadCount() {

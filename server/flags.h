@@ -21,14 +21,15 @@ DECLARE_int32(threads);   // 0..kReactorMaxThreads, 0: one per CPU
 
 namespace baton::flags {
 
-// gflags validators: each prints a clear message on failure (gflags then
-// exits with an error). Ranges come from baton/reactor_limits.h.
+// gflags validators of the servers' own ranges (most from
+// baton/reactor_limits.h), on cli::ValidateInRange: each prints
+// "--flag=value: must be in lo..hi ..." on failure (gflags then exits with
+// an error). The general ones (ValidatePositive, ValidatePort, ...) are in
+// lib/cli/validators.h.
 bool ValidateMaxEvents(const char* flag, int32_t value);
-bool ValidateRounds(const char* flag, int32_t value);
+bool ValidateRounds(const char* flag, int32_t value);  // -1: no bound
 bool ValidateReadBufferSize(const char* flag, int64_t value);
 bool ValidateDeferSeconds(const char* flag, int32_t value);
-bool ValidateNonNegative(const char* flag, int64_t value);
-bool ValidatePositive(const char* flag, int64_t value);
 
 // Parses flags with baton::cli::ParseFlags (--help shows the server's own
 // flags first), logging to stderr by default, and starts glog. Returns false

@@ -18,6 +18,7 @@
 
 #include "baton/reactor.h"
 #include "lib/cli/parse_flags.h"
+#include "lib/cli/validators.h"
 #include "server/flags.h"
 #include "server/serve.h"
 #include "server/httpd/http_handler.h"
@@ -77,11 +78,11 @@ bool ValidMaxBodyBytes(const char* flag, int64_t v) {
 }  // namespace
 
 DEFINE_validator(response_size, &ValidResponseSize);
-DEFINE_validator(keepalive_timeout_ms, &baton::flags::ValidatePositive);
+DEFINE_validator(keepalive_timeout_ms, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(request_timeout_ms, &ValidRequestTimeout);
 DEFINE_validator(body_timeout_ms, &ValidRequestTimeout);
 DEFINE_validator(max_body_bytes, &ValidMaxBodyBytes);
-DEFINE_validator(write_timeout_ms, &baton::flags::ValidatePositive);
+DEFINE_validator(write_timeout_ms, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(defer_accept_seconds, &baton::flags::ValidateDeferSeconds);
 
 int main(int argc, char** argv) {

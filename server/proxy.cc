@@ -60,10 +60,10 @@ DEFINE_bool(park_relays, true,
             "Keep a side that relayed a message off epoll until the answer "
             "is written to it (ReactorOptions::park_relays): no epoll_ctl "
             "per relayed message under load");
-DEFINE_validator(connect_timeout_ms, &baton::flags::ValidatePositive);
+DEFINE_validator(connect_timeout_ms, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(connect_attempts, &baton::cli::ValidatePositive<int32_t>);
-DEFINE_validator(idle_timeout_ms, &baton::flags::ValidateNonNegative);
-DEFINE_validator(write_timeout_ms, &baton::flags::ValidateNonNegative);
+DEFINE_validator(idle_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
+DEFINE_validator(write_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
 // 32 KiB measured best for bulk transfer here (1 MiB ping-pong through
 // the proxy: 16 KiB 491-568, 32 KiB 752-907, 64 KiB 550-648 MB/s each way):
 // smaller chunks cost more system calls, larger ones overlap less with
@@ -71,8 +71,8 @@ DEFINE_validator(write_timeout_ms, &baton::flags::ValidateNonNegative);
 DEFINE_int64(read_buffer_size, 32 << 10,
              "bytes read per read(2): the most one side passes on to the "
              "other before the next read (512 B..64 MiB)");
-DEFINE_validator(high_water, &baton::flags::ValidatePositive);
-DEFINE_validator(max_queued_bytes, &baton::flags::ValidatePositive);
+DEFINE_validator(high_water, &baton::cli::ValidatePositive<int64_t>);
+DEFINE_validator(max_queued_bytes, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(read_buffer_size, &baton::flags::ValidateReadBufferSize);
 
 namespace {

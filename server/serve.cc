@@ -5,16 +5,17 @@
 #include <glog/logging.h>
 
 #include "absl/time/clock.h"
+#include "lib/cli/validators.h"
 #include "lib/net/address.h"
 #include "server/flags.h"
 
 DEFINE_int64(drain_timeout_ms, 5000,
              "on SIGINT/SIGTERM, give open connections this long to finish "
              "sending before they are cut (a second signal cuts at once)");
-DEFINE_validator(drain_timeout_ms, &baton::flags::ValidateNonNegative);
+DEFINE_validator(drain_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
 DEFINE_int64(max_connections, 100000,
              "connections beyond this are accepted and closed at once");
-DEFINE_validator(max_connections, &baton::flags::ValidatePositive);
+DEFINE_validator(max_connections, &baton::cli::ValidatePositive<int64_t>);
 
 namespace baton::flags {
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compares dispatch models on echo ping-pong, with and without idle
 # connections, the kecho-style barrier bench, and head-of-line blocking
-# (issue 11: fast connections' p99 while some connections' messages block
+# (fast connections' p99 while some connections' messages block
 # the server 1 ms each, 1/2/4 server threads on one core). Servers run
 # pinned to core 0, all load on core 1; runs are interleaved model by model
 # (A B A B ...) and medians reported.
@@ -25,8 +25,10 @@ usage() {
   echo "  (asio: one shared io_context; asio-pt: one per thread; reuseport:"
   echo "  epoll loop + SO_REUSEPORT listener per thread; poll, select and"
   echo "  threads run single-threaded / thread per connection only)"
-  echo "--base_echo=PATH: an //server:echo built from another commit, run as"
-  echo "  model base (and base-t2) beside baton: before/after in one run"
+  echo "--base_echo=PATH: baton's echo built from another commit, run as model"
+  echo "  base (and base-t2) beside baton: before/after in one run. Build"
+  echo "  //server/compare:baton_echo there (it takes --slow_us for the"
+  echo "  head-of-line runs), or //server:echo at commits before it existed"
 }
 
 QUICK=0
@@ -37,7 +39,7 @@ BUDGET=""
 SCENARIO=all
 MODELS="baton baton-t2 asio asio-t2 poll select threads"
 HOL_MODELS=""
-BASE_ECHO=""  # --base_echo: //server:echo built from another commit
+BASE_ECHO=""  # --base_echo: //server/compare:baton_echo from another commit
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
@@ -113,12 +115,15 @@ OUT="$(cd "$OUT" && pwd)"
 cd "$ROOT"
 
 echo "== building (-c opt)" >&2
-bazel build -c opt //server:echo //server:asio_echo //server:poll_echo \
-  //server:select_echo //server:thread_echo //server:reuseport_echo \
-  //client:bench //client:deadconn \
+bazel build -c opt //server:echo //server/compare:baton_echo \
+  //server/compare:asio_echo //server/compare:poll_echo \
+  //server/compare:select_echo //server/compare:thread_echo \
+  //server/compare:reuseport_echo //client:bench //client:deadconn \
   >"$OUT/logs/build.log" 2>&1 || { cat "$OUT/logs/build.log" >&2; exit 1; }
-for b in server/echo server/asio_echo server/poll_echo server/select_echo \
-         server/thread_echo server/reuseport_echo client/bench client/deadconn; do
+for b in server/echo server/compare/baton_echo server/compare/asio_echo \
+         server/compare/poll_echo server/compare/select_echo \
+         server/compare/thread_echo server/compare/reuseport_echo \
+         client/bench client/deadconn; do
   cp -f "bazel-bin/$b" "$OUT/bin/"
 done
 if [[ -n "$BASE_ECHO" ]]; then
@@ -148,7 +153,7 @@ server_threads() { case "$1" in *-t2) echo 2 ;; *) echo 1 ;; esac; }
 hol_server_cmd() {
   local slow="--slow_us=$HOL_SLOW_US --slow_mode=sleep"
   case "$1" in
-    baton) echo "$BIN/echo --threads=$2 $slow" ;;
+    baton) echo "$BIN/baton_echo --threads=$2 $slow" ;;
     base) echo "$BIN/echo_base --threads=$2 $slow" ;;
     asio) echo "$BIN/asio_echo --threads=$2 --io_contexts=shared $slow" ;;
     asio-pt) echo "$BIN/asio_echo --threads=$2 --io_contexts=per_thread $slow" ;;

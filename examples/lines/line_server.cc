@@ -12,14 +12,15 @@
 #include "baton/reactor.h"
 #include "examples/lines/line_handler.h"
 #include "lib/cli/parse_flags.h"
+#include "lib/cli/validators.h"
 #include "server/flags.h"
 #include "server/serve.h"
 
 DEFINE_int64(request_timeout_ms, 5000,
              "a line must be complete this long after its first byte");
 DEFINE_int64(max_line, 64 << 10, "longest line accepted, in bytes");
-DEFINE_validator(request_timeout_ms, &baton::flags::ValidatePositive);
-DEFINE_validator(max_line, &baton::flags::ValidatePositive);
+DEFINE_validator(request_timeout_ms, &baton::cli::ValidatePositive<int64_t>);
+DEFINE_validator(max_line, &baton::cli::ValidatePositive<int64_t>);
 
 int main(int argc, char** argv) {
   baton::cli::SetFlagDefault("port", "7000");

@@ -1,9 +1,34 @@
 // Internal (project binaries): shared gflags validators.
 #include "lib/cli/validators.h"
 
+#include "absl/strings/str_format.h"
 #include "lib/net/address.h"
 
 namespace baton::cli {
+
+bool ValidateInRange(const char* flag, int64_t value, int64_t lo, int64_t hi,
+                     absl::string_view note) {
+  if (value >= lo && value <= hi) return true;
+  absl::FPrintF(stderr, "--%s=%d: must be in %d..%d%s\n", flag, value, lo, hi,
+                note);
+  return false;
+}
+
+template <PortUse use>
+bool ValidatePort(const char* flag, int32_t value) {
+  if (use == PortUse::kListen) {
+    return ValidateInRange(flag, value, 0, 65535,
+                           " (the port to listen on; 0 picks a free one)");
+  }
+  return ValidateInRange(flag, value, 1, 65535, " (the port to connect to)");
+}
+
+template bool ValidatePort<PortUse::kListen>(const char* flag, int32_t value);
+template bool ValidatePort<PortUse::kConnect>(const char* flag, int32_t value);
+
+bool ValidateByte(const char* flag, int32_t value) {
+  return ValidateInRange(flag, value, 0, 255, " (a byte value)");
+}
 
 bool ValidateAddressLiteral(const char* flag, const std::string& value) {
   if (net::IsAddressLiteral(value)) return true;

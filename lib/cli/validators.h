@@ -3,10 +3,12 @@
 #ifndef BATON_CLI_VALIDATORS_H_
 #define BATON_CLI_VALIDATORS_H_
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace baton::cli {
 
@@ -28,6 +30,25 @@ bool ValidateNonNegative(const char* flag, T value) {
                absl::StrCat(value).c_str());
   return false;
 }
+
+// The building block of validators with a fixed range: true if
+// lo <= value <= hi, else prints "--flag=value: must be in lo..hi" followed
+// by `note` (say " seconds" or " (0: off)") and returns false.
+bool ValidateInRange(const char* flag, int64_t value, int64_t lo, int64_t hi,
+                     absl::string_view note = "");
+
+// Which port numbers a port flag accepts.
+enum class PortUse {
+  kListen,   // 0..65535: a port to listen on; 0 asks for a free one
+  kConnect,  // 1..65535: a peer's port; 0 cannot be connected to
+};
+
+// Use as DEFINE_validator(port, &baton::cli::ValidatePort<PortUse::kListen>).
+template <PortUse use>
+bool ValidatePort(const char* flag, int32_t value);
+
+// 0..255: a byte value such as a marker.
+bool ValidateByte(const char* flag, int32_t value);
 
 // An IPv4 or IPv6 literal (net::IsAddressLiteral); names are not resolved.
 bool ValidateAddressLiteral(const char* flag, const std::string& value);

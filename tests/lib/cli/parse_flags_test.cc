@@ -54,12 +54,16 @@ struct Binary {
 const Binary kBinaries[] = {
     {"server/echo", "echo: echo server", "-speculative_rounds ", true},
     {"server/http", "http: HTTP/1.1 server", "-response_size ", true},
-    {"server/asio_echo", "asio_echo: echo server on Boost.Asio", "-threads ",
-     true},
-    {"server/poll_echo", "poll_echo: single-threaded poll()", "-address ",
-     true},
-    {"server/select_echo", "select_echo: ", "-address ", true},
-    {"server/thread_echo", "thread_echo: ", "-address ", true},
+    {"server/compare/baton_echo", "baton_echo: echo server on baton's",
+     "-slow_us ", true},
+    {"server/compare/asio_echo", "asio_echo: echo server on Boost.Asio",
+     "-threads ", true},
+    {"server/compare/poll_echo", "poll_echo: single-threaded poll()",
+     "-address ", true},
+    {"server/compare/reuseport_echo", "reuseport_echo: echo server, one epoll",
+     "-slow_mode ", true},
+    {"server/compare/select_echo", "select_echo: ", "-address ", true},
+    {"server/compare/thread_echo", "thread_echo: ", "-address ", true},
     {"client/bench", "bench: load generator", "-mode ", false},
     {"client/deadconn", "deadconn: holds idle connections", "-partial_request ",
      false},
@@ -96,7 +100,7 @@ TEST(ParseFlagsTest, MainFileFlagsComeFirst) {
     const char* path;
     const char* main_file;
   };
-  for (const Case& c : {Case{"server/echo", "server/echo.cc"},
+  for (const Case& c : {Case{"server/echo", "server/echo_main.cc"},
                         Case{"server/http", "server/http_main.cc"},
                         Case{"client/bench", "client/bench_main.cc"},
                         Case{"client/deadconn", "client/deadconn_main.cc"}}) {
@@ -156,6 +160,17 @@ TEST(ParseFlagsTest, FlagsAreStillValidated) {
   const Output run = RunBinary("server/echo", "--port=70000");
   EXPECT_NE(run.exit_code, 0);
   EXPECT_NE(run.output.find("--port=70000"), std::string::npos) << run.output;
+}
+
+// A server may listen on port 0 (a free one); a client cannot connect to it.
+TEST(ParseFlagsTest, ClientsRefuseTargetPortZero) {
+  for (const char* client : {"client/bench", "client/deadconn"}) {
+    const Output run = RunBinary(client, "--port=0");
+    EXPECT_NE(run.exit_code, 0) << client;
+    EXPECT_NE(run.output.find("--port=0: must be in 1..65535"),
+              std::string::npos)
+        << client << ": " << run.output;
+  }
 }
 
 }  // namespace

@@ -111,7 +111,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{"--threads=-3", "0..1024"},
                       BadFlag{"--max_events=0", "1..4096"},
                       BadFlag{"--idle_timeout_ms=-5", "must not be negative"},
-                      BadFlag{"--no_such_flag=1", "no_such_flag"}));
+                      BadFlag{"--no_such_flag=1", "no_such_flag"},
+                      // The benchmark's slow rule is only in
+                      // //server/compare:baton_echo, not in the product.
+                      BadFlag{"--slow_us=1000", "slow_us"}));
 
 // CPU ticks (user + system) the process has used so far.
 long CpuTicks(pid_t pid) {

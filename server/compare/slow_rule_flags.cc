@@ -1,11 +1,13 @@
-// Internal (servers): the slow-rule flags.
-#include "server/slow_rule_flags.h"
+// Internal (comparison servers): the slow-rule flags.
+#include "server/compare/slow_rule_flags.h"
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
 #include <cstdio>
 #include <string>
+
+#include "lib/cli/validators.h"
 
 DEFINE_int64(slow_us, 0,
              "benchmark service time: delay each message whose first byte is "
@@ -22,11 +24,8 @@ DEFINE_int32(slow_byte, 255,
 namespace {
 
 bool ValidateSlowUs(const char* flag, int64_t value) {
-  if (value >= 0 && value <= 10000000) return true;
-  std::fprintf(stderr,
-               "--%s=%lld: must be in 0..10000000 microseconds (0: off)\n",
-               flag, static_cast<long long>(value));
-  return false;
+  return baton::cli::ValidateInRange(flag, value, 0, 10000000,
+                                     " microseconds (0: off)");
 }
 
 bool ValidateSlowMode(const char* flag, const std::string& value) {
@@ -36,18 +35,11 @@ bool ValidateSlowMode(const char* flag, const std::string& value) {
   return false;
 }
 
-bool ValidateSlowByte(const char* flag, int32_t value) {
-  if (value >= 0 && value <= 255) return true;
-  std::fprintf(stderr, "--%s=%d: must be a byte value in 0..255\n", flag,
-               value);
-  return false;
-}
-
 }  // namespace
 
 DEFINE_validator(slow_us, &ValidateSlowUs);
 DEFINE_validator(slow_mode, &ValidateSlowMode);
-DEFINE_validator(slow_byte, &ValidateSlowByte);
+DEFINE_validator(slow_byte, &baton::cli::ValidateByte);
 
 namespace baton {
 

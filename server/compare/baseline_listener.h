@@ -1,8 +1,8 @@
-// Internal header (servers): the listening socket and run loop scaffolding
-// shared by the classic comparison servers (poll, select, thread per
-// connection), so each file holds only its dispatch model.
-#ifndef BATON_SERVER_BASELINE_LISTENER_H_
-#define BATON_SERVER_BASELINE_LISTENER_H_
+// Internal header (comparison servers): the listening socket and run loop
+// scaffolding shared by the classic comparison servers (poll, select, thread
+// per connection), so each file holds only its dispatch model.
+#ifndef BATON_SERVER_COMPARE_BASELINE_LISTENER_H_
+#define BATON_SERVER_COMPARE_BASELINE_LISTENER_H_
 
 #include <signal.h>
 
@@ -35,4 +35,4 @@ bool SendAll(int fd, const char* data, size_t size);
 
 }  // namespace baton::baseline
 
-#endif  // BATON_SERVER_BASELINE_LISTENER_H_
+#endif  // BATON_SERVER_COMPARE_BASELINE_LISTENER_H_

@@ -1,5 +1,5 @@
-// //server:select_echo — a single-threaded select() echo server, the oldest
-// baseline. select() cannot watch descriptors >= FD_SETSIZE (1024): such
+// //server/compare:select_echo — a single-threaded select() echo server, the
+// oldest baseline. select() cannot watch descriptors >= FD_SETSIZE (1024): such
 // connections are refused with a message instead of corrupting memory.
 #include <glog/logging.h>
 #include <sys/select.h>
@@ -10,8 +10,8 @@
 #include <map>
 #include <string>
 
-#include "server/baseline_listener.h"
-#include "server/slow_rule_flags.h"
+#include "server/compare/baseline_listener.h"
+#include "server/compare/slow_rule_flags.h"
 
 int main(int argc, char** argv) {
   const int listen_fd = baton::baseline::StartListening(

@@ -1,4 +1,4 @@
-// End to end: every echo server of the head-of-line benchmark (baton's echo,
+// End to end: every echo server of the head-of-line benchmark (baton_echo,
 // Asio shared and per thread, reuseport, poll, select, thread per
 // connection) echoes marked and unmarked messages byte for byte and delays
 // exactly the marked ones: its exit log counts them. No timing assertions.
@@ -31,7 +31,7 @@ class SlowRuleServerTest : public ::testing::TestWithParam<std::string> {
     args.insert(args.end(), words.begin() + 1, words.end());
     args.push_back("--port=0");
     args.push_back("--threads=2");
-    return server.Start(RunfilePath("server/" + words[0]), args);
+    return server.Start(RunfilePath("server/compare/" + words[0]), args);
   }
 };
 
@@ -115,7 +115,7 @@ TEST_P(SlowRuleServerTest, RejectsBadSlowFlags) {
 
 INSTANTIATE_TEST_SUITE_P(
     Servers, SlowRuleServerTest,
-    ::testing::Values("echo", "asio_echo --io_contexts=shared",
+    ::testing::Values("baton_echo", "asio_echo --io_contexts=shared",
                       "asio_echo --io_contexts=per_thread", "reuseport_echo",
                       "poll_echo", "select_echo", "thread_echo"),
     [](const ::testing::TestParamInfo<std::string>& param_info) {

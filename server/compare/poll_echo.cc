@@ -1,6 +1,6 @@
-// //server:poll_echo — a single-threaded poll() echo server, the classic
-// baseline: every call hands the kernel the whole descriptor array, so its
-// cost grows with the number of connections, busy or idle.
+// //server/compare:poll_echo — a single-threaded poll() echo server, the
+// classic baseline: every call hands the kernel the whole descriptor array, so
+// its cost grows with the number of connections, busy or idle.
 #include <glog/logging.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "server/baseline_listener.h"
-#include "server/slow_rule_flags.h"
+#include "server/compare/baseline_listener.h"
+#include "server/compare/slow_rule_flags.h"
 
 namespace {
 

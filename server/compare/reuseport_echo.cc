@@ -1,6 +1,6 @@
-// //server:reuseport_echo — one event loop per thread, the nginx / muduo
-// model: each thread owns an epoll instance and its own listening socket,
-// all bound to one port with SO_REUSEPORT, so the kernel spreads new
+// //server/compare:reuseport_echo — one event loop per thread, the nginx /
+// muduo model: each thread owns an epoll instance and its own listening
+// socket, all bound to one port with SO_REUSEPORT, so the kernel spreads new
 // connections over the threads and a connection stays on its thread for
 // life. Comparison baseline.
 //
@@ -10,7 +10,8 @@
 // what the socket did not take queued for EPOLLOUT; non-blocking sockets
 // with TCP_NODELAY. A peer that does not read its replies stops being read
 // while more than 1 MiB is queued for it. --slow_us etc.
-// (server/slow_rule.h) delay marked messages for the head-of-line benchmark.
+// (server/compare/slow_rule.h) delay marked messages for the head-of-line
+// benchmark.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <sys/epoll.h>
@@ -28,8 +29,8 @@
 
 #include "lib/internal/socket_util.h"
 #include "lib/net/socket_options.h"
+#include "server/compare/slow_rule_flags.h"
 #include "server/flags.h"
-#include "server/slow_rule_flags.h"
 
 // --threads (server/flags.cc): event loops, each a thread with its own
 // epoll and SO_REUSEPORT listener (0: one per CPU).

@@ -1,4 +1,4 @@
-// //server:asio_echo — the same echo server written on Boost.Asio, the
+// //server/compare:asio_echo — the same echo server written on Boost.Asio, the
 // baseline baton is compared against. For comparison only.
 //
 // Written the way a competent Asio user would: a session object per
@@ -14,7 +14,7 @@
 //               connections and each stays on one thread (the
 //               "io_context-per-CPU" design of Asio's HTTP server 2 example
 //               and of asio#164).
-// --slow_us etc. (server/slow_rule.h) delay marked messages for the
+// --slow_us etc. (server/compare/slow_rule.h) delay marked messages for the
 // head-of-line benchmark.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "lib/net/address.h"
+#include "server/compare/slow_rule_flags.h"
 #include "server/flags.h"
-#include "server/slow_rule_flags.h"
 
 DEFINE_string(io_contexts, "shared",
               "shared: one io_context run by all threads; per_thread: one "

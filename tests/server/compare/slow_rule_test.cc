@@ -1,6 +1,6 @@
-// Unit tests of SlowRule (server/slow_rule.h): it delays once per marker
-// byte and never for anything else. Counts only; no timing assertions.
-#include "server/slow_rule.h"
+// Unit tests of SlowRule (server/compare/slow_rule.h): it delays once per
+// marker byte and never for anything else. Counts only; no timing assertions.
+#include "server/compare/slow_rule.h"
 
 #include <gtest/gtest.h>
 

@@ -32,11 +32,9 @@ TEST_P(BaselineEchoTest, EchoesEveryByteHalfClosesAndStopsOnSigterm) {
   const size_t space = GetParam().find(' ');
   std::vector<std::string> args = {"--port=0", "--threads=2"};
   if (space != std::string::npos) args.push_back(GetParam().substr(space + 1));
-  ASSERT_TRUE(server
-                  .Start(RunfilePath("server/" + GetParam().substr(0, space)),
-                         args)
-                  .ok())
-      << server.output();
+  const std::string binary =
+      RunfilePath("server/compare/" + GetParam().substr(0, space));
+  ASSERT_TRUE(server.Start(binary, args).ok()) << server.output();
   std::atomic<int> failures{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < 20; ++c) {

@@ -1,5 +1,5 @@
-// Internal (servers): SlowRule.
-#include "server/slow_rule.h"
+// Internal (comparison servers): SlowRule.
+#include "server/compare/slow_rule.h"
 
 #include <time.h>
 

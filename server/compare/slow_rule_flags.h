@@ -1,9 +1,10 @@
-// Internal header (servers): the --slow_us, --slow_mode and --slow_byte flags
-// of the echo servers, and the SlowRule they describe (server/slow_rule.h).
-#ifndef BATON_SERVER_SLOW_RULE_FLAGS_H_
-#define BATON_SERVER_SLOW_RULE_FLAGS_H_
+// Internal header (comparison servers): the --slow_us, --slow_mode and
+// --slow_byte flags of the benchmark's echo servers, and the SlowRule they
+// describe (server/compare/slow_rule.h).
+#ifndef BATON_SERVER_COMPARE_SLOW_RULE_FLAGS_H_
+#define BATON_SERVER_COMPARE_SLOW_RULE_FLAGS_H_
 
-#include "server/slow_rule.h"
+#include "server/compare/slow_rule.h"
 
 namespace baton {
 
@@ -22,4 +23,4 @@ inline constexpr char kSlowRuleUsage[] =
 
 }  // namespace baton
 
-#endif  // BATON_SERVER_SLOW_RULE_FLAGS_H_
+#endif  // BATON_SERVER_COMPARE_SLOW_RULE_FLAGS_H_

@@ -1,5 +1,6 @@
-// Internal (servers): scaffolding for the classic comparison servers.
-#include "server/baseline_listener.h"
+// Internal (comparison servers): scaffolding for the classic comparison
+// servers.
+#include "server/compare/baseline_listener.h"
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>

@@ -1,5 +1,5 @@
-// //server:thread_echo — one thread per connection with blocking I/O, the
-// model a work queue replaced in khttpd. Comparison baseline.
+// //server/compare:thread_echo — one thread per connection with blocking I/O,
+// the model a work queue replaced in khttpd. Comparison baseline.
 #include <glog/logging.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -12,8 +12,8 @@
 #include <set>
 #include <thread>
 
-#include "server/baseline_listener.h"
-#include "server/slow_rule_flags.h"
+#include "server/compare/baseline_listener.h"
+#include "server/compare/slow_rule_flags.h"
 
 namespace {
 

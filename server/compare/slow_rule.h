@@ -1,6 +1,7 @@
-// Internal header (servers): SlowRule, the service-time rule of the
-// head-of-line benchmark, shared by every echo server that can apply it
-// (baton, Asio, reuseport, poll, select, thread per connection).
+// Internal header (comparison servers): SlowRule, the service-time rule of
+// the head-of-line benchmark, shared by every echo server that can apply it
+// (baton_echo, Asio, reuseport, poll, select, thread per connection). The
+// product //server:echo has no such rule.
 //
 // A client marks a message as slow by making its first byte the marker
 // (`//client:bench --slow_connections=K` does, and puts the marker nowhere
@@ -12,8 +13,8 @@
 //
 // Thread rule: immutable after construction except for the counter; Apply()
 // and slow_messages() are safe to call from any thread.
-#ifndef BATON_SERVER_SLOW_RULE_H_
-#define BATON_SERVER_SLOW_RULE_H_
+#ifndef BATON_SERVER_COMPARE_SLOW_RULE_H_
+#define BATON_SERVER_COMPARE_SLOW_RULE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -62,4 +63,4 @@ class SlowRule {
 
 }  // namespace baton
 
-#endif  // BATON_SERVER_SLOW_RULE_H_
+#endif  // BATON_SERVER_COMPARE_SLOW_RULE_H_
