@@ -238,13 +238,17 @@ TEST(SchedulerTest, AtMostOneLeaderAndEveryItemRunsExactlyOnce) {
           runs[item.data].fetch_add(1);
           continue;
         }
+        // Counted as leading from Next to Handoff: the whole time it holds
+        // the role, so a second leader at any point of it is seen.
         const int now = leaders.fetch_add(1) + 1;
         int seen = max_leaders.load();
         while (now > seen && !max_leaders.compare_exchange_weak(seen, now)) {
         }
-        leaders.fetch_sub(1);
+        // "epoll_wait": hold the role while the others run and look for it.
+        std::this_thread::yield();
         const int b = batches.fetch_add(1);
         if (b >= kBatches) {
+          leaders.fetch_sub(1);
           s.Handoff(seat, nullptr, 0);
           s.Shutdown();
           return;
@@ -252,6 +256,9 @@ TEST(SchedulerTest, AtMostOneLeaderAndEveryItemRunsExactlyOnce) {
         // "epoll_wait" returned kBatchSize events: keep the first.
         ReadyItem taken[kBatchSize];
         for (int i = 0; i < kBatchSize; ++i) taken[i].data = b * kBatchSize + i;
+        // Still the leader here; Handoff gives the role up, after which
+        // another thread may take it before this one counts itself out.
+        leaders.fetch_sub(1);
         s.Handoff(seat, taken + 1, kBatchSize - 1);
         runs[taken[0].data].fetch_add(1);
       }
