@@ -42,9 +42,12 @@
 // message calls conn.Retain(n) before returning: the last n bytes of `data`
 // are kept by the connection and handed back at the start of `data` on the
 // next OnData, followed by the new bytes. Only the retained bytes are
-// copied (once); while some are retained, reads append directly behind
-// them. At most ReactorOptions::max_retained_input may be retained: beyond
-// it the connection is closed with RESOURCE_EXHAUSTED. Retained bytes still
+// copied; while some are retained, reads append directly behind them, and
+// a short tail left behind a read moves to a block of its own size, so a
+// waiting connection holds at most twice what it retains (never more than
+// max_retained_input plus one read_buffer_size). At most
+// ReactorOptions::max_retained_input may be retained: beyond it the
+// connection is closed with RESOURCE_EXHAUSTED. Retained bytes still
 // waiting when the peer closes are dropped (an incomplete message).
 //
 // Per-connection timers

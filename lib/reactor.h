@@ -73,7 +73,8 @@ struct ReactorOptions {
   // Most input one connection may retain (Connection::Retain) while it
   // waits for the rest of a message. A handler that retains more is closed
   // with RESOURCE_EXHAUSTED ("retained input limit"), so a peer that never
-  // finishes a message cannot grow memory past this plus one read.
+  // finishes a message cannot grow memory past this plus one read
+  // (read_buffer_size).
   size_t max_retained_input = 1 << 20;
   // Size of each thread's read buffer; one read(2) per event fills at most
   // this much (a full buffer is read again, up to a small bound).

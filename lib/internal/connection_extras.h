@@ -7,6 +7,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -29,6 +31,11 @@ namespace baton::internal {
 // costs no memset; consuming from the front only moves `start`.
 class InputBuffer {
  public:
+  InputBuffer() = default;
+  InputBuffer(const InputBuffer&) = delete;
+  InputBuffer& operator=(const InputBuffer&) = delete;
+  ~InputBuffer() { Release(); }
+
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
@@ -36,17 +43,18 @@ class InputBuffer {
 
   // Room for `n` more bytes behind the held ones; returns where they go.
   // Moves the held bytes (compaction or growth) only when the tail is short.
-  char* Reserve(size_t n) {
+  // A new block is twice the old one, so a message assembled over many
+  // reads is moved a bounded number of times per byte, but no larger than
+  // `limit` unless the held bytes and `n` need more.
+  char* Reserve(size_t n, size_t limit = SIZE_MAX) {
     if (capacity_ - start_ - size_ < n) {
-      if (capacity_ - size_ >= n && size_ * 2 <= capacity_) {
+      size_t grown = std::max(capacity_ * 2, size_ + n);
+      grown = std::min(grown, std::max(limit, size_ + n));
+      if (capacity_ - size_ >= n &&
+          (size_ * 2 <= capacity_ || grown <= capacity_)) {
         std::memmove(block_.get(), data(), size_);
       } else {
-        size_t grown = capacity_ * 2;
-        if (grown < size_ + n) grown = size_ + n;
-        std::unique_ptr<char[]> block(new char[grown]);
-        if (size_ > 0) std::memcpy(block.get(), data(), size_);
-        block_ = std::move(block);
-        capacity_ = grown;
+        MoveTo(grown);
       }
       start_ = 0;
     }
@@ -60,12 +68,43 @@ class InputBuffer {
     size_ -= n;
     if (size_ == 0) start_ = 0;
   }
+  // Moves the held bytes into a block of exactly their size (none if
+  // empty) when the current one is more than twice that: a short tail kept
+  // after a read must not pin the whole block the read went to.
+  void ShrinkToFit() {
+    if (capacity_ <= 2 * size_) return;
+    if (size_ == 0) {
+      Release();
+      return;
+    }
+    MoveTo(size_);
+    start_ = 0;
+  }
   void Release() {
+    allocated_.fetch_sub(capacity_, std::memory_order_relaxed);
     block_.reset();
     start_ = size_ = capacity_ = 0;
   }
 
+  // Bytes in every InputBuffer's block in this process (all reactors): what
+  // retained input costs in memory. For tests and diagnostics.
+  static size_t allocated() {
+    return allocated_.load(std::memory_order_relaxed);
+  }
+
  private:
+  // A new block of `capacity` bytes holding the held ones at its start
+  // (start_ is the caller's to reset).
+  void MoveTo(size_t capacity) {
+    std::unique_ptr<char[]> block(new char[capacity]);
+    if (size_ > 0) std::memcpy(block.get(), data(), size_);
+    allocated_.fetch_add(capacity, std::memory_order_relaxed);
+    allocated_.fetch_sub(capacity_, std::memory_order_relaxed);
+    block_ = std::move(block);
+    capacity_ = capacity;
+  }
+
+  static std::atomic<size_t> allocated_;
   std::unique_ptr<char[]> block_;
   size_t start_ = 0;
   size_t size_ = 0;

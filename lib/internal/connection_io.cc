@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -301,6 +302,10 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
   OwnerState& owner = slot->owner;
   WorkerContext* worker = CurrentWorker();
   const size_t capacity = worker->read_buffer_size;
+  const size_t retained_block_limit =
+      options_.max_retained_input > SIZE_MAX - capacity
+          ? SIZE_MAX
+          : options_.max_retained_input + capacity;
   for (int round = 0; round < kMaxReadsPerEvent; ++round) {
     // Input retained by the handler: read straight behind it, so it and
     // the new bytes are handed over as one piece without another copy.
@@ -308,8 +313,11 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
                                 owner.phase != ConnectionPhase::kLingering
                             ? &owner.extras->input
                             : nullptr;
+    // The block grows by doubling, but never past what Deliver can be
+    // asked to keep plus one read: the bound max_retained_input documents.
     char* buffer =
-        held == nullptr ? worker->read_buffer.get() : held->Reserve(capacity);
+        held == nullptr ? worker->read_buffer.get()
+                        : held->Reserve(capacity, retained_block_limit);
     const ssize_t n = ::read(owner.fd, buffer, capacity);
     if (n > 0) {
       if (held != nullptr) held->Commit(static_cast<size_t>(n));
@@ -388,13 +396,9 @@ bool ReactorCore::Deliver(Slot* slot, absl::string_view data,
   owner.delivered = 0;
   owner.retain = 0;
   if (keep == 0) {
-    // Everything consumed: the common case copies nothing. A large buffer
-    // is given back so that idle connections hold no input memory.
-    if (in_extras) {
-      InputBuffer& input = owner.extras->input;
-      input.Consume(input.size());
-      if (input.capacity() > 2 * options_.read_buffer_size) input.Release();
-    }
+    // Everything consumed: the common case copies nothing. The block is
+    // given back, so that idle connections hold no input memory.
+    if (in_extras) owner.extras->input.Release();
     return true;
   }
   if (keep > options_.max_retained_input) {
@@ -409,6 +413,11 @@ bool ReactorCore::Deliver(Slot* slot, absl::string_view data,
   InputBuffer& input = ExtrasOf(owner).input;
   if (in_extras) {
     input.Consume(data.size() - keep);  // moves `start` only
+    // A short tail left in a block sized for reads (a partial line after
+    // a few complete ones) moves to a block of its own size, so a waiting
+    // connection holds what it keeps, not the read's room. A message
+    // assembled over many reads fills its block at least half and stays.
+    input.ShrinkToFit();
   } else {
     // From the thread's read buffer, which the next connection reuses.
     std::memcpy(input.Reserve(keep), data.data() + data.size() - keep, keep);

@@ -1,6 +1,8 @@
 // Internal: Scheduler.
 #include "lib/internal/scheduler.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 
 #include "lib/internal/connection_table.h"
@@ -74,7 +76,11 @@ void Scheduler::TakeRoleLocked() {
 
 int Scheduler::LeaderTimeoutLocked() const {
   if (LengthLocked() > 0) return 0;
-  return running_ > 0 ? kLeaderTimeoutMs : -1;
+  if (running_ > 0) return kLeaderTimeoutMs;
+  // Blocking without a bound: every parked connection was taken back first
+  // (TakeRoleLocked, RescueDue), or nobody could ever write to it.
+  DCHECK(parked_.empty()) << parked_.size() << " parked, no wait bound";
+  return -1;
 }
 
 bool Scheduler::Park(Slot* slot) {
@@ -155,7 +161,15 @@ int Scheduler::Handoff(Seat& seat, const ReadyItem* items, int n) {
 
 bool Scheduler::RescueDue(int* timeout_ms, bool waited) {
   MutexLock lock(&mu_);
-  if (waited && !parked_.empty()) ExpireParkedLocked(ParkEnd::kWaited);
+  if (waited && !parked_.empty()) {
+    ExpireParkedLocked(ParkEnd::kWaited);
+  } else if (!parked_.empty() && running_ == 0 && LengthLocked() == 0) {
+    // A poll between passes found nothing, and the threads that ran the
+    // rest of the pass have gone idle: the next wait would have no bound,
+    // and nobody is left to write to a parked connection. Re-arm them
+    // first, as a leader taking the role in that state does.
+    ExpireParkedLocked(ParkEnd::kIdle);
+  }
   if (ready_.empty()) {
     *timeout_ms = LeaderTimeoutLocked();
     return false;

@@ -47,11 +47,13 @@
 // a Close, a timer) or the bound runs out: kParkPasses leader turns, or a
 // leader's bounded wait (while other threads run items) that found
 // nothing. Then it is queued for a read like a re-read
-// (kParkExpiredRound), which re-arms it if it finds nothing. A thread that
-// takes the leader role with nothing queued and nothing running would
-// block in epoll_wait with nobody left to write to the parked connections:
-// it queues them to be re-armed first (kParkIdleRound), so an idle
-// reactor never waits with a timeout on their account. The takeover and
+// (kParkExpiredRound), which re-arms it if it finds nothing. A leader that
+// would block in epoll_wait with nothing queued and nothing running (it
+// takes the role in that state, or its poll between passes found nothing
+// after the other threads went idle) would have nobody left to write to
+// the parked connections: it queues them to be re-armed first
+// (kParkIdleRound), so an idle reactor never waits with a timeout on their
+// account, and no wait without a bound leaves one parked. The takeover and
 // the bound race only through the claim word's compare-and-swap, so
 // exactly one of them owns the connection.
 //
@@ -135,10 +137,12 @@ class Scheduler {
 
   // The leader, after an epoll_wait returned nothing (`waited`: it had a
   // timeout, which ran out; parked connections have waited long enough
-  // and are queued): if work is queued, gives up the role (waking a
-  // sleeper to take it) and returns true, so the caller goes back to Next
-  // and takes the work. Otherwise keeps the role and updates `*timeout_ms`
-  // as Next would.
+  // and are queued for a read. Otherwise, with nothing queued and nothing
+  // running, they are queued to be re-armed: see "Parking"): if work is
+  // queued, gives up the role (waking a sleeper to take it) and returns
+  // true, so the caller goes back to Next and takes the work. Otherwise
+  // keeps the role and updates `*timeout_ms` as Next would; -1 only with
+  // nothing parked.
   bool RescueDue(int* timeout_ms, bool waited) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The owner of `slot` parks it (see "Parking"): ConnectionTable::Park,

@@ -32,10 +32,13 @@
  * parked. Whether the owner parks or re-arms, and when a bounded wait
  * times out (the entry's bound has passed), are nondeterministic. Mutants:
  * TAKEOVER_KEEPS_PARKED (two owners), NO_PARK_EXPIRY and NO_PARK_BOUND
- * (stranded input), LIST_BEFORE_PARK (the entry is recorded before the CAS:
- * an expiry drops it first), PARK_IGNORES_PENDING (a request that reached
- * the owner is left in the parked word: only parked_owes_nothing fails;
- * the expiry serves what it left, late but not lost).
+ * (stranded input), POLL_IGNORES_PARKED (a poll between passes that found
+ * nothing once the other threads went idle leaves the next wait unbounded
+ * with entries parked: stranded input), LIST_BEFORE_PARK (the entry is
+ * recorded before the CAS: an expiry drops it first), PARK_IGNORES_PENDING
+ * (a request that reached the owner is left in the parked word: only
+ * parked_owes_nothing fails; the expiry serves what it left, late but not
+ * lost).
  *
  * -DCONNECT: the first connection is an outbound one (Reactor::Connect,
  * lib/internal/connector.cc): it starts in kConnecting, armed for EPOLLOUT
@@ -466,11 +469,13 @@ end_wait:
      /* the bounded wait times out and the oldest entry has expired */
      :: atomic { (bounded && np > 0) -> ev = EV_EXPIRE; in_wait--; break }
 #endif
-     /* RescueDue: a bounded wait timed out with nothing queued and nothing
-      * running; with nothing parked the next wait has no bound. (Timeouts
-      * that change nothing are not modelled.) */
+     /* RescueDue: a bounded wait timed out, or a poll between passes
+      * (timeout 0) found nothing, with nothing queued and nothing running;
+      * with nothing parked the next wait has no bound, with entries parked
+      * they are taken back first (the expiry above). (Timeouts that change
+      * nothing are not modelled.) */
 #if defined(NO_PARK)
-#elif !defined(MUTANT_NO_PARK_BOUND)
+#elif !defined(MUTANT_NO_PARK_BOUND) && !defined(MUTANT_POLL_IGNORES_PARKED)
      :: atomic { (bounded && running == 0 && np == 0 && !mu) -> bounded = false }
 #else
      :: atomic { (bounded && running == 0 && !mu) -> bounded = false }

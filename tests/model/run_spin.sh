@@ -92,7 +92,9 @@ BREADTH2="NWORKERS=2|-DBFS -DSAFETY -DMEMLIM=3000|-m1000000"
 # expiry serves it, late but not lost, so no end-state check fails; it is
 # asserted against the invariant that a parked connection nobody owns owes
 # nothing (parked_owes_nothing), breadth-first in a second. NO_PARK_EXPIRY,
-# NO_PARK_BOUND and LIST_BEFORE_PARK strand input at a parked connection;
+# NO_PARK_BOUND, POLL_IGNORES_PARKED (only the wait after a poll that found
+# nothing loses its bound, as RescueDue once did) and LIST_BEFORE_PARK
+# strand input at a parked connection;
 # with the foreign thread present its Write or Close takes the first
 # connection over however parking went, so the counterexample would have
 # to run through the second connection (a breadth-first search then needs
@@ -117,6 +119,7 @@ MUTANTS=(
   "baton.pml|PARK_IGNORES_PENDING|quick,full|$BREADTH2|assert:parked_owes_nothing"
   "baton.pml|NO_PARK_EXPIRY|quick,full|NO_FOREIGN $BREADTH2|assert:parked_input_read"
   "baton.pml|NO_PARK_BOUND|quick,full|NO_FOREIGN $BREADTH2|assert:parked_input_read"
+  "baton.pml|POLL_IGNORES_PARKED|quick,full|NO_FOREIGN $BREADTH2|assert:parked_input_read"
   "baton.pml|LIST_BEFORE_PARK|quick,full|NO_FOREIGN $BREADTH2|assert:parked_input_read"
   "scheduler.pml|STRAND_BATCH|quick,full|$SCHED2|assert:(served[0]==2)&&(served[1]==2)"
   "scheduler.pml|NO_WAKE|quick,full|$SCHED2|assert:(served[0]==2)&&(served[1]==2)"

@@ -1,21 +1,29 @@
 // Input retention (Connection::Retain, lib/internal/connection_io.cc
 // Deliver): a line-framed handler fed messages split at every byte
 // boundary, a message larger than the read buffer assembled without copying
-// the new bytes, the retained-input limit, and no copy at all when the
-// handler consumes everything (counted by ReactorCounters::retained_bytes).
+// the new bytes, the retained-input limit, no copy at all when the handler
+// consumes everything (counted by ReactorCounters::retained_bytes), and the
+// memory retained input takes (InputBuffer::allocated): what is kept, not
+// a read buffer, and never more than the limit plus one read.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "baton/reactor.h"
+#include "lib/internal/connection_extras.h"
 #include "tests/lib/internal/reactor_test_support.h"
 #include "tests/util/test_client.h"
 
 namespace baton {
 namespace {
+
+using ::baton::internal::InputBuffer;
 
 using ::baton::testing::ConnectLoopback;
 using ::baton::testing::Eventually;
@@ -187,6 +195,127 @@ TEST(InputRetentionTest, PeerExceedingTheLimitIsClosed) {
   (void)rest;
   ::close(fd);
   EXPECT_TRUE(Eventually([&] { return reactor->connection_count() == 0; }));
+}
+
+// Many connections each waiting with one byte of an unfinished line hold
+// that byte each, not the block a read went to: the tail a read leaves is
+// moved to a block of its own size. Each connection first retains "a"
+// (copied from the thread's read buffer), then reads "b\nc" behind it
+// (into the retained block, grown by a read's room), answers "ab" and keeps
+// "c". Once the lines are finished, nothing is held at all.
+TEST(InputRetentionTest, WaitingConnectionsHoldOnlyTheBytesTheyKeep) {
+  constexpr int kConnections = 20;
+  LineServer server;
+  const size_t before = InputBuffer::allocated();
+  std::vector<int> fds;
+  uint64_t read_so_far = 0;
+  for (int i = 0; i < kConnections; ++i) {
+    const int fd = ConnectLoopback(server.port);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+    ASSERT_TRUE(SendAll(fd, "a").ok());
+    read_so_far += 1;
+    ASSERT_TRUE(Eventually([&] {
+      return server.reactor->Counters().bytes_read >= read_so_far;
+    }));
+    ASSERT_TRUE(SendAll(fd, "b\nc").ok());
+    read_so_far += 3;
+    auto got = ReadExact(fd, 4);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, "ab|\n");
+  }
+  // The answer can reach the client before Deliver has kept the tail.
+  EXPECT_TRUE(Eventually([&] {
+    return InputBuffer::allocated() - before == size_t{kConnections};
+  })) << "held " << InputBuffer::allocated() - before << " bytes for "
+      << kConnections << " connections keeping 1 byte each";
+  for (int fd : fds) {
+    ASSERT_TRUE(SendAll(fd, "d\n").ok());
+    auto got = ReadExact(fd, 4);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, "cd|\n");
+  }
+  EXPECT_TRUE(Eventually([&] { return InputBuffer::allocated() == before; }))
+      << "held " << InputBuffer::allocated() - before
+      << " bytes with every line finished";
+  for (int fd : fds) ::close(fd);
+}
+
+// Retains everything it is given (never a complete message), checks the
+// bytes, and notes the most retained input has taken while it looked:
+// inside OnData the block holds the read just made, at its largest.
+class RetainAll : public ConnectionHandler {
+ public:
+  RetainAll(std::string expected, std::atomic<size_t>* peak,
+            std::atomic<int>* mismatches)
+      : expected_(std::move(expected)), peak_(peak), mismatches_(mismatches) {}
+  void OnData(Connection& conn, absl::string_view data) override {
+    if (data != absl::string_view(expected_).substr(0, data.size())) {
+      mismatches_->fetch_add(1);
+    }
+    const size_t now = InputBuffer::allocated();
+    size_t seen = peak_->load();
+    while (now > seen && !peak_->compare_exchange_weak(seen, now)) {
+    }
+    conn.Retain(data.size());
+  }
+
+ private:
+  const std::string expected_;
+  std::atomic<size_t>* const peak_;
+  std::atomic<int>* const mismatches_;
+};
+
+// A peer that never finishes its message: the retained block grows by
+// doubling, but never past max_retained_input plus one read (the bound the
+// options document), up to the point where the connection is closed. The
+// pieces are 1000 bytes, each read before the next is sent, so the reads
+// and the block's growth are the same every run (doubling alone would
+// reach 20384 bytes here).
+TEST(InputRetentionTest, RetainedInputStaysWithinTheLimitPlusOneRead) {
+  constexpr size_t kPiece = 1000;
+  ReactorOptions options = Threads(1);
+  options.read_buffer_size = 4096;
+  options.max_retained_input = 10000;
+  const std::string message = Pattern(12 * kPiece, 5);
+  std::atomic<size_t> peak{0};
+  std::atomic<int> mismatches{0};
+  const size_t before = InputBuffer::allocated();
+  auto reactor = StartReactor(options);
+  auto record = std::make_shared<Record>();
+  auto port = reactor->Listen(ListenOptions{}, [&, record] {
+    auto h = std::make_unique<RecordingHandler>(record);
+    auto retain = std::make_shared<RetainAll>(message, &peak, &mismatches);
+    h->on_data = [retain](Connection& conn, absl::string_view data) {
+      retain->OnData(conn, data);
+    };
+    return h;
+  });
+  ASSERT_TRUE(port.ok());
+  const int fd = ConnectLoopback(*port);
+  ASSERT_GE(fd, 0);
+  size_t sent = 0;
+  while (sent < message.size() && !record->done.HasBeenNotified()) {
+    if (!SendAll(fd, message.substr(sent, kPiece)).ok()) break;
+    sent += kPiece;
+    ASSERT_TRUE(Eventually([&] {
+      return reactor->Counters().bytes_read >= sent ||
+             record->done.HasBeenNotified();
+    }));
+  }
+  ASSERT_TRUE(record->done.WaitFor(std::chrono::seconds(20)));
+  EXPECT_EQ(record->status().code(), absl::StatusCode::kResourceExhausted)
+      << record->status();
+  EXPECT_EQ(reactor->Counters().bytes_read, 11 * kPiece)
+      << "closed once it retained more than the limit";
+  EXPECT_EQ(mismatches.load(), 0) << "the retained bytes differ";
+  EXPECT_GE(peak.load() - before, options.max_retained_input)
+      << "the block never grew to the limit: the bound was not tested";
+  EXPECT_LE(peak.load() - before,
+            options.max_retained_input + options.read_buffer_size);
+  ::close(fd);
+  EXPECT_TRUE(Eventually([&] { return reactor->connection_count() == 0; }));
+  EXPECT_EQ(InputBuffer::allocated(), before);
 }
 
 }  // namespace

@@ -238,13 +238,17 @@ TEST(SchedulerTest, AtMostOneLeaderAndEveryItemRunsExactlyOnce) {
           runs[item.data].fetch_add(1);
           continue;
         }
+        // Counted as leading from Next to Handoff: the whole time it holds
+        // the role, so a second leader at any point of it is seen.
         const int now = leaders.fetch_add(1) + 1;
         int seen = max_leaders.load();
         while (now > seen && !max_leaders.compare_exchange_weak(seen, now)) {
         }
-        leaders.fetch_sub(1);
+        // "epoll_wait": hold the role while the others run and look for it.
+        std::this_thread::yield();
         const int b = batches.fetch_add(1);
         if (b >= kBatches) {
+          leaders.fetch_sub(1);
           s.Handoff(seat, nullptr, 0);
           s.Shutdown();
           return;
@@ -252,6 +256,9 @@ TEST(SchedulerTest, AtMostOneLeaderAndEveryItemRunsExactlyOnce) {
         // "epoll_wait" returned kBatchSize events: keep the first.
         ReadyItem taken[kBatchSize];
         for (int i = 0; i < kBatchSize; ++i) taken[i].data = b * kBatchSize + i;
+        // Still the leader here; Handoff gives the role up, after which
+        // another thread may take it before this one counts itself out.
+        leaders.fetch_sub(1);
         s.Handoff(seat, taken + 1, kBatchSize - 1);
         runs[taken[0].data].fetch_add(1);
       }
@@ -340,6 +347,60 @@ TEST_F(SchedulerParkingTest, IdleLeaderReArmsParkedConnectionsBeforeBlocking) {
   EXPECT_EQ(FlagsOf(slot->state.load()) & (kClaimed | kParked), kClaimed);
   ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
   EXPECT_EQ(timeout_ms, -1);
+  table.Free(slot);
+}
+
+// A poll between passes that finds nothing, once every other thread has
+// gone idle, must not leave the leader blocking without a bound while a
+// connection is parked: nobody is left to write to it, so its next bytes,
+// FIN or RST would wait for some unrelated event. The sequence: the leader
+// hands a batch over (a poll mark goes behind it), serves a connection,
+// parks it and relays to another (that one's item queues behind the mark);
+// another thread runs the batch; the leader reaches the mark and polls
+// (timeout 0); the other thread runs the relayed item and goes to sleep;
+// the poll returns nothing.
+TEST_F(SchedulerParkingTest, PollFindingNothingAfterOthersWentIdleTakesParked) {
+  Scheduler::Seat other;
+  ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
+  const ReadyItem batch = Event(1);
+  s.Handoff(leader, &batch, 1);  // keeps the client's event, hands one over
+  ASSERT_TRUE(s.Park(slot));     // served the client, parked it
+  s.Push(Event(2));              // and relayed: the peer's item
+  ASSERT_EQ(s.Next(other, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.data, 1u);
+  ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
+  ASSERT_EQ(timeout_ms, 0) << "the mark, with the relayed item queued";
+  ASSERT_EQ(s.Next(other, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.data, 2u);
+  // The other thread is done and sleeps: nothing queued, nothing running.
+  ReadyItem taken;
+  Scheduler::Role taken_role = Scheduler::Role::kExit;
+  std::thread sleeper([&] {
+    int t = 0;
+    taken_role = s.Next(other, &taken, &t);
+  });
+  ASSERT_TRUE(WaitForSleepers(s, 1));
+  // The poll found nothing.
+  const bool gave_up = s.RescueDue(&timeout_ms, /*waited=*/false);
+  const uint32_t flags = FlagsOf(slot->state.load());
+  const bool stranded = !gave_up && timeout_ms < 0 && (flags & kParked) != 0;
+  EXPECT_FALSE(stranded)
+      << "the leader would block in epoll_wait(-1) with a parked connection";
+  // It is taken back to be re-armed (as when a new leader finds every
+  // thread idle), so the leader gives the role up to let it run.
+  EXPECT_TRUE(gave_up);
+  EXPECT_FALSE(s.has_leader());
+  EXPECT_EQ(flags & (kClaimed | kParked), kClaimed);
+  s.Shutdown();  // the sleeper took the item, or exits and leaves it queued
+  sleeper.join();
+  if (taken_role == Scheduler::Role::kRun) {
+    EXPECT_EQ(taken.slot, slot);
+    EXPECT_EQ(taken.round, kParkIdleRound);
+    EXPECT_EQ(s.queued(), 0u);
+  } else {
+    EXPECT_EQ(taken_role, Scheduler::Role::kExit);
+    EXPECT_EQ(s.queued(), 1u);
+  }
   table.Free(slot);
 }
 
