@@ -135,7 +135,7 @@ int64_t NowNanos() {
 
 constexpr int64_t kMs = 1000 * 1000;
 
-// Issue 15, contract bug 2: RunDue takes every due timer under the lock and
+// RunDue takes every due timer under the lock and
 // runs the callbacks after unlocking. A Cancel that lands while an earlier
 // callback of the same batch runs must still stop the later one: "true"
 // means the callback will not start again. Deterministic: the first
