@@ -27,7 +27,8 @@
 # Every pan run has its own bound in minutes (the last field of its row,
 # below): of processor time, so that a machine busy with other work does
 # not fail a search that is merely slowed, and three times as many of wall
-# time for a run that stops progressing without using the processor. A
+# time (at least a minute more) for a run that stops progressing without
+# using the processor. A
 # run past either is stopped and fails with a message naming the bound, so
 # a stuck or unexpectedly large search costs minutes, well within the Bazel
 # target's timeout (BUILD.bazel).
@@ -192,8 +193,8 @@ fail() { echo "FAIL: $*"; failed=1; }
 
 # Runs spin and cc (each bounded by a few minutes: they take seconds), then
 # pan for at most BOUND minutes of processor time (ulimit -t: SIGXCPU) and
-# three times as many of wall time (timeout: TERM, then KILL); NAME.rc
-# has its exit status.
+# three times as many of wall time, at least a minute more (timeout: TERM,
+# then KILL); NAME.rc has its exit status.
 run_pan() {  # run_pan MODEL NAME SPIN_DEFINES CCFLAGS PANFLAGS BOUND_MIN -> NAME.out, NAME.rc
   local model="$1" name="$2" defines="$3" ccflags="$4" panflags="$5" bound="$6" d args=()
   rm -f pan pan.* ./*.trail
@@ -208,11 +209,11 @@ run_pan() {  # run_pan MODEL NAME SPIN_DEFINES CCFLAGS PANFLAGS BOUND_MIN -> NAM
     { echo "cc failed for $name:"; cat "$name.cc"; return 1; }
   local start=$SECONDS rc=0 cpu_s wall_s
   cpu_s=$(awk -v m="$bound" 'BEGIN { s = int(m * 60 + 0.999); print (s < 1 ? 1 : s) }')
-  wall_s=$((cpu_s * 3))
+  wall_s=$((cpu_s * 3 > cpu_s + 60 ? cpu_s * 3 : cpu_s + 60))
   # shellcheck disable=SC2086
-  (ulimit -t "$cpu_s" && exec timeout -k 10 "$wall_s" ./pan $panflags) >"$name.out" 2>&1 || rc=$?
+  (ulimit -S -t "$cpu_s" && exec timeout -k 10 "$wall_s" ./pan $panflags) >"$name.out" 2>&1 || rc=$?
   echo "$rc" >"$name.rc"
-  echo "$bound" >"$name.bound"
+  echo "$bound $wall_s" >"$name.bound"
   [[ -f "$model.trail" ]] && cp "$model.trail" "$name.trail"
   local stats
   stats=$(grep -oE 'errors: [0-9]+|[0-9.e+]+ states, stored|hash factor: [0-9.e+]+' "$name.out" |
@@ -226,13 +227,13 @@ pan_completed() {  # pan_completed NAME
   local name="$1" rc
   rc=$(cat "$name.rc")
   if [[ "$rc" != 0 ]]; then
-    local bound
-    bound=$(cat "$name.bound")
+    local bound wall_s
+    read -r bound wall_s <"$name.bound"
     if [[ "$rc" == 152 ]]; then  # SIGXCPU
       fail "$name: pan did not finish within its bound of $bound min of processor time and was" \
            "stopped (a stuck search, or one larger than planned: its row in run_spin.sh gives the bound)"
     elif [[ "$rc" == 124 || "$rc" == 137 ]]; then
-      fail "$name: pan did not finish within $bound x 3 min of wall time and was stopped" \
+      fail "$name: pan did not finish within $wall_s s of wall time (its bound: $bound min of processor time) and was stopped" \
            "(it was not getting the processor, or not progressing)"
     elif ((rc > 128)); then
       fail "$name: pan was killed by signal $((rc - 128)) (out of memory?)"
