@@ -10,12 +10,15 @@
 #
 # quick (the default; `bazel test //...` runs //tests/model:spin_model_test):
 #   the complete searches: the claim protocol without the foreign thread
-#   and the scheduler, both exhaustively, and every asserted mutant.
+#   and the scheduler, both exhaustively, and every asserted mutant; about
+#   6 minutes of one core here.
 # full (.ci/run's own stage; //tests/model:spin_model_full_test, manual,
 # runs it in two halves, so that two cores run both):
 #   the searches too big for the quick mode: the claim protocol with the
 #   foreign thread, and its outbound-connect variant, by bitstate searches
-#   whose tables are large enough for good coverage (MIN_HASH_FACTOR).
+#   whose tables are large enough for good coverage (MIN_HASH_FACTOR);
+#   about 10 minutes of one core here (6 minutes as two halves on two
+#   cores).
 #   A complete search is the same in both modes, so the full mode does not
 #   repeat the quick one: run both (CI does) for every check.
 # --only runs only the named checks and mutants of the mode.
