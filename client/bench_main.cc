@@ -3,7 +3,7 @@
 //
 //   bench --mode=barrier  --threads=N [--rounds=10 --size=13 --output=FILE]
 //   bench --mode=pingpong --threads=T --connections=C --duration=S [--size=64]
-//         [--slow_connections=K --slow_byte=255]
+//         [--slow_connections=K --slow_byte=255 --round_trips=N]
 //   bench --mode=http     --threads=T --connections=C --requests=N
 //   [--keepalive]
 //
@@ -43,6 +43,10 @@ DEFINE_string(output, "", "barrier: write '<thread_id> <avg_us>' lines here");
 DEFINE_int32(connections, 1, "pingpong/http: connections per thread");
 DEFINE_double(duration, 5, "pingpong: seconds to measure");
 DEFINE_double(warmup, 0, "pingpong: seconds of load before measuring");
+DEFINE_int64(round_trips, 0,
+             "pingpong: each connection stops after N round trips (warm-up "
+             "ones included) and the run ends when all have: a fixed amount "
+             "of work; --duration still caps it (0: run for --duration)");
 DEFINE_int32(slow_connections, 0,
              "pingpong: the first K connections of each thread send slow "
              "messages (first byte --slow_byte), which a server run with "
@@ -244,6 +248,7 @@ Outcome RunPingPongMode(const Endpoint& endpoint) {
   o.progress = &done;
   o.slow_connections = FLAGS_slow_connections;
   o.slow_byte = static_cast<unsigned char>(FLAGS_slow_byte);
+  o.round_trips_per_connection = FLAGS_round_trips;
   if (o.slow_connections > o.connections) {
     return Failed(absl::StrCat("--slow_connections=", o.slow_connections,
                                " exceeds --connections=", o.connections,
@@ -363,6 +368,7 @@ DEFINE_validator(requests, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(slow_connections,
                  &baton::cli::ValidateNonNegative<int32_t>);
 DEFINE_validator(slow_byte, &baton::cli::ValidateByte);
+DEFINE_validator(round_trips, &baton::cli::ValidateNonNegative<int64_t>);
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
@@ -370,7 +376,7 @@ int main(int argc, char** argv) {
       "  bench --mode=barrier --threads=N [--rounds=10 --size=13 "
       "--output=FILE]\n"
       "  bench --mode=pingpong --threads=T --connections=C --duration=S "
-      "[--slow_connections=K]\n"
+      "[--slow_connections=K --round_trips=N]\n"
       "  bench --mode=http --threads=T --connections=C --requests=N "
       "[--keepalive]");
   baton::cli::ParseFlags(&argc, &argv);

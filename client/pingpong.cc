@@ -31,6 +31,7 @@ struct Conn {
   int64_t started_ns = 0;
   bool want_out = false;
   bool slow = false;  // sends messages marked with slow_byte
+  bool done = false;  // completed round_trips_per_connection; closed
 };
 
 class Worker {
@@ -60,6 +61,7 @@ class Worker {
   std::vector<char> buffer_;
   Histogram latency_[2];
   int64_t measured_[2] = {0, 0};
+  int open_ = 0;  // connections still exchanging messages
 };
 
 absl::Status Worker::Send(Conn& c) {
@@ -128,6 +130,14 @@ absl::Status Worker::Receive(Conn& c, int64_t now, int64_t measure_ns) {
     c.sent = 0;
     c.received = 0;
     c.started_ns = now;
+    if (o_.round_trips_per_connection > 0 &&
+        c.seq >= static_cast<uint64_t>(o_.round_trips_per_connection)) {
+      // Its share is done: nothing is left in flight on it.
+      ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+      c.done = true;
+      --open_;
+      return absl::OkStatus();
+    }
     return Send(c);
   }
 }
@@ -166,6 +176,7 @@ absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns,
     ev.events = EPOLLIN;
     ev.data.u32 = c.index;
     ::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
+    ++open_;
   }
   const int64_t now0 = std::max(NowNanos(), start_ns);
   for (Conn& c : conns_) {
@@ -176,7 +187,8 @@ absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns,
   std::vector<epoll_event> events(256);
   const int64_t timeout_ns = int64_t{o_.timeout_ms} * 1000000;
   int64_t last_stall_check = now0;
-  while (status.ok() && !abort_->load(std::memory_order_relaxed)) {
+  while (status.ok() && open_ > 0 &&
+         !abort_->load(std::memory_order_relaxed)) {
     const int n = ::epoll_wait(epfd_, events.data(),
                                static_cast<int>(events.size()), 50);
     const int64_t now = NowNanos();
@@ -191,7 +203,7 @@ absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns,
     if (now - last_stall_check > 50000000) {
       last_stall_check = now;
       for (const Conn& c : conns_) {
-        if (now - c.started_ns > timeout_ns) {
+        if (!c.done && now - c.started_ns > timeout_ns) {
           status = absl::DeadlineExceededError(absl::StrCat(
               "thread ", id_, ", connection ", c.index, ": no reply for ",
               o_.timeout_ms, " ms (", c.received, " of ", o_.size,
@@ -221,6 +233,10 @@ absl::StatusOr<PingPongResult> RunPingPong(const PingPongOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "slow connections (", options.slow_connections,
         ") must be in 0..connections (", options.connections, ")"));
+  }
+  if (options.round_trips_per_connection < 0) {
+    return absl::InvalidArgumentError(
+        "round trips per connection must not be negative");
   }
   std::atomic<bool> abort{false};
   std::vector<std::unique_ptr<Worker>> workers;

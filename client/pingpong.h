@@ -30,6 +30,11 @@ struct PingPongOptions {
   // bytes is exactly the number of slow messages.
   int slow_connections = 0;  // per thread, 0..connections
   unsigned char slow_byte = 255;
+  // When positive, each connection stops after this many round trips
+  // (warm-up ones included) and the run ends once every connection has,
+  // or at the end of duration_s, whichever comes first: a fixed amount of
+  // work whose counts do not depend on the machine's speed.
+  int64_t round_trips_per_connection = 0;
 };
 
 // Round trips of one class of connections (fast or slow).
