@@ -188,7 +188,6 @@ class ConnectionTable {
   }
 
   size_t live() const { return live_.load(std::memory_order_relaxed); }
-  size_t capacity() const { return capacity_; }
 
  private:
   static constexpr uint32_t kChunkBits = 10;

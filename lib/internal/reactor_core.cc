@@ -52,14 +52,6 @@ ReactorCore::~ReactorCore() {
   Wait();
 }
 
-WorkerCounters& ReactorCore::counters() {
-  const WorkerContext* worker = CurrentWorker();
-  if (worker != nullptr && worker->core == this) {
-    return counters_[worker->index];
-  }
-  return counters_[num_workers_];
-}
-
 void ReactorCore::Add(std::atomic<uint64_t> WorkerCounters::*field,
                       uint64_t n) {
   const WorkerContext* worker = CurrentWorker();

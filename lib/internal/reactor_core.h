@@ -297,7 +297,6 @@ class ReactorCore {
   // epoll_ctl). Returns false if that failed and tore the connection down.
   bool Rearm(Slot* slot);
 
-  WorkerCounters& counters();
   void Add(std::atomic<uint64_t> WorkerCounters::*field, uint64_t n = 1);
 
   const ReactorOptions options_;
