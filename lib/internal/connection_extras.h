@@ -38,7 +38,6 @@ class InputBuffer {
 
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
-  size_t capacity() const { return capacity_; }
   const char* data() const { return block_.get() + start_; }
 
   // Room for `n` more bytes behind the held ones; returns where they go.
