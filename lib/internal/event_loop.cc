@@ -67,6 +67,7 @@ void ReactorCore::WorkerMain(int index) {
     // single handler runs. The events are disarmed (EPOLLONESHOT): the next
     // leader cannot receive them again.
     for (int i = 1; i < n; ++i) {
+      handed[i - 1].kind = WorkKind::kEvent;
       handed[i - 1].data = events[i].data.u64;
       handed[i - 1].events = events[i].events;
     }
@@ -81,14 +82,14 @@ void ReactorCore::WorkerMain(int index) {
 }
 
 void ReactorCore::RunItem(const ReadyItem& item) {
-  if (item.slot != nullptr) {
-    Serve(item.slot, EPOLLIN, item.round);
+  if (item.kind == WorkKind::kEvent) {
+    epoll_event event = {};
+    event.events = item.events;
+    event.data.u64 = item.data;
+    Dispatch(event);
     return;
   }
-  epoll_event event = {};
-  event.events = item.events;
-  event.data.u64 = item.data;
-  Dispatch(event);
+  Serve(item.slot, item.kind, /*revents=*/0, item.round);  // claimed
 }
 
 void ReactorCore::Dispatch(const epoll_event& event) {
