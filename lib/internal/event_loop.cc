@@ -65,9 +65,8 @@ void ReactorCore::WorkerMain(int index) {
     // Keep the first event; every other one goes to the ready queue, where
     // any free thread can take it, and the role is given up, before a
     // single handler runs. The events are disarmed (EPOLLONESHOT): the next
-    // leader cannot receive them again.
+    // leader cannot receive them again. (`handed` holds only kEvent items.)
     for (int i = 1; i < n; ++i) {
-      handed[i - 1].kind = WorkKind::kEvent;
       handed[i - 1].data = events[i].data.u64;
       handed[i - 1].events = events[i].events;
     }

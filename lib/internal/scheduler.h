@@ -47,15 +47,15 @@
 // a Close, a timer) or the bound runs out: kParkPasses leader turns, or a
 // leader's bounded wait (while other threads run items) that found
 // nothing. Then it is queued for a read like a re-read
-// (WorkKind::kParkExpired), which re-arms it if it finds nothing. A leader that
-// would block in epoll_wait with nothing queued and nothing running (it
-// takes the role in that state, or its poll between passes found nothing
-// after the other threads went idle) would have nobody left to write to
-// the parked connections: it queues them to be re-armed first
-// (WorkKind::kParkIdle), so an idle reactor never waits with a timeout on their
-// account, and no wait without a bound leaves one parked. The takeover and
-// the bound race only through the claim word's compare-and-swap, so
-// exactly one of them owns the connection.
+// (WorkKind::kParkExpired), which re-arms it if it finds nothing. A leader
+// that would block in epoll_wait with nothing queued and nothing running
+// (it takes the role in that state, or its poll between passes found
+// nothing after the other threads went idle) would have nobody left to
+// write to the parked connections: it queues them to be re-armed first
+// (WorkKind::kParkIdle), so an idle reactor never waits with a timeout on
+// their account, and no wait without a bound leaves one parked. The
+// takeover and the bound race only through the claim word's
+// compare-and-swap, so exactly one of them owns the connection.
 //
 // Rescue: an item queued while every other thread is busy and the leader
 // is blocked in epoll_wait has nobody to take it if its queuer then blocks.
@@ -78,7 +78,8 @@ namespace baton::internal {
 struct Slot;
 
 // What a queued piece of ready work is, and so how it is run. Every kind
-// but kEvent carries a connection whose claim travels with the item.
+// but kEvent and kPollMark carries a connection whose claim travels with
+// the item.
 enum class WorkKind : uint8_t {
   // An epoll event a leader took and did not start (`data`, `events`).
   // Queued by Handoff; RunItem dispatches it.
