@@ -67,33 +67,55 @@ void RecycleOutputQueue(std::unique_ptr<OutputQueue>* queue) {
   worker->spare_queues.push_back(std::move(*queue));
 }
 
-void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
+void ReactorCore::Serve(Slot* slot, WorkKind kind, uint32_t revents,
+                        int reread_round) {
   AssertClaimed(slot);
   // Taken over while parked: by a request (a Write to it, usually the
   // answer to what it relayed) or because its bound ran out.
   const bool unparked = slot->owner.parked;
   if (unparked) {
     slot->owner.parked = false;
-    CountParkEnd(slot, reread_round);
+    CountParkEnd(slot, kind);
   }
-  // Woken by a request (queued or posted; an event never finds it parked,
-  // it is disarmed): its input follows what is being sent now, so read it
-  // after the other ready work, as a re-read (if there is such work).
-  bool read_later = unparked && (reread_round == kRequestRound ||
-                                 (reread_round == 0 && revents == 0));
-  if (reread_round == kParkIdleRound) {
-    // Every thread went idle: re-arm it (below), nothing to read first.
-    revents = 0;
-    reread_round = 0;
-  } else if (reread_round == kRequestRound) {
-    // Queued by Request on a reactor thread: nothing known to be readable.
-    revents = 0;
-    reread_round = 0;
-  } else if (reread_round == kYieldRound) {
-    revents = EPOLLIN;  // it yielded with input left (ReadInput)
-    reread_round = 0;
-  } else if (reread_round == kParkExpiredRound) {
-    reread_round = 1;  // read it as a re-read: a miss re-arms it
+  // Read after the other ready work, as a re-read (if there is such work),
+  // instead of now (see kRequest below).
+  bool read_later = false;
+  switch (kind) {
+    case WorkKind::kEvent:
+      reread_round = 0;
+      break;
+    case WorkKind::kReread:
+      revents = EPOLLIN;
+      DCHECK_GT(reread_round, 0);
+      break;
+    case WorkKind::kYield:
+      revents = EPOLLIN;  // it yielded with input left (ReadInput)
+      reread_round = 0;
+      break;
+    case WorkKind::kRequest:
+      // Nothing known to be readable. Woken by a request while parked (an
+      // event never finds it parked, it is disarmed): its input follows
+      // what is being sent now, so read it after the other ready work.
+      revents = 0;
+      reread_round = 0;
+      read_later = unparked;
+      break;
+    case WorkKind::kParkExpired:
+      revents = EPOLLIN;
+      reread_round = 1;  // read it as a re-read: a miss re-arms it
+      break;
+    case WorkKind::kParkIdle:
+      // Every thread went idle: re-arm it (below), nothing to read first.
+      revents = 0;
+      reread_round = 0;
+      break;
+    case WorkKind::kPollMark:
+      // Never returned by Scheduler::Next, so never here: nothing is known
+      // to be readable.
+      LOG(DFATAL) << "a poll mark carries no connection";
+      revents = 0;
+      reread_round = 0;
+      break;
   }
   bool speculative = reread_round > 0;
   WorkerContext* worker = CurrentWorker();
@@ -119,10 +141,7 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
       // work (the claim travels with the item, as for a re-read), so a bulk
       // sender takes turns with the others, and what it was sent moves on
       // (a proxy's peer flushes each chunk before the next is read).
-      ReadyItem item;
-      item.slot = slot;
-      item.round = kYieldRound;
-      scheduler_.Push(item);
+      scheduler_.PushClaimed(slot, WorkKind::kYield);
       Add(&WorkerCounters::read_yields);
       return;
     }
@@ -143,10 +162,7 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
     }
     if (read_later && bytes_read == 0 && scheduler_.has_queued_work() &&
         MayReread(slot)) {
-      ReadyItem item;
-      item.slot = slot;
-      item.round = 1;
-      scheduler_.Push(item);
+      scheduler_.PushClaimed(slot, WorkKind::kReread, /*reread_round=*/1);
       return;
     }
     read_later = false;
@@ -155,10 +171,7 @@ void ReactorCore::Serve(Slot* slot, uint32_t revents, int reread_round) {
       // Keep the claim: the connection goes to the back of the ready queue,
       // to be read again (by whichever thread is free) after the work
       // queued before it, and re-armed only if that read finds nothing.
-      ReadyItem item;
-      item.slot = slot;
-      item.round = reread_round + 1;
-      scheduler_.Push(item);
+      scheduler_.PushClaimed(slot, WorkKind::kReread, reread_round + 1);
       return;
     }
     if (!Rearm(slot)) return;  // the re-arm failed and tore it down
@@ -190,9 +203,9 @@ bool ReactorCore::MayPark(Slot* slot) {
   return true;
 }
 
-void ReactorCore::CountParkEnd(Slot* slot, int round) {
+void ReactorCore::CountParkEnd(Slot* slot, WorkKind kind) {
   OwnerState& owner = slot->owner;
-  if (round != kParkExpiredRound && round != kParkIdleRound) {
+  if (kind != WorkKind::kParkExpired && kind != WorkKind::kParkIdle) {
     Add(&WorkerCounters::park_wakes);
     owner.park_backoff = 0;
     return;
@@ -201,7 +214,7 @@ void ReactorCore::CountParkEnd(Slot* slot, int round) {
   // side at all: a chat client talks on its own), or the reactor ran dry
   // first (a lightly loaded proxy, where parking saves nothing). Park it
   // ever more rarely.
-  Add(round == kParkIdleRound ? &WorkerCounters::park_rearms
+  Add(kind == WorkKind::kParkIdle ? &WorkerCounters::park_rearms
                               : &WorkerCounters::park_expiries);
   owner.park_backoff = static_cast<uint8_t>(std::min(
       owner.park_backoff == 0 ? 1 : 2 * owner.park_backoff, 64));

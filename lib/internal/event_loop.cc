@@ -65,7 +65,7 @@ void ReactorCore::WorkerMain(int index) {
     // Keep the first event; every other one goes to the ready queue, where
     // any free thread can take it, and the role is given up, before a
     // single handler runs. The events are disarmed (EPOLLONESHOT): the next
-    // leader cannot receive them again.
+    // leader cannot receive them again. (`handed` holds only kEvent items.)
     for (int i = 1; i < n; ++i) {
       handed[i - 1].data = events[i].data.u64;
       handed[i - 1].events = events[i].events;
@@ -81,14 +81,14 @@ void ReactorCore::WorkerMain(int index) {
 }
 
 void ReactorCore::RunItem(const ReadyItem& item) {
-  if (item.slot != nullptr) {
-    Serve(item.slot, EPOLLIN, item.round);
+  if (item.kind == WorkKind::kEvent) {
+    epoll_event event = {};
+    event.events = item.events;
+    event.data.u64 = item.data;
+    Dispatch(event);
     return;
   }
-  epoll_event event = {};
-  event.events = item.events;
-  event.data.u64 = item.data;
-  Dispatch(event);
+  Serve(item.slot, item.kind, /*revents=*/0, item.round);  // claimed
 }
 
 void ReactorCore::Dispatch(const epoll_event& event) {

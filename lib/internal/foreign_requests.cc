@@ -27,12 +27,10 @@ bool ReactorCore::Request(ConnectionId id, uint32_t request) {
       // stopping, the connection is closed after the join instead.
       if (InReactorThread()) {
         if (request == 0) SendQueuedNow(slot);  // a Write: send it now
-        ReadyItem item;
-        item.slot = slot;
-        item.round = kRequestRound;  // serve requests and output, no read
-        scheduler_.Push(item);
+        // Serve requests and output, no read.
+        scheduler_.PushClaimed(slot, WorkKind::kRequest);
       } else {
-        Post([this, slot] { Serve(slot, 0); });
+        Post([this, slot] { Serve(slot, WorkKind::kRequest); });
       }
       return true;
   }

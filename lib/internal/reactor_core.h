@@ -89,14 +89,6 @@ inline void AssertClaimed(const Slot* slot) {
       << "slot " << slot->index << " used without holding its claim";
 }
 
-// ReadyItem::round of a connection that Request queued from a reactor
-// thread (instead of posting a task): Serve it with no readiness assumed.
-constexpr int kRequestRound = -1;
-// ReadyItem::round of a connection whose reading stopped with input left
-// (a full buffer) because other ready work was queued: Serve it as
-// readable, not as a speculative re-read.
-constexpr int kYieldRound = -2;
-
 class ReactorCore {
  public:
   explicit ReactorCore(const ReactorOptions& options);
@@ -200,7 +192,7 @@ class ReactorCore {
 
   // event_loop.cc
   void WorkerMain(int index);
-  // Runs one item from the ready queue: an event or a re-read.
+  // Runs one item from the ready queue: an event, or a claimed connection.
   void RunItem(const ReadyItem& item);
   void Dispatch(const epoll_event& event);
   void HandleInternal(uint64_t source);
@@ -265,11 +257,16 @@ class ReactorCore {
   uint64_t AddTimerDue(Slot* slot, int64_t deadline_ns);
 
   // connection_io.cc
-  // The owner's loop: serves `revents` and pending requests, then either
-  // queues the connection, still claimed, for a speculative re-read or
-  // re-arms and releases it. `reread_round` > 0: this is that re-read (the
-  // how-manieth), not an epoll event.
-  void Serve(Slot* slot, uint32_t revents, int reread_round = 0);
+  // The owner's loop: serves the connection as work of `kind` brought it
+  // (WorkKind) and its pending requests, then either queues it, still
+  // claimed, for a speculative re-read or re-arms and releases it.
+  // `revents`: kEvent's epoll events. `reread_round`: kReread's round.
+  void Serve(Slot* slot, WorkKind kind, uint32_t revents = 0,
+             int reread_round = 0);
+  // An epoll event, or the first look at a new connection.
+  void Serve(Slot* slot, uint32_t revents) {
+    Serve(slot, WorkKind::kEvent, revents);
+  }
   // Serves one round; returns false if the connection was torn down. Adds
   // the bytes read to `*bytes_read`.
   bool ServeRound(Slot* slot, uint32_t revents, size_t* bytes_read);
@@ -290,9 +287,9 @@ class ReactorCore {
   // Whether the connection, which relayed what it just read, may be parked
   // (ReactorOptions::park_relays) instead of re-armed.
   bool MayPark(Slot* slot);
-  // For a parked connection taken over, with the ReadyItem::round it came
-  // with: counts how the park ended and adapts its park_backoff.
-  void CountParkEnd(Slot* slot, int round);
+  // For a parked connection taken over, with the kind of work it came
+  // back as: counts how the park ended and adapts its park_backoff.
+  void CountParkEnd(Slot* slot, WorkKind kind);
   // Arms the connection's socket with the interest it needs now (one
   // epoll_ctl). Returns false if that failed and tore the connection down.
   bool Rearm(Slot* slot);

@@ -21,9 +21,10 @@ Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item,
     if (!ready_.empty()) {
       *item = ready_.front();
       ready_.pop_front();
-      if (item->poll_mark) poll_mark_queued_ = false;
+      const bool poll_mark = item->kind == WorkKind::kPollMark;
+      if (poll_mark) poll_mark_queued_ = false;
       PublishLengthLocked();
-      if (item->poll_mark) {
+      if (poll_mark) {
         if (leader_ || reserved_for_test_) continue;  // someone polls already
         TakeRoleLocked();
         *timeout_ms = LeaderTimeoutLocked();
@@ -106,10 +107,10 @@ int Scheduler::ExpireParkedLocked(ParkEnd end) {
         !ConnectionTable::Unpark(entry.slot, entry.generation)) {
       continue;  // taken over since (and maybe parked again)
     }
-    ReadyItem item;
-    item.slot = entry.slot;  // the claim travels with the item
-    item.round = end == ParkEnd::kIdle ? kParkIdleRound : kParkExpiredRound;
-    ready_.push_back(item);
+    QueueClaimedLocked(entry.slot, end == ParkEnd::kIdle
+                                       ? WorkKind::kParkIdle
+                                       : WorkKind::kParkExpired,
+                       /*reread_round=*/0);
     ++queued;
   }
   if (queued > 0) {
@@ -130,7 +131,7 @@ void Scheduler::PublishLengthLocked() {
 void Scheduler::MarkPassLocked() {
   if (poll_mark_queued_) return;
   ReadyItem mark;
-  mark.poll_mark = true;
+  mark.kind = WorkKind::kPollMark;
   ready_.push_back(mark);
   poll_mark_queued_ = true;
 }
@@ -180,7 +181,29 @@ bool Scheduler::RescueDue(int* timeout_ms, bool waited) {
   return true;
 }
 
+void Scheduler::PushClaimed(Slot* slot, WorkKind kind, int reread_round) {
+  MutexLock lock(&mu_);
+  QueueClaimedLocked(slot, kind, reread_round);
+  PublishLengthLocked();
+  WakeLocked(1);
+}
+
+void Scheduler::QueueClaimedLocked(Slot* slot, WorkKind kind,
+                                   int reread_round) {
+  DCHECK(slot != nullptr);
+  DCHECK(kind != WorkKind::kEvent && kind != WorkKind::kPollMark)
+      << "not a kind of work that carries a connection";
+  DCHECK_EQ(kind == WorkKind::kReread, reread_round > 0)
+      << "a re-read counts its rounds from 1, nothing else has rounds";
+  ReadyItem item;
+  item.kind = kind;
+  item.slot = slot;  // the claim travels with the item
+  item.round = reread_round;
+  ready_.push_back(item);
+}
+
 void Scheduler::Push(const ReadyItem& item) {
+  DCHECK(item.kind == WorkKind::kEvent) << "PushClaimed queues connections";
   MutexLock lock(&mu_);
   ready_.push_back(item);
   PublishLengthLocked();

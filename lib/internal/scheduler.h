@@ -47,15 +47,15 @@
 // a Close, a timer) or the bound runs out: kParkPasses leader turns, or a
 // leader's bounded wait (while other threads run items) that found
 // nothing. Then it is queued for a read like a re-read
-// (kParkExpiredRound), which re-arms it if it finds nothing. A leader that
-// would block in epoll_wait with nothing queued and nothing running (it
-// takes the role in that state, or its poll between passes found nothing
-// after the other threads went idle) would have nobody left to write to
-// the parked connections: it queues them to be re-armed first
-// (kParkIdleRound), so an idle reactor never waits with a timeout on their
-// account, and no wait without a bound leaves one parked. The takeover and
-// the bound race only through the claim word's compare-and-swap, so
-// exactly one of them owns the connection.
+// (WorkKind::kParkExpired), which re-arms it if it finds nothing. A leader
+// that would block in epoll_wait with nothing queued and nothing running
+// (it takes the role in that state, or its poll between passes found
+// nothing after the other threads went idle) would have nobody left to
+// write to the parked connections: it queues them to be re-armed first
+// (WorkKind::kParkIdle), so an idle reactor never waits with a timeout on
+// their account, and no wait without a bound leaves one parked. The
+// takeover and the bound race only through the claim word's
+// compare-and-swap, so exactly one of them owns the connection.
 //
 // Rescue: an item queued while every other thread is busy and the leader
 // is blocked in epoll_wait has nobody to take it if its queuer then blocks.
@@ -68,6 +68,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <type_traits>
 
 #include "absl/base/thread_annotations.h"
 #include "lib/internal/mutex.h"
@@ -76,27 +77,53 @@ namespace baton::internal {
 
 struct Slot;
 
-// One piece of ready work.
-struct ReadyItem {
-  // An epoll event (when `slot` is null): its data and events.
-  uint64_t data = 0;
-  uint32_t events = 0;
-  // A connection kept claimed for a speculative re-read (the claim travels
-  // with the item), and which re-read round this is, from 1.
-  Slot* slot = nullptr;
-  int round = 0;
-  // Scheduler-internal: the end of a pass through the queue (see "Polling
-  // between passes"); never returned by Next.
-  bool poll_mark = false;
+// What a queued piece of ready work is, and so how it is run. Every kind
+// but kEvent and kPollMark carries a connection whose claim travels with
+// the item.
+enum class WorkKind : uint8_t {
+  // An epoll event a leader took and did not start (`data`, `events`).
+  // Queued by Handoff; RunItem dispatches it.
+  kEvent,
+  // A connection kept claimed for a speculative re-read after a read that
+  // found input; `round` says which re-read this is, from 1. Queued by
+  // Serve; a miss re-arms it.
+  kReread,
+  // A connection whose reading stopped with input left (a full buffer)
+  // because other ready work was queued. Queued by Serve; served as
+  // readable, not as a re-read.
+  kYield,
+  // A connection claimed by a request (Reactor::Write / Close, a timer) on
+  // a thread that is not its owner: queued by ReactorCore::Request on a
+  // reactor thread (or posted from another thread). Served with no
+  // readiness assumed.
+  kRequest,
+  // A parked connection whose bound ran out. Queued by the scheduler
+  // ("Parking"); read like a re-read, which re-arms it if it finds nothing.
+  kParkExpired,
+  // A parked connection taken back because every thread went idle. Queued
+  // by the scheduler ("Parking"); re-armed without a read (EPOLLONESHOT
+  // reports input that is already waiting as soon as it is armed).
+  kParkIdle,
+  // The end of a pass through the queue ("Polling between passes").
+  // Scheduler-internal: queued by it and never returned by Next.
+  kPollMark,
 };
 
-// ReadyItem::round of a parked connection whose bound ran out: Serve reads
-// it like a speculative re-read.
-constexpr int kParkExpiredRound = -3;
-// ReadyItem::round of a parked connection taken back because every thread
-// went idle: Serve re-arms it without reading (EPOLLONESHOT reports input
-// that is already waiting as soon as it is armed).
-constexpr int kParkIdleRound = -4;
+// One piece of ready work: a kind and only the fields that kind uses (the
+// others stay zero). Copied on the hot path: keep it small and trivially
+// copyable.
+struct ReadyItem {
+  WorkKind kind = WorkKind::kEvent;
+  // kEvent: the epoll event's events and data.
+  uint32_t events = 0;
+  uint64_t data = 0;
+  // Every kind but kEvent and kPollMark: the claimed connection.
+  Slot* slot = nullptr;
+  // kReread: which re-read this is, from 1. Zero for every other kind.
+  int round = 0;
+};
+static_assert(std::is_trivially_copyable<ReadyItem>::value,
+              "ready items are copied in and out of the queue");
 
 class Scheduler {
  public:
@@ -152,7 +179,15 @@ class Scheduler {
   // it and serves it again.
   bool Park(Slot* slot) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // A running thread queues one more item (a re-read) at the back.
+  // A running thread queues a connection whose claim it holds, at the
+  // back, as work of `kind` (any kind that carries a connection);
+  // `reread_round` only for kReread (from 1). The claim travels with the
+  // item: the caller no longer owns the connection.
+  void PushClaimed(Slot* slot, WorkKind kind, int reread_round = 0)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Queues an event item at the back, as PushClaimed does a connection
+  // (tests stand events in for queued work).
   void Push(const ReadyItem& item) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A hint, read without the lock: some thread sleeps idle (and so a leader
@@ -187,6 +222,10 @@ class Scheduler {
  private:
   // Sleeps until signalled; the caller loops on its condition.
   void SleepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues a claimed connection as work of `kind` at the back: the one
+  // place such an item is built (PushClaimed, ExpireParkedLocked).
+  void QueueClaimedLocked(Slot* slot, WorkKind kind, int reread_round)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues a poll mark unless one is queued already.
   void MarkPassLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Items queued, not counting a poll mark.

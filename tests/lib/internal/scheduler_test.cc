@@ -316,7 +316,7 @@ TEST_F(SchedulerParkingTest, ParkedConnectionIsQueuedAfterItsLeaderTurns) {
   // The kParkPasses-th turn: the bound has run out; the read runs first.
   ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kRun);
   EXPECT_EQ(item.slot, slot);
-  EXPECT_EQ(item.round, kParkExpiredRound);
+  EXPECT_EQ(item.kind, WorkKind::kParkExpired);
   EXPECT_EQ(FlagsOf(slot->state.load()) & (kClaimed | kParked), kClaimed);
   table.Free(slot);
 }
@@ -332,7 +332,7 @@ TEST_F(SchedulerParkingTest, TimedOutLeaderWaitQueuesParkedConnections) {
   EXPECT_TRUE(s.RescueDue(&timeout_ms, /*waited=*/true));
   ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kRun);
   EXPECT_EQ(item.slot, slot);
-  EXPECT_EQ(item.round, kParkExpiredRound);
+  EXPECT_EQ(item.kind, WorkKind::kParkExpired);
   table.Free(slot);
 }
 
@@ -343,7 +343,7 @@ TEST_F(SchedulerParkingTest, IdleLeaderReArmsParkedConnectionsBeforeBlocking) {
   ASSERT_TRUE(s.Park(slot));
   ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kRun);
   EXPECT_EQ(item.slot, slot);
-  EXPECT_EQ(item.round, kParkIdleRound);
+  EXPECT_EQ(item.kind, WorkKind::kParkIdle);
   EXPECT_EQ(FlagsOf(slot->state.load()) & (kClaimed | kParked), kClaimed);
   ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
   EXPECT_EQ(timeout_ms, -1);
@@ -395,7 +395,7 @@ TEST_F(SchedulerParkingTest, PollFindingNothingAfterOthersWentIdleTakesParked) {
   sleeper.join();
   if (taken_role == Scheduler::Role::kRun) {
     EXPECT_EQ(taken.slot, slot);
-    EXPECT_EQ(taken.round, kParkIdleRound);
+    EXPECT_EQ(taken.kind, WorkKind::kParkIdle);
     EXPECT_EQ(s.queued(), 0u);
   } else {
     EXPECT_EQ(taken_role, Scheduler::Role::kExit);
@@ -436,6 +436,72 @@ TEST_F(SchedulerParkingTest, TakeoverEndsAParkingAndItsBound) {
   EXPECT_FALSE(ConnectionTable::Unpark(reused, generation));
   EXPECT_TRUE(ConnectionTable::Unpark(reused, GenerationOf(reused->state)));
   table.Free(reused);
+}
+
+// Every kind of work comes out of the queue as it went in: the kind, and
+// the fields that kind uses (the rest zero). PushClaimed builds an item of
+// the kind it is asked for; events come back from Handoff and Push; a poll
+// mark is never returned.
+TEST(SchedulerTest, EachKindOfWorkRoundTripsThroughTheQueue) {
+  static_assert(sizeof(ReadyItem) <= 32, "copied on the hot path");
+  ConnectionTable table(4);
+  Slot* slot = table.Allocate();  // claimed by this thread
+  ASSERT_NE(slot, nullptr);
+  Scheduler s;
+  Scheduler::Seat seat;
+  ReadyItem item;
+  int timeout_ms = 0;
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  ReadyItem handed;
+  handed.data = 41;
+  handed.events = 0x5;
+  s.Handoff(seat, &handed, 1);  // the event, then a poll mark
+  ReadyItem pushed;
+  pushed.data = 42;
+  pushed.events = 0x4;
+  s.Push(pushed);
+  struct Claimed {
+    WorkKind kind;
+    int round;
+  };
+  const Claimed claimed[] = {
+      {WorkKind::kReread, 1},  {WorkKind::kReread, 7},
+      {WorkKind::kYield, 0},   {WorkKind::kRequest, 0},
+      {WorkKind::kParkExpired, 0}, {WorkKind::kParkIdle, 0},
+  };
+  // The slot stands in for a different connection each time: the queue
+  // never looks at it.
+  for (const Claimed& c : claimed) s.PushClaimed(slot, c.kind, c.round);
+  EXPECT_EQ(s.queued(), 2u + 6u) << "the poll mark is not counted";
+
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.kind, WorkKind::kEvent);
+  EXPECT_EQ(item.data, 41u);
+  EXPECT_EQ(item.events, 0x5u);
+  EXPECT_EQ(item.slot, nullptr);
+  EXPECT_EQ(item.round, 0);
+  // The poll mark behind the handed-over event: the role, not an item.
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  EXPECT_EQ(timeout_ms, 0);
+  EXPECT_TRUE(s.RescueDue(&timeout_ms, /*waited=*/false));
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.kind, WorkKind::kEvent);
+  EXPECT_EQ(item.data, 42u);
+  EXPECT_EQ(item.events, 0x4u);
+  EXPECT_EQ(item.slot, nullptr);
+  for (const Claimed& c : claimed) {
+    ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kRun);
+    EXPECT_EQ(item.kind, c.kind);
+    EXPECT_EQ(item.slot, slot);
+    EXPECT_EQ(item.round, c.round);
+    EXPECT_EQ(item.data, 0u);
+    EXPECT_EQ(item.events, 0u);
+  }
+  // The pass ends with a poll; nothing is queued after it.
+  ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
+  EXPECT_EQ(timeout_ms, -1);
+  EXPECT_EQ(s.queued(), 0u);
+  table.Free(slot);
 }
 
 TEST(SchedulerTest, ShutdownReleasesSleepers) {
