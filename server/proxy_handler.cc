@@ -93,6 +93,15 @@ struct Proxy::Shared {
     return net::JoinHostPort(config.upstream.address, config.upstream.port);
   }
 
+  // Counts a failed or broken upstream; the warning is rate-limited (one
+  // per 100), the counter is not.
+  void UpstreamFailed(const absl::Status& why) {
+    const uint64_t failures = upstream_failures.fetch_add(1) + 1;
+    LOG_EVERY_N(WARNING, 100)
+        << "upstream " << Upstream() << ": " << why << "; closing client ("
+        << failures << " upstream failures)";
+  }
+
   void Register(const std::shared_ptr<ProxyLink>& link) {
     std::lock_guard<std::mutex> lock(links_mu);
     links.emplace(link.get(), link);
@@ -167,10 +176,7 @@ class ProxySide : public ConnectionHandler {
         });
     if (!upstream.ok()) {
       link_->open_sides.fetch_sub(1);  // no upstream side was created
-      const uint64_t failures = shared_->upstream_failures.fetch_add(1) + 1;
-      LOG_EVERY_N(WARNING, 100)
-          << "upstream " << shared_->Upstream() << ": " << upstream.status()
-          << "; closing client (" << failures << " upstream failures)";
+      shared_->UpstreamFailed(upstream.status());
       conn.Abort();
       return;
     }
@@ -237,10 +243,7 @@ class ProxySide : public ConnectionHandler {
                !absl::IsCancelled(reason) && !link_->client_closed.load() &&
                !shared_->cutting.load()) {
       // Closed by the upstream or the network, not by us.
-      const uint64_t failures = shared_->upstream_failures.fetch_add(1) + 1;
-      LOG_EVERY_N(WARNING, 100)
-          << "upstream " << shared_->Upstream() << ": " << reason
-          << "; closing client (" << failures << " upstream failures)";
+      shared_->UpstreamFailed(reason);
     }
     if (reason.ok()) {
       reactor_->Close(peer_);  // sends what is queued first

@@ -136,6 +136,20 @@ def readable(sock, timeout=0.0):
     return bool(select.select([sock], [], [], timeout)[0])
 
 
+def read_ready(sock, into):
+    """Appends to `into` what `sock` has ready; "eof" or "reset" if it
+    ended, else None."""
+    while readable(sock):
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            return "reset"
+        if not data:
+            return "eof"
+        into += data
+    return None
+
+
 # ---------------------------------------------------------------------------
 # HTTP client
 # ---------------------------------------------------------------------------
@@ -1654,17 +1668,7 @@ def http_slowloris(ctx):
             for i, s in enumerate(socks):
                 if done[i] is not None:
                     continue
-                how = None
-                while readable(s):
-                    try:
-                        data = s.recv(65536)
-                    except ConnectionResetError:
-                        how = "reset"
-                        break
-                    if not data:
-                        how = "eof"
-                        break
-                    got[i] += data
+                how = read_ready(s, got[i])
                 if how:
                     closed_at[i] = time.monotonic()
                     done[i] = (closed_at[i] - (start[i] or t_end), how)
@@ -1732,17 +1736,7 @@ def http_slow_body(ctx):
             for i, s in enumerate(socks):
                 if done[i] is not None:
                     continue
-                how = None
-                while readable(s):
-                    try:
-                        data = s.recv(65536)
-                    except ConnectionResetError:
-                        how = "reset"
-                        break
-                    if not data:
-                        how = "eof"
-                        break
-                    got[i] += data
+                how = read_ready(s, got[i])
                 if not how:
                     try:
                         s.send(b"b")
