@@ -365,8 +365,7 @@ DEFINE_validator(timeout_ms, &baton::cli::ValidatePositive<int32_t>);
 DEFINE_validator(duration, &baton::cli::ValidatePositive<double>);
 DEFINE_validator(warmup, &baton::cli::ValidateNonNegative<double>);
 DEFINE_validator(requests, &baton::cli::ValidatePositive<int64_t>);
-DEFINE_validator(slow_connections,
-                 &baton::cli::ValidateNonNegative<int32_t>);
+DEFINE_validator(slow_connections, &baton::cli::ValidateNonNegative<int32_t>);
 DEFINE_validator(slow_byte, &baton::cli::ValidateByte);
 DEFINE_validator(round_trips, &baton::cli::ValidateNonNegative<int64_t>);
 

@@ -20,7 +20,7 @@ namespace {
 struct Conn {
   int fd = -1;
   bool connecting = false;
-  bool active = false;      // a request is in flight
+  bool active = false;  // a request is in flight
   size_t sent = 0;
   int64_t started_ns = 0;
   http_parser parser;
@@ -68,8 +68,7 @@ int OnMessageComplete(http_parser* p) {
 
 class Worker {
  public:
-  Worker(const HttpLoadOptions& o, Shared* shared)
-      : o_(o), shared_(shared) {
+  Worker(const HttpLoadOptions& o, Shared* shared) : o_(o), shared_(shared) {
     http_parser_settings_init(&settings_);
     settings_.on_headers_complete = OnHeadersComplete;
     settings_.on_body = OnBody;
@@ -165,8 +164,9 @@ void Worker::OnWritable(Conn& c) {
     socklen_t len = sizeof(err);
     ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
-      Fail(c, true, absl::StrCat("connect to ", o_.endpoint.text, ": ",
-                                 std::strerror(err)));
+      Fail(c, true,
+           absl::StrCat("connect to ", o_.endpoint.text, ": ",
+                        std::strerror(err)));
       return;
     }
     c.connecting = false;
@@ -224,16 +224,16 @@ void Worker::OnReadable(Conn& c) {
       return;
     }
     // n == 0 tells the parser about EOF (ends a body without a length).
-    const size_t parsed = http_parser_execute(&c.parser, &settings_, buf,
-                                              static_cast<size_t>(n));
+    const size_t parsed =
+        http_parser_execute(&c.parser, &settings_, buf, static_cast<size_t>(n));
     const http_errno err = HTTP_PARSER_ERRNO(&c.parser);
     if (c.complete) {
       Evaluate(c);
       return;
     }
     if (err != HPE_OK || parsed != static_cast<size_t>(n)) {
-      Fail(c, false, absl::StrCat("unparsable response: ",
-                                  http_errno_name(err)));
+      Fail(c, false,
+           absl::StrCat("unparsable response: ", http_errno_name(err)));
       return;
     }
     if (n == 0) {
@@ -259,8 +259,8 @@ void Worker::Run() {
     restart.swap(restart_);
     for (Conn* c : restart) StartRequest(*c);
     if (active_ == 0) continue;
-    const int n = ::epoll_wait(epfd_, events.data(),
-                               static_cast<int>(events.size()), 50);
+    const int n =
+        ::epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), 50);
     for (int i = 0; i < n; ++i) {
       Conn& c = *static_cast<Conn*>(events[i].data.ptr);
       if (c.fd < 0) continue;
@@ -276,8 +276,9 @@ void Worker::Run() {
       last_check = now;
       for (Conn& c : conns_) {
         if (c.active && now - c.started_ns > timeout_ns) {
-          Fail(c, true, absl::StrCat("no complete response within ",
-                                     o_.timeout_ms, " ms"));
+          Fail(c, true,
+               absl::StrCat("no complete response within ", o_.timeout_ms,
+                            " ms"));
         }
       }
     }

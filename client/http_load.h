@@ -34,7 +34,7 @@ struct HttpLoadResult {
   int64_t errors = 0;  // connect failures, resets, timeouts
   int64_t body_bytes = 0;
   double seconds = 0;
-  Histogram latency;   // request sent to response complete, nanoseconds
+  Histogram latency;          // request sent to response complete, nanoseconds
   std::string first_problem;  // what the first bad answer or error was
   double rate() const { return seconds > 0 ? (good + bad) / seconds : 0; }
 };

@@ -83,8 +83,8 @@ int64_t RaiseFileLimit(int64_t wanted) {
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
   if (static_cast<int64_t>(limit.rlim_cur) < wanted) {
     rlimit raised = limit;
-    raised.rlim_cur = std::min<rlim_t>(static_cast<rlim_t>(wanted),
-                                       limit.rlim_max);
+    raised.rlim_cur =
+        std::min<rlim_t>(static_cast<rlim_t>(wanted), limit.rlim_max);
     if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
   }
   return static_cast<int64_t>(limit.rlim_cur);

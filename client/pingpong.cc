@@ -95,8 +95,7 @@ void Worker::SetInterest(Conn& c, bool want_out) {
 absl::Status Worker::Receive(Conn& c, int64_t now, int64_t measure_ns) {
   for (;;) {
     const std::string& expected = PayloadFor(c);
-    const size_t want =
-        std::min(buffer_.size(), expected.size() - c.received);
+    const size_t want = std::min(buffer_.size(), expected.size() - c.received);
     const ssize_t n = ::recv(c.fd, buffer_.data(), want, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -112,9 +111,9 @@ absl::Status Worker::Receive(Conn& c, int64_t now, int64_t measure_ns) {
     if (std::memcmp(buffer_.data(), expected.data() + c.received, n) != 0) {
       size_t at = 0;
       while (buffer_[at] == expected[c.received + at]) ++at;
-      return absl::DataLossError(absl::StrCat(
-          "connection ", c.index, ": reply byte ", c.received + at,
-          " of message ", c.seq, " differs from what was sent"));
+      return absl::DataLossError(
+          absl::StrCat("connection ", c.index, ": reply byte ", c.received + at,
+                       " of message ", c.seq, " differs from what was sent"));
     }
     c.received += static_cast<size_t>(n);
     if (c.received < expected.size()) continue;
@@ -142,8 +141,7 @@ absl::Status Worker::Receive(Conn& c, int64_t now, int64_t measure_ns) {
   }
 }
 
-absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns,
-                         int64_t end_ns) {
+absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns, int64_t end_ns) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) return absl::InternalError("epoll_create1");
   buffer_.resize(std::max<size_t>(o_.size, 4096));
@@ -187,10 +185,9 @@ absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns,
   std::vector<epoll_event> events(256);
   const int64_t timeout_ns = int64_t{o_.timeout_ms} * 1000000;
   int64_t last_stall_check = now0;
-  while (status.ok() && open_ > 0 &&
-         !abort_->load(std::memory_order_relaxed)) {
-    const int n = ::epoll_wait(epfd_, events.data(),
-                               static_cast<int>(events.size()), 50);
+  while (status.ok() && open_ > 0 && !abort_->load(std::memory_order_relaxed)) {
+    const int n =
+        ::epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), 50);
     const int64_t now = NowNanos();
     if (now >= end_ns) break;
     for (int i = 0; i < n && status.ok(); ++i) {
@@ -204,10 +201,10 @@ absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns,
       last_stall_check = now;
       for (const Conn& c : conns_) {
         if (!c.done && now - c.started_ns > timeout_ns) {
-          status = absl::DeadlineExceededError(absl::StrCat(
-              "thread ", id_, ", connection ", c.index, ": no reply for ",
-              o_.timeout_ms, " ms (", c.received, " of ", o_.size,
-              " bytes back)"));
+          status = absl::DeadlineExceededError(
+              absl::StrCat("thread ", id_, ", connection ", c.index,
+                           ": no reply for ", o_.timeout_ms, " ms (",
+                           c.received, " of ", o_.size, " bytes back)"));
           break;
         }
       }
@@ -249,9 +246,8 @@ absl::StatusOr<PingPongResult> RunPingPong(const PingPongOptions& options) {
   std::vector<absl::Status> statuses(options.threads);
   std::vector<std::thread> threads;
   for (int t = 0; t < options.threads; ++t) {
-    threads.emplace_back([&, t] {
-      statuses[t] = workers[t]->Run(start, measure, end);
-    });
+    threads.emplace_back(
+        [&, t] { statuses[t] = workers[t]->Run(start, measure, end); });
   }
   for (auto& t : threads) t.join();
   const int64_t finished = NowNanos();

@@ -48,8 +48,8 @@ void Connection::Retain(size_t n) {
   owner.retain = n < owner.delivered ? n : owner.delivered;
 }
 
-Connection::TimerId Connection::RunAfter(
-    absl::Duration delay, std::function<void(Connection&)> fn) {
+Connection::TimerId Connection::RunAfter(absl::Duration delay,
+                                         std::function<void(Connection&)> fn) {
   return core_->OwnerRunAfter(slot_, delay, std::move(fn));
 }
 

@@ -29,8 +29,7 @@ bool ValidateThreads(const char* flag, int32_t value) {
 
 }  // namespace
 
-DEFINE_validator(port,
-                 &baton::cli::ValidatePort<baton::cli::PortUse::kListen>);
+DEFINE_validator(port, &baton::cli::ValidatePort<baton::cli::PortUse::kListen>);
 DEFINE_validator(address, &baton::cli::ValidateAddressLiteral);
 DEFINE_validator(threads, &ValidateThreads);
 

@@ -20,8 +20,8 @@
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
 #include "server/flags.h"
-#include "server/serve.h"
 #include "server/httpd/http_handler.h"
+#include "server/serve.h"
 
 DEFINE_string(root, ".", "document root for files and listings");
 DEFINE_int64(response_size, -1,
@@ -64,15 +64,15 @@ bool ValidResponseSize(const char* flag, int64_t v) {
 // A request deadline: 1 ms .. 1 hour.
 bool ValidRequestTimeout(const char* flag, int64_t v) {
   if (v >= 1 && v <= 3600 * 1000) return true;
-  std::fprintf(stderr, "--%s=%lld: must be in 1..3600000 ms (1 hour)\n",
-               flag, static_cast<long long>(v));
+  std::fprintf(stderr, "--%s=%lld: must be in 1..3600000 ms (1 hour)\n", flag,
+               static_cast<long long>(v));
   return false;
 }
 
 bool ValidMaxBodyBytes(const char* flag, int64_t v) {
   if (v >= 0 && v <= (int64_t{1} << 40)) return true;
-  std::fprintf(stderr, "--%s=%lld: must be in 0..1 TiB (0: no bodies)\n",
-               flag, static_cast<long long>(v));
+  std::fprintf(stderr, "--%s=%lld: must be in 0..1 TiB (0: no bodies)\n", flag,
+               static_cast<long long>(v));
   return false;
 }
 }  // namespace

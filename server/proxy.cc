@@ -82,8 +82,8 @@ int StopSoftly(baton::Reactor* reactor, baton::proxy::Proxy* proxy,
                const sigset_t& stop_signals, int signal) {
   reactor->StopAccepting();
   LOG(INFO) << "signal " << signal << ": no longer accepting; draining "
-            << proxy->live_pairs() << " pairs (up to "
-            << FLAGS_drain_timeout_ms << " ms)";
+            << proxy->live_pairs() << " pairs (up to " << FLAGS_drain_timeout_ms
+            << " ms)";
   const absl::Time start = absl::Now();
   const absl::Time deadline =
       start + absl::Milliseconds(FLAGS_drain_timeout_ms);
@@ -121,8 +121,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   baton::proxy::ProxyConfig config;
-  if (absl::Status s = baton::proxy::ParseUpstream(FLAGS_upstream,
-                                                   &config.upstream);
+  if (absl::Status s =
+          baton::proxy::ParseUpstream(FLAGS_upstream, &config.upstream);
       !s.ok()) {
     LOG(ERROR) << "--upstream=" << FLAGS_upstream << ": " << s.message();
     return 2;

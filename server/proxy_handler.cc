@@ -169,8 +169,8 @@ class ProxySide : public ConnectionHandler {
     Proxy::Shared* shared = shared_;
     std::shared_ptr<ProxyLink> link = link_;
     const ConnectionId client = conn.id();
-    absl::StatusOr<ConnectionId> upstream = reactor_->Connect(
-        shared_->config.upstream, [shared, link, client] {
+    absl::StatusOr<ConnectionId> upstream =
+        reactor_->Connect(shared_->config.upstream, [shared, link, client] {
           return std::make_unique<ProxySide>(shared, link,
                                              /*is_client=*/false, client);
         });
@@ -280,12 +280,11 @@ class ProxySide : public ConnectionHandler {
 }  // namespace
 
 std::string ProxyCounters::ToString() const {
-  return absl::StrCat("pairs ", pairs, ", upstream failures ",
-                      upstream_failures, ", high-water pauses ",
-                      high_water_pauses, ", max-queued pauses ",
-                      max_queued_pauses, ", pairs cut ", pairs_cut,
-                      ", queued bytes ", queued_bytes, " (peak ",
-                      peak_queued_bytes, ")");
+  return absl::StrCat(
+      "pairs ", pairs, ", upstream failures ", upstream_failures,
+      ", high-water pauses ", high_water_pauses, ", max-queued pauses ",
+      max_queued_pauses, ", pairs cut ", pairs_cut, ", queued bytes ",
+      queued_bytes, " (peak ", peak_queued_bytes, ")");
 }
 
 absl::Status ParseUpstream(absl::string_view text, ConnectOptions* options) {
@@ -306,10 +305,10 @@ absl::Status ParseUpstream(absl::string_view text, ConnectOptions* options) {
   }
   const bool v6 = host.find(':') != host.npos;
   if (v6 != bracketed) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", text, "': ",
-        v6 ? "an IPv6 address goes in brackets: [IPv6]:PORT"
-           : "only an IPv6 address goes in brackets"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "': ",
+                     v6 ? "an IPv6 address goes in brackets: [IPv6]:PORT"
+                        : "only an IPv6 address goes in brackets"));
   }
   int port = 0;
   if (!absl::SimpleAtoi(text.substr(colon + 1), &port) || port < 1 ||

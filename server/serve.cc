@@ -19,9 +19,10 @@ DEFINE_validator(max_connections, &baton::cli::ValidatePositive<int64_t>);
 
 namespace baton::flags {
 
-int ServeUntilSignal(const ReactorOptions& options, const ListenOptions& listen,
-                     const std::function<HandlerFactory(Reactor*)>& make_factory,
-                     const sigset_t& stop_signals, const std::string& what) {
+int ServeUntilSignal(
+    const ReactorOptions& options, const ListenOptions& listen,
+    const std::function<HandlerFactory(Reactor*)>& make_factory,
+    const sigset_t& stop_signals, const std::string& what) {
   absl::StatusOr<std::unique_ptr<Reactor>> reactor = Reactor::Create(options);
   if (!reactor.ok()) {
     LOG(ERROR) << "bad options: " << reactor.status();
@@ -48,7 +49,8 @@ int ServeUntilSignal(const ReactorOptions& options, const ListenOptions& listen,
             << FLAGS_drain_timeout_ms << " ms)";
   (*reactor)->Drain();
   const absl::Time start = absl::Now();
-  const absl::Time deadline = start + absl::Milliseconds(FLAGS_drain_timeout_ms);
+  const absl::Time deadline =
+      start + absl::Milliseconds(FLAGS_drain_timeout_ms);
   while ((*reactor)->connection_count() > 0 && absl::Now() < deadline) {
     if (WaitForSignalFor(stop_signals, absl::Milliseconds(10)) > 0) {
       LOG(INFO) << "second signal: cutting connections now";

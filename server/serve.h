@@ -26,9 +26,10 @@ namespace baton::flags {
 // or until a second stop signal, then Stop cuts whatever is left; logs the
 // counters. Returns the process exit status: 0 after a clean stop, 1 if it
 // could not listen or start, 2 for bad options.
-int ServeUntilSignal(const ReactorOptions& options, const ListenOptions& listen,
-                     const std::function<HandlerFactory(Reactor*)>& make_factory,
-                     const sigset_t& stop_signals, const std::string& what);
+int ServeUntilSignal(
+    const ReactorOptions& options, const ListenOptions& listen,
+    const std::function<HandlerFactory(Reactor*)>& make_factory,
+    const sigset_t& stop_signals, const std::string& what);
 
 }  // namespace baton::flags
 

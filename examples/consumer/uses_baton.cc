@@ -41,7 +41,7 @@ class LineLength : public baton::ConnectionHandler {
     if (start == data.size()) {        // nothing pending: no deadline
       if (deadline_ != 0) conn.CancelTimer(deadline_);
       deadline_ = 0;
-    } else if (deadline_ == 0) {       // runs under this connection's claim
+    } else if (deadline_ == 0) {  // runs under this connection's claim
       deadline_ = conn.RunAfter(absl::Seconds(5), [this](baton::Connection& c) {
         deadline_ = 0;
         c.Close();

@@ -79,7 +79,8 @@
 #define BATON_CONNECTION_H_
 
 #if __cplusplus < 201703L
-#error "baton needs C++17: compile code that includes baton headers with -std=c++17 (Bazel's default is older)"
+#error \
+    "baton needs C++17: compile code that includes baton headers with -std=c++17 (Bazel's default is older)"
 #endif
 
 #include <cstddef>
@@ -123,7 +124,7 @@ struct ConnectionId {
 // duration of the callback and only on the thread running it.
 // Write: whether the bytes may wait for what the caller writes next.
 enum class WriteHint {
-  kPush,       // send now
+  kPush,         // send now
   kMoreFollows,  // a Write or SendFile follows at once in the same callback
                  // (e.g. a response head before its file body): the kernel
                  // may hold these bytes to send them in the same segment
@@ -207,8 +208,7 @@ class Connection {
 
  private:
   friend class internal::ReactorCore;
-  Connection(internal::ReactorCore* core, internal::Slot* slot,
-             ConnectionId id)
+  Connection(internal::ReactorCore* core, internal::Slot* slot, ConnectionId id)
       : core_(core), slot_(slot), id_(id) {}
 
   internal::ReactorCore* core_;

@@ -5,10 +5,10 @@
 // epoll_wait; when it returns with events it keeps one, puts the others in
 // a ready queue that every free thread takes from, gives up the role (a
 // sleeping thread is woken only if there is one), and then handles the
-// event it kept. A handler that blocks holds up its own connection only. Sockets are armed with EPOLLONESHOT and
-// re-armed after their handler; see connection.h for the handler contract.
-// Timers, posted tasks and Stop() travel through the same epoll (timerfd,
-// eventfd).
+// event it kept. A handler that blocks holds up its own connection only.
+// Sockets are armed with EPOLLONESHOT and re-armed after their handler; see
+// connection.h for the handler contract. Timers, posted tasks and Stop() travel
+// through the same epoll (timerfd, eventfd).
 //
 // Threads: every method is safe to call from any thread, including from
 // inside handlers and tasks, except Wait() and the destructor, which must not
@@ -21,7 +21,8 @@
 #define BATON_REACTOR_H_
 
 #if __cplusplus < 201703L
-#error "baton needs C++17: compile code that includes baton headers with -std=c++17 (Bazel's default is older)"
+#error \
+    "baton needs C++17: compile code that includes baton headers with -std=c++17 (Bazel's default is older)"
 #endif
 
 #include <cstddef>

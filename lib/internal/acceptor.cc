@@ -11,9 +11,9 @@
 #include <cstring>
 #include <utility>
 
-#include "lib/net/errno_status.h"
 #include "lib/internal/reactor_core.h"
 #include "lib/internal/socket_util.h"
+#include "lib/net/errno_status.h"
 
 namespace baton::internal {
 namespace {

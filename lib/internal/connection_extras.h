@@ -113,8 +113,8 @@ class InputBuffer {
 // One Connection::RunAfter timer: a TimerQueue entry (whose callback only
 // raises kTimerDue on the connection) plus what to run under the claim.
 struct ConnectionTimer {
-  uint64_t id = 0;           // the TimerQueue id, also the public TimerId
-  int64_t deadline_ns = 0;   // CLOCK_MONOTONIC
+  uint64_t id = 0;          // the TimerQueue id, also the public TimerId
+  int64_t deadline_ns = 0;  // CLOCK_MONOTONIC
   std::function<void(Connection&)> fn;
 };
 
@@ -122,12 +122,12 @@ struct ConnectionTimer {
 struct ConnectState {
   sockaddr_storage address = {};
   socklen_t address_length = 0;
-  std::string peer;            // "HOST:PORT", for statuses and logs
-  int64_t timeout_ns = 0;      // per attempt
+  std::string peer;        // "HOST:PORT", for statuses and logs
+  int64_t timeout_ns = 0;  // per attempt
   int max_attempts = 1;
   int64_t initial_backoff_ns = 0;
   int64_t max_backoff_ns = 0;
-  int attempt = 0;             // attempts started so far
+  int attempt = 0;  // attempts started so far
   // The attempt's timeout while a socket exists (fd >= 0), else the end of
   // the back-off before the next attempt; `timer` fires kTimerDue then.
   int64_t deadline_ns = 0;

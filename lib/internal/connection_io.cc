@@ -14,12 +14,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/internal/connection_extras.h"
-#include "lib/net/errno_status.h"
-#include "lib/net/socket_options.h"
-#include "lib/net/clock.h"
 #include "lib/internal/output_queue.h"
 #include "lib/internal/reactor_core.h"
 #include "lib/internal/socket_util.h"
+#include "lib/net/clock.h"
+#include "lib/net/errno_status.h"
+#include "lib/net/socket_options.h"
 
 namespace baton::internal {
 namespace {
@@ -190,9 +190,8 @@ bool ReactorCore::MayPark(Slot* slot) {
   // Only a connection known to be disarmed (an event or a re-read brought
   // it here, not a request while it was armed), with nothing of its own
   // to send, may wait off epoll.
-  if (!park_relays_ || !InReactorThread() || owner.armed ||
-      !owner.registered || !owner.open() || !owner.wants_input() ||
-      owner.write_error != 0 ||
+  if (!park_relays_ || !InReactorThread() || owner.armed || !owner.registered ||
+      !owner.open() || !owner.wants_input() || owner.write_error != 0 ||
       slot->out_bytes.load(std::memory_order_relaxed) != 0) {
     return false;
   }
@@ -215,9 +214,9 @@ void ReactorCore::CountParkEnd(Slot* slot, WorkKind kind) {
   // first (a lightly loaded proxy, where parking saves nothing). Park it
   // ever more rarely.
   Add(kind == WorkKind::kParkIdle ? &WorkerCounters::park_rearms
-                              : &WorkerCounters::park_expiries);
-  owner.park_backoff = static_cast<uint8_t>(std::min(
-      owner.park_backoff == 0 ? 1 : 2 * owner.park_backoff, 64));
+                                  : &WorkerCounters::park_expiries);
+  owner.park_backoff = static_cast<uint8_t>(
+      std::min(owner.park_backoff == 0 ? 1 : 2 * owner.park_backoff, 64));
   owner.park_skips = owner.park_backoff;
 }
 
@@ -227,9 +226,8 @@ bool ReactorCore::MayReread(Slot* slot) {
   // costs no latency, and a queued re-read would only wake that thread to
   // read too early.
   if (max_reread_rounds_ == 0 || !InReactorThread() ||
-      scheduler_.has_idle_thread() ||
-      !owner.registered || !owner.open() || !owner.wants_input() ||
-      owner.write_error != 0 ||
+      scheduler_.has_idle_thread() || !owner.registered || !owner.open() ||
+      !owner.wants_input() || owner.write_error != 0 ||
       slot->out_bytes.load(std::memory_order_relaxed) != 0) {
     return false;
   }
@@ -248,8 +246,7 @@ bool ReactorCore::MayReread(Slot* slot) {
   return true;
 }
 
-bool ReactorCore::ServeRound(Slot* slot, uint32_t revents,
-                             size_t* bytes_read) {
+bool ReactorCore::ServeRound(Slot* slot, uint32_t revents, size_t* bytes_read) {
   OwnerState& owner = slot->owner;
   uint32_t requests = ConnectionTable::TakeRequests(slot);
   if (owner.phase == ConnectionPhase::kConnecting) {
@@ -285,7 +282,8 @@ bool ReactorCore::ServeRound(Slot* slot, uint32_t revents,
     int err = 0;
     socklen_t len = sizeof(err);
     ::getsockopt(owner.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    Teardown(slot, net::ErrnoStatus("socket error", err != 0 ? err : ECONNRESET));
+    Teardown(slot,
+             net::ErrnoStatus("socket error", err != 0 ? err : ECONNRESET));
     return false;
   }
   if (owner.wants_input() && (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
@@ -310,8 +308,7 @@ bool ReactorCore::ServeRound(Slot* slot, uint32_t revents,
   return true;
 }
 
-bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
-                            size_t* bytes_read) {
+bool ReactorCore::ReadInput(Slot* slot, uint32_t revents, size_t* bytes_read) {
   OwnerState& owner = slot->owner;
   WorkerContext* worker = CurrentWorker();
   const size_t capacity = worker->read_buffer_size;
@@ -328,9 +325,9 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
                             : nullptr;
     // The block grows by doubling, but never past what Deliver can be
     // asked to keep plus one read: the bound max_retained_input documents.
-    char* buffer =
-        held == nullptr ? worker->read_buffer.get()
-                        : held->Reserve(capacity, retained_block_limit);
+    char* buffer = held == nullptr
+                       ? worker->read_buffer.get()
+                       : held->Reserve(capacity, retained_block_limit);
     const ssize_t n = ::read(owner.fd, buffer, capacity);
     if (n > 0) {
       if (held != nullptr) held->Commit(static_cast<size_t>(n));
@@ -342,9 +339,8 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
       }
       if (owner.phase != ConnectionPhase::kLingering) {
         const absl::string_view data =
-            held == nullptr
-                ? absl::string_view(buffer, static_cast<size_t>(n))
-                : absl::string_view(held->data(), held->size());
+            held == nullptr ? absl::string_view(buffer, static_cast<size_t>(n))
+                            : absl::string_view(held->data(), held->size());
         if (!Deliver(slot, data, held != nullptr)) return false;
         if (!owner.open() || owner.user_paused || owner.write_error != 0) {
           break;
@@ -395,8 +391,7 @@ bool ReactorCore::ReadInput(Slot* slot, uint32_t revents,
   return true;
 }
 
-bool ReactorCore::Deliver(Slot* slot, absl::string_view data,
-                          bool in_extras) {
+bool ReactorCore::Deliver(Slot* slot, absl::string_view data, bool in_extras) {
   OwnerState& owner = slot->owner;
   owner.delivered = data.size();
   owner.retain = 0;
@@ -416,10 +411,10 @@ bool ReactorCore::Deliver(Slot* slot, absl::string_view data,
   }
   if (keep > options_.max_retained_input) {
     Teardown(slot,
-             absl::ResourceExhaustedError(absl::StrCat(
-                 "retained input limit: ", keep,
-                 " bytes retained, max_retained_input is ",
-                 options_.max_retained_input)),
+             absl::ResourceExhaustedError(
+                 absl::StrCat("retained input limit: ", keep,
+                              " bytes retained, max_retained_input is ",
+                              options_.max_retained_input)),
              /*flush=*/true);
     return false;
   }
@@ -481,8 +476,7 @@ bool ReactorCore::SendQueued(Slot* slot, OutputQueue::FlushResult* result,
 
 bool ReactorCore::FlushOutput(Slot* slot) {
   OwnerState& owner = slot->owner;
-  if (owner.write_shut &&
-      slot->out_bytes.load(std::memory_order_acquire) > 0) {
+  if (owner.write_shut && slot->out_bytes.load(std::memory_order_acquire) > 0) {
     // Reactor::Write after ShutdownWrite: nowhere to send it.
     MutexLock lock(&slot->out_mu);
     RecycleOutputQueue(&slot->out);
@@ -516,9 +510,8 @@ bool ReactorCore::FlushOutput(Slot* slot) {
   owner.drained_due = false;
   MaybeResumeAfterBacklog(slot, options_.output_high_water);
   if (owner.open()) {
-    return Upcall(slot, [](ConnectionHandler& h, Connection& c) {
-      h.OnDrained(c);
-    });
+    return Upcall(slot,
+                  [](ConnectionHandler& h, Connection& c) { h.OnDrained(c); });
   }
   return true;
 }
@@ -569,8 +562,8 @@ bool ReactorCore::Rearm(Slot* slot) {
     Add(&WorkerCounters::rearms_skipped);
     return true;
   }
-  if (const int err = poller_.Arm(owner.fd, add, interest,
-                                  ConnectionTable::IdOf(slot));
+  if (const int err =
+          poller_.Arm(owner.fd, add, interest, ConnectionTable::IdOf(slot));
       err != 0) {
     LOG(ERROR) << "epoll_ctl(" << (add ? "ADD" : "MOD") << ", fd " << owner.fd
                << "): " << std::strerror(err);

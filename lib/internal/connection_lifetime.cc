@@ -9,11 +9,11 @@
 
 #include <cstdint>
 
-#include "lib/net/socket_options.h"
-#include "lib/net/clock.h"
 #include "lib/internal/output_queue.h"
 #include "lib/internal/reactor_core.h"
 #include "lib/internal/socket_util.h"
+#include "lib/net/clock.h"
+#include "lib/net/socket_options.h"
 
 namespace baton::internal {
 
@@ -40,8 +40,8 @@ const char* ConnectionPhaseName(ConnectionPhase phase) {
 void ReactorCore::SetPhase(Slot* slot, ConnectionPhase to) {
   AssertClaimed(slot);
   DCHECK(ConnectionPhaseAllows(slot->owner.phase, to))
-      << "connection phase " << ConnectionPhaseName(slot->owner.phase)
-      << " -> " << ConnectionPhaseName(to);
+      << "connection phase " << ConnectionPhaseName(slot->owner.phase) << " -> "
+      << ConnectionPhaseName(to);
   if (slot->owner.phase == ConnectionPhase::kOpen) {
     // Leaving kOpen: no more output, from this thread (OwnerWrite checks
     // the phase) or any other (Write checks this flag under out_mu).
@@ -51,8 +51,7 @@ void ReactorCore::SetPhase(Slot* slot, ConnectionPhase to) {
 }
 
 void ReactorCore::OpenConnection(Slot* slot, int fd,
-                                 const HandlerFactory& factory,
-                                 OpenMode mode) {
+                                 const HandlerFactory& factory, OpenMode mode) {
   AssertClaimed(slot);
   slot->owner = OwnerState{};
   slot->owner.fd = fd;
@@ -140,8 +139,7 @@ bool ReactorCore::CloseOrLinger(Slot* slot) {
   return true;
 }
 
-void ReactorCore::Teardown(Slot* slot, const absl::Status& reason,
-                           bool flush) {
+void ReactorCore::Teardown(Slot* slot, const absl::Status& reason, bool flush) {
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;
   if (owner.linger_timer != 0) timers_.Cancel(owner.linger_timer);
@@ -200,9 +198,9 @@ void ReactorCore::SweepIdle() {
     const uint64_t state = slot->state.load(std::memory_order_acquire);
     // A claimed connection is being served right now: not idle.
     if ((FlagsOf(state) & (kLive | kClaimed)) != kLive) continue;
-    const int64_t limit =
-        slot->out_bytes.load(std::memory_order_relaxed) > 0 ? write_limit
-                                                             : idle_limit;
+    const int64_t limit = slot->out_bytes.load(std::memory_order_relaxed) > 0
+                              ? write_limit
+                              : idle_limit;
     if (now - slot->last_activity_ms.load(std::memory_order_relaxed) < limit) {
       continue;
     }

@@ -33,20 +33,19 @@ class ConnectionHandler;
 namespace baton::internal {
 
 enum class ConnectionPhase : uint8_t {
-  kNew,        // allocated; no handler yet, so no OnClose is owed
-  kConnecting, // Reactor::Connect: handler made, not connected, no OnOpen yet
-  kOpen,       // OnOpen has run (or is running): serving
-  kClosing,    // Close(): send what is queued, then close
-  kLingering,  // output sent, SHUT_WR done: reading and discarding until EOF
-  kAborting,   // Abort() inside a callback: torn down when it returns
-  kClosed,     // OnClose is running: writes are dropped
+  kNew,         // allocated; no handler yet, so no OnClose is owed
+  kConnecting,  // Reactor::Connect: handler made, not connected, no OnOpen yet
+  kOpen,        // OnOpen has run (or is running): serving
+  kClosing,     // Close(): send what is queued, then close
+  kLingering,   // output sent, SHUT_WR done: reading and discarding until EOF
+  kAborting,    // Abort() inside a callback: torn down when it returns
+  kClosed,      // OnClose is running: writes are dropped
 };
 
 const char* ConnectionPhaseName(ConnectionPhase phase);
 
 // Whether the lifetime may move from `from` to `to`.
-constexpr bool ConnectionPhaseAllows(ConnectionPhase from,
-                                     ConnectionPhase to) {
+constexpr bool ConnectionPhaseAllows(ConnectionPhase from, ConnectionPhase to) {
   switch (to) {
     case ConnectionPhase::kNew:
       return false;
@@ -84,7 +83,7 @@ struct OwnerState {
   int fd = -1;
   ConnectionHandler* handler = nullptr;  // owned; deleted at teardown
   ConnectionPhase phase = ConnectionPhase::kNew;
-  bool registered = false;   // added to epoll
+  bool registered = false;  // added to epoll
   // Epoll still has the fd armed with `armed_interest`, as far as the owner
   // can tell: set by Rearm, cleared when an event for it was taken by a
   // thread (Dispatch claimed it, or found it busy and left it pending).

@@ -19,8 +19,8 @@ uint32_t NextGeneration(uint32_t generation) {
 
 ConnectionTable::ConnectionTable(size_t capacity)
     : capacity_(std::max<size_t>(capacity, 1)),
-      num_chunks_(static_cast<uint32_t>((capacity_ + kChunkSize - 1) /
-                                        kChunkSize)),
+      num_chunks_(
+          static_cast<uint32_t>((capacity_ + kChunkSize - 1) / kChunkSize)),
       chunks_(new std::atomic<Slot*>[num_chunks_]) {
   CHECK_LE(capacity_, size_t{1} << 31) << "connection table too large";
   for (uint32_t i = 0; i < num_chunks_; ++i) {
@@ -150,12 +150,11 @@ bool ConnectionTable::Unpark(Slot* slot, uint32_t generation) {
 uint32_t ConnectionTable::TakeRequests(Slot* slot) {
   // Requests are rare: a plain load keeps the common path free of a locked
   // read-modify-write.
-  if (!(FlagsOf(slot->state.load(std::memory_order_acquire)) &
-        kRequestFlags)) {
+  if (!(FlagsOf(slot->state.load(std::memory_order_acquire)) & kRequestFlags)) {
     return 0;
   }
-  const uint64_t old =
-      slot->state.fetch_and(~uint64_t{kRequestFlags}, std::memory_order_acq_rel);
+  const uint64_t old = slot->state.fetch_and(~uint64_t{kRequestFlags},
+                                             std::memory_order_acq_rel);
   return FlagsOf(old) & kRequestFlags;
 }
 

@@ -74,9 +74,7 @@ constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested |
 inline uint32_t GenerationOf(uint64_t state) {
   return static_cast<uint32_t>(state >> 32);
 }
-inline uint32_t FlagsOf(uint64_t state) {
-  return static_cast<uint32_t>(state);
-}
+inline uint32_t FlagsOf(uint64_t state) { return static_cast<uint32_t>(state); }
 inline uint64_t MakeState(uint32_t generation, uint32_t flags) {
   return (static_cast<uint64_t>(generation) << 32) | flags;
 }

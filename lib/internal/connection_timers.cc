@@ -27,10 +27,11 @@ uint64_t ReactorCore::OwnerRunAfter(Slot* slot, absl::Duration delay,
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;
   if (!owner.serving() || !fn) return 0;
-  const int64_t deadline = net::DeadlineAfter(
-      net::MonotonicNanos(), absl::ToInt64Nanoseconds(delay));
+  const int64_t deadline = net::DeadlineAfter(net::MonotonicNanos(),
+                                              absl::ToInt64Nanoseconds(delay));
   const uint64_t id = AddTimerDue(slot, deadline);
-  ExtrasOf(owner).timers.push_back(ConnectionTimer{id, deadline, std::move(fn)});
+  ExtrasOf(owner).timers.push_back(
+      ConnectionTimer{id, deadline, std::move(fn)});
   return id;
 }
 

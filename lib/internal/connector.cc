@@ -181,13 +181,15 @@ bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
     return false;
   }
   if (requests & kCloseRequested) {
-    Teardown(slot, absl::CancelledError(draining() ? "reactor draining"
-                                                   : "closed while connecting"));
+    Teardown(slot,
+             absl::CancelledError(draining() ? "reactor draining"
+                                             : "closed while connecting"));
     return false;
   }
   if (requests & kTimedOut) {
     Add(&WorkerCounters::idle_timeouts);
-    Teardown(slot, absl::DeadlineExceededError("idle timeout while connecting"));
+    Teardown(slot,
+             absl::DeadlineExceededError("idle timeout while connecting"));
     return false;
   }
   // Kept for when the connection opens.

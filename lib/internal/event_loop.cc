@@ -10,8 +10,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "lib/net/clock.h"
 #include "lib/internal/reactor_core.h"
+#include "lib/net/clock.h"
 
 namespace baton::internal {
 namespace {

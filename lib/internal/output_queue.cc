@@ -56,7 +56,8 @@ void OutputQueue::PopFront() {
     chunks_.clear();  // keeps the capacity
     head_ = 0;
   } else if (head_ >= kCompactAfter && 2 * head_ >= chunks_.size()) {
-    chunks_.erase(chunks_.begin(), chunks_.begin() + static_cast<ptrdiff_t>(head_));
+    chunks_.erase(chunks_.begin(),
+                  chunks_.begin() + static_cast<ptrdiff_t>(head_));
     head_ = 0;
   }
 }

@@ -40,9 +40,9 @@ class OutputQueue {
 
  private:
   struct Chunk {
-    std::string data;       // byte chunk, sent from `offset`
+    std::string data;  // byte chunk, sent from `offset`
     size_t offset = 0;
-    ScopedFd file;          // file chunk when valid
+    ScopedFd file;  // file chunk when valid
     int64_t file_offset = 0;
     int64_t file_remaining = 0;
 

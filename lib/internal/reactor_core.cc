@@ -40,10 +40,10 @@ ReactorCore::ReactorCore(const ReactorOptions& options)
     for (absl::Duration t : {options_.idle_timeout, options_.write_timeout}) {
       if (t > absl::ZeroDuration()) shortest = std::min(shortest, t);
     }
-    const absl::Duration period = std::clamp(
-        shortest / 4, absl::Milliseconds(10), absl::Seconds(1));
-    AddTimer(absl::ToInt64Nanoseconds(period),
-             absl::ToInt64Nanoseconds(period), [this] { SweepIdle(); });
+    const absl::Duration period =
+        std::clamp(shortest / 4, absl::Milliseconds(10), absl::Seconds(1));
+    AddTimer(absl::ToInt64Nanoseconds(period), absl::ToInt64Nanoseconds(period),
+             [this] { SweepIdle(); });
   }
 }
 

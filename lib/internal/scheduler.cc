@@ -9,8 +9,7 @@
 
 namespace baton::internal {
 
-Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item,
-                                int* timeout_ms) {
+Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item, int* timeout_ms) {
   MutexLock lock(&mu_);
   if (seat.running) {
     seat.running = false;
@@ -107,10 +106,10 @@ int Scheduler::ExpireParkedLocked(ParkEnd end) {
         !ConnectionTable::Unpark(entry.slot, entry.generation)) {
       continue;  // taken over since (and maybe parked again)
     }
-    QueueClaimedLocked(entry.slot, end == ParkEnd::kIdle
-                                       ? WorkKind::kParkIdle
-                                       : WorkKind::kParkExpired,
-                       /*reread_round=*/0);
+    QueueClaimedLocked(
+        entry.slot,
+        end == ParkEnd::kIdle ? WorkKind::kParkIdle : WorkKind::kParkExpired,
+        /*reread_round=*/0);
     ++queued;
   }
   if (queued > 0) {

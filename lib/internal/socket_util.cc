@@ -1,5 +1,4 @@
 // Internal: listener helpers.
-#include "lib/net/socket_options.h"
 #include "lib/internal/socket_util.h"
 
 #include <fcntl.h>
@@ -13,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/net/address.h"
 #include "lib/net/errno_status.h"
+#include "lib/net/socket_options.h"
 
 namespace baton::internal {
 
@@ -23,8 +23,8 @@ absl::StatusOr<ScopedFd> CreateListener(absl::string_view address, int port,
   sockaddr_storage addr;
   absl::StatusOr<socklen_t> len = net::ParseSocketAddress(address, port, &addr);
   if (!len.ok()) return len.status();
-  ScopedFd fd(::socket(addr.ss_family,
-                       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  ScopedFd fd(
+      ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return net::ErrnoStatus("socket", errno);
   const int one = 1;
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) !=
@@ -37,10 +37,11 @@ absl::StatusOr<ScopedFd> CreateListener(absl::string_view address, int port,
   }
   net::SetNoDelay(fd.get());
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), *len) != 0) {
-    return net::ErrnoStatus(absl::StrCat("bind ", net::JoinHostPort(address, port)),
-                       errno);
+    return net::ErrnoStatus(
+        absl::StrCat("bind ", net::JoinHostPort(address, port)), errno);
   }
-  if (::listen(fd.get(), backlog) != 0) return net::ErrnoStatus("listen", errno);
+  if (::listen(fd.get(), backlog) != 0)
+    return net::ErrnoStatus("listen", errno);
   return fd;
 }
 

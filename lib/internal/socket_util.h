@@ -13,7 +13,6 @@
 
 namespace baton::internal {
 
-
 // Creates a non-blocking, close-on-exec listening TCP socket bound to
 // `address`:`port` (SO_REUSEADDR; SO_REUSEPORT when asked). TCP_NODELAY is
 // set on the listener: accepted sockets inherit it, which saves a

@@ -1,5 +1,4 @@
 // Internal: TimerQueue.
-#include "lib/net/clock.h"
 #include "lib/internal/timer_queue.h"
 
 #include <glog/logging.h>
@@ -9,6 +8,8 @@
 
 #include <cerrno>
 #include <vector>
+
+#include "lib/net/clock.h"
 
 namespace baton::internal {
 namespace {
@@ -66,8 +67,7 @@ int TimerQueue::RunDue() {
   // fired.
   (void)!::read(fd_.get(), &expirations, sizeof(expirations));
 
-  std::vector<std::pair<uint64_t, std::shared_ptr<std::function<void()>>>>
-      due;
+  std::vector<std::pair<uint64_t, std::shared_ptr<std::function<void()>>>> due;
   {
     MutexLock lock(&mu_);
     const int64_t now = net::MonotonicNanos();

@@ -16,7 +16,6 @@
 
 namespace baton::internal {
 
-
 // Which API a timer belongs to. Ids come from one counter, so an id of one
 // kind can look valid to the other: Cancel finds a timer only when given
 // its kind, so Reactor::CancelTimer never reaches a connection's timer (or
@@ -46,8 +45,7 @@ class TimerQueue {
   // Runs `fn` at `deadline_ns`, then every `period_ns` if positive (each
   // next deadline from net::DeadlineAfter, so a huge period means the
   // timer does not run again). Returns an id (never 0).
-  uint64_t Add(int64_t deadline_ns, int64_t period_ns,
-               std::function<void()> fn,
+  uint64_t Add(int64_t deadline_ns, int64_t period_ns, std::function<void()> fn,
                TimerKind kind = TimerKind::kInternal) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes the timer: its callback never starts after Cancel returns.

@@ -96,8 +96,8 @@ class Server {
     acceptor_.set_option(tcp::acceptor::reuse_address(true));
     if (reuse_port) {
       acceptor_.set_option(
-          boost::asio::detail::socket_option::boolean<SOL_SOCKET,
-                                                      SO_REUSEPORT>(true));
+          boost::asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(
+              true));
     }
     acceptor_.bind(endpoint);
     acceptor_.listen(1024);
@@ -112,14 +112,14 @@ class Server {
 
  private:
   void Accept() {
-    acceptor_.async_accept([this](const boost::system::error_code& ec,
-                                  tcp::socket socket) {
-      if (ec == boost::asio::error::operation_aborted) return;
-      if (!ec) std::make_shared<Session>(std::move(socket), slow_)->Start();
-      // Keep accepting after transient errors (EMFILE included); Asio
-      // itself offers nothing smarter.
-      Accept();
-    });
+    acceptor_.async_accept(
+        [this](const boost::system::error_code& ec, tcp::socket socket) {
+          if (ec == boost::asio::error::operation_aborted) return;
+          if (!ec) std::make_shared<Session>(std::move(socket), slow_)->Start();
+          // Keep accepting after transient errors (EMFILE included); Asio
+          // itself offers nothing smarter.
+          Accept();
+        });
   }
 
   tcp::acceptor acceptor_;
@@ -166,8 +166,8 @@ int main(int argc, char** argv) {
                << e.what();
     return 1;
   }
-  std::vector<boost::asio::executor_work_guard<
-      boost::asio::io_context::executor_type>>
+  std::vector<
+      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       work;
   for (auto& io : ios) work.push_back(boost::asio::make_work_guard(*io));
   std::vector<std::thread> pool;

@@ -57,9 +57,9 @@ int main(int argc, char** argv) {
         }
       }
       if (!close_it && !clients[i].pending.empty()) {
-        const ssize_t w = ::send(fds[i].fd, clients[i].pending.data(),
-                                 clients[i].pending.size(),
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        const ssize_t w =
+            ::send(fds[i].fd, clients[i].pending.data(),
+                   clients[i].pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
           clients[i].pending.erase(0, static_cast<size_t>(w));
         } else if (w < 0 && errno != EAGAIN && errno != EINTR) {

@@ -89,8 +89,8 @@ class Loop {
  private:
   void Accept() {
     for (int k = 0; k < 64; ++k) {
-      const int fd = ::accept4(listen_fd_, nullptr, nullptr,
-                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const int fd =
+          ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE) {
           LOG_EVERY_N(WARNING, 1000) << "accept: out of descriptors";
@@ -209,8 +209,8 @@ int main(int argc, char** argv) {
         baton::internal::CreateListener(FLAGS_address, port, 1024,
                                         /*reuse_port=*/true);
     if (!fd.ok()) {
-      LOG(ERROR) << "cannot listen on " << FLAGS_address << ":" << port
-                 << ": " << fd.status().message();
+      LOG(ERROR) << "cannot listen on " << FLAGS_address << ":" << port << ": "
+                 << fd.status().message();
       return 1;
     }
     if (i == 0) {

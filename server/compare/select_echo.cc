@@ -82,9 +82,8 @@ int main(int argc, char** argv) {
           // FD_SET on it would write past the end of the fd_set.
           ::close(fd);
           LOG_EVERY_N(WARNING, 1000)
-              << "refusing connection: descriptor " << fd
-              << " >= FD_SETSIZE (" << FD_SETSIZE << "); " << ++refused
-              << " refused so far";
+              << "refusing connection: descriptor " << fd << " >= FD_SETSIZE ("
+              << FD_SETSIZE << "); " << ++refused << " refused so far";
           continue;
         }
         clients.emplace(fd, std::string());

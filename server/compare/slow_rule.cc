@@ -45,10 +45,10 @@ void SlowRule::Delay() const {
 
 std::string SlowRule::Describe() const {
   if (!enabled()) return "slow rule: off";
-  return absl::StrFormat("slow rule: %s %d us per message starting with byte "
-                         "0x%02x",
-                         mode_ == Mode::kSpin ? "spin" : "sleep",
-                         delay_ns_ / 1000, marker_);
+  return absl::StrFormat(
+      "slow rule: %s %d us per message starting with byte "
+      "0x%02x",
+      mode_ == Mode::kSpin ? "spin" : "sleep", delay_ns_ / 1000, marker_);
 }
 
 std::string SlowRule::Summary() const {

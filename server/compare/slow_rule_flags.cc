@@ -30,8 +30,7 @@ bool ValidateSlowUs(const char* flag, int64_t value) {
 
 bool ValidateSlowMode(const char* flag, const std::string& value) {
   if (value == "sleep" || value == "spin") return true;
-  std::fprintf(stderr, "--%s=%s: must be sleep or spin\n", flag,
-               value.c_str());
+  std::fprintf(stderr, "--%s=%s: must be sleep or spin\n", flag, value.c_str());
   return false;
 }
 
@@ -44,11 +43,11 @@ DEFINE_validator(slow_byte, &baton::cli::ValidateByte);
 namespace baton {
 
 const SlowRule& SlowRuleFromFlags() {
-  static const SlowRule* const rule = new SlowRule(
-      FLAGS_slow_us,
-      FLAGS_slow_mode == "spin" ? SlowRule::Mode::kSpin
-                                : SlowRule::Mode::kSleep,
-      static_cast<unsigned char>(FLAGS_slow_byte));
+  static const SlowRule* const rule =
+      new SlowRule(FLAGS_slow_us,
+                   FLAGS_slow_mode == "spin" ? SlowRule::Mode::kSpin
+                                             : SlowRule::Mode::kSleep,
+                   static_cast<unsigned char>(FLAGS_slow_byte));
   return *rule;
 }
 

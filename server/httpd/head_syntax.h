@@ -25,7 +25,7 @@ class HeadSyntax {
 
  private:
   bool ok_ = true;
-  bool after_cr_ = false;       // the previous byte was CR
+  bool after_cr_ = false;  // the previous byte was CR
   bool at_line_start_ = true;
   bool in_request_line_ = true;  // no complete non-empty line yet
   bool line_empty_ = true;

@@ -262,9 +262,9 @@ int HttpHandler::OnHeadersComplete() {
   // parsers in front of us may disagree where a body ends. Answer a request
   // that has a body, then close: nothing after a body is ever taken as the
   // next request (no smuggling through body framing).
-  has_body_ = (parser_.flags & F_CHUNKED) != 0 ||
-              ((parser_.flags & F_CONTENTLENGTH) != 0 &&
-               parser_.content_length > 0);
+  has_body_ =
+      (parser_.flags & F_CHUNKED) != 0 ||
+      ((parser_.flags & F_CONTENTLENGTH) != 0 && parser_.content_length > 0);
   if (has_body_) keep_alive_ = false;
   // Upgrade (with "Connection: upgrade") and CONNECT: the parser stops
   // after such a request and takes what follows as another protocol. We
@@ -297,8 +297,7 @@ void HttpHandler::HeadComplete() {
   // Expect: 100-continue on an HTTP/1.1 request (RFC 9110 10.1.1): a
   // request that will be refused is answered at once, without waiting for
   // its body; otherwise the client is told to send it.
-  if (expect_continue_ && parser_.http_major == 1 &&
-      parser_.http_minor >= 1) {
+  if (expect_continue_ && parser_.http_major == 1 && parser_.http_minor >= 1) {
     const auto method = static_cast<http_method>(parser_.method);
     if (bad_request_ || (method != HTTP_GET && method != HTTP_HEAD)) {
       Respond();  // closes: a request with a body is the last one
@@ -370,9 +369,9 @@ void HttpHandler::SendError(int status, bool close, const char* extra) {
     closing_ = true;
     keep_alive_ = false;
   }
-  const std::string body = absl::StrCat(
-      "<!DOCTYPE html>\n<html><body><h1>", status, " ", ReasonPhrase(status),
-      "</h1></body></html>\n");
+  const std::string body =
+      absl::StrCat("<!DOCTYPE html>\n<html><body><h1>", status, " ",
+                   ReasonPhrase(status), "</h1></body></html>\n");
   // A HEAD answer has no body (RFC 9110 9.3.2), errors included, once the
   // method is certain (the parser may fail inside it).
   const bool head_only = parser_.method == HTTP_HEAD && !method_refused_;
@@ -459,8 +458,8 @@ void HttpHandler::ServeDirectory(int fd, const std::string& path, bool head) {
   // the listing never gets the listing instead because the file could not
   // be opened.
   const std::string index_path = path + "index.html";
-  int index = OpenVisibleBeneath(config_->root_fd, index_path,
-                                 config_->serve_dotfiles);
+  int index =
+      OpenVisibleBeneath(config_->root_fd, index_path, config_->serve_dotfiles);
   if (index == -ENOENT && !config_->serve_dotfiles) {
     // Hidden (a link into a hidden name) is not missing.
     const int any = OpenBeneath(config_->root_fd, index_path);
@@ -566,17 +565,16 @@ void HttpHandler::ArmRequestTimer(absl::Duration timeout) {
   timer_state_ = std::make_shared<std::atomic<int>>(1);
   Reactor* reactor = config_->reactor;
   const ConnectionId id = id_;
-  timer_ = reactor->RunAfter(
-      timeout, [reactor, id, state = timer_state_] {
-        int armed = 1;
-        if (!state->compare_exchange_strong(armed, 2)) return;
-        reactor->Write(id, absl::StrCat("HTTP/1.1 408 Request Timeout\r\n"
-                                        "Server: baton\r\nDate: ",
-                                        CurrentDate(),
-                                        "\r\nContent-Length: 0\r\n"
-                                        "Connection: close\r\n\r\n"));
-        reactor->Close(id);
-      });
+  timer_ = reactor->RunAfter(timeout, [reactor, id, state = timer_state_] {
+    int armed = 1;
+    if (!state->compare_exchange_strong(armed, 2)) return;
+    reactor->Write(id, absl::StrCat("HTTP/1.1 408 Request Timeout\r\n"
+                                    "Server: baton\r\nDate: ",
+                                    CurrentDate(),
+                                    "\r\nContent-Length: 0\r\n"
+                                    "Connection: close\r\n\r\n"));
+    reactor->Close(id);
+  });
 }
 
 bool HttpHandler::DisarmRequestTimer() {

@@ -134,8 +134,8 @@ int OpenAt2Beneath(int root_fd, const std::string& relative, uint64_t resolve) {
   open_how how = {};
   how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve;
-  const long fd = ::syscall(SYS_openat2, root_fd, path.c_str(), &how,
-                            sizeof(how));
+  const long fd =
+      ::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof(how));
   return fd >= 0 ? static_cast<int>(fd) : -errno;
 }
 
@@ -191,8 +191,7 @@ absl::StatusOr<std::string> PathBeneath(int root_fd, int fd) {
   if (*path == *root) return std::string();
   if (root->back() != '/') root->push_back('/');
   if (!absl::StartsWith(*path, *root)) {
-    return absl::NotFoundError(
-        absl::StrCat(*path, " is not beneath ", *root));
+    return absl::NotFoundError(absl::StrCat(*path, " is not beneath ", *root));
   }
   return path->substr(root->size());
 }
@@ -271,8 +270,10 @@ RangeResult ParseRange(absl::string_view header, int64_t size,
   if (header.find(',') != absl::string_view::npos) return RangeResult::kNone;
   const size_t dash = header.find('-');
   if (dash == absl::string_view::npos) return RangeResult::kNone;
-  const absl::string_view a = absl::StripAsciiWhitespace(header.substr(0, dash));
-  const absl::string_view b = absl::StripAsciiWhitespace(header.substr(dash + 1));
+  const absl::string_view a =
+      absl::StripAsciiWhitespace(header.substr(0, dash));
+  const absl::string_view b =
+      absl::StripAsciiWhitespace(header.substr(dash + 1));
   int64_t first = 0, last = 0;
   if (a.empty()) {  // suffix: the last b bytes
     if (!absl::SimpleAtoi(b, &last) || last < 0) return RangeResult::kNone;
@@ -298,12 +299,23 @@ std::string HtmlEscape(absl::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -313,7 +325,8 @@ std::string PercentEncodeSegment(absl::string_view segment) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : segment) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' ||
+        c == '~') {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -330,7 +343,7 @@ std::string DirectoryListing(int dir_fd, absl::string_view url_path,
   bool truncated = false;
   const int fd = ::dup(dir_fd);
   if (DIR* dir = fd >= 0 ? ::fdopendir(fd) : nullptr) {
-    ::rewinddir(dir);  // the duplicate shares dir_fd's position
+    ::rewinddir(dir);    // the duplicate shares dir_fd's position
     size_t scanned = 0;  // hidden names count too: they cost the same
     while (dirent* e = ::readdir(dir)) {
       const absl::string_view name = e->d_name;
@@ -401,23 +414,40 @@ bool IsUnknownMethod(absl::string_view refused, bool started) {
 
 const char* ReasonPhrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 416:
+      return "Range Not Satisfiable";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Unknown";
   }
 }
 

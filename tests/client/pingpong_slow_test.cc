@@ -142,19 +142,17 @@ TEST(PingPongSlowTest, AllSlowAndOutOfRange) {
   EXPECT_EQ(r->slow.round_trips, r->round_trips);
   EXPECT_EQ(markers.Get(), 10 * kRoundTrips);
   o.slow_connections = o.connections + 1;
-  EXPECT_EQ(RunPingPong(o).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(RunPingPong(o).status().code(), absl::StatusCode::kInvalidArgument);
   o.slow_connections = 0;
   o.round_trips_per_connection = -1;
-  EXPECT_EQ(RunPingPong(o).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(RunPingPong(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // The binary: --json carries "fast" and "slow"; text shows both lines.
 std::string RunBench(const std::string& args, int* exit_code) {
-  const std::string command = absl::StrCat(
-      "timeout 60 ", ::baton::testing::RunfilePath("client/bench"), " ", args,
-      " 2>&1");
+  const std::string command =
+      absl::StrCat("timeout 60 ", ::baton::testing::RunfilePath("client/bench"),
+                   " ", args, " 2>&1");
   FILE* pipe = ::popen(command.c_str(), "r");
   std::string out;
   char buf[4096];

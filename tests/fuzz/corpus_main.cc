@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   if (DIR* dir = ::opendir(argv[1])) {
     while (const dirent* e = ::readdir(dir)) {
-      if (e->d_name[0] != '.') files.push_back(std::string(argv[1]) + "/" + e->d_name);
+      if (e->d_name[0] != '.')
+        files.push_back(std::string(argv[1]) + "/" + e->d_name);
     }
     ::closedir(dir);
   }

@@ -40,8 +40,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "baton/reactor.h"
 #include "server/httpd/http_handler.h"
 #include "server/httpd/http_util.h"
@@ -67,8 +67,8 @@ struct World {
     std::error_code ignored;
     std::filesystem::remove_all(top, ignored);
   }
-  std::string top;        // temporary directory holding root and secret
-  std::string root;       // realpath of the document root
+  std::string top;   // temporary directory holding root and secret
+  std::string root;  // realpath of the document root
   int root_fd = -1;
   HttpConfig config;
   std::unique_ptr<baton::Reactor> reactor;
@@ -95,8 +95,8 @@ World* MakeWorld() {
   auto* w = new World;
   const char* tmp = std::getenv("TEST_TMPDIR");
   if (tmp == nullptr) tmp = std::getenv("TMPDIR");
-  std::string base = std::string(tmp != nullptr ? tmp : "/tmp") +
-                     "/baton_fuzz_XXXXXX";
+  std::string base =
+      std::string(tmp != nullptr ? tmp : "/tmp") + "/baton_fuzz_XXXXXX";
   Require(::mkdtemp(base.data()) != nullptr, "mkdtemp");
   char real[PATH_MAX];
   Require(::realpath(base.c_str(), real) != nullptr, "realpath");
@@ -154,9 +154,9 @@ void CheckPureFunctions(absl::string_view input) {
       ::close(fd);
       Require(n > 0, "readlink of an opened file");
       const absl::string_view opened(target, static_cast<size_t>(n));
-      Require(opened == world->root ||
-                  absl::StartsWith(opened, world->root + "/"),
-              "OpenBeneath stays beneath the root");
+      Require(
+          opened == world->root || absl::StartsWith(opened, world->root + "/"),
+          "OpenBeneath stays beneath the root");
     }
   }
   ByteRange range;
@@ -198,7 +198,8 @@ std::string Exchange(absl::string_view input) {
   const int client = fds[1];
   ::fcntl(client, F_SETFL, O_NONBLOCK);
   // Chunk sizes come from the input: the same bytes split differently.
-  const size_t step = input.empty() ? 1 : 1 + static_cast<uint8_t>(input[0]) % 97;
+  const size_t step =
+      input.empty() ? 1 : 1 + static_cast<uint8_t>(input[0]) % 97;
   size_t sent = 0;
   bool shut = false;
   bool ended = false;  // EOF or reset seen
@@ -262,10 +263,10 @@ std::string Exchange(absl::string_view input) {
 void CheckResponse(absl::string_view input, const std::string& response) {
   // The outside file never leaks, whatever the request (unless the client
   // itself sent its bytes and the server quoted them).
-  Require(absl::string_view(response).find(kSecret) ==
-                  absl::string_view::npos ||
-              input.find(kSecret) != absl::string_view::npos,
-          "the file outside the root never appears in a reply");
+  Require(
+      absl::string_view(response).find(kSecret) == absl::string_view::npos ||
+          input.find(kSecret) != absl::string_view::npos,
+      "the file outside the root never appears in a reply");
   // Empty is fine (e.g. nothing but a partial request, then EOF): Exchange
   // has already required that the server closed rather than hung.
   if (response.empty()) return;

@@ -3,6 +3,8 @@
 // with real sockets, bytes compared end to end. Waits are bounded in count
 // and time; no assertion depends on how fast the machine is, except generous
 // upper bounds that only a hang reaches.
+#include "baton/connection.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/sockios.h>
@@ -25,7 +27,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "baton/connection.h"
 #include "baton/reactor.h"
 #include "tests/util/test_client.h"
 
@@ -33,18 +34,19 @@ namespace baton {
 namespace {
 
 using ::baton::testing::ConnectLoopback;
+using ::baton::testing::EchoRoundTrip;
 using ::baton::testing::End;
 using ::baton::testing::EndName;
 using ::baton::testing::EofOrReset;
-using ::baton::testing::WaitForEnd;
-using ::baton::testing::EchoRoundTrip;
 using ::baton::testing::Notification;
 using ::baton::testing::Pattern;
 using ::baton::testing::ReadExact;
 using ::baton::testing::ReadToEof;
 using ::baton::testing::SendAll;
+using ::baton::testing::WaitForEnd;
 
-// ---- helpers -----------------------------------------------------------------
+// ---- helpers
+// -----------------------------------------------------------------
 
 template <typename F>
 bool Eventually(F predicate, int timeout_ms = 20000) {
@@ -92,10 +94,10 @@ std::string ReadUntilEnd(int fd, End* how) {
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    *how = n == 0                   ? End::kEof
-           : errno == ECONNRESET    ? End::kReset
-           : errno == EAGAIN        ? End::kTimeout
-                                    : End::kError;
+    *how = n == 0                ? End::kEof
+           : errno == ECONNRESET ? End::kReset
+           : errno == EAGAIN     ? End::kTimeout
+                                 : End::kError;
     return out;
   }
 }
@@ -143,7 +145,8 @@ class TempFile {
   int fd_ = -1;
 };
 
-// ---- PauseReading / ResumeReading / OnDrained ---------------------------------
+// ---- PauseReading / ResumeReading / OnDrained
+// ---------------------------------
 
 // On "p": pauses reading and queues a reply far larger than the socket
 // buffers. Nothing more may be delivered while paused; OnDrained comes when
@@ -275,7 +278,8 @@ TEST(ConnectionContractTest, OverriddenOnPeerClosedKeepsTheConnection) {
   ::close(fd);
 }
 
-// ---- SendFile with kCopy and its failure paths -------------------------------
+// ---- SendFile with kCopy and its failure paths
+// -------------------------------
 
 // On its first bytes: "<" + file[offset, offset+length) + ">", the file sent
 // with FileOwnership::kCopy from `file_fd`, which this handler closes right
@@ -312,8 +316,7 @@ TEST(ConnectionContractTest, SendFileCopySendsFromItsOwnDuplicate) {
   TempFile file(content);
   std::atomic<int> result{-1};
   Server s = Start(Threads(2), [&] {
-    return std::make_unique<SendFileCopy>(file.path(), 1000, 2 << 20,
-                                          &result);
+    return std::make_unique<SendFileCopy>(file.path(), 1000, 2 << 20, &result);
   });
   const int fd = ConnectLoopback(s.port);
   ASSERT_GE(fd, 0);
@@ -400,7 +403,8 @@ TEST(ConnectionContractTest, SendFileOfAFileThatShrinksEndsTheConnection) {
   ::close(fd);
 }
 
-// ---- foreign-thread Write racing Close and teardown ----------------------------
+// ---- foreign-thread Write racing Close and teardown
+// ----------------------------
 
 class RecordId : public ConnectionHandler {
  public:
@@ -428,9 +432,8 @@ TEST(ConnectionContractTest, ForeignWritesRacingCloseAndTeardown) {
   for (int round = 0; round < 5; ++round) {
     std::atomic<uint64_t> id{0};
     std::atomic<int> closes{0};
-    Server s = Start(Threads(2), [&] {
-      return std::make_unique<RecordId>(&id, &closes);
-    });
+    Server s = Start(Threads(2),
+                     [&] { return std::make_unique<RecordId>(&id, &closes); });
     const int fd = ConnectLoopback(s.port);
     ASSERT_GE(fd, 0);
     ASSERT_TRUE(Eventually([&] { return id.load() != 0; }));
@@ -503,12 +506,12 @@ TEST(ConnectionContractTest, ForeignWritesRacingCloseAndTeardown) {
   }
 }
 
-// ---- Drain, then Stop ---------------------------------------------------------
+// ---- Drain, then Stop
+// ---------------------------------------------------------
 
 class CloseLog : public ConnectionHandler {
  public:
-  CloseLog(std::mutex* mu, std::vector<absl::StatusCode>* codes,
-           size_t reply)
+  CloseLog(std::mutex* mu, std::vector<absl::StatusCode>* codes, size_t reply)
       : mu_(mu), codes_(codes), reply_(reply) {}
   void OnData(Connection& conn, absl::string_view) override {
     if (!sent_) conn.Write(std::string(reply_, 'r'));
@@ -559,14 +562,14 @@ TEST(ConnectionContractTest, DrainThenStopCutsWhatDrainCouldNotFinish) {
   ::close(stuck);
 }
 
-// ---- OnClose with CANCELLED on Stop -------------------------------------------
+// ---- OnClose with CANCELLED on Stop
+// -------------------------------------------
 
 TEST(ConnectionContractTest, StopClosesOpenConnectionsWithCancelled) {
   std::mutex mu;
   std::vector<absl::StatusCode> codes;
-  Server s = Start(Threads(2), [&] {
-    return std::make_unique<CloseLog>(&mu, &codes, 1);
-  });
+  Server s = Start(Threads(2),
+                   [&] { return std::make_unique<CloseLog>(&mu, &codes, 1); });
   std::vector<int> fds;
   for (int i = 0; i < 3; ++i) {
     fds.push_back(ConnectLoopback(s.port));
@@ -576,14 +579,16 @@ TEST(ConnectionContractTest, StopClosesOpenConnectionsWithCancelled) {
   s.reactor->Stop();
   s.reactor->Wait();
   std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(codes, std::vector<absl::StatusCode>(3, absl::StatusCode::kCancelled));
+  EXPECT_EQ(codes,
+            std::vector<absl::StatusCode>(3, absl::StatusCode::kCancelled));
   for (int fd : fds) {
     EXPECT_TRUE(EofOrReset(WaitForEnd(fd)));
     ::close(fd);
   }
 }
 
-// ---- linger_timeout ------------------------------------------------------------
+// ---- linger_timeout
+// ------------------------------------------------------------
 
 // Pauses at its first data and records its id; the test then queues a reply
 // and closes it by id while input it has not read is waiting, so the close
@@ -635,7 +640,8 @@ TEST(ConnectionContractTest, LingerTimeoutEndsALingeringClose) {
   // by its timeout (bounded: 20 s).
   std::thread sender([&] {
     const std::string chunk(4096, 's');
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!stop_sending.load() && std::chrono::steady_clock::now() < until) {
       if (::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0 &&
           errno != EAGAIN && errno != EINTR) {
@@ -647,7 +653,8 @@ TEST(ConnectionContractTest, LingerTimeoutEndsALingeringClose) {
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_TRUE(*reply == Pattern(10000, 3));
   const End end = WaitForEnd(fd, 20000);
-  EXPECT_EQ(end, End::kEof) << EndName(end) << ": the linger starts with SHUT_WR";
+  EXPECT_EQ(end, End::kEof)
+      << EndName(end) << ": the linger starts with SHUT_WR";
   // The peer never stops sending, so only the timeout can end the linger:
   // OnClose says ABORTED (an EOF from the peer would have been OK).
   EXPECT_TRUE(Eventually([&] { return s.reactor->connection_count() == 0; }));
@@ -657,7 +664,8 @@ TEST(ConnectionContractTest, LingerTimeoutEndsALingeringClose) {
   ::close(fd);
 }
 
-// ---- reuse_port ----------------------------------------------------------------
+// ---- reuse_port
+// ----------------------------------------------------------------
 
 TEST(ConnectionContractTest, ReusePortLetsTwoReactorsShareAPort) {
   ListenOptions l;
@@ -685,7 +693,8 @@ TEST(ConnectionContractTest, ReusePortLetsTwoReactorsShareAPort) {
   EXPECT_EQ(ca.accepts + cb.accepts, 20u);
 }
 
-// ---- max_connections under concurrent accepts and Adopt ------------------------
+// ---- max_connections under concurrent accepts and Adopt
+// ------------------------
 
 class CountLive : public ConnectionHandler {
  public:
@@ -715,9 +724,8 @@ TEST(ConnectionContractTest, MaxConnectionsHoldsUnderConcurrentAccepts) {
   std::atomic<int> live{0}, max_live{0};
   ReactorOptions o = Threads(3);
   o.max_connections = kMax;
-  Server s = Start(o, [&] {
-    return std::make_unique<CountLive>(&live, &max_live);
-  });
+  Server s =
+      Start(o, [&] { return std::make_unique<CountLive>(&live, &max_live); });
   std::atomic<int> served{0}, refused{0}, other{0};
   std::vector<int> fds(kClients, -1);
   std::vector<std::thread> clients;
@@ -770,9 +778,8 @@ TEST(ConnectionContractTest, AdoptBeyondMaxConnectionsFailsAndClosesTheFd) {
   std::atomic<int> live{0}, max_live{0};
   ReactorOptions o = Threads(2);
   o.max_connections = 2;
-  Server s = Start(o, [&] {
-    return std::make_unique<CountLive>(&live, &max_live);
-  });
+  Server s =
+      Start(o, [&] { return std::make_unique<CountLive>(&live, &max_live); });
   HandlerFactory factory = [&] {
     return std::make_unique<CountLive>(&live, &max_live);
   };
@@ -797,7 +804,8 @@ TEST(ConnectionContractTest, AdoptBeyondMaxConnectionsFailsAndClosesTheFd) {
   for (int fd : peers) ::close(fd);
 }
 
-// ---- CancelTimer racing a running RunEvery -------------------------------------
+// ---- CancelTimer racing a running RunEvery
+// -------------------------------------
 
 // Two 1 ms timers fall due together; the first runs long, and the second is
 // cancelled meanwhile. Cancel says true, and the second never runs (the old
@@ -814,8 +822,8 @@ TEST(ConnectionContractTest, CancelTimerDuringTheBatchStopsTheLaterTimer) {
       EXPECT_TRUE(cancelled.WaitFor(std::chrono::seconds(20)));
     }
   });
-  const TimerId second =
-      reactor.RunEvery(absl::Milliseconds(1), [&] { second_runs.fetch_add(1); });
+  const TimerId second = reactor.RunEvery(absl::Milliseconds(1),
+                                          [&] { second_runs.fetch_add(1); });
   // Both are due before the reactor starts: one batch holds both.
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_TRUE(reactor.Start().ok());
@@ -837,8 +845,8 @@ TEST(ConnectionContractTest, CancelTimerTrueFreezesTheTickCount) {
   Reactor& reactor = **r;
   ASSERT_TRUE(reactor.Start().ok());
   std::atomic<int> sentinel{0};
-  const TimerId keep = reactor.RunEvery(absl::Milliseconds(1),
-                                        [&] { sentinel.fetch_add(1); });
+  const TimerId keep =
+      reactor.RunEvery(absl::Milliseconds(1), [&] { sentinel.fetch_add(1); });
   int trues = 0;
   for (int i = 0; i < 100; ++i) {
     std::atomic<int> ticks{0};

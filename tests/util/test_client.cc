@@ -77,9 +77,9 @@ absl::StatusOr<std::string> ReadExact(int fd, size_t size) {
     const ssize_t n = ::recv(fd, &out[off], size - off, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "recv failed after ", off, " of ", size, " bytes: ",
-          std::strerror(errno)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("recv failed after ", off, " of ", size,
+                       " bytes: ", std::strerror(errno)));
     }
     if (n == 0) {
       return absl::DataLossError(
@@ -108,11 +108,16 @@ absl::StatusOr<std::string> ReadToEof(int fd, size_t limit) {
 
 const char* EndName(End end) {
   switch (end) {
-    case End::kEof: return "EOF";
-    case End::kReset: return "reset";
-    case End::kData: return "data";
-    case End::kTimeout: return "timeout";
-    case End::kError: return "error";
+    case End::kEof:
+      return "EOF";
+    case End::kReset:
+      return "reset";
+    case End::kData:
+      return "data";
+    case End::kTimeout:
+      return "timeout";
+    case End::kError:
+      return "error";
   }
   return "?";
 }
@@ -141,8 +146,8 @@ absl::Status EchoRoundTrip(int fd, const std::string& payload) {
   if (*got != payload) {
     size_t i = 0;
     while (i < payload.size() && (*got)[i] == payload[i]) ++i;
-    return absl::DataLossError(absl::StrCat(
-        "echo differs at byte ", i, " of ", payload.size()));
+    return absl::DataLossError(
+        absl::StrCat("echo differs at byte ", i, " of ", payload.size()));
   }
   return absl::OkStatus();
 }

@@ -61,7 +61,9 @@ absl::StatusOr<std::string> ReadToEof(int fd, size_t limit = 1 << 30);
 enum class End { kEof, kReset, kData, kTimeout, kError };
 const char* EndName(End end);
 End WaitForEnd(int fd, int bound_ms = 10000);
-inline bool EofOrReset(End end) { return end == End::kEof || end == End::kReset; }
+inline bool EofOrReset(End end) {
+  return end == End::kEof || end == End::kReset;
+}
 
 // Sends `payload` from a second thread while reading the echo on this one,
 // so payloads larger than the socket buffers cannot deadlock. Returns an

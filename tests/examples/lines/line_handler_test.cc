@@ -17,12 +17,12 @@
 namespace baton {
 namespace {
 
+using ::baton::internal::ReactorTestPeer;
 using ::baton::testing::ConnectLoopback;
 using ::baton::testing::Eventually;
 using ::baton::testing::ReadExact;
 using ::baton::testing::ReadToEof;
 using ::baton::testing::SendAll;
-using ::baton::internal::ReactorTestPeer;
 
 struct LineServer {
   std::unique_ptr<Reactor> reactor;
@@ -105,7 +105,8 @@ TEST(LineHandlerTest, OverlongLineIsClosed) {
   }
   EXPECT_TRUE(n == 0 || errno == ECONNRESET) << errno;
   ::close(fd);
-  EXPECT_TRUE(Eventually([&] { return server.reactor->connection_count() == 0; }));
+  EXPECT_TRUE(
+      Eventually([&] { return server.reactor->connection_count() == 0; }));
 }
 
 }  // namespace

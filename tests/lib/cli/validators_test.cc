@@ -60,8 +60,7 @@ TEST(ValidatorsTest, Positive) {
 }
 
 TEST(ValidatorsTest, NonNegative) {
-  ExpectAccepted(&ValidateNonNegative<int64_t>, "idle_timeout_ms",
-                 int64_t{0});
+  ExpectAccepted(&ValidateNonNegative<int64_t>, "idle_timeout_ms", int64_t{0});
   ExpectAccepted(&ValidateNonNegative<double>, "warmup", 2.5);
   ExpectRefused(&ValidateNonNegative<int32_t>, "slow_connections", -1, "-1",
                 "must not be negative");
@@ -77,8 +76,7 @@ TEST(ValidatorsTest, InRangeTakesBothEndsAndSaysTheRange) {
   ExpectAccepted(seconds, "defer_accept_seconds", 60);
   const Result r = Check(seconds, "defer_accept_seconds", 61);
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.message,
-            "--defer_accept_seconds=61: must be in 0..60 seconds\n");
+  EXPECT_EQ(r.message, "--defer_accept_seconds=61: must be in 0..60 seconds\n");
   ExpectRefused(seconds, "defer_accept_seconds", -1, "-1", "0..60");
   const auto wide = [](const char* flag, int64_t value) {
     return ValidateInRange(flag, value, -1, int64_t{1} << 40);

@@ -65,7 +65,7 @@ TEST(ReactorTest, MaxConnectionsRefusesTheRest) {
   ASSERT_TRUE(EchoRoundTrip(a, "a").ok());
   ASSERT_TRUE(EchoRoundTrip(b, "b").ok());
   const int c = ConnectLoopback(s.port);
-  ASSERT_GE(c, 0);  // the kernel completes the handshake...
+  ASSERT_GE(c, 0);                // the kernel completes the handshake...
   const End end = WaitForEnd(c);  // ...then the reactor closes it at once
   EXPECT_TRUE(EofOrReset(end)) << EndName(end);
   EXPECT_TRUE(Eventually([&] { return s.reactor->Counters().rejected == 1; }));

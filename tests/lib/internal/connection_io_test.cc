@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -134,8 +134,8 @@ TEST(ReactorTest, ReReadsGoOnWhileTheyFindData) {
   ASSERT_EQ(o.speculative_rounds, kReactorUnboundedRereads);
   std::atomic<uint64_t> id{0};
   std::atomic<size_t> bytes{0};
-  Server s = StartServer(
-      o, [&] { return std::make_unique<PausedSink>(&id, &bytes); });
+  Server s =
+      StartServer(o, [&] { return std::make_unique<PausedSink>(&id, &bytes); });
   const int fd = ConnectLoopback(s.port);
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(Eventually([&] { return id.load() != 0; }));
@@ -149,8 +149,7 @@ TEST(ReactorTest, ReReadsGoOnWhileTheyFindData) {
   ASSERT_TRUE(Eventually([&] { return bytes.load() == payload.size(); }));
   // The last re-read misses and re-arms: wait for it.
   ASSERT_TRUE(Eventually([&] {
-    return s.reactor->Counters().speculative_reads -
-               before.speculative_reads >=
+    return s.reactor->Counters().speculative_reads - before.speculative_reads >=
            6;
   }));
   const ReactorCounters after = s.reactor->Counters();
@@ -318,9 +317,8 @@ class HintedOnly : public ConnectionHandler {
 
 TEST(ReactorTest, MoreFollowsHintIsPushedWhenNothingFollows) {
   std::atomic<int> unsent{-2};
-  Server s = StartServer(Threads(1), [&] {
-    return std::make_unique<HintedOnly>(&unsent);
-  });
+  Server s = StartServer(Threads(1),
+                         [&] { return std::make_unique<HintedOnly>(&unsent); });
   const int fd = ConnectLoopback(s.port);
   ASSERT_GE(fd, 0);
   for (int i = 0; i < 3; ++i) {
@@ -616,8 +614,8 @@ bool AllAcked(int fd) {
 // kernel can run the bound out, whatever the timing.
 TEST(ReactorTest, RelayedPingPongParksEachSideUntilTheAnswerIsWritten) {
   Forwarding f;
-  Server s = StartServer(Threads(1),
-                         [&f] { return std::make_unique<Forwarder>(&f); });
+  Server s =
+      StartServer(Threads(1), [&f] { return std::make_unique<Forwarder>(&f); });
   int a = -1;
   int b = -1;
   ASSERT_TRUE(ConnectPair(s, &f, &a, &b));
@@ -645,8 +643,8 @@ TEST(ReactorTest, RelayedPingPongParksEachSideUntilTheAnswerIsWritten) {
   EXPECT_GE(after.parks, before.parks + 1) << after.ToString();
   // Parking goes on as usual afterwards: byte-exact round trips.
   for (int i = 0; i < 20; ++i) {
-    const absl::Status st = RelayRoundTrip(
-        a, b, Pattern(1 + i % 97, 2 * i), Pattern(1 + i % 89, 2 * i + 1));
+    const absl::Status st = RelayRoundTrip(a, b, Pattern(1 + i % 97, 2 * i),
+                                           Pattern(1 + i % 89, 2 * i + 1));
     ASSERT_TRUE(st.ok()) << "round trip " << i << ": " << st;
   }
   EXPECT_TRUE(ParksAllEnded(*s.reactor)) << s.reactor->Counters().ToString();
@@ -660,8 +658,8 @@ TEST(ReactorTest, RelayedPingPongParksEachSideUntilTheAnswerIsWritten) {
 // each side and takes it back that way, with no timed wait.
 TEST(ReactorTest, IdleReactorReArmsParkedSides) {
   Forwarding f;
-  Server s = StartServer(Threads(1),
-                         [&f] { return std::make_unique<Forwarder>(&f); });
+  Server s =
+      StartServer(Threads(1), [&f] { return std::make_unique<Forwarder>(&f); });
   int a = -1;
   int b = -1;
   ASSERT_TRUE(ConnectPair(s, &f, &a, &b));
@@ -682,8 +680,8 @@ TEST(ReactorTest, IdleReactorReArmsParkedSides) {
 // with nothing written to A, so only the bound can deliver it.
 TEST(ReactorTest, ParkedSideIsReadWhenNoAnswerComes) {
   Forwarding f;
-  Server s = StartServer(Threads(1),
-                         [&f] { return std::make_unique<Forwarder>(&f); });
+  Server s =
+      StartServer(Threads(1), [&f] { return std::make_unique<Forwarder>(&f); });
   int a = -1;
   int b = -1;
   ASSERT_TRUE(ConnectPair(s, &f, &a, &b));
@@ -713,8 +711,8 @@ TEST(ReactorTest, ParkedSideIsReadWhenNoAnswerComes) {
 // the reactor with a side parked frees everything (the asan run checks).
 TEST(ReactorTest, ParkedSideClosesOnRequest) {
   Forwarding f;
-  Server s = StartServer(Threads(2),
-                         [&f] { return std::make_unique<Forwarder>(&f); });
+  Server s =
+      StartServer(Threads(2), [&f] { return std::make_unique<Forwarder>(&f); });
   int a = -1;
   int b = -1;
   ASSERT_TRUE(ConnectPair(s, &f, &a, &b));
@@ -820,10 +818,11 @@ TEST(ReactorTest, ForeignWriteToAnArmedConnectionSkipsTheRearm) {
   auto opened = std::make_shared<Notification>();
   auto id_value = std::make_shared<std::atomic<uint64_t>>(0);
   Server s = StartServer(Threads(1), [opened, id_value] {
-    return std::make_unique<RegisteringEcho>([opened, id_value](ConnectionId i) {
-      id_value->store(i.value);
-      opened->Notify();
-    });
+    return std::make_unique<RegisteringEcho>(
+        [opened, id_value](ConnectionId i) {
+          id_value->store(i.value);
+          opened->Notify();
+        });
   });
   const int fd = ConnectLoopback(s.port);
   ASSERT_GE(fd, 0);
@@ -896,11 +895,9 @@ bool LoopbackPair(int* client, int* server) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof(addr);
-  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) ==
-          0 &&
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
       ::listen(listener, 1) == 0 &&
-      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) ==
-          0) {
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
     *client = ConnectLoopback(ntohs(addr.sin_port));
     if (*client >= 0) {
       *server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
@@ -934,12 +931,11 @@ TEST(ReactorTest, EventDroppedAsBusyDuringASkippedRearmRearmsForReal) {
   // with epoll, the release), counted in `tasks` after it returned: from
   // then on the connection is idle and armed.
   const uint64_t tasks_before = reactor.Counters().tasks;
-  absl::StatusOr<ConnectionId> id = reactor.Adopt(server, [&gate] {
-    return std::make_unique<EchoHoldingDrained>(&gate);
-  });
+  absl::StatusOr<ConnectionId> id = reactor.Adopt(
+      server, [&gate] { return std::make_unique<EchoHoldingDrained>(&gate); });
   ASSERT_TRUE(id.ok()) << id.status();
-  ASSERT_TRUE(Eventually(
-      [&] { return reactor.Counters().tasks >= tasks_before + 1; }));
+  ASSERT_TRUE(
+      Eventually([&] { return reactor.Counters().tasks >= tasks_before + 1; }));
 
   const ReactorCounters before = reactor.Counters();
   gate.hold = true;
@@ -949,9 +945,8 @@ TEST(ReactorTest, EventDroppedAsBusyDuringASkippedRearmRearmsForReal) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "x");
   ASSERT_TRUE(SendAll(client, "ping").ok());
-  const bool dropped = Eventually([&] {
-    return reactor.Counters().busy_events > before.busy_events;
-  });
+  const bool dropped = Eventually(
+      [&] { return reactor.Counters().busy_events > before.busy_events; });
   gate.release.Notify();
   ASSERT_TRUE(dropped) << "the other thread never took the event";
 

@@ -135,7 +135,8 @@ TEST(ReactorTest, StaleEventAfterFdReuseIsDropped) {
     std::mutex* mu_;
     std::vector<std::pair<ConnectionId, int>>* out_;
   };
-  Server s = StartServer(o, [&] { return std::make_unique<RecordFd>(&mu, &opened); });
+  Server s =
+      StartServer(o, [&] { return std::make_unique<RecordFd>(&mu, &opened); });
   auto count = [&] {
     std::lock_guard<std::mutex> lock(mu);
     return opened.size();
@@ -153,7 +154,8 @@ TEST(ReactorTest, StaleEventAfterFdReuseIsDropped) {
     new_conn = opened[1];
   }
   ASSERT_EQ(old_conn.second, new_conn.second) << "fd number not reused";
-  ASSERT_EQ(old_conn.first.value & 0xffffffffu, new_conn.first.value & 0xffffffffu);
+  ASSERT_EQ(old_conn.first.value & 0xffffffffu,
+            new_conn.first.value & 0xffffffffu);
 
   // Data is waiting on the new connection, so a wrongly accepted stale event
   // would have something to serve.
@@ -206,8 +208,8 @@ TEST(ReactorTest, WriteTimeoutAbortsPeersThatStopReading) {
   absl::StatusOr<std::string> got = ReadExact(reader, 32 << 20);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_TRUE(*got == std::string(32 << 20, 'f'));
-  EXPECT_TRUE(Eventually([&] { return s.reactor->Counters().closes == 1; },
-                         30000));
+  EXPECT_TRUE(
+      Eventually([&] { return s.reactor->Counters().closes == 1; }, 30000));
   EXPECT_EQ(s.reactor->Counters().write_timeouts, 1u);
   EXPECT_EQ(s.reactor->Counters().idle_timeouts, 0u);
   ::close(reader);
@@ -230,8 +232,8 @@ class ReplyAndClose : public ConnectionHandler {
 };
 
 TEST(ReactorTest, CloseWithUnreadInputStillDeliversReply) {
-  Server s = StartServer(Threads(2),
-                         [] { return std::make_unique<ReplyAndClose>(); });
+  Server s =
+      StartServer(Threads(2), [] { return std::make_unique<ReplyAndClose>(); });
   const int fd = ConnectLoopback(s.port);
   ASSERT_TRUE(SendAll(fd, Pattern(200000, 1)).ok());
   absl::StatusOr<std::string> got = ReadToEof(fd);

@@ -25,6 +25,7 @@
 namespace baton {
 namespace {
 
+using ::baton::internal::ReactorTestPeer;
 using ::baton::testing::ConnectLoopback;
 using ::baton::testing::Counter;
 using ::baton::testing::Eventually;
@@ -34,7 +35,6 @@ using ::baton::testing::ReadToEof;
 using ::baton::testing::SendAll;
 using ::baton::testing::StartReactor;
 using ::baton::testing::Threads;
-using ::baton::internal::ReactorTestPeer;
 
 constexpr std::chrono::seconds kBound{20};  // only limits a hang
 
@@ -103,8 +103,8 @@ TEST(ConnectionTimersTest, NeverConcurrentWithOtherCallbacks) {
   g_timer_runs = 0;
   g_closes = 0;
   auto reactor = StartReactor(Threads(4));
-  auto port = reactor->Listen(ListenOptions{},
-                              [] { return std::make_unique<Busy>(); });
+  auto port =
+      reactor->Listen(ListenOptions{}, [] { return std::make_unique<Busy>(); });
   ASSERT_TRUE(port.ok());
   constexpr int kClients = 8;
   std::vector<std::thread> clients;
@@ -142,16 +142,16 @@ TEST(ConnectionTimersTest, CancelledWhenTheConnectionCloses) {
    public:
     Handler(Reactor* reactor, std::atomic<bool>* fired,
             std::atomic<size_t>* pending, Notification* closed)
-        : reactor_(reactor), fired_(fired), pending_(pending),
+        : reactor_(reactor),
+          fired_(fired),
+          pending_(pending),
           closed_(closed) {}
     void OnOpen(Connection& conn) override {
       // Cannot fall due during the test: only the close can remove it.
       conn.RunAfter(absl::Hours(1),
                     [this](Connection&) { fired_->store(true); });
     }
-    void OnData(Connection& conn, absl::string_view) override {
-      conn.Close();
-    }
+    void OnData(Connection& conn, absl::string_view) override { conn.Close(); }
     void OnClose(Connection&, const absl::Status&) override {
       pending_->store(ReactorTestPeer::PendingTimers(*reactor_));
       closed_->Notify();
@@ -227,8 +227,8 @@ TEST(ConnectionTimersTest, NoneFireAfterOnCloseAcrossManyConnections) {
   g_timer_runs = 0;
   g_closes = 0;
   auto reactor = StartReactor(Threads(4));
-  auto port = reactor->Listen(ListenOptions{},
-                              [] { return std::make_unique<Busy>(); });
+  auto port =
+      reactor->Listen(ListenOptions{}, [] { return std::make_unique<Busy>(); });
   ASSERT_TRUE(port.ok());
   constexpr int kConnections = 200;
   std::vector<int> fds;
@@ -305,9 +305,8 @@ TEST(ConnectionTimersTest, TimersDueTogetherRunOnSeveralThreadsAtOnce) {
     void OnData(Connection&, absl::string_view) override {}
     Shared* shared_;
   };
-  auto port = reactor->Listen(ListenOptions{}, [&] {
-    return std::make_unique<Handler>(&shared);
-  });
+  auto port = reactor->Listen(
+      ListenOptions{}, [&] { return std::make_unique<Handler>(&shared); });
   ASSERT_TRUE(port.ok());
   std::vector<int> fds;
   for (int i = 0; i < kConnections; ++i) {
@@ -351,9 +350,8 @@ TEST(ConnectionTimersTest, InfiniteDelayNeverRuns) {
     void OnData(Connection&, absl::string_view) override {}
     std::atomic<int>* never_ran_;
   };
-  auto port = reactor->Listen(ListenOptions{}, [&] {
-    return std::make_unique<Handler>(&never_ran);
-  });
+  auto port = reactor->Listen(
+      ListenOptions{}, [&] { return std::make_unique<Handler>(&never_ran); });
   ASSERT_TRUE(port.ok());
   const int fd = ConnectLoopback(*port);
   ASSERT_GE(fd, 0);
@@ -386,9 +384,8 @@ TEST(ConnectionTimersTest, ReactorCancelTimerDoesNotReachAConnectionTimer) {
     void OnData(Connection&, absl::string_view) override {}
     std::atomic<int>* cancelled_;
   };
-  auto port = reactor->Listen(ListenOptions{}, [&] {
-    return std::make_unique<Handler>(&cancelled);
-  });
+  auto port = reactor->Listen(
+      ListenOptions{}, [&] { return std::make_unique<Handler>(&cancelled); });
   ASSERT_TRUE(port.ok());
   const int fd = ConnectLoopback(*port, /*timeout_ms=*/20000);
   ASSERT_GE(fd, 0);

@@ -34,6 +34,7 @@
 namespace baton {
 namespace {
 
+using ::baton::internal::ReactorTestPeer;
 using ::baton::testing::BoundNotListening;
 using ::baton::testing::Counter;
 using ::baton::testing::Eventually;
@@ -43,7 +44,6 @@ using ::baton::testing::RecordingFactory;
 using ::baton::testing::RecordingHandler;
 using ::baton::testing::StartReactor;
 using ::baton::testing::Threads;
-using ::baton::internal::ReactorTestPeer;
 
 constexpr std::chrono::seconds kBound{20};  // only limits a hang
 
@@ -185,8 +185,8 @@ TEST(ConnectorTest, RetrySucceedsOnceThePeerListens) {
     return h;
   });
   ASSERT_TRUE(id.ok());
-  ASSERT_TRUE(Eventually(
-      [&] { return reactor->Counters().connect_attempts >= 2; }));
+  ASSERT_TRUE(
+      Eventually([&] { return reactor->Counters().connect_attempts >= 2; }));
   ASSERT_EQ(::listen(listener, 8), 0);
   const int accepted = ::accept(listener, nullptr, nullptr);
   ASSERT_GE(accepted, 0);
@@ -251,8 +251,8 @@ TEST(ConnectorTest, StopCancelsAConnectInProgress) {
   ConnectOptions o = To(full.port);
   o.timeout = absl::Seconds(600);
   ASSERT_TRUE(reactor->Connect(o, RecordingFactory(record)).ok());
-  ASSERT_TRUE(Eventually(
-      [&] { return reactor->Counters().connect_attempts == 1; }));
+  ASSERT_TRUE(
+      Eventually([&] { return reactor->Counters().connect_attempts == 1; }));
   reactor->Stop();
   reactor->Wait();
   ASSERT_TRUE(record->done.HasBeenNotified());
@@ -260,10 +260,9 @@ TEST(ConnectorTest, StopCancelsAConnectInProgress) {
   EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled)
       << record->status();
   // And once stopped, Connect refuses without making a handler.
-  EXPECT_EQ(reactor->Connect(To(full.port), RecordingFactory(record))
-                .status()
-                .code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      reactor->Connect(To(full.port), RecordingFactory(record)).status().code(),
+      absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(ConnectorTest, CloseCancelsAConnectInProgress) {
@@ -275,8 +274,8 @@ TEST(ConnectorTest, CloseCancelsAConnectInProgress) {
   o.timeout = absl::Seconds(600);
   auto id = reactor->Connect(o, RecordingFactory(record));
   ASSERT_TRUE(id.ok());
-  ASSERT_TRUE(Eventually(
-      [&] { return reactor->Counters().connect_attempts == 1; }));
+  ASSERT_TRUE(
+      Eventually([&] { return reactor->Counters().connect_attempts == 1; }));
   EXPECT_TRUE(reactor->Close(*id));
   ASSERT_TRUE(record->done.WaitFor(std::chrono::seconds(20)));
   EXPECT_EQ(record->status().code(), absl::StatusCode::kCancelled);
@@ -296,8 +295,8 @@ void ExpectNoDeadline(absl::Duration timeout) {
   o.timeout = timeout;
   auto id = reactor->Connect(o, RecordingFactory(record));
   ASSERT_TRUE(id.ok()) << id.status();
-  ASSERT_TRUE(Eventually(
-      [&] { return reactor->Counters().connect_attempts == 1; }));
+  ASSERT_TRUE(
+      Eventually([&] { return reactor->Counters().connect_attempts == 1; }));
   // A timer queue batch after the attempt began: a deadline armed by the
   // attempt would have been due before this one.
   testing::Notification later;
@@ -416,8 +415,7 @@ TEST(ConnectorTest, DeadlinesDueTogetherAreServedOnSeveralThreadsAtOnce) {
   reactor->RunAfter(absl::ZeroDuration(), [&] {
     holding.Notify();
     all_armed = Eventually(
-        [&] { return ReactorTestPeer::PendingTimers(*r) == kConnects; },
-        20000);
+        [&] { return ReactorTestPeer::PendingTimers(*r) == kConnects; }, 20000);
   });
   ASSERT_TRUE(holding.WaitFor(kBound));
   class Handler : public ConnectionHandler {
@@ -471,8 +469,7 @@ TEST(ConnectorTest, DrainBeforeTheFirstAttemptStartsNoSocket) {
                   ->Connect(To(port),
                             [&] {
                               r->Drain();
-                              return std::make_unique<RecordingHandler>(
-                                  record);
+                              return std::make_unique<RecordingHandler>(record);
                             })
                   .ok());
   ASSERT_TRUE(record->done.WaitFor(kBound));
@@ -538,9 +535,8 @@ class Relay : public ConnectionHandler {
 TEST(ConnectorTest, ConnectFromAHandler) {
   EchoServer server;
   auto relay = StartReactor(Threads(2));
-  auto port = relay->Listen(ListenOptions{}, [&] {
-    return std::make_unique<Relay>(server.port);
-  });
+  auto port = relay->Listen(
+      ListenOptions{}, [&] { return std::make_unique<Relay>(server.port); });
   ASSERT_TRUE(port.ok());
   const int fd = testing::ConnectLoopback(*port);
   ASSERT_GE(fd, 0);

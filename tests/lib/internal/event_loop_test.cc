@@ -89,9 +89,8 @@ TEST(EventLoopTest, AHandlerThatBlocksDoesNotHoldBackEventsTakenWithIt) {
   auto created = Reactor::Create(options);
   ASSERT_TRUE(created.ok()) << created.status();
   Reactor& reactor = **created;
-  auto port = reactor.Listen(ListenOptions{}, [&r] {
-    return std::make_unique<BlockingEcho>(&r);
-  });
+  auto port = reactor.Listen(
+      ListenOptions{}, [&r] { return std::make_unique<BlockingEcho>(&r); });
   ASSERT_TRUE(port.ok()) << port.status();
   ASSERT_TRUE(reactor.Start().ok());
 
@@ -187,8 +186,7 @@ TEST(ReactorTest, InfiniteTimerDelayMeansNever) {
       s.reactor->RunAfter(absl::Hours(3e6), [&] { never_ran.fetch_add(1); });
   ASSERT_NE(infinite, 0u);
   ASSERT_NE(huge, 0u);
-  ASSERT_NE(s.reactor->RunAfter(-absl::Seconds(1), [&] { now.Notify(); }),
-            0u);
+  ASSERT_NE(s.reactor->RunAfter(-absl::Seconds(1), [&] { now.Notify(); }), 0u);
   ASSERT_TRUE(now.WaitFor(std::chrono::seconds(20)));
   EXPECT_EQ(never_ran.load(), 0);
   EXPECT_TRUE(s.reactor->CancelTimer(infinite));

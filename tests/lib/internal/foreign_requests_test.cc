@@ -54,8 +54,7 @@ OneConnection ConnectOne() {
     });
   });
   c.fd = ConnectLoopback(c.server.port);
-  c.ready = c.fd >= 0 &&
-            opened->notification.WaitFor(std::chrono::seconds(10));
+  c.ready = c.fd >= 0 && opened->notification.WaitFor(std::chrono::seconds(10));
   c.id = ConnectionId{opened->id.load()};
   return c;
 }

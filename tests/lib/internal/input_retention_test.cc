@@ -74,9 +74,8 @@ TEST(InputRetentionTest, MessagesSplitAtEveryByteBoundary) {
   for (size_t split = 1; split < message.size(); ++split) {
     ASSERT_TRUE(SendAll(fd, message.substr(0, split)).ok());
     read_so_far += split;
-    ASSERT_TRUE(Eventually([&] {
-      return server.reactor->Counters().bytes_read >= read_so_far;
-    }));
+    ASSERT_TRUE(Eventually(
+        [&] { return server.reactor->Counters().bytes_read >= read_so_far; }));
     ASSERT_TRUE(SendAll(fd, message.substr(split)).ok());
     read_so_far += message.size() - split;
     auto got = ReadExact(fd, message.size() + 3);
@@ -215,9 +214,8 @@ TEST(InputRetentionTest, WaitingConnectionsHoldOnlyTheBytesTheyKeep) {
     fds.push_back(fd);
     ASSERT_TRUE(SendAll(fd, "a").ok());
     read_so_far += 1;
-    ASSERT_TRUE(Eventually([&] {
-      return server.reactor->Counters().bytes_read >= read_so_far;
-    }));
+    ASSERT_TRUE(Eventually(
+        [&] { return server.reactor->Counters().bytes_read >= read_so_far; }));
     ASSERT_TRUE(SendAll(fd, "b\nc").ok());
     read_so_far += 3;
     auto got = ReadExact(fd, 4);
@@ -227,8 +225,9 @@ TEST(InputRetentionTest, WaitingConnectionsHoldOnlyTheBytesTheyKeep) {
   // The answer can reach the client before Deliver has kept the tail.
   EXPECT_TRUE(Eventually([&] {
     return InputBuffer::allocated() - before == size_t{kConnections};
-  })) << "held " << InputBuffer::allocated() - before << " bytes for "
-      << kConnections << " connections keeping 1 byte each";
+  })) << "held "
+      << InputBuffer::allocated() - before << " bytes for " << kConnections
+      << " connections keeping 1 byte each";
   for (int fd : fds) {
     ASSERT_TRUE(SendAll(fd, "d\n").ok());
     auto got = ReadExact(fd, 4);

@@ -75,8 +75,8 @@ class StopOnData : public ConnectionHandler {
 };
 
 TEST(ReactorTest, StopFromInsideAHandler) {
-  Server s = StartServer(Threads(2),
-                         [] { return std::make_unique<StopOnData>(); });
+  Server s =
+      StartServer(Threads(2), [] { return std::make_unique<StopOnData>(); });
   const int fd = ConnectLoopback(s.port);
   ASSERT_TRUE(SendAll(fd, "bye").ok());
   s.reactor->Wait();  // returns because the handler stopped the reactor
@@ -91,8 +91,8 @@ TEST(ReactorTest, StopFromInsideAHandler) {
 // flight gets all of it first, and nobody new is let in.
 TEST(ReactorTest, DrainClosesIdleAtOnceAndFinishesTransfers) {
   static constexpr size_t kReply = 8 << 20;
-  Server s = StartServer(Threads(2),
-                         [] { return std::make_unique<Flood>(kReply); });
+  Server s =
+      StartServer(Threads(2), [] { return std::make_unique<Flood>(kReply); });
   const int idle = ConnectLoopback(s.port);
   const int busy = ConnectLoopback(s.port);
   ASSERT_GE(idle, 0);

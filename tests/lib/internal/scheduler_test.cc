@@ -171,7 +171,7 @@ TEST(SchedulerTest, ASingleEventHandoffStillEndsThePassWithAPoll) {
   int timeout_ms = 0;
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
   const ReadyItem reread = Event(7);
-  s.Push(reread);              // queued by another thread while it waited
+  s.Push(reread);               // queued by another thread while it waited
   s.Handoff(seat, nullptr, 0);  // one event, kept: nothing handed over
   bool polled = false;
   for (int i = 0; i < 10 && !polled; ++i) {
@@ -465,8 +465,8 @@ TEST(SchedulerTest, EachKindOfWorkRoundTripsThroughTheQueue) {
     int round;
   };
   const Claimed claimed[] = {
-      {WorkKind::kReread, 1},  {WorkKind::kReread, 7},
-      {WorkKind::kYield, 0},   {WorkKind::kRequest, 0},
+      {WorkKind::kReread, 1},      {WorkKind::kReread, 7},
+      {WorkKind::kYield, 0},       {WorkKind::kRequest, 0},
       {WorkKind::kParkExpired, 0}, {WorkKind::kParkIdle, 0},
   };
   // The slot stands in for a different connection each time: the queue

@@ -1,7 +1,6 @@
 // Tests for TimerQueue: ordering, cancellation, periodic timers, the timerfd,
 // deadlines that never fall due, and cancelling by kind.
 #include "lib/internal/timer_queue.h"
-#include "lib/net/clock.h"
 
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -14,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "lib/net/clock.h"
 #include "tests/util/test_client.h"
 
 namespace baton::internal {
@@ -97,16 +97,16 @@ TEST(TimerQueueTest, CancelFindsOnlyTimersOfItsKind) {
   TimerQueue q;
   int ran = 0;
   const int64_t past = net::MonotonicNanos() - 1;
-  const uint64_t reactor =
-      q.Add(past, 0, [&] { ran += 1; }, TimerKind::kReactor);
-  const uint64_t internal =
-      q.Add(past, 0, [&] { ran += 10; }, TimerKind::kInternal);
+  const uint64_t reactor = q.Add(
+      past, 0, [&] { ran += 1; }, TimerKind::kReactor);
+  const uint64_t internal = q.Add(
+      past, 0, [&] { ran += 10; }, TimerKind::kInternal);
   EXPECT_FALSE(q.Cancel(reactor, TimerKind::kInternal));
   EXPECT_FALSE(q.Cancel(internal, TimerKind::kReactor));
   EXPECT_EQ(q.RunDue(), 2);
   EXPECT_EQ(ran, 11);
-  const uint64_t again = q.Add(past, 0, [&] { ran += 100; },
-                               TimerKind::kReactor);
+  const uint64_t again = q.Add(
+      past, 0, [&] { ran += 100; }, TimerKind::kReactor);
   EXPECT_TRUE(q.Cancel(again, TimerKind::kReactor));
   EXPECT_EQ(q.RunDue(), 0);
   EXPECT_EQ(ran, 11);

@@ -61,16 +61,16 @@ TEST(DeadlineAfterTest, ZeroOrNegativeMeansNow) {
   EXPECT_EQ(DeadlineAfter(1000, 0), 1000);
   EXPECT_EQ(DeadlineAfter(1000, -5), 1000);
   EXPECT_EQ(DeadlineAfter(1000, std::numeric_limits<int64_t>::min()), 1000);
-  EXPECT_EQ(DeadlineAfter(
-                1000, absl::ToInt64Nanoseconds(-absl::InfiniteDuration())),
-            1000);
+  EXPECT_EQ(
+      DeadlineAfter(1000, absl::ToInt64Nanoseconds(-absl::InfiniteDuration())),
+      1000);
 }
 
 TEST(DeadlineAfterTest, InfiniteOrHugeMeansNever) {
   const int64_t now = MonotonicNanos();
-  EXPECT_EQ(DeadlineAfter(
-                now, absl::ToInt64Nanoseconds(absl::InfiniteDuration())),
-            kNeverNanos);
+  EXPECT_EQ(
+      DeadlineAfter(now, absl::ToInt64Nanoseconds(absl::InfiniteDuration())),
+      kNeverNanos);
   EXPECT_EQ(DeadlineAfter(now, absl::ToInt64Nanoseconds(absl::Hours(3e6))),
             kNeverNanos);
   EXPECT_EQ(DeadlineAfter(now, kNeverNanos - now), kNeverNanos);

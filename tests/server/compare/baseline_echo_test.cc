@@ -40,8 +40,8 @@ TEST_P(BaselineEchoTest, EchoesEveryByteHalfClosesAndStopsOnSigterm) {
   for (int c = 0; c < 20; ++c) {
     clients.emplace_back([&, c] {
       const int fd = ConnectLoopback(server.port());
-      for (size_t size : {size_t{1}, size_t{64}, size_t{16384},
-                          size_t{1} << 20}) {
+      for (size_t size :
+           {size_t{1}, size_t{64}, size_t{16384}, size_t{1} << 20}) {
         if (fd < 0 || !EchoRoundTrip(fd, Pattern(size, c + size)).ok()) {
           failures.fetch_add(1);
           break;
@@ -72,11 +72,11 @@ TEST_P(BaselineEchoTest, EchoesEveryByteHalfClosesAndStopsOnSigterm) {
       << server.output();
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Servers, BaselineEchoTest,
-    ::testing::Values("asio_echo", "asio_echo --io_contexts=per_thread",
-                      "reuseport_echo", "poll_echo", "select_echo",
-                      "thread_echo"));
+INSTANTIATE_TEST_SUITE_P(Servers, BaselineEchoTest,
+                         ::testing::Values("asio_echo",
+                                           "asio_echo --io_contexts=per_thread",
+                                           "reuseport_echo", "poll_echo",
+                                           "select_echo", "thread_echo"));
 
 }  // namespace
 }  // namespace baton

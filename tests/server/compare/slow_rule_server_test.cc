@@ -39,7 +39,8 @@ class SlowRuleServerTest : public ::testing::TestWithParam<std::string> {
 // and then only the first.
 std::string Message(size_t size, int seed, bool slow) {
   std::string m(size, '\0');
-  for (size_t i = 0; i < size; ++i) m[i] = static_cast<char>((seed * 31 + i) % 255);
+  for (size_t i = 0; i < size; ++i)
+    m[i] = static_cast<char>((seed * 31 + i) % 255);
   if (slow) m[0] = '\xff';
   return m;
 }
@@ -69,8 +70,8 @@ TEST_P(SlowRuleServerTest, DelaysExactlyTheMarkedMessages) {
                                  "starting with byte 0xff"),
             std::string::npos)
       << server.output();
-  EXPECT_NE(server.output().find(
-                absl::StrCat("slow rule: ", slow_sent, " slow messages delayed")),
+  EXPECT_NE(server.output().find(absl::StrCat("slow rule: ", slow_sent,
+                                              " slow messages delayed")),
             std::string::npos)
       << "expected " << slow_sent << " slow messages: " << server.output();
 }

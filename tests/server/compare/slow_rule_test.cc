@@ -25,7 +25,7 @@ TEST(SlowRuleTest, CountsEachMarkerByteOnlyInBothModes) {
     EXPECT_TRUE(rule.enabled());
     EXPECT_EQ(rule.Apply(""), 0);
     EXPECT_EQ(rule.Apply("no marker here"), 0);
-    EXPECT_EQ(rule.Apply("~first"), 1);          // a message that starts with it
+    EXPECT_EQ(rule.Apply("~first"), 1);  // a message that starts with it
     EXPECT_EQ(rule.Apply("~one~two~three"), 3);  // coalesced messages
     EXPECT_EQ(rule.Apply(std::string("\x7f\x7d\0", 3)), 0);
     EXPECT_EQ(rule.slow_messages(), 4u);
@@ -47,7 +47,10 @@ TEST(SlowRuleTest, CountsFromManyThreads) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&rule] {
-      for (int i = 0; i < 100; ++i) rule.Apply("\xff" "abc");
+      for (int i = 0; i < 100; ++i)
+        rule.Apply(
+            "\xff"
+            "abc");
     });
   }
   for (auto& t : threads) t.join();

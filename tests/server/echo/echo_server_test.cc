@@ -66,7 +66,8 @@ TEST(EchoServerTest, EightyConnectionsGetEveryByteBackAndSigtermExitsZero) {
   EXPECT_TRUE(WIFEXITED(*status)) << server.output();
   EXPECT_EQ(WEXITSTATUS(*status), 0) << server.output();
   EXPECT_NE(server.output().find("stopped;"), std::string::npos)
-      << "counters summary missing:\n" << server.output();
+      << "counters summary missing:\n"
+      << server.output();
   ::close(idle);
 }
 
@@ -138,9 +139,8 @@ long CpuTicks(pid_t pid) {
 TEST(EchoServerTest, DescriptorExhaustionBacksOffAndRecovers) {
   ChildServer server;
   ASSERT_TRUE(server
-                  .Start("/usr/bin/prlimit",
-                         {"--nofile=32", EchoBinary(), "--port=0",
-                          "--threads=1"})
+                  .Start("/usr/bin/prlimit", {"--nofile=32", EchoBinary(),
+                                              "--port=0", "--threads=1"})
                   .ok())
       << server.output();
   std::vector<int> clients;
@@ -172,11 +172,11 @@ TEST(EchoServerTest, PortInUseIsReported) {
   ChildServer first;
   ASSERT_TRUE(first.Start(EchoBinary(), {"--port=0", "--threads=1"}).ok());
   ChildServer second;
-  EXPECT_FALSE(second
-                   .Start(EchoBinary(), {"--port=" + std::to_string(
-                                                         first.port()),
-                                         "--threads=1"})
-                   .ok());
+  EXPECT_FALSE(
+      second
+          .Start(EchoBinary(),
+                 {"--port=" + std::to_string(first.port()), "--threads=1"})
+          .ok());
   second.WaitExit(5000).IgnoreError();
   EXPECT_NE(second.output().find("cannot listen"), std::string::npos)
       << second.output();

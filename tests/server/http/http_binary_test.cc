@@ -40,8 +40,7 @@ TEST(HttpBinaryTest, FixedSizeModeAndGracefulStop) {
                          {"--port=0", "--threads=2", "--response_size=128"})
                   .ok())
       << server.output();
-  const std::string r =
-      Fetch(server.port(), "GET / HTTP/1.0\r\n\r\n");
+  const std::string r = Fetch(server.port(), "GET / HTTP/1.0\r\n\r\n");
   EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 200 OK")) << r;
   EXPECT_TRUE(absl::EndsWith(r, "\r\n\r\n" + std::string(128, 'x')));
   // An idle keep-alive connection must not hold up the stop.
@@ -85,8 +84,10 @@ TEST(HttpBinaryTest, SigtermDrainsRunningTransfers) {
                   .ok())
       << server.output();
   const int idle = ConnectLoopback(server.port());
-  ASSERT_TRUE(SendAll(idle, "GET /big.bin HTTP/1.1\r\nHost: x\r\n"
-                            "Range: bytes=0-9\r\n\r\n").ok());
+  ASSERT_TRUE(SendAll(idle,
+                      "GET /big.bin HTTP/1.1\r\nHost: x\r\n"
+                      "Range: bytes=0-9\r\n\r\n")
+                  .ok());
   std::string head;
   char buf[4096];
   while (!absl::EndsWith(head, big.substr(0, 10))) {
@@ -160,8 +161,7 @@ TEST(HttpBinaryTest, BadFlagsExitNonZero) {
         "--body_timeout_ms=9223372036854775807", "--max_body_bytes=-1",
         "--max_body_bytes=1099511627777"}) {
     ChildServer server;
-    EXPECT_FALSE(server.Start(RunfilePath("server/http"), {flag}).ok())
-        << flag;
+    EXPECT_FALSE(server.Start(RunfilePath("server/http"), {flag}).ok()) << flag;
     absl::StatusOr<int> status = server.WaitExit(5000);
     ASSERT_TRUE(status.ok()) << flag;
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << flag;

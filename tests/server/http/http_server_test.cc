@@ -43,8 +43,8 @@ class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = absl::StrCat(::testing::TempDir(), "/root_", ::getpid(), "_",
-                         ::testing::UnitTest::GetInstance()->random_seed(),
-                         "_", counter_++);
+                         ::testing::UnitTest::GetInstance()->random_seed(), "_",
+                         counter_++);
     const std::string outside = root_ + "_outside";
     ::mkdir(root_.c_str(), 0755);
     ::mkdir(outside.c_str(), 0755);
@@ -221,9 +221,8 @@ TEST_F(HttpServerTest, ErrorsAndMethods) {
   EXPECT_EQ(Status(Exchange("FOO / HTTP/1.1\r\nHost: t\r\n\r\n")), 501);
   EXPECT_EQ(Status(Exchange("GET / HTTP/1.1\r\n\r\n")), 400)
       << "HTTP/1.1 needs Host";
-  EXPECT_EQ(Status(Exchange(
-                "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
-                "Transfer-Encoding: chunked\r\n\r\n")),
+  EXPECT_EQ(Status(Exchange("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n")),
             400);
   EXPECT_EQ(Status(Exchange("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1"
                             "\r\nContent-Length: 2\r\n\r\nx")),
@@ -235,9 +234,9 @@ TEST_F(HttpServerTest, ErrorsAndMethods) {
   std::string many;
   for (int i = 0; i < 150; ++i) absl::StrAppend(&many, "X-", i, ": v\r\n");
   EXPECT_EQ(Status(Exchange(Get("/", many))), 431);
-  EXPECT_EQ(Status(Exchange(Get("/", "X-Big: " + std::string(20000, 'b') +
-                                         "\r\n"))),
-            431);
+  EXPECT_EQ(
+      Status(Exchange(Get("/", "X-Big: " + std::string(20000, 'b') + "\r\n"))),
+      431);
   EXPECT_EQ(Status(Exchange("GET /he\x01llo HTTP/1.1\r\nHost: t\r\n\r\n")),
             400);
 }
@@ -263,8 +262,8 @@ TEST_F(HttpServerTest, MalformedRequestLinesAre400) {
   };
   for (const std::string& line : lines) {
     const std::string r = Exchange(line);
-    EXPECT_EQ(Status(r), 400) << absl::CEscape(line.substr(0, 20)) << " -> "
-                              << r.substr(0, 40);
+    EXPECT_EQ(Status(r), 400)
+        << absl::CEscape(line.substr(0, 20)) << " -> " << r.substr(0, 40);
     EXPECT_EQ(CountResponses(r), 1);
   }
   // After a good request on the same connection too.
@@ -272,8 +271,7 @@ TEST_F(HttpServerTest, MalformedRequestLinesAre400) {
       "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"
       "G\xffT / HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 200 ")) << r;
-  EXPECT_TRUE(absl::StrContains(r, "\r\n\r\nhello, world\nHTTP/1.1 400 "))
-      << r;
+  EXPECT_TRUE(absl::StrContains(r, "\r\n\r\nhello, world\nHTTP/1.1 400 ")) << r;
 }
 
 // http-parser stops after a request with Upgrade or CONNECT. Such a
@@ -298,8 +296,8 @@ TEST_F(HttpServerTest, UpgradeAndConnectDoNotDesync) {
       absl::StatusOr<std::string> got = ReadToEof(fd);
       ::close(fd);
       const std::string r = got.ok() ? *got : "";
-      const std::string what = absl::StrCat(first.substr(0, 7), " split at ",
-                                            split, ": ", r);
+      const std::string what =
+          absl::StrCat(first.substr(0, 7), " split at ", split, ": ", r);
       EXPECT_EQ(CountResponses(r), 1) << what;
       EXPECT_EQ(HeaderOf(r, "Connection"), "close") << what;
       EXPECT_EQ(Status(r), first == upgrade ? 200 : 405) << what;
@@ -307,8 +305,7 @@ TEST_F(HttpServerTest, UpgradeAndConnectDoNotDesync) {
   }
   // Upgrade without "Connection: upgrade" is just a header.
   const std::string r = Exchange(
-      "GET /hello.txt HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n" +
-      second);
+      "GET /hello.txt HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n" + second);
   EXPECT_EQ(CountResponses(r), 2) << r;
 }
 
@@ -352,9 +349,9 @@ TEST_F(HttpServerTest, FoldedHeadersAndBareLfAre400) {
 // Found by tools/hostile.py: leniencies of the non-strict http-parser that
 // matter for request smuggling, and HEAD errors that carried a body.
 TEST_F(HttpServerTest, SmugglingSpellingsAndHeadErrors) {
-  EXPECT_EQ(Status(Exchange(
-                Get("/hello.txt", "Transfer-Encoding : chunked\r\n"))),
-            400)
+  EXPECT_EQ(
+      Status(Exchange(Get("/hello.txt", "Transfer-Encoding : chunked\r\n"))),
+      400)
       << "whitespace before the colon";
   EXPECT_EQ(Status(Exchange(Get("/hello.txt", "Host: other\r\n"))), 400)
       << "two Host fields";
@@ -396,10 +393,9 @@ TEST_F(HttpServerTest, ListingsAreBounded) {
   const std::string r = Exchange(Get("/"));
   EXPECT_EQ(Status(r), 200);
   EXPECT_TRUE(absl::StrContains(r, "Only part of this directory")) << r;
-  const std::string head = Exchange(
-      "HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-  EXPECT_EQ(HeaderOf(head, "Content-Length"),
-            std::to_string(Body(r).size()));
+  const std::string head =
+      Exchange("HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(HeaderOf(head, "Content-Length"), std::to_string(Body(r).size()));
 }
 
 // Hidden entries cost a read like any other, so they count toward the
@@ -429,10 +425,9 @@ TEST_F(HttpServerTest, ListingIsBoundedInBytes) {
   EXPECT_LE(Body(r).size(), size_t{1} << 20);
   EXPECT_TRUE(absl::StrContains(r, "Only part of this directory"));
   EXPECT_TRUE(absl::EndsWith(r, "</a></li>\n</ul></body></html>\n"));
-  const std::string head = Exchange(
-      "HEAD /wide/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-  EXPECT_EQ(HeaderOf(head, "Content-Length"),
-            std::to_string(Body(r).size()));
+  const std::string head =
+      Exchange("HEAD /wide/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(HeaderOf(head, "Content-Length"), std::to_string(Body(r).size()));
 }
 
 // The redirect to a directory's slash form re-encodes its name.
@@ -472,9 +467,11 @@ TEST_F(HttpServerTest, ExpectContinueAbsoluteFormAndHeaderCount) {
   // without its body; an accepted one gets 100 Continue first.
   {
     const int fd = ConnectLoopback(port_);
-    ASSERT_TRUE(SendAll(fd, "POST /hello.txt HTTP/1.1\r\nHost: t\r\n"
-                            "Content-Length: 100\r\n"
-                            "Expect: 100-continue\r\n\r\n").ok());
+    ASSERT_TRUE(SendAll(fd,
+                        "POST /hello.txt HTTP/1.1\r\nHost: t\r\n"
+                        "Content-Length: 100\r\n"
+                        "Expect: 100-continue\r\n\r\n")
+                    .ok());
     absl::StatusOr<std::string> got = ReadToEof(fd);
     ::close(fd);
     ASSERT_TRUE(got.ok()) << got.status();
@@ -483,9 +480,11 @@ TEST_F(HttpServerTest, ExpectContinueAbsoluteFormAndHeaderCount) {
   }
   {
     const int fd = ConnectLoopback(port_);
-    ASSERT_TRUE(SendAll(fd, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n"
-                            "Content-Length: 3\r\n"
-                            "Expect: 100-Continue\r\n\r\n").ok());
+    ASSERT_TRUE(SendAll(fd,
+                        "GET /hello.txt HTTP/1.1\r\nHost: t\r\n"
+                        "Content-Length: 3\r\n"
+                        "Expect: 100-Continue\r\n\r\n")
+                    .ok());
     const std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
     absl::StatusOr<std::string> got = ReadExact(fd, cont.size());
     ASSERT_TRUE(got.ok()) << got.status();
@@ -549,14 +548,12 @@ TEST_F(HttpServerTest, LinksIntoHiddenNamesAreHidden) {
 TEST_F(HttpServerTest, TraversalSpellingsAreRefused) {
   for (const char* target :
        {"/../escape", "/%2e%2e/secret", "/..%2f..%2fetc%2fpasswd",
-        "/dir/..\\..\\secret", "/%2E%2E%5Csecret", "/escape",
-        "/dir/%00.txt"}) {
+        "/dir/..\\..\\secret", "/%2E%2E%5Csecret", "/escape", "/dir/%00.txt"}) {
     const std::string r = Exchange(Get(target));
     const int status = Status(r);
     EXPECT_TRUE(status == 400 || status == 403 || status == 404)
         << target << " -> " << status;
-    EXPECT_FALSE(absl::StrContains(r, "secret\n") ||
-                 Body(r) == "secret")
+    EXPECT_FALSE(absl::StrContains(r, "secret\n") || Body(r) == "secret")
         << target;
   }
   EXPECT_EQ(Status(Exchange(Get("/fifo"))), 403) << "FIFO must not block";
@@ -589,17 +586,16 @@ TEST_F(HttpServerTest, IfRangeServesTheWholeFileWhenItChanged) {
   std::string r = Exchange(Get("/hello.txt"));
   const std::string modified = HeaderOf(r, "Last-Modified");
   ASSERT_FALSE(modified.empty()) << r;
-  r = Exchange(Get("/hello.txt",
-                   "Range: bytes=7-\r\nIf-Range: " + modified + "\r\n"));
+  r = Exchange(
+      Get("/hello.txt", "Range: bytes=7-\r\nIf-Range: " + modified + "\r\n"));
   EXPECT_EQ(Status(r), 206) << r;
   EXPECT_EQ(Body(r), "world\n");
   // The file changes (a new version, a new date).
   WriteFile(root_ + "/hello.txt", "HELLO, NEW WORLD\n");
   const struct timespec times[2] = {{0, UTIME_OMIT}, {1700000000, 0}};
-  ASSERT_EQ(::utimensat(AT_FDCWD, (root_ + "/hello.txt").c_str(), times, 0),
-            0);
-  r = Exchange(Get("/hello.txt",
-                   "Range: bytes=7-\r\nIf-Range: " + modified + "\r\n"));
+  ASSERT_EQ(::utimensat(AT_FDCWD, (root_ + "/hello.txt").c_str(), times, 0), 0);
+  r = Exchange(
+      Get("/hello.txt", "Range: bytes=7-\r\nIf-Range: " + modified + "\r\n"));
   EXPECT_EQ(Status(r), 200) << r;
   EXPECT_EQ(Body(r), "HELLO, NEW WORLD\n");
   // An entity-tag never matches (no ETags are sent): the whole file.
@@ -740,9 +736,9 @@ TEST_F(HttpServerTest, BodyLargerThanTheBoundGets413) {
   Start(-1);
   for (const char* method : {"POST", "GET"}) {
     for (const char* expect : {"", "Expect: 100-continue\r\n"}) {
-      const std::string r = ExchangeOpen(absl::StrCat(
-          method, " /hello.txt HTTP/1.1\r\nHost: t\r\n", expect,
-          "Content-Length: 1000000000000\r\n\r\nxyz"));
+      const std::string r = ExchangeOpen(
+          absl::StrCat(method, " /hello.txt HTTP/1.1\r\nHost: t\r\n", expect,
+                       "Content-Length: 1000000000000\r\n\r\nxyz"));
       EXPECT_EQ(Status(r), 413) << method << " " << expect << r;
       EXPECT_EQ(CountResponses(r), 1) << r;
       EXPECT_EQ(HeaderOf(r, "Connection"), "close") << r;
@@ -797,8 +793,8 @@ TEST_F(HttpServerTest, NeverReadingPipelinerStaysBounded) {
   // Send what the kernel takes; it stops once the server stops reading.
   size_t off = 0;
   for (int i = 0; i < 1000 && off < requests.size(); ++i) {
-    const ssize_t n = ::send(fd, requests.data() + off,
-                             requests.size() - off, MSG_NOSIGNAL);
+    const ssize_t n =
+        ::send(fd, requests.data() + off, requests.size() - off, MSG_NOSIGNAL);
     if (n <= 0) break;
     off += static_cast<size_t>(n);
   }

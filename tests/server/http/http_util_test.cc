@@ -28,8 +28,8 @@ TEST(NormalizeTargetTest, DecodesAndRemovesDotSegments) {
 TEST(NormalizeTargetTest, RefusesTraversalAndOddBytes) {
   for (const char* bad :
        {"/..", "/../etc/passwd", "/a/../../x", "/%2e%2e/x", "/%2E%2e%2fx",
-        "/a%2fb", "/a\\..\\b", "/a%5c..", "/a%00b", "/a%0ab", "/a%zz",
-        "/a%2", "relative", "", "ftp://host/x", "http://user@host/x",
+        "/a%2fb", "/a\\..\\b", "/a%5c..", "/a%00b", "/a%0ab", "/a%zz", "/a%2",
+        "relative", "", "ftp://host/x", "http://user@host/x",
         "http://host/../x", "http:/x", "*"}) {
     EXPECT_FALSE(NormalizeTarget(bad).ok()) << bad;
   }
@@ -56,14 +56,14 @@ TEST(PathTest, DotSegmentsAndEncoding) {
 // 501 only for a well-formed method token; anything else in the method is
 // a malformed request line, 400. `refused` starts where http-parser stopped.
 TEST(MethodTest, UnknownTokenVersusMalformedLine) {
-  EXPECT_TRUE(IsUnknownMethod("REW /pot HTTP/1.1\r\n", true));   // BREW
+  EXPECT_TRUE(IsUnknownMethod("REW /pot HTTP/1.1\r\n", true));  // BREW
   EXPECT_TRUE(IsUnknownMethod("FOO / HTTP/1.1\r\n", false));
-  EXPECT_TRUE(IsUnknownMethod(" / HTTP/1.1\r\n", true));         // GE
+  EXPECT_TRUE(IsUnknownMethod(" / HTTP/1.1\r\n", true));  // GE
   EXPECT_TRUE(IsUnknownMethod("FO", false));  // the rest has not arrived
   EXPECT_FALSE(IsUnknownMethod(std::string("\0\1garbage", 9), false));
   EXPECT_FALSE(IsUnknownMethod("\xffT / HTTP/1.1\r\n", true));  // G\xffT
   EXPECT_FALSE(IsUnknownMethod("\x01T / HTTP/1.1\r\n", true));  // GE\x01T
-  EXPECT_FALSE(IsUnknownMethod(" / HTTP/1.1\r\n", false));       // no method
+  EXPECT_FALSE(IsUnknownMethod(" / HTTP/1.1\r\n", false));      // no method
   EXPECT_FALSE(IsUnknownMethod("FOO\r\n", false));
 }
 
@@ -89,8 +89,7 @@ TEST(HeadSyntaxTest, RefusesBareLfAndFoldsAcrossSplits) {
     for (const std::string& head : good) {
       HeadSyntax check;
       const size_t at = std::min(split, head.size());
-      EXPECT_TRUE(check.Feed(head.substr(0, at)) &&
-                  check.Feed(head.substr(at)))
+      EXPECT_TRUE(check.Feed(head.substr(0, at)) && check.Feed(head.substr(at)))
           << head << " split at " << split;
     }
     for (const std::string& head : bad) {
@@ -162,8 +161,8 @@ TEST_F(FileTreeTest, ListingIsBoundedAndHidesDotfiles) {
   EXPECT_FALSE(absl::StrContains(html, "Only part")) << html;
   EXPECT_FALSE(absl::StrContains(html, ".secret"));
   options.show_dotfiles = true;
-  EXPECT_TRUE(absl::StrContains(DirectoryListing(dir, "/many/", options),
-                                ".secret"));
+  EXPECT_TRUE(
+      absl::StrContains(DirectoryListing(dir, "/many/", options), ".secret"));
   ::close(dir);
 }
 
@@ -196,8 +195,8 @@ TEST_F(FileTreeTest, OpenVisibleBeneathFollowsLinksIntoHiddenNames) {
     ::unlink((root_ + name).c_str());
     ASSERT_EQ(::symlink(target, (root_ + name).c_str()), 0) << name;
   }
-  for (const char* hidden : {".git/config", "cfg/config", "cfg", "cfg/",
-                             "chain", "many/.secret"}) {
+  for (const char* hidden :
+       {".git/config", "cfg/config", "cfg", "cfg/", "chain", "many/.secret"}) {
     EXPECT_EQ(OpenVisibleBeneath(fd_, hidden, false), -ENOENT) << hidden;
     const int fd = OpenVisibleBeneath(fd_, hidden, true);
     EXPECT_GE(fd, 0) << hidden;

@@ -27,8 +27,8 @@ using ::baton::testing::BoundNotListening;
 using ::baton::testing::ChildServer;
 using ::baton::testing::ConnectErrno;
 using ::baton::testing::ConnectLoopback;
-using ::baton::testing::Eventually;
 using ::baton::testing::EchoRoundTrip;
+using ::baton::testing::Eventually;
 using ::baton::testing::Pattern;
 using ::baton::testing::ReadExact;
 using ::baton::testing::RunfilePath;
@@ -91,8 +91,9 @@ TEST(ProxyBinaryTest, LogsARefusedUpstream) {
 
 TEST(ProxyBinaryTest, RejectsABadUpstream) {
   ChildServer proxy;
-  EXPECT_FALSE(proxy.Start(RunfilePath("server/proxy"),
-                           {"--port=0", "--upstream=nowhere"})
+  EXPECT_FALSE(proxy
+                   .Start(RunfilePath("server/proxy"),
+                          {"--port=0", "--upstream=nowhere"})
                    .ok());
 }
 
@@ -216,12 +217,12 @@ TEST(ProxyBinaryTest, SigtermCutsWhatIsLeftWithAReset) {
   const std::string payload = Pattern(32 << 20, 8);
   SendingUpstream upstream(payload, /*close_after=*/false);
   ChildServer proxy;
-  ASSERT_TRUE(proxy
-                  .Start(RunfilePath("server/proxy"),
-                         {"--port=0", "--threads=2", "--drain_timeout_ms=0",
-                          "--upstream=127.0.0.1:" +
-                              std::to_string(upstream.port())})
-                  .ok())
+  ASSERT_TRUE(
+      proxy
+          .Start(RunfilePath("server/proxy"),
+                 {"--port=0", "--threads=2", "--drain_timeout_ms=0",
+                  "--upstream=127.0.0.1:" + std::to_string(upstream.port())})
+          .ok())
       << proxy.output();
   const int fd = ConnectLoopback(proxy.port(), 60000);
   ASSERT_GE(fd, 0);

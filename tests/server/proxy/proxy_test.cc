@@ -15,8 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <functional>
 #include <memory>
@@ -203,7 +203,8 @@ TEST(ProxyTest, TenMegabytesEachWayByteExact) {
   ASSERT_GE(fd, 0);
   EXPECT_TRUE(EchoRoundTrip(fd, Pattern(10 << 20, 11)).ok());
   ::close(fd);
-  EXPECT_TRUE(Eventually([&] { return proxy.reactor->connection_count() == 0; }));
+  EXPECT_TRUE(
+      Eventually([&] { return proxy.reactor->connection_count() == 0; }));
 }
 
 // One side sends 16 MB while the other reads nothing for a while: the
@@ -223,8 +224,8 @@ void ExpectBoundedWhileTheReaderIsIdle(bool slow_client, uint32_t seed) {
                       [&] { ::shutdown(sender_fd, SHUT_RDWR); });
   // Back-pressure engages: the proxy pauses the sender's side (the kernel
   // buffers hold far less than 16 MB).
-  ASSERT_TRUE(Eventually(
-      [&] { return proxy.counters().high_water_pauses > 0; }, 30000));
+  ASSERT_TRUE(Eventually([&] { return proxy.counters().high_water_pauses > 0; },
+                         30000));
   // While the reader does not read, sample what the proxy holds.
   for (int i = 0; i < 200; ++i) {
     ASSERT_LE(proxy.held(), kBound) << "sample " << i;
@@ -268,7 +269,8 @@ TEST(ProxyTest, HalfCloseFromTheClient) {
   ASSERT_TRUE(ReadsToEndOrReset(client, &at_client));
   EXPECT_TRUE(at_client == answer);
   ::close(client);
-  EXPECT_TRUE(Eventually([&] { return proxy.reactor->connection_count() == 0; }));
+  EXPECT_TRUE(
+      Eventually([&] { return proxy.reactor->connection_count() == 0; }));
 }
 
 // Upstream -> client EOF first; the client keeps sending afterwards.
@@ -293,7 +295,8 @@ TEST(ProxyTest, HalfCloseFromTheUpstream) {
   EXPECT_TRUE(at_upstream == late);
   ::close(up);
   ::close(client);
-  EXPECT_TRUE(Eventually([&] { return proxy.reactor->connection_count() == 0; }));
+  EXPECT_TRUE(
+      Eventually([&] { return proxy.reactor->connection_count() == 0; }));
 }
 
 TEST(ProxyTest, UpstreamRefusedClosesTheClient) {
@@ -307,7 +310,8 @@ TEST(ProxyTest, UpstreamRefusedClosesTheClient) {
   EXPECT_TRUE(ReadsToEndOrReset(client, &got));  // not a timeout
   EXPECT_EQ(got, "");
   ::close(client);
-  EXPECT_TRUE(Eventually([&] { return proxy.reactor->connection_count() == 0; }));
+  EXPECT_TRUE(
+      Eventually([&] { return proxy.reactor->connection_count() == 0; }));
   EXPECT_EQ(proxy.reactor->Counters().connect_failures, 1u);
   ::close(reserved);
 }
@@ -333,7 +337,7 @@ TEST(ProxyTest, UpstreamResetMidTransferClosesTheClient) {
       });
   ASSERT_TRUE(SendAll(up, Pattern(100000, 52)).ok());
   ASSERT_TRUE(ReadExact(up, 1 << 20).ok());  // the transfer is under way
-  linger hard = {1, 0};  // close sends RST
+  linger hard = {1, 0};                      // close sends RST
   ::setsockopt(up, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
   ::close(up);
   std::string got;
@@ -378,8 +382,8 @@ TEST(ProxyTest, AThousandConcurrentConnections) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_TRUE(Eventually(
-      [&] { return proxy.reactor->connection_count() == 0; }, 30000));
+  EXPECT_TRUE(Eventually([&] { return proxy.reactor->connection_count() == 0; },
+                         30000));
   EXPECT_EQ(proxy.reactor->Counters().connect_attempts,
             uint64_t{kThreads * kPerThread});
 }
@@ -391,7 +395,7 @@ TEST(ProxyTest, AThousandConcurrentConnections) {
 TEST(ProxyTest, ClientIsNotReadBeforeItsUpstreamConnects) {
   int port = 0;
   const ScopedClose listener{BoundNotListening(&port)};
-  ASSERT_EQ(::listen(listener.fd, 0), 0);  // room for one connection
+  ASSERT_EQ(::listen(listener.fd, 0), 0);           // room for one connection
   const ScopedClose filler{ConnectLoopback(port)};  // takes it
   ASSERT_GE(filler.fd, 0);
   TestProxy proxy(port);
@@ -458,8 +462,8 @@ TEST(ProxyTest, MaxQueuedBoundsTheWholeProxy) {
         [fd] { ::shutdown(fd, SHUT_RDWR); }));
   }
   // The bound bites.
-  ASSERT_TRUE(Eventually(
-      [&] { return proxy.counters().max_queued_pauses > 0; }, 30000))
+  ASSERT_TRUE(
+      Eventually([&] { return proxy.counters().max_queued_pauses > 0; }, 30000))
       << proxy.counters().ToString() << "; "
       << proxy.reactor->Counters().ToString();
   for (int i = 0; i < 200; ++i) {
