@@ -8,7 +8,7 @@ PACKAGES=(
   bazel-bootstrap bazel-platforms g++ pkg-config
   # libraries wrapped in third_party/
   libabsl-dev libgflags-dev libgoogle-glog-dev libgtest-dev libgmock-dev
-  libboost-dev libboost-system-dev libhttp-parser-dev
+  libboost-dev libboost-system-dev libhttp-parser-dev libc-ares-dev
   # tests and tools (netcat-openbsd: the README's "Try it" step)
   python3 procps util-linux gnuplot-nox netcat-openbsd
   # model checking (tests/model)

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "lib/internal/connection_extras.h"
 #include "lib/internal/reactor_core.h"
 #include "lib/net/address.h"
@@ -61,8 +62,15 @@ bool IsConnected(int fd) {
   return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
 }
 
+// What an attempt's failure names: "connect HOST:PORT" for a literal, the
+// address tried for a host name (the attempt's status then lists them all).
+std::string AttemptLabel(const ConnectState& cs) {
+  return cs.host.empty() ? absl::StrCat("connect ", cs.peer)
+                         : net::SocketAddressString(cs.address);
+}
+
 absl::Status ConnectError(const ConnectState& cs, int err) {
-  return net::ErrnoStatus(absl::StrCat("connect ", cs.peer), err);
+  return net::ErrnoStatus(AttemptLabel(cs), err);
 }
 
 }  // namespace
@@ -76,6 +84,9 @@ absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
   if (options.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("connect timeout must be positive");
   }
+  if (options.resolve_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("resolve timeout must be positive");
+  }
   if (options.max_attempts < 1) {
     return absl::InvalidArgumentError("max_attempts must be at least 1");
   }
@@ -87,8 +98,15 @@ absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
   auto cs = std::make_unique<ConnectState>();
   absl::StatusOr<socklen_t> length =
       net::ParseSocketAddress(options.address, options.port, &cs->address);
-  if (!length.ok()) return length.status();
-  cs->address_length = *length;
+  if (length.ok()) {
+    cs->address_length = *length;
+  } else if (net::IsHostName(options.address)) {
+    cs->host = options.address;  // looked up on a reactor thread
+    cs->port = options.port;
+    cs->resolve_timeout_ns = absl::ToInt64Nanoseconds(options.resolve_timeout);
+  } else {
+    return length.status();
+  }
   cs->peer = net::JoinHostPort(options.address, options.port);
   cs->timeout_ns = absl::ToInt64Nanoseconds(options.timeout);
   cs->max_attempts = options.max_attempts;
@@ -137,6 +155,25 @@ void ReactorCore::BeginConnect(Slot* slot, const HandlerFactory& factory) {
                                                    : "reactor draining"));
     return;
   }
+  if (ConnectState& cs = *owner.extras->connect; !cs.host.empty()) {
+    // A host name: look it up first. The result (maybe ready before Start
+    // returns) and the lookup's deadline both raise kTimerDue.
+    const uint64_t key = ConnectionTable::IdOf(slot);
+    cs.lookup = std::make_unique<PendingLookup>(&resolver_, key);
+    if (absl::Status s = resolver_.Start(key, cs.host, cs.port); !s.ok()) {
+      Add(&WorkerCounters::connect_failures);
+      Teardown(slot, absl::Status(s.code(), absl::StrCat("connect ", cs.peer,
+                                                         ": ", s.message())));
+      return;
+    }
+    cs.deadline_ns =
+        net::DeadlineAfter(net::MonotonicNanos(), cs.resolve_timeout_ns);
+    cs.timer = cs.deadline_ns == net::kNeverNanos
+                   ? 0
+                   : AddTimerDue(slot, cs.deadline_ns);
+    Serve(slot, 0u);  // no socket yet: nothing to arm
+    return;
+  }
   bool connected = false;
   if (!StartAttempt(slot, &connected)) return;
   // Not registered yet: Serve's Rearm adds the socket for EPOLLOUT.
@@ -146,7 +183,11 @@ void ReactorCore::BeginConnect(Slot* slot, const HandlerFactory& factory) {
 bool ReactorCore::StartAttempt(Slot* slot, bool* connected) {
   OwnerState& owner = slot->owner;
   ConnectState& cs = *owner.extras->connect;
-  ++cs.attempt;
+  if (cs.next_address == 0) ++cs.attempt;
+  if (!cs.addresses.empty()) {
+    cs.address = cs.addresses[cs.next_address].address;
+    cs.address_length = cs.addresses[cs.next_address].length;
+  }
   Add(&WorkerCounters::connect_attempts);
   slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
                                std::memory_order_relaxed);
@@ -196,6 +237,7 @@ bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
   if (requests & kShutdownRequested) owner.shutdown_due = true;
   if (requests & kResumeRequested) owner.user_paused = false;
   ConnectState& cs = *owner.extras->connect;
+  if (cs.lookup != nullptr) return ServeLookup(slot, requests);
   if (owner.fd >= 0 && (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
     if (const int err = SocketError(owner.fd); err != 0) {
       return AttemptFailed(slot, ConnectError(cs, err));
@@ -215,7 +257,7 @@ bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
     if (owner.fd >= 0) {
       return AttemptFailed(
           slot, absl::DeadlineExceededError(absl::StrCat(
-                    "connect ", cs.peer, ": timed out after ",
+                    AttemptLabel(cs), ": timed out after ",
                     absl::FormatDuration(absl::Nanoseconds(cs.timeout_ns)))));
     }
     // The back-off is over. After Stop or Drain no new attempt starts,
@@ -245,21 +287,78 @@ bool ReactorCore::AttemptFailed(Slot* slot, const absl::Status& reason) {
     owner.fd = -1;
     owner.registered = false;
   }
+  absl::Status failure = reason;
+  if (!cs.addresses.empty()) {
+    // A host name: the attempt goes on with its next address, at once
+    // (through the timer queue, as the end of a back-off), or fails with
+    // what every address said.
+    cs.errors.emplace_back(reason.message());
+    if (++cs.next_address < cs.addresses.size() && !stopping() && !draining()) {
+      cs.deadline_ns = net::MonotonicNanos();
+      cs.timer = AddTimerDue(slot, cs.deadline_ns);
+      return true;
+    }
+    cs.next_address = 0;
+    failure = absl::Status(reason.code(),
+                           absl::StrCat("connect ", cs.peer, ": ",
+                                        absl::StrJoin(cs.errors, "; ")));
+    cs.errors.clear();
+  }
   if (cs.attempt >= cs.max_attempts || stopping() || draining()) {
     Add(&WorkerCounters::connect_failures);
-    VLOG(1) << reason;
+    VLOG(1) << failure;
     Teardown(slot, cs.max_attempts == 1
-                       ? reason
-                       : absl::Status(reason.code(),
-                                      absl::StrCat(reason.message(), " (",
+                       ? failure
+                       : absl::Status(failure.code(),
+                                      absl::StrCat(failure.message(), " (",
                                                    cs.attempt, " attempts)")));
     return false;
   }
   const int64_t backoff = Backoff(cs);
-  VLOG(1) << reason << "; attempt " << cs.attempt + 1 << " in "
+  VLOG(1) << failure << "; attempt " << cs.attempt + 1 << " in "
           << backoff / 1000000 << " ms";
   cs.deadline_ns = net::DeadlineAfter(net::MonotonicNanos(), backoff);
   cs.timer = AddTimerDue(slot, cs.deadline_ns);
+  return true;
+}
+
+bool ReactorCore::ServeLookup(Slot* slot, uint32_t requests) {
+  ConnectState& cs = *slot->owner.extras->connect;
+  if (!(requests & kTimerDue)) return true;
+  std::optional<LookupResult> result = cs.lookup->Take();
+  absl::Status failure;
+  if (!result.has_value()) {
+    if (net::MonotonicNanos() < cs.deadline_ns) return true;  // not yet
+    cs.timer = 0;
+    failure = absl::DeadlineExceededError(absl::StrCat(
+        "resolve ", cs.host, ": timed out after ",
+        absl::FormatDuration(absl::Nanoseconds(cs.resolve_timeout_ns))));
+  } else if (!result->ok()) {
+    failure = result->status();
+  }
+  if (!failure.ok()) {
+    Add(&WorkerCounters::connect_failures);
+    VLOG(1) << failure;
+    Teardown(slot, absl::Status(failure.code(),
+                                absl::StrCat("connect ", cs.peer, ": ",
+                                             failure.message())));
+    return false;
+  }
+  if (cs.timer != 0) timers_.Cancel(cs.timer);
+  cs.timer = 0;
+  cs.lookup.reset();
+  cs.addresses = std::move(**result);
+  VLOG(1) << "resolved " << cs.host << ": " << cs.addresses.size()
+          << " addresses";
+  // As at the end of a back-off: no new attempt after Stop or Drain.
+  if (stopping() || draining()) {
+    Teardown(slot, absl::CancelledError(stopping() ? "reactor stopped"
+                                                   : "reactor draining"));
+    return false;
+  }
+  bool connected = false;
+  if (!StartAttempt(slot, &connected)) return false;
+  if (connected) return ServeConnecting(slot, 0, EPOLLOUT);
   return true;
 }
 

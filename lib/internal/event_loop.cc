@@ -94,6 +94,10 @@ void ReactorCore::RunItem(const ReadyItem& item) {
 void ReactorCore::Dispatch(const epoll_event& event) {
   const uint64_t data = event.data.u64;
   if (data & kInternalTag) {
+    if (data & kResolverSourceTag) {
+      resolver_.HandleEvent(data, event.events);  // a c-ares socket
+      return;
+    }
     HandleInternal(data & ~kInternalTag);
     return;
   }

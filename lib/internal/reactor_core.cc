@@ -23,6 +23,8 @@ ReactorCounters WorkerCounters::Snapshot() const {
 ReactorCore::ReactorCore(const ReactorOptions& options)
     : options_(options),
       wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      resolver_(&poller_, &timers_, options.dns_servers,
+                [this](uint64_t id) { Request(ConnectionId{id}, kTimerDue); }),
       table_(options.max_connections),
       counters_(new WorkerCounters[options.threads + 1]),
       num_workers_(options.threads) {

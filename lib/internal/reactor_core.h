@@ -13,7 +13,8 @@
 //   connection_lifetime.cc  opening, closing, lingering, teardown, the idle
 //                           sweep: every ConnectionPhase transition
 //   foreign_requests.cc     Write / Close / Abort from any thread
-//   connector.cc            Connect: outbound connections (kConnecting)
+//   connector.cc            Connect: outbound connections (kConnecting),
+//                           host names through resolver_
 //   connection_timers.cc    per-connection timers (Connection::RunAfter)
 //                           and the requests timers raise
 #ifndef BATON_INTERNAL_REACTOR_CORE_H_
@@ -42,6 +43,7 @@
 #include "lib/internal/mutex.h"
 #include "lib/internal/output_queue.h"
 #include "lib/internal/poller.h"
+#include "lib/internal/resolver.h"
 #include "lib/internal/scheduler.h"
 #include "lib/internal/scoped_fd.h"
 #include "lib/internal/timer_queue.h"
@@ -243,8 +245,12 @@ class ReactorCore {
   // Serves a kConnecting connection: requests, the connect's completion,
   // its deadline or the end of its back-off.
   bool ServeConnecting(Slot* slot, uint32_t requests, uint32_t revents);
-  // Closes the attempt's socket; retries after a back-off or tears down.
+  // Closes the attempt's socket; tries the name's next address, retries
+  // after a back-off or tears down.
   bool AttemptFailed(Slot* slot, const absl::Status& reason);
+  // Serves a connection whose host name is being looked up: its result or
+  // deadline (kTimerDue) starts the first attempt or tears it down.
+  bool ServeLookup(Slot* slot, uint32_t requests);
 
   // connection_timers.cc
   // Runs the connection's due timers; false if one tore it down.
@@ -311,6 +317,9 @@ class ReactorCore {
   Poller poller_;
   ScopedFd wake_;  // eventfd: posted tasks and Stop
   TimerQueue timers_;
+  // Host names for Connect. Outlives table_ (a connection being torn down
+  // forgets its lookup) and is outlived by poller_ and timers_.
+  Resolver resolver_;
   ConnectionTable table_;
   Scheduler scheduler_;
   std::atomic<bool> stopping_{false};
