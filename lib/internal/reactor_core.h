@@ -159,6 +159,9 @@ class ReactorCore {
   // batch being run).
   size_t PendingTimersForTest() const { return timers_.size(); }
 
+  // Tests: host name lookups started and not yet taken or forgotten.
+  size_t PendingLookupsForTest() const { return resolver_.pending(); }
+
   // Dispatches a synthetic epoll event as if epoll_wait had returned it.
   // Tests only; must run on a reactor thread (e.g. inside Post).
   void InjectEventForTest(uint64_t data, uint32_t events) {
