@@ -32,7 +32,10 @@
 #include "lib/cli/validators.h"
 
 DEFINE_string(mode, "barrier", "barrier | pingpong | http");
-DEFINE_string(host, "127.0.0.1", "server address (IPv4 or IPv6 literal)");
+DEFINE_string(
+    host, "127.0.0.1",
+    "server address (IPv4 or IPv6 literal, or a host name looked up at "
+    "start)");
 DEFINE_int32(port, 12345, "server port");
 DEFINE_int32(threads, 1, "client threads");
 DEFINE_int32(rounds, 10, "barrier: round trips per thread");
@@ -354,7 +357,7 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
 
 DEFINE_validator(mode, &ValidMode);
 DEFINE_validator(path, &ValidPath);
-DEFINE_validator(host, &baton::cli::ValidateAddressLiteral);
+DEFINE_validator(host, &baton::cli::ValidateAddressOrHostName);
 DEFINE_validator(port,
                  &baton::cli::ValidatePort<baton::cli::PortUse::kConnect>);
 DEFINE_validator(threads, &baton::cli::ValidatePositive<int32_t>);
@@ -383,9 +386,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench: unexpected argument '%s'\n", argv[1]);
     return 2;
   }
-  // Both parts were validated above.
-  const Endpoint endpoint =
-      *baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
+  // Both parts were validated above; a host name is looked up now.
+  const absl::StatusOr<Endpoint> resolved =
+      baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
+  if (!resolved.ok()) {
+    std::fprintf(stderr, "bench: --host=%s: %s\n", FLAGS_host.c_str(),
+                 std::string(resolved.status().message()).c_str());
+    return 2;
+  }
+  const Endpoint& endpoint = *resolved;
   const Outcome out = FLAGS_mode == "pingpong" ? RunPingPongMode(endpoint)
                       : FLAGS_mode == "http"   ? RunHttpMode(endpoint)
                                                : RunBarrierMode(endpoint);

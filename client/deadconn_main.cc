@@ -20,7 +20,10 @@
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
 
-DEFINE_string(host, "127.0.0.1", "server address (IPv4 or IPv6 literal)");
+DEFINE_string(
+    host, "127.0.0.1",
+    "server address (IPv4 or IPv6 literal, or a host name looked up at "
+    "start)");
 DEFINE_int32(port, 12345, "server port");
 DEFINE_int32(connections, 1000, "idle connections to open and hold");
 DEFINE_bool(partial_request, false,
@@ -29,7 +32,7 @@ DEFINE_bool(partial_request, false,
 DEFINE_double(duration, 0, "seconds to hold (0: until SIGINT/SIGTERM)");
 DEFINE_int32(timeout_ms, 5000, "connect timeout per connection");
 
-DEFINE_validator(host, &baton::cli::ValidateAddressLiteral);
+DEFINE_validator(host, &baton::cli::ValidateAddressOrHostName);
 DEFINE_validator(port,
                  &baton::cli::ValidatePort<baton::cli::PortUse::kConnect>);
 DEFINE_validator(connections, &baton::cli::ValidatePositive<int32_t>);
@@ -68,7 +71,14 @@ int main(int argc, char** argv) {
   auto stopped = [] { return g_stop != 0; };
 
   baton::client::DeadConnOptions o;
-  o.endpoint = *baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
+  absl::StatusOr<baton::client::Endpoint> endpoint =
+      baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
+  if (!endpoint.ok()) {
+    std::fprintf(stderr, "deadconn: --host=%s: %s\n", FLAGS_host.c_str(),
+                 std::string(endpoint.status().message()).c_str());
+    return 2;
+  }
+  o.endpoint = *endpoint;
   o.connections = FLAGS_connections;
   o.partial_request = FLAGS_partial_request;
   o.host_header = FLAGS_host;

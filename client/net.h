@@ -18,8 +18,9 @@ struct Endpoint {
   std::string text;  // "host:port" for messages
 };
 
-// Parses an IPv4/IPv6 literal and a port in 1..65535 (net::ParseSocketAddress);
-// `text` is net::JoinHostPort(host, port).
+// An IPv4/IPv6 literal, or a host name looked up now (blocking:
+// net::LookupHostBlocking with the system's configuration, first address), and
+// a port in 1..65535; `text` is net::JoinHostPort(host, port).
 absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port);
 
 // Connects a blocking socket with TCP_NODELAY and send/receive timeouts of

@@ -13,9 +13,17 @@
 #include "baton/reactor_limits.h"
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
+#include "lib/net/address.h"
+#include "lib/net/lookup.h"
 
 DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
-DEFINE_string(address, "127.0.0.1", "IPv4 or IPv6 address to listen on");
+DEFINE_string(address, "127.0.0.1",
+              "IPv4 or IPv6 address, or host name, to listen on (a name is "
+              "looked up once at start-up; its first address is used)");
+DEFINE_string(dns_servers, "",
+              "DNS servers for host names in --address (and the proxy's "
+              "--upstream), as IP[:PORT],...; empty: /etc/resolv.conf "
+              "(/etc/hosts is read first either way)");
 DEFINE_int32(threads, 0,
              "worker threads (0: one per CPU); poll_echo, select_echo and "
              "thread_echo choose their own threading and ignore it");
@@ -30,7 +38,7 @@ bool ValidateThreads(const char* flag, int32_t value) {
 }  // namespace
 
 DEFINE_validator(port, &baton::cli::ValidatePort<baton::cli::PortUse::kListen>);
-DEFINE_validator(address, &baton::cli::ValidateAddressLiteral);
+DEFINE_validator(address, &baton::cli::ValidateAddressOrHostName);
 DEFINE_validator(threads, &ValidateThreads);
 
 namespace baton::flags {
@@ -67,6 +75,19 @@ bool InitServer(int* argc, char*** argv, const char* usage) {
   if (*argc > 1) {
     LOG(ERROR) << "unexpected argument '" << (*argv)[1] << "' (see --help)";
     return false;
+  }
+  // A host name is looked up here, before any reactor runs (the lookup may
+  // block); the server listens on its first address.
+  if (!net::IsAddressLiteral(FLAGS_address)) {
+    absl::StatusOr<std::string> literal =
+        net::LookupHostBlocking(FLAGS_address, FLAGS_dns_servers);
+    if (!literal.ok()) {
+      LOG(ERROR) << "--address=" << FLAGS_address << ": "
+                 << literal.status().message();
+      return false;
+    }
+    LOG(INFO) << "--address=" << FLAGS_address << ": listening on " << *literal;
+    FLAGS_address = *literal;
   }
   return true;
 }

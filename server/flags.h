@@ -16,8 +16,9 @@
 // library. A server whose port is not 12345 calls
 // baton::cli::SetFlagDefault("port", "...") before InitServer.
 DECLARE_int32(port);      // 0..65535, 0 picks a free port
-DECLARE_string(address);  // an IPv4 or IPv6 literal
-DECLARE_int32(threads);   // 0..kReactorMaxThreads, 0: one per CPU
+DECLARE_string(address);  // a literal once InitServer looked a name up
+DECLARE_string(dns_servers);
+DECLARE_int32(threads);  // 0..kReactorMaxThreads, 0: one per CPU
 
 namespace baton::flags {
 

@@ -37,8 +37,8 @@
 DECLARE_int64(drain_timeout_ms);  // server/serve.cc
 
 DEFINE_string(upstream, "",
-              "IP:PORT to relay to ([IPv6]:PORT; host names are not "
-              "resolved)");
+              "HOST:PORT to relay to (IP:PORT, [IPv6]:PORT, or a host name "
+              "looked up for each client without blocking)");
 DEFINE_int64(connect_timeout_ms, 5000,
              "give up on an upstream connect after this long");
 DEFINE_int32(connect_attempts, 1,
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
   if (!baton::flags::InitServer(
           &argc, &argv,
           "TCP proxy on baton\n"
-          "usage: proxy --upstream=IP:PORT [--port=N] [--address=A] "
+          "usage: proxy --upstream=HOST:PORT [--port=N] [--address=A] "
           "[--threads=N] ...")) {
     return 2;
   }
@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
   options.thread_name = "proxy";
   options.read_buffer_size = static_cast<size_t>(FLAGS_read_buffer_size);
   options.park_relays = FLAGS_park_relays;
+  options.dns_servers = FLAGS_dns_servers;
   baton::ListenOptions listen;
   listen.address = FLAGS_address;
   listen.port = FLAGS_port;

@@ -39,4 +39,13 @@ bool ValidateAddressLiteral(const char* flag, const std::string& value) {
   return false;
 }
 
+bool ValidateAddressOrHostName(const char* flag, const std::string& value) {
+  if (net::IsAddressLiteral(value) || net::IsHostName(value)) return true;
+  std::fprintf(stderr,
+               "--%s=%s: neither an IPv4 or IPv6 address literal nor a host "
+               "name (e.g. 127.0.0.1, ::1, localhost)\n",
+               flag, value.c_str());
+  return false;
+}
+
 }  // namespace baton::cli

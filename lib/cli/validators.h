@@ -53,6 +53,10 @@ bool ValidateByte(const char* flag, int32_t value);
 // An IPv4 or IPv6 literal (net::IsAddressLiteral); names are not resolved.
 bool ValidateAddressLiteral(const char* flag, const std::string& value);
 
+// An IPv4 or IPv6 literal or a host name (net::IsHostName); only the
+// syntax is checked here: the program looks the name up.
+bool ValidateAddressOrHostName(const char* flag, const std::string& value);
+
 }  // namespace baton::cli
 
 #endif  // BATON_CLI_VALIDATORS_H_

@@ -127,5 +127,17 @@ TEST(ValidatorsTest, AddressLiteral) {
   }
 }
 
+TEST(ValidatorsTest, AddressOrHostName) {
+  for (const char* address :
+       {"127.0.0.1", "::1", "0.0.0.0", "localhost", "db.internal"}) {
+    ExpectAccepted(&ValidateAddressOrHostName, "address", std::string(address));
+  }
+  for (const char* address : {"[::1]", "", "1.2.3", "bad name", "a..b"}) {
+    ExpectRefused(&ValidateAddressOrHostName, "host", std::string(address),
+                  address,
+                  "neither an IPv4 or IPv6 address literal nor a host");
+  }
+}
+
 }  // namespace
 }  // namespace baton::cli
