@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -210,9 +211,14 @@ void Resolver::OnSocketState(void* self, int fd, int readable, int writable) {
       (readable ? EPOLLIN : 0u) | (writable ? EPOLLOUT : 0u);
   const bool add = resolver->sockets_.insert({fd, interest}).second;
   resolver->sockets_[fd] = interest;
-  const int err = resolver->poller_->Arm(
-      fd, add, interest,
-      kInternalTag | kResolverSourceTag | static_cast<uint32_t>(fd));
+  const uint64_t data =
+      kInternalTag | kResolverSourceTag | static_cast<uint32_t>(fd);
+  int err = resolver->poller_->Arm(fd, add, interest, data);
+  // Registered or not after all (a socket reopened under the same number
+  // without a close notice): the other operation.
+  if (err == EEXIST || err == ENOENT) {
+    err = resolver->poller_->Arm(fd, err == ENOENT, interest, data);
+  }
   LOG_IF(ERROR, err != 0) << "arming resolver socket: " << std::strerror(err);
 }
 
