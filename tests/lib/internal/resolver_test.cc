@@ -15,6 +15,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "baton/reactor.h"
 #include "lib/net/address.h"
@@ -297,6 +298,44 @@ TEST(ResolverTest, ALateAnswerAfterTheSlotWasReusedIsDropped) {
   EXPECT_TRUE(Eventually(
       [&] { return ReactorTestPeer::PendingLookups(*client) == 0; }));
   EXPECT_EQ(client->Counters().connect_attempts, 2u);
+}
+
+// Lookups finishing together are handled by whichever threads take their
+// events: the one channel is shared under its lock (run under TSan too).
+TEST(ResolverTest, ManyLookupsAtOnceOnSeveralThreads) {
+  EchoServer server;
+  TestDnsServer dns;
+  constexpr int kNames = 8;
+  constexpr int kConnects = 48;
+  for (int i = 0; i < kNames; ++i) {
+    dns.Add("n" + std::to_string(i) + ".test", {"127.0.0.2", "127.0.0.1"});
+  }
+  ReactorOptions options = Threads(4);
+  options.dns_servers = dns.servers();
+  auto client = StartReactor(options);
+  std::vector<std::shared_ptr<Record>> records;
+  for (int i = 0; i < kConnects; ++i) {
+    auto record = std::make_shared<Record>();
+    records.push_back(record);
+    auto id = client->Connect(
+        To("n" + std::to_string(i % kNames) + ".test", server.port), [record] {
+          auto h = std::make_unique<RecordingHandler>(record);
+          h->on_open = [](Connection& conn) { conn.Write("ping"); };
+          h->on_data = [record](Connection& conn, absl::string_view) {
+            if (record->data.size() >= 4) conn.Close();
+          };
+          return h;
+        });
+    ASSERT_TRUE(id.ok()) << id.status();
+  }
+  for (auto& record : records) {
+    ASSERT_TRUE(record->done.WaitFor(kBound));
+    EXPECT_TRUE(record->status().ok()) << record->status();
+    EXPECT_EQ(record->received(), "ping");
+  }
+  EXPECT_EQ(client->Counters().connect_attempts, uint64_t{2 * kConnects});
+  EXPECT_TRUE(Eventually(
+      [&] { return ReactorTestPeer::PendingLookups(*client) == 0; }));
 }
 
 TEST(ResolverTest, LocalhostThroughTheSystemConfiguration) {
