@@ -180,7 +180,7 @@ print(round((t1 - t0) * 1e6 / hz / (rate * secs), 2) if rate > 0 else "NA")' \
 RAW="$OUT/raw.csv"
 echo "proxy,load,connections,size,rep,round_trips_per_s,p50_us,p99_us,mb_per_s,cpu_us_per_rt" >"$RAW"
 [[ -n "$PROXIES" ]] ||
-  PROXIES="baton $([[ -n "$BASE_PROXY" ]] && echo "base ")${VARIANT_NAMES}haproxy direct"
+  PROXIES="baton $([[ -z "$BASE_PROXY" ]] || echo "base ")${VARIANT_NAMES}haproxy direct"
 for p in $PROXIES; do
   case "$p" in baton|haproxy|direct) ;;
     base) [[ -n "$BASE_PROXY" ]] || { echo "proxy_compare.sh: proxy base needs --base_proxy" >&2; exit 2; } ;;
@@ -233,7 +233,9 @@ print(j["rate"], j["latency_us"]["p50"], j["latency_us"]["p99"],
   done
 done
 
-COMMAND="tools/proxy_compare.sh --out=$OUT --reps=$REPS --duration=$DURATION --conns=\"$CONNS\" --bulk_sizes=\"$BULK_SIZES\"$([[ -n "$BASE_PROXY" ]] && echo " --base_proxy=$BASE_PROXY")"
+COMMAND="tools/proxy_compare.sh --out=$OUT --reps=$REPS --duration=$DURATION --conns=\"$CONNS\" --bulk_sizes=\"$BULK_SIZES\"$([[ -z "$BASE_PROXY" ]] || echo " --base_proxy=$BASE_PROXY")"
+for vname in $VARIANT_NAMES; do COMMAND+=" --variant=$vname=${VARIANT_PATH[$vname]}"; done
+COMMAND+=" --proxies=\"$PROXIES\""
 VERSIONS="baton $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)'), $("$HAPROXY" -v 2>/dev/null | head -1 | cut -d' ' -f1-3), $(nproc) cores, Linux $(uname -r)"
 "$PYTHON" - "$OUT" "$CONNS" "$BULK_SIZES" "$REPS" "$DURATION" "$COMMAND" "$VERSIONS" "$PROXIES" <<'PY'
 import csv, statistics, sys, os
