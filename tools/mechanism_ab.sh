@@ -16,7 +16,7 @@
 #   tools/mechanism_ab.sh --out=DIR [--commit=4198be7] [--reps=N] [--quick]
 #       [--prebuilt=DIR] [--parts=echo,hol,proxy]
 #       [--echo_variants=a,b] [--proxy_variants=a,b] [--no_aa] [--smoke]
-#       [--worktree=PATH]
+#       [--worktree=PATH] [--dry_run]
 #
 # --prebuilt=DIR: reuse DIR/<name>/{baton_echo,proxy} (as built by
 # tools/mechanisms/build_variants.sh --dest=DIR) instead of building into
@@ -30,7 +30,8 @@
 # (default 5). --quick: the short grid, about 14 minutes of runs plus the
 # builds (the estimate is printed at the start). --smoke: the tiniest
 # durations and one repetition (unless --reps), only to prove the script
-# runs end to end; its numbers mean nothing.
+# runs end to end; its numbers mean nothing. --dry_run: print the plan and
+# the time estimate, run nothing.
 # Writes DIR/results.csv (every paired ratio), DIR/report.md (variant / full,
 # median of the per-repetition ratios, with their range), DIR/ab.png, and
 # each part's own output in DIR/echo, DIR/hol, DIR/proxy.
@@ -40,7 +41,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-OUT=""; COMMIT=4198be7; REPS=""; QUICK=0; SMOKE=0; PREBUILT=""; AA=1; WORKTREE=()
+OUT=""; COMMIT=4198be7; REPS=""; QUICK=0; SMOKE=0; PREBUILT=""; AA=1; WORKTREE=(); DRY=0
 PARTS="echo hol proxy"
 ECHO_VARIANTS="no-reread no-yield no-rescue no-pollmark"
 PROXY_VARIANTS="no-park no-reread no-yield no-pollmark"
@@ -57,6 +58,7 @@ for arg in "$@"; do
     --proxy_variants=*) PROXY_VARIANTS="${arg#--proxy_variants=}"; PROXY_VARIANTS="${PROXY_VARIANTS//,/ }" ;;
     --no_aa) AA=0 ;;
     --worktree=*) WORKTREE=("$arg") ;;
+    --dry_run) DRY=1 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "mechanism_ab.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
@@ -111,6 +113,13 @@ est=$(( est_echo + est_hol + est_proxy ))
 echo "== mechanism A/B at $COMMIT, $REPS repetitions: runs take about $(fmt_s "$est")" \
   "(echo $(fmt_s "$est_echo"), hol $(fmt_s "$est_hol"), proxy $(fmt_s "$est_proxy"))," \
   "plus the builds" >&2
+if ((DRY)); then
+  echo "echo/hol builds: $ECHO_BUILDS; proxy builds: $PROXY_BUILDS (+ haproxy)" >&2
+  echo "echo: 100 conn x threads $ECHO_THREADS, ${ECHO_D} s + ${ECHO_W} s warm-up;" \
+    "hol: compare.sh ${HOL_FLAGS:-(full grid)} --scenario=hol; proxy: conns '$PROXY_CONNS'," \
+    "bulk '$PROXY_BULK', ${PROXY_D} s" >&2
+  exit 0
+fi
 
 # ---- builds -------------------------------------------------------------------
 NEEDED=$(tr ' ' '\n' <<<"full $ECHO_VARIANTS $PROXY_VARIANTS" | sort -u | tr '\n' ' ')

@@ -91,7 +91,12 @@ def main():
         for b in by_build:
             if b not in builds and b not in ("full", "haproxy", "direct", "baton"):
                 builds.append(b)
-    order = [b for b in WHAT if b in builds] + [b for b in builds if b not in WHAT]
+    # The mechanisms in a fixed order, any other variant after them, the A/A
+    # copy last.
+    aa = args.aa or None
+    order = ([b for b in WHAT if b in builds and b != aa] +
+             [b for b in builds if b not in WHAT and b != aa] +
+             [b for b in builds if b == aa])
 
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -104,8 +109,6 @@ def main():
                 for rep in sorted(set(full) & set(var)):
                     w.writerow([part, cell, metric, better, b, rep, full[rep], var[rep],
                                 round(var[rep] / full[rep], 4) if full[rep] else "NA"])
-
-    aa = args.aa or None
 
     def noise(key):
         """The A/A copy's largest deviation from 1 in this cell."""
