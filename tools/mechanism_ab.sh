@@ -26,7 +26,8 @@
 # no-pollmark (no-park cannot change the echo server's path: it never
 # writes to another connection). --proxy_variants: default no-park,
 # no-reread, no-yield, no-pollmark (no-rescue cannot change a one-thread
-# proxy: its leader never has other threads running). --reps: repetitions
+# proxy: its leader never has other threads running; no-reread-all, which
+# also takes parking's re-read away, only if asked). --reps: repetitions
 # (default 5). --quick: the short grid, about 14 minutes of runs plus the
 # builds (the estimate is printed at the start). --smoke: the tiniest
 # durations and one repetition (unless --reps), only to prove the script

@@ -11,7 +11,8 @@ from collections import defaultdict
 
 # What each patch turns off (tools/mechanisms/<name>.patch).
 WHAT = {
-    "no-reread": "re-reads (MayReread always false: re-arm instead)",
+    "no-reread": "re-reads after a read (re-armed instead; parking's re-read stays)",
+    "no-reread-all": "every re-read (MayReread always false), parking's too",
     "no-yield": "yields (read on up to the read bound, never kYield)",
     "no-park": "parking (MayPark always false, as park_relays=false)",
     "no-rescue": "rescue (no bounded leader wait while others run items)",
