@@ -249,6 +249,7 @@ set xtics rotate by 30 right font ',9'
 set grid y
 set key outside right
 set bmargin 9
+set lmargin 16
 set yrange [{ylo}:{yhi}]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2
 plot {plots}
