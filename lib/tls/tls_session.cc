@@ -37,6 +37,14 @@ bool IsCertificateAlert(int description) {
   }
 }
 
+// An alert's description in words. OpenSSL 3.0 has no words for the
+// TLS 1.3 alert certificate_required.
+std::string AlertText(int description) {
+  if (description == SSL_AD_CERTIFICATE_REQUIRED) return "certificate required";
+  const std::string text = SSL_alert_desc_string_long(description);
+  return text != "unknown" ? text : absl::StrCat("alert ", description);
+}
+
 }  // namespace
 
 TlsSession::TlsSession(std::shared_ptr<const TlsContext> context)
@@ -91,7 +99,7 @@ void TlsSession::InfoCallback(const SSL* ssl, int where, int value) {
     return;
   }
   auto* session = static_cast<TlsSession*>(SSL_get_app_data(ssl));
-  const std::string alert = SSL_alert_desc_string_long(value);
+  const std::string alert = AlertText(value & 0xff);
   if (where & SSL_CB_READ) {
     session->peer_alert_ = alert;
     session->peer_alert_code_ = value & 0xff;
@@ -116,11 +124,10 @@ size_t TlsSession::Read(char* buffer, size_t capacity) {
       return 0;
     }
     state_ = State::kOpen;
+    const bool close_requested = closing_;
+    closing_ = false;
     WriteHeld();
-    if (closing_) {
-      closing_ = false;
-      Close();
-    }
+    if (close_requested) Close();
   }
   if (state_ != State::kOpen || capacity == 0) return 0;
   ERR_clear_error();
@@ -255,6 +262,11 @@ std::string TlsSession::alpn() const {
 }
 
 std::string TlsSession::version() const { return SSL_get_version(ssl_); }
+
+std::string TlsSession::requested_server_name() const {
+  const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+  return name != nullptr ? name : "";
+}
 
 std::string TlsSession::peer_name() const {
   if (!context_->verify_peer() || SSL_get_verify_result(ssl_) != X509_V_OK) {

@@ -138,6 +138,8 @@ class TlsSession {
   std::string alpn() const;
   std::string version() const;
   std::string peer_name() const;
+  // On a server, the name the client asked for by SNI; empty if none.
+  std::string requested_server_name() const;
 
   bool is_server() const { return context_->is_server(); }
   // The OpenSSL handle, for tests and diagnostics.
