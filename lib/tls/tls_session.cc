@@ -229,7 +229,10 @@ void TlsSession::Fail(int result) {
                              ? reason_text
                              : absl::StrCat("SSL error ", error));
   absl::StatusCode status_code = absl::StatusCode::kUnavailable;
-  if (ssl_reason && reason == SSL_R_HTTP_REQUEST) plain_http_ = true;
+  if (ssl_reason && reason == SSL_R_HTTP_REQUEST) {
+    plain_http_ = true;
+    text += " (plain HTTP request sent to a TLS port)";
+  }
   if (ssl_reason && (reason == SSL_R_CERTIFICATE_VERIFY_FAILED ||
                      reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)) {
     status_code = absl::StatusCode::kUnauthenticated;

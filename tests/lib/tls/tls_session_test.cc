@@ -324,7 +324,8 @@ TEST_F(TlsSessionTest, PlainHttpRequestIsRecognised) {
   testing::Drain(server_);
   ASSERT_EQ(server_.session->state(), State::kFailed);
   EXPECT_TRUE(server_.session->plain_http_request());
-  EXPECT_THAT(server_.session->status().message(), HasSubstr("http request"));
+  EXPECT_THAT(server_.session->status().message(),
+              HasSubstr("plain HTTP request sent to a TLS port"));
   // No TLS alert goes back to a plaintext client.
   EXPECT_EQ(server_.session->PendingOutput(), 0u);
 }
