@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -109,8 +110,13 @@ void TlsSession::InfoCallback(const SSL* ssl, int where, int value) {
 }
 
 void TlsSession::Feed(absl::string_view ciphertext) {
-  if (ciphertext.empty()) return;
-  BIO_write(input_, ciphertext.data(), static_cast<int>(ciphertext.size()));
+  // BIO_write takes an int length.
+  constexpr size_t kMaxPiece = size_t{1} << 30;
+  while (!ciphertext.empty()) {
+    const size_t piece = std::min(ciphertext.size(), kMaxPiece);
+    BIO_write(input_, ciphertext.data(), static_cast<int>(piece));
+    ciphertext.remove_prefix(piece);
+  }
 }
 
 void TlsSession::FeedEof() { BIO_set_mem_eof_return(input_, 0); }
@@ -229,7 +235,8 @@ void TlsSession::Fail(int result) {
                              ? reason_text
                              : absl::StrCat("SSL error ", error));
   absl::StatusCode status_code = absl::StatusCode::kUnavailable;
-  if (ssl_reason && reason == SSL_R_HTTP_REQUEST) {
+  if (ssl_reason &&
+      (reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST)) {
     plain_http_ = true;
     text += " (plain HTTP request sent to a TLS port)";
   }

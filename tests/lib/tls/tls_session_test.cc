@@ -330,6 +330,14 @@ TEST_F(TlsSessionTest, PlainHttpRequestIsRecognised) {
   EXPECT_EQ(server_.session->PendingOutput(), 0u);
 }
 
+TEST_F(TlsSessionTest, PlainProxyConnectRequestIsRecognised) {
+  ASSERT_NO_FATAL_FAILURE(Start(ClientOptions(pki_), ServerOptions(pki_)));
+  server_.session->Feed("CONNECT example.com:443 HTTP/1.1\r\n\r\n");
+  testing::Drain(server_);
+  ASSERT_EQ(server_.session->state(), State::kFailed);
+  EXPECT_TRUE(server_.session->plain_http_request());
+}
+
 TEST_F(TlsSessionTest, RenegotiationIsRefused) {
   ASSERT_NO_FATAL_FAILURE(Start(ClientOptions(pki_), ServerOptions(pki_)));
   // Renegotiation exists only up to TLS 1.2.
