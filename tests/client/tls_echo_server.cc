@@ -90,8 +90,13 @@ void TlsEchoServer::Run() {
         }
       }
     }
+    // Only the connections polled above (an accepted one is kept as is).
     std::vector<Conn> kept;
     for (size_t i = 0; i < conns.size(); ++i) {
+      if (i + 2 >= polls.size()) {
+        kept.push_back(std::move(conns[i]));
+        continue;
+      }
       Conn& c = conns[i];
       const short revents = polls[i + 2].revents;
       bool keep = true;
