@@ -173,8 +173,8 @@ void BlockingClient(int port, SSL_CTX* ctx, const std::string& payload,
   } else {
     result->connected = true;
     size_t written = 0;
-    // 200 KiB fits the socket buffers and the server's echo queue, so a
-    // blocking write before reading cannot deadlock.
+    // A blocking write before reading cannot deadlock: the server keeps
+    // reading while its echo waits in its own queue.
     if (SSL_write_ex(ssl, payload.data(), payload.size(), &written) == 1) {
       char buffer[16384];
       size_t n = 0;

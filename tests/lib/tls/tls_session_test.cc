@@ -159,6 +159,31 @@ TEST_F(TlsSessionTest, AlpnWithNoCommonProtocolFailsBothSides) {
               HasSubstr("peer alert: no application protocol"));
 }
 
+TEST_F(TlsSessionTest, ClientOfferingNoAlpnIsAccepted) {
+  TlsServerOptions server = ServerOptions(pki_);
+  server.alpn = {"http/1.1"};
+  ASSERT_NO_FATAL_FAILURE(Start(ClientOptions(pki_), server));
+  Pump(client_, server_);
+  ASSERT_EQ(server_.session->state(), State::kOpen)
+      << server_.session->status();
+  EXPECT_EQ(server_.session->alpn(), "");
+}
+
+TEST_F(TlsSessionTest, RequestedClientCertificateIsOptional) {
+  TlsServerOptions server = ServerOptions(pki_);
+  server.client_certificates = TlsClientCertificates::kRequest;
+  server.client_ca_file = pki_.ca.certificate_file;
+  ASSERT_NO_FATAL_FAILURE(Start(ClientOptions(pki_), server));
+  Pump(client_, server_);
+  ASSERT_EQ(server_.session->state(), State::kOpen)
+      << server_.session->status();
+  ASSERT_TRUE(client_.session->Write("ping").ok());
+  Pump(client_, server_);
+  EXPECT_EQ(server_.received, "ping");
+  EXPECT_EQ(client_.session->state(), State::kOpen);
+  EXPECT_EQ(server_.session->peer_name(), "");
+}
+
 TEST_F(TlsSessionTest, ServerNameMismatchFailsVerification) {
   TlsClientOptions client = ClientOptions(pki_);
   client.server_name = "example.com";
