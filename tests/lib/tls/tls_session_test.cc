@@ -363,7 +363,7 @@ TEST_F(TlsSessionTest, PlainProxyConnectRequestIsRecognised) {
   EXPECT_TRUE(server_.session->plain_http_request());
 }
 
-TEST_F(TlsSessionTest, RenegotiationIsRefused) {
+TEST_F(TlsSessionTest, ServerRefusesClientInitiatedRenegotiation) {
   ASSERT_NO_FATAL_FAILURE(Start(ClientOptions(pki_), ServerOptions(pki_)));
   // Renegotiation exists only up to TLS 1.2.
   SSL_set_max_proto_version(client_.session->native_handle(), TLS1_2_VERSION);
@@ -381,6 +381,23 @@ TEST_F(TlsSessionTest, RenegotiationIsRefused) {
   ASSERT_EQ(client_.session->state(), State::kFailed);
   EXPECT_THAT(client_.session->status().message(),
               HasSubstr("no renegotiation"));
+}
+
+TEST_F(TlsSessionTest, ClientRefusesServerInitiatedRenegotiation) {
+  ASSERT_NO_FATAL_FAILURE(Start(ClientOptions(pki_), ServerOptions(pki_)));
+  SSL_set_max_proto_version(client_.session->native_handle(), TLS1_2_VERSION);
+  Pump(client_, server_);
+  ASSERT_EQ(client_.session->state(), State::kOpen);
+
+  // A server that does not refuse it sends a HelloRequest.
+  SSL* server = server_.session->native_handle();
+  SSL_clear_options(server, SSL_OP_NO_RENEGOTIATION);
+  ASSERT_EQ(SSL_renegotiate(server), 1);
+  SSL_do_handshake(server);
+  Pump(client_, server_);
+  EXPECT_EQ(SSL_num_renegotiations(client_.session->native_handle()), 0);
+  ASSERT_EQ(server_.session->state(), State::kFailed);
+  EXPECT_EQ(server_.session->peer_alert(), "no renegotiation");
 }
 
 }  // namespace
