@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_format.h"
 #include "lib/net/address.h"
+#include "lib/net/endpoint.h"
 
 namespace baton::cli {
 
@@ -36,6 +37,15 @@ bool ValidateAddressLiteral(const char* flag, const std::string& value) {
                "--%s=%s: not an IPv4 or IPv6 address literal "
                "(e.g. 127.0.0.1, ::1, 0.0.0.0; names are not resolved)\n",
                flag, value.c_str());
+  return false;
+}
+
+bool ValidateListenAddress(const char* flag, const std::string& value) {
+  if (!net::IsUnixEndpoint(value)) return ValidateAddressLiteral(flag, value);
+  absl::StatusOr<net::Endpoint> e = net::ParseListenAddress(value);
+  if (e.ok()) return true;
+  std::fprintf(stderr, "--%s: %s\n", flag,
+               std::string(e.status().message()).c_str());
   return false;
 }
 
