@@ -44,7 +44,7 @@ bool ValidateThreads(const char* flag, int32_t value) {
 }  // namespace
 
 DEFINE_validator(port, &baton::cli::ValidatePort<baton::cli::PortUse::kListen>);
-DEFINE_validator(address, &baton::cli::ValidateListenAddress);
+DEFINE_validator(address, &baton::cli::ValidateAddressOrUnix);
 DEFINE_validator(threads, &ValidateThreads);
 
 namespace baton::flags {

@@ -40,7 +40,7 @@ bool ValidateAddressLiteral(const char* flag, const std::string& value) {
   return false;
 }
 
-bool ValidateListenAddress(const char* flag, const std::string& value) {
+bool ValidateAddressOrUnix(const char* flag, const std::string& value) {
   if (!net::IsUnixEndpoint(value)) return ValidateAddressLiteral(flag, value);
   absl::StatusOr<net::Endpoint> e = net::ParseListenAddress(value);
   if (e.ok()) return true;
