@@ -42,10 +42,12 @@ bool ValidateAddressLiteral(const char* flag, const std::string& value) {
 
 bool ValidateAddressOrUnix(const char* flag, const std::string& value) {
   if (!net::IsUnixEndpoint(value)) return ValidateAddressLiteral(flag, value);
-  absl::StatusOr<net::Endpoint> e = net::ParseListenAddress(value);
-  if (e.ok()) return true;
-  std::fprintf(stderr, "--%s: %s\n", flag,
-               std::string(e.status().message()).c_str());
+  sockaddr_storage addr;
+  absl::StatusOr<socklen_t> len = net::ParseUnixAddress(
+      absl::string_view(value).substr(net::kUnixPrefix.size()), &addr);
+  if (len.ok()) return true;
+  std::fprintf(stderr, "--%s=%s: %s (want unix:/path or unix:@name)\n", flag,
+               value.c_str(), std::string(len.status().message()).c_str());
   return false;
 }
 

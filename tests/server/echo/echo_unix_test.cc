@@ -175,5 +175,18 @@ TEST(EchoUnixTest, PortWithAUnixAddressIsRefused) {
   EXPECT_FALSE(Exists(dir.Path("p.sock")));
 }
 
+TEST(EchoUnixTest, UnixModeWithoutAUnixAddressIsRefused) {
+  ChildServer server;
+  ASSERT_FALSE(
+      server.Start(EchoBinary(), {"--port=0", "--unix_mode=0600"}).ok());
+  absl::StatusOr<int> status = server.WaitExit(20000);
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2)
+      << server.output();
+  EXPECT_NE(server.output().find("--unix_mode needs a --address=unix:/path"),
+            std::string::npos)
+      << server.output();
+}
+
 }  // namespace
 }  // namespace baton
