@@ -35,8 +35,10 @@
 #include "lib/tls/tls_context.h"
 
 DEFINE_string(mode, "barrier", "barrier | pingpong | http");
-DEFINE_string(host, "127.0.0.1", "server address (IPv4 or IPv6 literal)");
-DEFINE_int32(port, 12345, "server port");
+DEFINE_string(host, "127.0.0.1",
+              "server address (IPv4 or IPv6 literal), or a Unix socket: "
+              "unix:/path or unix:@name (--port is then not used)");
+DEFINE_int32(port, 12345, "server port (TCP)");
 DEFINE_int32(threads, 1, "client threads");
 DEFINE_int32(rounds, 10, "barrier: round trips per thread");
 DEFINE_int32(size, 13,
@@ -339,7 +341,7 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
   std::atomic<int64_t> done{0};
   baton::client::HttpLoadOptions o;
   o.endpoint = endpoint;
-  o.host_header = endpoint.text;
+  o.host_header = endpoint.host_header;
   o.path = FLAGS_path;
   o.threads = FLAGS_threads;
   o.connections = FLAGS_connections;
@@ -386,7 +388,7 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
 
 DEFINE_validator(mode, &ValidMode);
 DEFINE_validator(path, &ValidPath);
-DEFINE_validator(host, &baton::cli::ValidateAddressLiteral);
+DEFINE_validator(host, &baton::cli::ValidateAddressOrUnix);
 DEFINE_validator(port,
                  &baton::cli::ValidatePort<baton::cli::PortUse::kConnect>);
 DEFINE_validator(threads, &baton::cli::ValidatePositive<int32_t>);

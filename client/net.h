@@ -15,11 +15,16 @@ namespace baton::client {
 struct Endpoint {
   sockaddr_storage addr;
   socklen_t len = 0;
-  std::string text;  // "host:port" for messages
+  std::string text;  // "host:port" or "unix:/path" for messages
+  // What an HTTP request's Host header names: `text` for TCP, "localhost"
+  // for a Unix socket.
+  std::string host_header;
 };
 
 // Parses an IPv4/IPv6 literal and a port in 1..65535 (net::ParseSocketAddress);
-// `text` is net::JoinHostPort(host, port).
+// `text` is net::JoinHostPort(host, port). A `host` of "unix:/path" or
+// "unix:@name" is a Unix socket (net::ParseEndpoint); `port` is then not
+// used.
 absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port);
 
 // Connects a blocking socket with TCP_NODELAY and send/receive timeouts of
@@ -27,7 +32,10 @@ absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port);
 absl::StatusOr<int> ConnectBlocking(const Endpoint& endpoint, int timeout_ms);
 
 // Starts a non-blocking connect (TCP_NODELAY set). The socket becomes
-// writable once connected; check SO_ERROR then.
+// writable once connected; check SO_ERROR then. A Unix socket connects at
+// once or fails (there is no connect in progress): the connect blocks
+// while the listener's backlog is full, for up to 10 s, instead of failing
+// with EAGAIN, and the socket is non-blocking when returned.
 absl::StatusOr<int> ConnectNonBlocking(const Endpoint& endpoint);
 
 // Raises RLIMIT_NOFILE's soft limit towards `wanted` (up to the hard limit)

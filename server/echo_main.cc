@@ -2,6 +2,7 @@
 #include "server/echo_main.h"
 
 #include <gflags/gflags.h>
+#include <glog/logging.h>
 #include <signal.h>
 
 #include "absl/time/time.h"
@@ -38,7 +39,8 @@ int EchoMain(int argc, char** argv, const EchoMainHooks& hooks) {
       !hooks.usage.empty()
           ? hooks.usage
           : "echo server on baton's leader/followers epoll reactor\n"
-            "usage: echo [--port=N] [--address=A] [--threads=N] ...";
+            "usage: echo [--port=N] [--address=A | --address=unix:/path] "
+            "[--threads=N] ...";
   if (!flags::InitServer(&argc, &argv, usage.c_str())) return 2;
 
   // Block the stop signals before any thread starts, so every thread
@@ -54,13 +56,15 @@ int EchoMain(int argc, char** argv, const EchoMainHooks& hooks) {
   options.output_high_water = static_cast<size_t>(FLAGS_output_high_water);
   options.speculative_rounds = FLAGS_speculative_rounds;
   options.thread_name = "echo";
-  ListenOptions listen;
-  listen.address = FLAGS_address;
-  listen.port = FLAGS_port;
+  absl::StatusOr<ListenOptions> listen = flags::ListenFromFlags();
+  if (!listen.ok()) {
+    LOG(ERROR) << listen.status().message();
+    return 2;
+  }
   const HandlerFactory factory =
       hooks.handlers ? hooks.handlers() : EchoHandlerFactory();
   const int status = flags::ServeUntilSignal(
-      options, listen, [&factory](Reactor*) { return factory; }, stop_signals,
+      options, *listen, [&factory](Reactor*) { return factory; }, stop_signals,
       "(echo)");
   if (hooks.on_stop) hooks.on_stop();
   return status;

@@ -10,14 +10,17 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "baton/reactor.h"
 
 // Defined (and validated) once in flags.cc for every server that links this
 // library. A server whose port is not 12345 calls
 // baton::cli::SetFlagDefault("port", "...") before InitServer.
-DECLARE_int32(port);      // 0..65535, 0 picks a free port
-DECLARE_string(address);  // an IPv4 or IPv6 literal
-DECLARE_int32(threads);   // 0..kReactorMaxThreads, 0: one per CPU
+DECLARE_int32(port);        // 0..65535, 0 picks a free port
+DECLARE_string(address);    // an IPv4 or IPv6 literal, or unix:/path
+DECLARE_string(unix_mode);  // octal file mode for a unix:/path address
+DECLARE_int32(threads);     // 0..kReactorMaxThreads, 0: one per CPU
 
 namespace baton::flags {
 
@@ -35,6 +38,16 @@ bool ValidateDeferSeconds(const char* flag, int32_t value);
 // flags first), logging to stderr by default, and starts glog. Returns false
 // after logging why if positional arguments are left over.
 bool InitServer(int* argc, char*** argv, const char* usage);
+
+// ListenOptions for --address, --port and --unix_mode: a TCP address and
+// port, or a Unix socket (--address=unix:/path or unix:@name). A --port
+// given on the command line with a unix address, or --unix_mode without
+// one, is INVALID_ARGUMENT (the message names the flags).
+absl::StatusOr<ListenOptions> ListenFromFlags();
+
+// What a server listens on, for its log: "ADDR:PORT" with the bound
+// `port`, or "unix:PATH".
+std::string ListenText(const ListenOptions& listen, int port);
 
 // --threads as a count: the flag, or one per CPU when it is 0.
 int ThreadCount();

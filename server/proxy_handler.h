@@ -69,7 +69,8 @@ struct ProxyCounters {
 };
 
 // Parses "IP:PORT" or "[IPv6]:PORT" (IP literals only: host names are not
-// resolved) into `options`.
+// resolved), or "unix:/path" / "unix:@name" (options->unix_path, port 0),
+// into `options`.
 absl::Status ParseUpstream(absl::string_view text, ConnectOptions* options);
 
 // The proxy's shared state: the configuration, the live pairs and the

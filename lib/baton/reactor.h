@@ -114,6 +114,23 @@ struct ListenOptions {
   std::string address = "127.0.0.1";
   // 0 picks a free port; Listen returns the one bound.
   int port = 0;
+  // Non-empty: listen on this Unix domain stream socket instead of TCP
+  // (`address` is ignored, `port` must be 0 and Listen returns 0). A file
+  // path ("/run/echo.sock"), or '@' and a name in Linux's abstract
+  // namespace ("@echo": no file, no permissions). A socket file left at the
+  // path by a run that did not remove it (nobody listens on it) is
+  // replaced; a path someone listens on is ALREADY_EXISTS, a path that is
+  // not a socket FAILED_PRECONDITION (both left alone). The file is removed
+  // when the listener shuts (Stop, Drain, StopAccepting, destruction), if
+  // the path still names the file this listener created. The connection
+  // contract is the same as over TCP; reuse_port and defer_accept_seconds
+  // are TCP options and INVALID_ARGUMENT here.
+  std::string unix_path;
+  // For a unix_path file: its permission bits (e.g. 0660), set with chmod
+  // after bind and before listen, so they hold before any client can
+  // connect. -1 leaves what bind made (0777 minus the umask). Must be -1
+  // for an abstract name and for TCP.
+  int unix_mode = -1;
   int backlog = 1024;
   bool reuse_port = false;
   // > 0: for protocols where the client speaks first (HTTP). The kernel
@@ -131,6 +148,12 @@ struct ConnectOptions {
   std::string address = "127.0.0.1";
   // 1..65535.
   int port = 0;
+  // Non-empty: connect to this Unix domain stream socket instead (a file
+  // path, or '@' and an abstract name; see ListenOptions::unix_path);
+  // `address` is ignored and `port` must be 0. A listener whose backlog is
+  // full refuses at once (EAGAIN) instead of keeping the attempt waiting:
+  // that attempt fails with UNAVAILABLE and counts as one of max_attempts.
+  std::string unix_path;
   // Each attempt fails with DEADLINE_EXCEEDED if not connected by then.
   // Must be positive; absl::InfiniteDuration() means no deadline (the
   // attempt waits for the kernel's own connect timeout).
@@ -163,8 +186,9 @@ class Reactor {
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  // Binds and listens on `options.address`:`options.port`; each accepted
-  // connection gets a handler from `factory`. Returns the bound port.
+  // Binds and listens on `options.address`:`options.port` (or on
+  // `options.unix_path`); each accepted connection gets a handler from
+  // `factory`. Returns the bound port (0 for a Unix socket).
   // Callable before or after Start().
   absl::StatusOr<int> Listen(const ListenOptions& options,
                              HandlerFactory factory);
@@ -175,17 +199,19 @@ class Reactor {
   absl::StatusOr<ConnectionId> Adopt(int fd, HandlerFactory factory);
 
   // Opens an outbound TCP connection to `options.address`:`options.port`
-  // and serves it with a handler from `factory`; safe from any thread,
-  // including handlers. Returns the connection's id at once (it stays the
-  // same across retries); the connect itself completes on a reactor thread
-  // through the same epoll (non-blocking connect, EPOLLOUT, SO_ERROR).
+  // (or a Unix socket connection to `options.unix_path`) and serves it with a
+  // handler from `factory`; safe from any thread, including handlers. Returns
+  // the connection's id at once (it stays the same across retries); the connect
+  // itself completes on a reactor thread through the same epoll (non-blocking
+  // connect, EPOLLOUT, SO_ERROR).
   //   * connected: OnOpen, then the usual callbacks;
   //   * failed for good (every attempt refused, unreachable or timed out;
   //     Close / Abort / Drain / Stop while connecting): OnClose with the
   //     reason and no OnOpen before it: UNAVAILABLE "connect HOST:PORT:
   //     Connection refused", DEADLINE_EXCEEDED "connect HOST:PORT: timed
-  //     out", CANCELLED "reactor stopped" / "reactor draining" / "closed
-  //     while connecting". No descriptor outlives the attempt.
+  //     out" (HOST:PORT is "unix:PATH" for a Unix socket), CANCELLED "reactor
+  //     stopped" / "reactor draining" / "closed while connecting". No
+  //     descriptor outlives the attempt.
   // Bytes given to Write(id) before the connection is up are queued and
   // sent once it is. Errors here (bad address or options, reactor stopping
   // or draining, max_connections reached) mean no handler was created.

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_format.h"
 #include "lib/net/address.h"
+#include "lib/net/endpoint.h"
 
 namespace baton::cli {
 
@@ -36,6 +37,17 @@ bool ValidateAddressLiteral(const char* flag, const std::string& value) {
                "--%s=%s: not an IPv4 or IPv6 address literal "
                "(e.g. 127.0.0.1, ::1, 0.0.0.0; names are not resolved)\n",
                flag, value.c_str());
+  return false;
+}
+
+bool ValidateAddressOrUnix(const char* flag, const std::string& value) {
+  if (!net::IsUnixEndpoint(value)) return ValidateAddressLiteral(flag, value);
+  sockaddr_storage addr;
+  absl::StatusOr<socklen_t> len = net::ParseUnixAddress(
+      absl::string_view(value).substr(net::kUnixPrefix.size()), &addr);
+  if (len.ok()) return true;
+  std::fprintf(stderr, "--%s=%s: %s (want unix:/path or unix:@name)\n", flag,
+               value.c_str(), std::string(len.status().message()).c_str());
   return false;
 }
 

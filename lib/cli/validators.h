@@ -53,6 +53,11 @@ bool ValidateByte(const char* flag, int32_t value);
 // An IPv4 or IPv6 literal (net::IsAddressLiteral); names are not resolved.
 bool ValidateAddressLiteral(const char* flag, const std::string& value);
 
+// An address literal (as ValidateAddressLiteral) or a Unix socket,
+// unix:/path or unix:@name (net::ParseListenAddress): what a server
+// listens on or a client connects to.
+bool ValidateAddressOrUnix(const char* flag, const std::string& value);
+
 }  // namespace baton::cli
 
 #endif  // BATON_CLI_VALIDATORS_H_

@@ -13,6 +13,7 @@
 
 #include "lib/internal/reactor_core.h"
 #include "lib/internal/socket_util.h"
+#include "lib/internal/unix_listener.h"
 #include "lib/net/errno_status.h"
 
 namespace baton::internal {
@@ -25,6 +26,32 @@ constexpr int kMaxAcceptsPerEvent = 64;
 // is re-armed, so exhaustion cannot turn into a busy loop.
 constexpr int64_t kAcceptBackoffNs = 50 * 1000 * 1000;
 
+// The listening socket for `options`: TCP (CreateListener) or, with a
+// unix_path, a Unix socket (CreateUnixListener), whose TCP-only options
+// are refused.
+absl::StatusOr<UnixListener> OpenListenSocket(const ListenOptions& options) {
+  if (options.unix_path.empty()) {
+    if (options.unix_mode != -1) {
+      return absl::InvalidArgumentError("unix_mode needs a unix_path");
+    }
+    absl::StatusOr<ScopedFd> fd = CreateListener(
+        options.address, options.port, options.backlog, options.reuse_port);
+    if (!fd.ok()) return fd.status();
+    return UnixListener{std::move(*fd), UnixSocketFile()};
+  }
+  if (options.port != 0) {
+    return absl::InvalidArgumentError(
+        "a Unix socket listener has no port (port must be 0)");
+  }
+  if (options.reuse_port || options.defer_accept_seconds != 0) {
+    return absl::InvalidArgumentError(
+        "reuse_port and defer_accept_seconds are TCP options: not for a "
+        "Unix socket listener");
+  }
+  return CreateUnixListener(options.unix_path, options.backlog,
+                            options.unix_mode);
+}
+
 }  // namespace
 
 absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
@@ -33,10 +60,11 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   if (options.defer_accept_seconds < 0) {
     return absl::InvalidArgumentError("defer_accept_seconds must be >= 0");
   }
-  absl::StatusOr<ScopedFd> fd = CreateListener(
-      options.address, options.port, options.backlog, options.reuse_port);
-  if (!fd.ok()) return fd.status();
-  absl::StatusOr<int> port = LocalPort(fd->get());
+  absl::StatusOr<UnixListener> socket = OpenListenSocket(options);
+  if (!socket.ok()) return socket.status();
+  ScopedFd* const fd = &socket->fd;
+  absl::StatusOr<int> port =
+      options.unix_path.empty() ? LocalPort(fd->get()) : 0;
   if (!port.ok()) return port.status();
   if (options.defer_accept_seconds > 0 &&
       ::setsockopt(fd->get(), IPPROTO_TCP, TCP_DEFER_ACCEPT,
@@ -52,6 +80,7 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   }
   auto listener = std::make_unique<Listener>();
   listener->fd = std::move(*fd);
+  listener->unix_file = std::move(socket->file);
   listener->factory = std::move(factory);
   listener->source = kListenerSourceBase + listeners_.size();
   listener->read_at_accept = options.defer_accept_seconds > 0;

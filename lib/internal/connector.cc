@@ -70,8 +70,12 @@ absl::Status ConnectError(const ConnectState& cs, int err) {
 absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
                                                   HandlerFactory factory) {
   if (!factory) return absl::InvalidArgumentError("no handler factory");
-  if (options.port < 1 || options.port > 65535) {
-    return absl::InvalidArgumentError("connect port must be in 1..65535");
+  if (options.unix_path.empty() ? options.port < 1 || options.port > 65535
+                                : options.port != 0) {
+    return absl::InvalidArgumentError(
+        options.unix_path.empty()
+            ? "connect port must be in 1..65535"
+            : "a Unix socket has no port (port must be 0)");
   }
   if (options.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("connect timeout must be positive");
@@ -86,10 +90,14 @@ absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
   }
   auto cs = std::make_unique<ConnectState>();
   absl::StatusOr<socklen_t> length =
-      net::ParseSocketAddress(options.address, options.port, &cs->address);
+      options.unix_path.empty()
+          ? net::ParseSocketAddress(options.address, options.port, &cs->address)
+          : net::ParseUnixAddress(options.unix_path, &cs->address);
   if (!length.ok()) return length.status();
   cs->address_length = *length;
-  cs->peer = net::JoinHostPort(options.address, options.port);
+  cs->peer = options.unix_path.empty()
+                 ? net::JoinHostPort(options.address, options.port)
+                 : net::UnixAddressString(options.unix_path);
   cs->timeout_ns = absl::ToInt64Nanoseconds(options.timeout);
   cs->max_attempts = options.max_attempts;
   cs->initial_backoff_ns = absl::ToInt64Nanoseconds(options.initial_backoff);
@@ -155,13 +163,15 @@ bool ReactorCore::StartAttempt(Slot* slot, bool* connected) {
   if (fd < 0) return AttemptFailed(slot, ConnectError(cs, errno));
   owner.fd = fd;
   owner.registered = false;
-  net::SetNoDelay(fd);
+  if (cs.address.ss_family != AF_UNIX) net::SetNoDelay(fd);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&cs.address),
                 cs.address_length) == 0) {
     *connected = true;
     return true;
   }
-  // EINTR: the connect goes on asynchronously, as for EINPROGRESS.
+  // EINTR: the connect goes on asynchronously, as for EINPROGRESS. (A
+  // Unix socket never answers EINPROGRESS: it connects at once or fails,
+  // with EAGAIN when the listener's backlog is full.)
   if (errno != EINPROGRESS && errno != EINTR) {
     return AttemptFailed(slot, ConnectError(cs, errno));
   }

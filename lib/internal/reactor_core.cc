@@ -104,7 +104,10 @@ void ReactorCore::Stop() {
     // listener's handler never sees its descriptor number reused; the
     // descriptors are closed after the workers are joined.
     MutexLock lock(&listeners_mu_);
-    for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
+    for (auto& listener : listeners_) {
+      ::shutdown(listener->fd.get(), SHUT_RDWR);
+      listener->unix_file.Remove();
+    }
   }
   scheduler_.Shutdown();
   const uint64_t one = 1;
@@ -138,7 +141,10 @@ void ReactorCore::ShutListenersLocked() {
   if (accepting_stopped_.exchange(true, std::memory_order_acq_rel)) return;
   // As in Stop: shutdown, not close; HandleListener sees
   // accepting_stopped() and leaves the listener disarmed.
-  for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
+  for (auto& listener : listeners_) {
+    ::shutdown(listener->fd.get(), SHUT_RDWR);
+    listener->unix_file.Remove();
+  }
 }
 
 void ReactorCore::Wait() {

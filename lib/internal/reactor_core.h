@@ -45,6 +45,7 @@
 #include "lib/internal/scheduler.h"
 #include "lib/internal/scoped_fd.h"
 #include "lib/internal/timer_queue.h"
+#include "lib/internal/unix_listener.h"
 
 namespace baton::internal {
 
@@ -188,6 +189,8 @@ class ReactorCore {
     // TCP_DEFER_ACCEPT: the first bytes are there at accept time; read them
     // then instead of waiting for an event.
     bool read_at_accept = false;
+    // A Unix socket listener's file, removed when the listener shuts.
+    UnixSocketFile unix_file;
   };
 
   // event_loop.cc

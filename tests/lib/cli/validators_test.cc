@@ -127,5 +127,21 @@ TEST(ValidatorsTest, AddressLiteral) {
   }
 }
 
+TEST(ValidatorsTest, AddressOrUnix) {
+  for (const char* address :
+       {"127.0.0.1", "::1", "unix:/run/echo.sock", "unix:@echo", "unix:rel"}) {
+    ExpectAccepted(&ValidateAddressOrUnix, "address", std::string(address));
+  }
+  ExpectRefused(&ValidateAddressOrUnix, "address", std::string("localhost"),
+                "localhost", "not an IPv4 or IPv6 address literal");
+  ExpectRefused(&ValidateAddressOrUnix, "address", std::string("unix:"),
+                "unix:", "empty Unix socket path");
+  ExpectRefused(&ValidateAddressOrUnix, "host", std::string("unix:@"), "unix:@",
+                "empty abstract Unix socket name");
+  const std::string too_long = "unix:/" + std::string(200, 'x');
+  ExpectRefused(&ValidateAddressOrUnix, "host", too_long, too_long,
+                "longer than 107 bytes");
+}
+
 }  // namespace
 }  // namespace baton::cli
