@@ -1,6 +1,5 @@
 // Public API implementation: Reactor, a thin facade over
-// internal::ReactorCore (lib/internal/reactor_core.h says which file holds
-// which part of it).
+// internal::ReactorCore (lib/internal/reactor_core.h lists its components).
 #include "baton/reactor.h"
 
 #include <signal.h>

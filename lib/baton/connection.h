@@ -98,6 +98,7 @@ class Reactor;
 
 namespace internal {
 struct Slot;
+class ConnectionLifetime;
 class ReactorCore;
 }  // namespace internal
 
@@ -207,7 +208,7 @@ class Connection {
   bool CancelTimer(TimerId id);
 
  private:
-  friend class internal::ReactorCore;
+  friend class internal::ConnectionLifetime;  // makes the ones handlers see
   Connection(internal::ReactorCore* core, internal::Slot* slot, ConnectionId id)
       : core_(core), slot_(slot), id_(id) {}
 

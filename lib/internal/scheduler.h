@@ -136,30 +136,29 @@ class Scheduler {
   // at 100 connections once every pass polled (docs/leader_follower.md).
   static constexpr uint64_t kParkPasses = 8;
 
-  // Per-thread bookkeeping passed by reference, so a signature shows which
-  // calls change what the thread is doing.
-  struct Seat {
-    bool running = false;  // counted in running_ (ran an item or a batch)
-  };
-
   enum class Role { kRun, kLead, kExit };
 
   Scheduler() = default;
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
+  // `running`, in Next and Handoff: the calling thread's own flag (false
+  // at first), true while it is counted in running_ (it ran an item or a
+  // batch since its last Next). Passed by reference, so a signature shows
+  // which calls change what the thread is doing.
+  //
   // Blocks until the caller has an item to run (kRun, `*item` set), holds
   // the leader role (kLead, `*timeout_ms` set: -1; kLeaderTimeoutMs while
   // other threads run items; 0 when it reached a poll mark with work still
   // queued), or the scheduler is shut down (kExit).
-  Role Next(Seat& seat, ReadyItem* item, int* timeout_ms)
+  Role Next(bool& running, ReadyItem* item, int* timeout_ms)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // The leader, back from epoll_wait: queues `items` (events taken and not
   // started; may be none) at the front, gives up the role and wakes
   // sleepers for the work. The caller then runs what it kept. Returns the
   // number woken.
-  int Handoff(Seat& seat, const ReadyItem* items, int n)
+  int Handoff(bool& running, const ReadyItem* items, int n)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // The leader, after an epoll_wait returned nothing (`waited`: it had a
