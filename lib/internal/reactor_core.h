@@ -283,13 +283,6 @@ class ReactorCore {
   bool Deliver(Slot* slot, absl::string_view data, bool in_extras);
   // ShutdownWrite once output is sent; false if that closed the connection.
   bool MaybeShutdownWrite(Slot* slot);
-  bool MayReread(Slot* slot);
-  // Whether the connection, which relayed what it just read, may be parked
-  // (ReactorOptions::park_relays) instead of re-armed.
-  bool MayPark(Slot* slot);
-  // For a parked connection taken over, with the kind of work it came
-  // back as: counts how the park ended and adapts its park_backoff.
-  void CountParkEnd(Slot* slot, WorkKind kind);
   // Arms the connection's socket with the interest it needs now (one
   // epoll_ctl). Returns false if that failed and tore the connection down.
   bool Rearm(Slot* slot);
