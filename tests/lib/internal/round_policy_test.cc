@@ -400,10 +400,11 @@ TEST_P(DecideTest, OutcomeAndAdaptedState) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, DecideTest, testing::ValuesIn(DecideCases()),
-                         [](const testing::TestParamInfo<DecideCase>& info) {
-                           return info.param.name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Table, DecideTest, testing::ValuesIn(DecideCases()),
+    [](const testing::TestParamInfo<DecideCase>& param_info) {
+      return param_info.param.name;
+    });
 
 TEST(DecideTest, MissesBackOffDoublingTo64AndAHitResets) {
   RoundPolicyState state;
@@ -486,8 +487,8 @@ INSTANTIATE_TEST_SUITE_P(
                  true,
                  {EPOLLIN, 1, true, false}},
         PlanCase{"ParkIdle", WorkKind::kParkIdle, true, {0, 0, false, false}}),
-    [](const testing::TestParamInfo<PlanCase>& info) {
-      return info.param.name;
+    [](const testing::TestParamInfo<PlanCase>& param_info) {
+      return param_info.param.name;
     });
 
 struct ParkEndCase {
@@ -531,8 +532,8 @@ INSTANTIATE_TEST_SUITE_P(
                                 ParkEnd::kIdle, 4, 4},
                     ParkEndCase{"IdleStopsAt64", true, WorkKind::kParkIdle, 32,
                                 ParkEnd::kIdle, 64, 64}),
-    [](const testing::TestParamInfo<ParkEndCase>& info) {
-      return info.param.name;
+    [](const testing::TestParamInfo<ParkEndCase>& param_info) {
+      return param_info.param.name;
     });
 
 }  // namespace
