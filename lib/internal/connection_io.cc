@@ -17,19 +17,11 @@
 #include "lib/internal/connection_output.h"
 #include "lib/internal/connection_timers.h"
 #include "lib/internal/connector.h"
+#include "lib/internal/round_policy.h"
 #include "lib/internal/worker_context.h"
 #include "lib/net/errno_status.h"
 
 namespace baton::internal {
-namespace {
-
-// Re-arms after a missed re-read before the next try (OwnerState::
-// reread_backoff).
-constexpr int kMinRereadBackoff = 8;
-constexpr int kMaxRereadBackoff = 64;
-
-}  // namespace
-
 ConnectionIo::ConnectionIo(const ReactorOptions& options, Poller& poller,
                            Scheduler& scheduler, CounterSet& counters,
                            Parts parts)
@@ -46,180 +38,85 @@ ConnectionIo::ConnectionIo(const ReactorOptions& options, Poller& poller,
 void ConnectionIo::Serve(Slot* slot, WorkKind kind, uint32_t revents,
                          int reread_round) {
   AssertClaimed(slot);
+  OwnerState& owner = slot->owner;
   // Taken over while parked: by a request (a Write to it, usually the
   // answer to what it relayed) or because its bound ran out.
-  const bool unparked = slot->owner.parked;
-  if (unparked) {
-    slot->owner.parked = false;
-    CountParkEnd(slot, kind);
-  }
-  // Read after the other ready work, as a re-read (if there is such work),
-  // instead of now (see kRequest below).
-  bool read_later = false;
-  switch (kind) {
-    case WorkKind::kEvent:
-      reread_round = 0;
+  const ParkEnd park_end = TakeOverPark(kind, &owner.policy);
+  switch (park_end) {
+    case ParkEnd::kNotParked:
       break;
-    case WorkKind::kReread:
-      revents = EPOLLIN;
-      DCHECK_GT(reread_round, 0);
+    case ParkEnd::kWoken:
+      Count(&WorkerCounters::park_wakes);
       break;
-    case WorkKind::kYield:
-      revents = EPOLLIN;  // it yielded with input left (ReadInput)
-      reread_round = 0;
+    case ParkEnd::kExpired:
+      Count(&WorkerCounters::park_expiries);
       break;
-    case WorkKind::kRequest:
-      // Nothing known to be readable. Woken by a request while parked (an
-      // event never finds it parked, it is disarmed): its input follows
-      // what is being sent now, so read it after the other ready work.
-      revents = 0;
-      reread_round = 0;
-      read_later = unparked;
-      break;
-    case WorkKind::kParkExpired:
-      revents = EPOLLIN;
-      reread_round = 1;  // read it as a re-read: a miss re-arms it
-      break;
-    case WorkKind::kParkIdle:
-      // Every thread went idle: re-arm it (below), nothing to read first.
-      revents = 0;
-      reread_round = 0;
-      break;
-    case WorkKind::kPollMark:
-      // Never returned by Scheduler::Next, so never here: nothing is known
-      // to be readable.
-      LOG(DFATAL) << "a poll mark carries no connection";
-      revents = 0;
-      reread_round = 0;
+    case ParkEnd::kIdle:
+      Count(&WorkerCounters::park_rearms);
       break;
   }
-  bool speculative = reread_round > 0;
+  DCHECK(kind != WorkKind::kReread || reread_round > 0);
+  LOG_IF(DFATAL, kind == WorkKind::kPollMark)
+      << "a poll mark carries no connection";
+  RoundPlan plan =
+      PlanServe(kind, revents, reread_round, park_end != ParkEnd::kNotParked);
   WorkerContext* worker = CurrentWorker();
+  const bool on_reactor_thread = InReactorThread();
   for (;;) {
     size_t bytes_read = 0;
-    slot->owner.input_left = false;
+    owner.input_left = false;
     const uint64_t writes_before = worker != nullptr ? worker->writes : 0;
-    if (!ServeRound(slot, revents, &bytes_read)) return;
-    if (speculative) {
-      speculative = false;
+    if (!ServeRound(slot, plan.revents, &bytes_read)) return;
+    RoundFacts facts;
+    facts.bytes_read = bytes_read;
+    facts.input_left = owner.input_left;
+    facts.relayed = worker != nullptr && worker->writes != writes_before;
+    facts.wants_input = owner.wants_input();
+    facts.open = owner.open();
+    facts.registered = owner.registered;
+    facts.armed = owner.armed;
+    facts.output_queued = slot->out_bytes.load(std::memory_order_relaxed) != 0;
+    facts.write_error = owner.write_error != 0;
+    facts.on_reactor_thread = on_reactor_thread;
+    facts.has_idle_thread = scheduler_.has_idle_thread();
+    facts.has_queued_work = scheduler_.has_queued_work();
+    facts.max_reread_rounds = max_reread_rounds_;
+    facts.park_enabled = park_relays_;
+    const RoundDecision decision = Decide(facts, &plan, &owner.policy);
+    if (decision.reread_counted) {
       Count(&WorkerCounters::speculative_reads);
-      if (bytes_read > 0) {
-        Count(&WorkerCounters::speculative_hits);
-        if (slot->owner.speculation < 3) ++slot->owner.speculation;
-        slot->owner.reread_backoff = kMinRereadBackoff;
-      } else {
-        slot->owner.speculation = 0;
-        slot->owner.reread_skips = 0;
-      }
+      if (decision.reread_hit) Count(&WorkerCounters::speculative_hits);
     }
-    if (slot->owner.input_left && slot->owner.wants_input()) {
-      // Input is waiting, and so is other ready work: read on after that
-      // work (the claim travels with the item, as for a re-read), so a bulk
-      // sender takes turns with the others, and what it was sent moves on
-      // (a proxy's peer flushes each chunk before the next is read).
-      scheduler_.PushClaimed(slot, WorkKind::kYield);
-      Count(&WorkerCounters::read_yields);
-      return;
+    switch (decision.outcome) {
+      case RoundOutcome::kYield:
+        scheduler_.PushClaimed(slot, WorkKind::kYield);
+        Count(&WorkerCounters::read_yields);
+        return;
+      case RoundOutcome::kPark:
+        if (scheduler_.Park(slot)) {
+          Count(&WorkerCounters::parks);
+          return;  // no longer ours
+        }
+        // Refused: a request or event came meanwhile. Serve it.
+        owner.armed = false;
+        ServeAgain(&plan, &owner.policy);
+        continue;
+      case RoundOutcome::kReadLater:
+      case RoundOutcome::kReread:
+        scheduler_.PushClaimed(slot, WorkKind::kReread, decision.reread_round);
+        return;
+      case RoundOutcome::kRearm:
+        if (!Rearm(slot)) return;  // the re-arm failed and tore it down
+        if (ConnectionTable::Release(slot)) return;
+        // An event may have been dropped as busy (disarming the fd).
+        owner.armed = false;
+        // Something arrived while we held the claim: an event on another
+        // thread (dropped there, and disarmed by the kernel), a foreign
+        // Write or a request. Look at everything again.
+        ServeAgain(&plan, &owner.policy);
+        continue;
     }
-    if (bytes_read > 0 && worker != nullptr &&
-        worker->writes != writes_before && MayPark(slot)) {
-      // It relayed what it read: its next input answers that, and comes
-      // with a Write to it, which takes it over (Scheduler, "Parking").
-      slot->owner.parked = true;
-      if (scheduler_.Park(slot)) {
-        Count(&WorkerCounters::parks);
-        return;  // no longer ours
-      }
-      slot->owner.parked = false;
-      // Refused: a request or event came meanwhile. Serve it.
-      slot->owner.armed = false;
-      revents = EPOLLIN | EPOLLOUT;
-      continue;
-    }
-    if (read_later && bytes_read == 0 && scheduler_.has_queued_work() &&
-        MayReread(slot)) {
-      scheduler_.PushClaimed(slot, WorkKind::kReread, /*reread_round=*/1);
-      return;
-    }
-    read_later = false;
-    if (bytes_read > 0 && reread_round < max_reread_rounds_ &&
-        MayReread(slot)) {
-      // Keep the claim: the connection goes to the back of the ready queue,
-      // to be read again (by whichever thread is free) after the work
-      // queued before it, and re-armed only if that read finds nothing.
-      scheduler_.PushClaimed(slot, WorkKind::kReread, reread_round + 1);
-      return;
-    }
-    if (!Rearm(slot)) return;  // the re-arm failed and tore it down
-    if (ConnectionTable::Release(slot)) return;
-    // An event may have been dropped as busy (disarming the fd).
-    slot->owner.armed = false;
-    // Something arrived while we held the claim: an event on another thread
-    // (dropped there, and disarmed by the kernel), a foreign Write or a
-    // request. Look at everything again; a read that finds nothing is cheap.
-    revents = EPOLLIN | EPOLLOUT;
   }
-}
-
-bool ConnectionIo::MayPark(Slot* slot) {
-  OwnerState& owner = slot->owner;
-  // Only a connection known to be disarmed (an event or a re-read brought
-  // it here, not a request while it was armed), with nothing of its own
-  // to send, may wait off epoll.
-  if (!park_relays_ || !InReactorThread() || owner.armed || !owner.registered ||
-      !owner.open() || !owner.wants_input() || owner.write_error != 0 ||
-      slot->out_bytes.load(std::memory_order_relaxed) != 0) {
-    return false;
-  }
-  if (owner.park_skips > 0) {
-    --owner.park_skips;
-    return false;
-  }
-  return true;
-}
-
-void ConnectionIo::CountParkEnd(Slot* slot, WorkKind kind) {
-  OwnerState& owner = slot->owner;
-  if (kind != WorkKind::kParkExpired && kind != WorkKind::kParkIdle) {
-    Count(&WorkerCounters::park_wakes);
-    owner.park_backoff = 0;
-    return;
-  }
-  // Its answer did not come as a Write in time (it may not be a relay's
-  // side at all: a chat client talks on its own), or the reactor ran dry
-  // first (a lightly loaded proxy, where parking saves nothing). Park it
-  // ever more rarely.
-  Count(kind == WorkKind::kParkIdle ? &WorkerCounters::park_rearms
-                                    : &WorkerCounters::park_expiries);
-  owner.park_backoff = static_cast<uint8_t>(
-      std::min(owner.park_backoff == 0 ? 1 : 2 * owner.park_backoff, 64));
-  owner.park_skips = owner.park_backoff;
-}
-
-bool ConnectionIo::MayReread(Slot* slot) {
-  OwnerState& owner = slot->owner;
-  // With a thread idle, the leader is waiting for the kernel: re-arming
-  // costs no latency, and a queued re-read would only wake that thread to
-  // read too early.
-  if (max_reread_rounds_ == 0 || !InReactorThread() ||
-      scheduler_.has_idle_thread() || !owner.registered || !owner.open() ||
-      !owner.wants_input() || owner.write_error != 0 ||
-      slot->out_bytes.load(std::memory_order_relaxed) != 0) {
-    return false;
-  }
-  if (owner.speculation == 0) {
-    // Its last re-read found nothing: re-arm at once for a while, then give
-    // speculation another chance (the peer's pace may have changed). A
-    // connection whose peer never answers that fast (a proxy's reading
-    // side) is tried ever more rarely.
-    if (++owner.reread_skips >= owner.reread_backoff) {
-      owner.speculation = 1;
-      owner.reread_backoff = static_cast<uint8_t>(
-          std::min(2 * owner.reread_backoff, kMaxRereadBackoff));
-    }
-    return false;
-  }
-  return true;
 }
 
 bool ConnectionIo::ServeRound(Slot* slot, uint32_t revents,

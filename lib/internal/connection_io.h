@@ -5,6 +5,9 @@
 // claim) and released. Every function here runs with the caller holding
 // the slot's claim.
 //
+// What happens after a round is decided by round_policy.h (Decide), a pure
+// function; Serve gathers its facts and applies its plan.
+//
 // Owns: nothing (a connection's state is its OwnerState).
 // Uses: ReactorOptions, Poller (re-arming), Scheduler (queueing, parking),
 //   CounterSet.
@@ -64,13 +67,6 @@ class ConnectionIo {
   // Serves one round; returns false if the connection was torn down. Adds
   // the bytes read to `*bytes_read`.
   bool ServeRound(Slot* slot, uint32_t revents, size_t* bytes_read);
-  bool MayReread(Slot* slot);
-  // Whether the connection, which relayed what it just read, may be parked
-  // (ReactorOptions::park_relays) instead of re-armed.
-  bool MayPark(Slot* slot);
-  // For a parked connection taken over, with the kind of work it came
-  // back as: counts how the park ended and adapts its park_backoff.
-  void CountParkEnd(Slot* slot, WorkKind kind);
   // Arms the connection's socket with the interest it needs now (one
   // epoll_ctl). Returns false if that failed and tore the connection down.
   bool Rearm(Slot* slot);
