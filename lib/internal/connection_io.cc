@@ -22,6 +22,7 @@
 #include "lib/net/errno_status.h"
 
 namespace baton::internal {
+
 ConnectionIo::ConnectionIo(const ReactorOptions& options, Poller& poller,
                            Scheduler& scheduler, CounterSet& counters,
                            Parts parts)
