@@ -5,6 +5,9 @@
 // Owns: the listeners (and their mutex), the accepting_stopped flag, the
 //   reserve descriptor given up when the process runs out of them.
 // Uses: Poller, ConnectionTable, CounterSet, AdoptGate.
+// Threads: Listen, Adopt, StopAccepting and ShutForStop are safe from
+//   any thread; HandleEvent runs on a worker; CloseListeners after the
+//   workers are joined.
 // Calls: EventLoop (stopping, Post, AddTimer), ConnectionLifetime
 //   (OpenConnection, Teardown).
 #ifndef BATON_INTERNAL_ACCEPTOR_H_

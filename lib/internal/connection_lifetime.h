@@ -8,6 +8,9 @@
 // Owns: the draining flag.
 // Uses: ReactorOptions, ConnectionTable, TimerQueue, CounterSet; the
 //   ReactorCore only to make Connection objects.
+// Threads: the caller holds the connection's claim, except SweepIdle (a
+//   timer callback), CloseAllAfterJoin (after the join) and the draining
+//   flag (any thread).
 // Calls: ConnectionIo::Serve (a new connection's first look),
 //   ConnectionTimers::CancelConnectionTimers (teardown), EventLoop::AddTimer
 //   and ForeignRequests::Request (the linger timeout, the idle sweep).

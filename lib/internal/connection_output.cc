@@ -23,7 +23,7 @@ namespace baton::internal {
 ConnectionOutput::ConnectionOutput(const ReactorOptions& options,
                                    CounterSet& counters,
                                    ConnectionLifetime* lifetime)
-    : options_(options),
+    : high_water_(options.output_high_water),
       track_activity_(ConnectionLifetime::TracksActivity(options)),
       counters_(counters),
       lifetime_(lifetime) {}

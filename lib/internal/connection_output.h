@@ -5,7 +5,7 @@
 // the caller holding the slot's claim.
 //
 // Owns: nothing (the queue is the slot's, under Slot::out_mu).
-// Uses: ReactorOptions, CounterSet.
+// Uses: ReactorOptions (read at construction), CounterSet.
 // Calls: ConnectionLifetime (Upcall for OnDrained, Teardown).
 #ifndef BATON_INTERNAL_CONNECTION_OUTPUT_H_
 #define BATON_INTERNAL_CONNECTION_OUTPUT_H_
@@ -63,8 +63,7 @@ class ConnectionOutput {
     counters_.Count(field, n);
   }
 
-  const ReactorOptions& options_;
-  const size_t high_water_ = options_.output_high_water;
+  const size_t high_water_;  // ReactorOptions::output_high_water
   // Reads and sends stamp last_activity_ms (ConnectionLifetime::
   // TracksActivity).
   const bool track_activity_;

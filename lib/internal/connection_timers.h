@@ -8,6 +8,7 @@
 //
 // Owns: nothing (a connection's timers live in its OwnerExtras).
 // Uses: TimerQueue, CounterSet.
+// Threads: the caller holds the connection's claim.
 // Calls: ForeignRequests::Request (from timer queue callbacks),
 //   ConnectionLifetime::Upcall (running a due timer).
 #ifndef BATON_INTERNAL_CONNECTION_TIMERS_H_

@@ -7,6 +7,8 @@
 //
 // Owns: nothing (a connect's state lives in the connection's OwnerExtras).
 // Uses: ConnectionTable, TimerQueue, CounterSet, AdoptGate.
+// Threads: Connect is safe from any thread; the rest runs on a worker
+//   holding the connection's claim.
 // Calls: EventLoop (stopping, Post), ConnectionLifetime (SetPhase,
 //   OpenHandler, Teardown, draining), ConnectionTimers::AddTimerDue,
 //   ConnectionIo::Serve (the first look at a new attempt).

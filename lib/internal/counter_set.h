@@ -2,6 +2,7 @@
 // block per worker plus one shared by every other thread, and the test that
 // tells a reactor's own worker threads from the rest.
 //
+// Threads: every function is safe from any thread.
 // Owns: the counter blocks. Calls: nothing (reads the calling thread's
 // WorkerContext). Every component that counts gets a reference to it.
 #ifndef BATON_INTERNAL_COUNTER_SET_H_

@@ -7,6 +7,8 @@
 //   after Stop), each worker's WorkerContext.
 // Uses: ReactorOptions, Poller, Scheduler, ConnectionTable, TimerQueue,
 //   CounterSet.
+// Threads: WorkerMain and Dispatch run on workers; Post, AddTimer, the
+//   stop flag and Wake are safe from any thread.
 // Calls: ConnectionIo::Serve (an event or an item for a connection),
 //   Acceptor::HandleEvent (a listener's event).
 #ifndef BATON_INTERNAL_EVENT_LOOP_H_

@@ -7,6 +7,7 @@
 //
 // Owns: nothing.
 // Uses: ConnectionTable, Scheduler, CounterSet (is this a worker thread).
+// Threads: every function is safe from any thread.
 // Calls: ConnectionOutput::SendQueuedNow (a Write claimed on a worker),
 //   ConnectionIo::Serve (posted, from other threads), EventLoop::Post.
 #ifndef BATON_INTERNAL_FOREIGN_REQUESTS_H_
