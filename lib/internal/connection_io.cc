@@ -1,6 +1,6 @@
 // Internal: serving a claimed connection. The owner's loop (Serve), reads
 // delivered to OnData, output flushed and OnDrained, the one re-arm per
-// claim, speculative re-reads, and the handler-side Write / SendFile.
+// claim, re-reads, and the handler-side Write / SendFile.
 // Every function here runs with the caller holding the slot's claim.
 #include <fcntl.h>
 #include <glog/logging.h>
@@ -112,8 +112,8 @@ void ReactorCore::Serve(Slot* slot, WorkKind kind, uint32_t revents,
     facts.park_enabled = park_relays_;
     const RoundDecision decision = Decide(facts, &plan, &owner.policy);
     if (decision.reread_counted) {
-      Add(&WorkerCounters::speculative_reads);
-      if (decision.reread_hit) Add(&WorkerCounters::speculative_hits);
+      Add(&WorkerCounters::rereads);
+      if (decision.reread_hit) Add(&WorkerCounters::reread_hits);
     }
     switch (decision.outcome) {
       case RoundOutcome::kYield:

@@ -26,7 +26,7 @@ bool ReactorCore::Request(ConnectionId id, uint32_t request) {
       // message). From elsewhere, a posted task. If the reactor is
       // stopping, the connection is closed after the join instead.
       if (InReactorThread()) {
-        if (request == 0) SendQueuedNow(slot);  // a Write: send it now
+        if (request == kOutputQueued) SendQueuedNow(slot);  // send it now
         // Serve requests and output, no read.
         scheduler_.PushClaimed(slot, WorkKind::kRequest);
       } else {
@@ -65,7 +65,7 @@ bool ReactorCore::Write(ConnectionId id, absl::string_view data) {
     slot->out->Append(data);
     slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
   }
-  Request(id, 0);
+  Request(id, kOutputQueued);
   return true;
 }
 

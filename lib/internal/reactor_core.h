@@ -9,7 +9,7 @@
 //                           epoll event, tasks, timers
 //   acceptor.cc             Listen, accepting, Adopt
 //   connection_io.cc        serving a claimed connection: reads, writes,
-//                           re-arming, speculative re-reads
+//                           re-arming, re-reads
 //   connection_lifetime.cc  opening, closing, lingering, teardown, the idle
 //                           sweep: every ConnectionPhase transition
 //   foreign_requests.cc     Write / Close / Abort from any thread
@@ -127,10 +127,10 @@ class ReactorCore {
     return timers_.Cancel(id, TimerKind::kReactor);
   }
   bool Write(ConnectionId id, absl::string_view data);
-  // Asks the owner of `id` to serve `request` (kCloseRequested, ...; 0 for
-  // "look at the output queue"): claims the connection for the calling
-  // thread and hands the claim to a reactor thread, or, if another thread
-  // owns it, leaves the request for that thread. False if `id` is stale.
+  // Asks the owner of `id` to serve `request` (kCloseRequested, ...;
+  // kOutputQueued for "look at the output queue"): claims the connection for
+  // the calling thread and hands the claim to a reactor thread, or, if another
+  // thread owns it, leaves the request for that thread. False if `id` is stale.
   bool Request(ConnectionId id, uint32_t request);
   // Bytes queued for `id`, 0 if stale (lock-free snapshot).
   size_t PendingOutput(ConnectionId id) const;
@@ -258,8 +258,9 @@ class ReactorCore {
 
   // connection_io.cc
   // The owner's loop: serves the connection as work of `kind` brought it
-  // (WorkKind) and its pending requests, then either queues it, still
-  // claimed, for a speculative re-read or re-arms and releases it.
+  // (WorkKind) and its pending requests, then does what Decide
+  // (round_policy.h) says: queues it, still claimed, to read on after other
+  // work (a yield or a re-read), parks it, or re-arms and releases it.
   // `revents`: kEvent's epoll events. `reread_round`: kReread's round.
   void Serve(Slot* slot, WorkKind kind, uint32_t revents = 0,
              int reread_round = 0);
@@ -294,12 +295,11 @@ class ReactorCore {
   const bool track_activity_ = options_.idle_timeout > absl::ZeroDuration() ||
                                options_.write_timeout > absl::ZeroDuration();
   // Consecutive re-reads a connection may have before it is re-armed
-  // (speculative_rounds, with -1 meaning no bound).
-  const int max_reread_rounds_ = options_.speculative_rounds < 0
+  // (reread_rounds, with -1 meaning no bound).
+  const int max_reread_rounds_ = options_.reread_rounds < 0
                                      ? std::numeric_limits<int>::max()
-                                     : options_.speculative_rounds;
-  const bool park_relays_ =
-      options_.park_relays && options_.speculative_rounds != 0;
+                                     : options_.reread_rounds;
+  const bool park_relays_ = options_.park_relays && options_.reread_rounds != 0;
   Reactor* owner_ = nullptr;
   Poller poller_;
   ScopedFd wake_;  // eventfd: posted tasks and Stop
