@@ -1,5 +1,5 @@
 // Internal: the owner's loop over a claimed connection (Serve): requests,
-// a round of input and output, then a yield, a speculative re-read, a park
+// a round of input and output, then a yield, a re-read, a park
 // or the one re-arm per claim. Every function here runs with the caller
 // holding the slot's claim.
 #include "lib/internal/connection_io.h"
@@ -85,8 +85,8 @@ void ConnectionIo::Serve(Slot* slot, WorkKind kind, uint32_t revents,
     facts.park_enabled = park_relays_;
     const RoundDecision decision = Decide(facts, &plan, &owner.policy);
     if (decision.reread_counted) {
-      Count(&WorkerCounters::speculative_reads);
-      if (decision.reread_hit) Count(&WorkerCounters::speculative_hits);
+      Count(&WorkerCounters::rereads);
+      if (decision.reread_hit) Count(&WorkerCounters::reread_hits);
     }
     switch (decision.outcome) {
       case RoundOutcome::kYield:

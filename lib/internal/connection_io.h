@@ -1,7 +1,7 @@
 // Internal header: ConnectionIo, the owner's loop over a claimed
 // connection (Serve): its requests, a round of input and output, then
 // whether it goes back on the ready queue still claimed (a yield, a
-// speculative re-read), is parked, or is re-armed (the one epoll_ctl per
+// re-read), is parked, or is re-armed (the one epoll_ctl per
 // claim) and released. Every function here runs with the caller holding
 // the slot's claim.
 //
@@ -53,8 +53,9 @@ class ConnectionIo {
   ConnectionIo& operator=(const ConnectionIo&) = delete;
 
   // The owner's loop: serves the connection as work of `kind` brought it
-  // (WorkKind) and its pending requests, then either queues it, still
-  // claimed, for a speculative re-read or re-arms and releases it.
+  // (WorkKind) and its pending requests, then does what Decide
+  // (round_policy.h) says: queues it, still claimed, to read on after other
+  // work (a yield or a re-read), parks it, or re-arms and releases it.
   // `revents`: kEvent's epoll events. `reread_round`: kReread's round.
   void Serve(Slot* slot, WorkKind kind, uint32_t revents = 0,
              int reread_round = 0);
@@ -78,12 +79,11 @@ class ConnectionIo {
 
   const ReactorOptions& options_;
   // Consecutive re-reads a connection may have before it is re-armed
-  // (speculative_rounds, with -1 meaning no bound).
-  const int max_reread_rounds_ = options_.speculative_rounds < 0
+  // (reread_rounds, with -1 meaning no bound).
+  const int max_reread_rounds_ = options_.reread_rounds < 0
                                      ? std::numeric_limits<int>::max()
-                                     : options_.speculative_rounds;
-  const bool park_relays_ =
-      options_.park_relays && options_.speculative_rounds != 0;
+                                     : options_.reread_rounds;
+  const bool park_relays_ = options_.park_relays && options_.reread_rounds != 0;
   Poller& poller_;
   Scheduler& scheduler_;
   CounterSet& counters_;

@@ -72,6 +72,13 @@ enum SlotFlags : uint32_t {
 constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested |
                                    kTimedOut | kTimerDue | kResumeRequested |
                                    kShutdownRequested;
+// The request of ForeignRequests::Request for a Reactor::Write: no flag, since
+// whoever serves the claim flushes the queued output anyway. Zero, so that
+// TryClaim raises nothing for it and Request can tell it from the others.
+inline constexpr uint32_t kOutputQueued = 0;
+static_assert((kOutputQueued & (kRequestFlags | kLive | kClaimed | kPending |
+                                kOutputClosed | kParked)) == 0,
+              "kOutputQueued must be no flag");
 
 inline uint32_t GenerationOf(uint64_t state) {
   return static_cast<uint32_t>(state >> 32);

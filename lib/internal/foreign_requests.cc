@@ -41,7 +41,8 @@ bool ForeignRequests::Request(ConnectionId id, uint32_t request) {
       // message). From elsewhere, a posted task. If the reactor is
       // stopping, the connection is closed after the join instead.
       if (counters_.InWorkerThread()) {
-        if (request == 0) output_->SendQueuedNow(slot);  // a Write: send it now
+        if (request == kOutputQueued)
+          output_->SendQueuedNow(slot);  // send it now
         // Serve requests and output, no read.
         scheduler_.PushClaimed(slot, WorkKind::kRequest);
       } else {
@@ -80,7 +81,7 @@ bool ForeignRequests::Write(ConnectionId id, absl::string_view data) {
     slot->out->Append(data);
     slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
   }
-  Request(id, 0);
+  Request(id, kOutputQueued);
   return true;
 }
 

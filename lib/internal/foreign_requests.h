@@ -40,10 +40,10 @@ class ForeignRequests {
   // Reactor::Write: queues `data` for `id`; false if `id` is stale or
   // closing.
   bool Write(ConnectionId id, absl::string_view data);
-  // Asks the owner of `id` to serve `request` (kCloseRequested, ...; 0 for
-  // "look at the output queue"): claims the connection for the calling
-  // thread and hands the claim to a reactor thread, or, if another thread
-  // owns it, leaves the request for that thread. False if `id` is stale.
+  // Asks the owner of `id` to serve `request` (kCloseRequested, ...;
+  // kOutputQueued for "look at the output queue"): claims the connection for
+  // the calling thread and hands the claim to a reactor thread, or, if another
+  // thread owns it, leaves the request for that thread. False if `id` is stale.
   bool Request(ConnectionId id, uint32_t request);
   // Bytes queued for `id`, 0 if stale (lock-free snapshot).
   size_t PendingOutput(ConnectionId id) const;

@@ -12,7 +12,7 @@
 //   Acceptor            Listen, accepting, StopAccepting, Adopt
 //   Connector           Connect: outbound connections (kConnecting)
 //   ConnectionIo        the owner's loop over a claimed connection: rounds,
-//                       yields, speculative re-reads, parking, re-arming
+//                       yields, re-reads, parking, re-arming
 //   ConnectionInput     reads delivered to OnData, retained input
 //   ConnectionOutput    the handler's Write / SendFile, flushing, OnDrained
 //   ConnectionLifetime  opening, closing, lingering, teardown, the idle

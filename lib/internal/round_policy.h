@@ -1,5 +1,5 @@
 // Internal header: what the owner of a connection does after serving one
-// round of it (ReactorCore::Serve) — yield to other ready work, park it,
+// round of it (ConnectionIo::Serve) — yield to other ready work, park it,
 // queue it for a re-read, or re-arm and release it — decided by one pure
 // function (Decide) of plain facts about the round (RoundFacts), the
 // claim's progress (RoundPlan) and the connection's adaptive state

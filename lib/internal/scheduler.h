@@ -5,7 +5,7 @@
 // Every worker loops on Next():
 //   kRun   an item from the ready queue: an epoll event some leader took
 //          and did not start, or a connection kept claimed for a
-//          speculative re-read. Items are taken one at a time, so none
+//          re-read. Items are taken one at a time, so none
 //          waits behind a handler that runs long (or a thread the kernel
 //          has descheduled) while another thread is free.
 //   kLead  the queue is empty and the leader role was vacant: the caller
@@ -84,7 +84,7 @@ enum class WorkKind : uint8_t {
   // An epoll event a leader took and did not start (`data`, `events`).
   // Queued by Handoff; RunItem dispatches it.
   kEvent,
-  // A connection kept claimed for a speculative re-read after a read that
+  // A connection kept claimed for a re-read after a read that
   // found input; `round` says which re-read this is, from 1. Queued by
   // Serve; a miss re-arms it.
   kReread,
@@ -93,8 +93,8 @@ enum class WorkKind : uint8_t {
   // readable, not as a re-read.
   kYield,
   // A connection claimed by a request (Reactor::Write / Close, a timer) on
-  // a thread that is not its owner: queued by ReactorCore::Request on a
-  // reactor thread (or posted from another thread). Served with no
+  // a thread that is not its owner: queued by ForeignRequests::Request on
+  // a reactor thread (or posted from another thread). Served with no
   // readiness assumed.
   kRequest,
   // A parked connection whose bound ran out. Queued by the scheduler
