@@ -21,7 +21,7 @@ DEFINE_int32(max_events, 64, "events taken per epoll_wait");
 DEFINE_int64(output_high_water, 4 << 20,
              "stop reading from a peer with this many reply bytes unsent");
 
-DEFINE_int32(speculative_rounds, -1,
+DEFINE_int32(reread_rounds, -1,
              "re-read a served connection behind the other ready work at "
              "most this many times in a row before re-arming it (-1: while "
              "each re-read finds data; 0: re-arm at once)");
@@ -30,7 +30,7 @@ DEFINE_validator(idle_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
 DEFINE_validator(write_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
 DEFINE_validator(max_events, &baton::flags::ValidateMaxEvents);
 DEFINE_validator(output_high_water, &baton::cli::ValidatePositive<int64_t>);
-DEFINE_validator(speculative_rounds, &baton::flags::ValidateRounds);
+DEFINE_validator(reread_rounds, &baton::flags::ValidateRounds);
 
 namespace baton {
 
@@ -54,7 +54,7 @@ int EchoMain(int argc, char** argv, const EchoMainHooks& hooks) {
   options.max_connections = static_cast<size_t>(FLAGS_max_connections);
   options.max_events = FLAGS_max_events;
   options.output_high_water = static_cast<size_t>(FLAGS_output_high_water);
-  options.speculative_rounds = FLAGS_speculative_rounds;
+  options.reread_rounds = FLAGS_reread_rounds;
   options.thread_name = "echo";
   absl::StatusOr<ListenOptions> listen = flags::ListenFromFlags();
   if (!listen.ok()) {

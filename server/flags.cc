@@ -55,7 +55,7 @@ bool ValidateMaxEvents(const char* flag, int32_t value) {
 
 bool ValidateRounds(const char* flag, int32_t value) {
   return cli::ValidateInRange(flag, value, kReactorUnboundedRereads,
-                              kReactorMaxSpeculativeRounds, " (-1: no bound)");
+                              kReactorMaxRereadRounds, " (-1: no bound)");
 }
 
 bool ValidateReadBufferSize(const char* flag, int64_t value) {

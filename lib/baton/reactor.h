@@ -91,7 +91,7 @@ struct ReactorOptions {
   // The connection stays claimed (and disarmed) meanwhile, so the ONESHOT
   // contract is unchanged; connections whose re-reads miss fall back to an
   // immediate re-arm. 0 disables.
-  int speculative_rounds = kReactorUnboundedRereads;
+  int reread_rounds = kReactorUnboundedRereads;
   // A connection whose handler relayed what it read to another connection
   // (Reactor::Write, as a proxy does) will next have input once the answer
   // comes back, as a Write to it. Instead of re-arming it, the reactor
@@ -103,7 +103,7 @@ struct ReactorOptions {
   // nothing while other threads run handlers), and re-armed at once when
   // every thread runs out of work; one that keeps waiting for its bound is
   // parked ever more rarely (docs/leader_follower.md, "Parking relayed
-  // connections"). Needs speculative_rounds != 0.
+  // connections"). Needs reread_rounds != 0.
   bool park_relays = true;
   // Name prefix for worker threads (visible in top -H, gdb).
   std::string thread_name = "baton";

@@ -4,6 +4,8 @@
 // EPOLLONESHOT, re-armed by Serve's one Rearm), completion is read with
 // SO_ERROR, and its deadline and back-off are timer queue entries that
 // raise kTimerDue on its id, never touch owner state themselves.
+#include "lib/internal/connector.h"
+
 #include <glog/logging.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -18,7 +20,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/internal/connection_extras.h"
-#include "lib/internal/reactor_core.h"
+#include "lib/internal/connection_io.h"
+#include "lib/internal/connection_lifetime.h"
+#include "lib/internal/connection_timers.h"
+#include "lib/internal/event_loop.h"
 #include "lib/net/address.h"
 #include "lib/net/clock.h"
 #include "lib/net/errno_status.h"
@@ -67,8 +72,40 @@ absl::Status ConnectError(const ConnectState& cs, int err) {
 
 }  // namespace
 
-absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
-                                                  HandlerFactory factory) {
+Connector::Connector(ConnectionTable& table, TimerQueue& timers,
+                     CounterSet& counters, AdoptGate& adopt_gate,
+                     EventLoop* loop, ConnectionLifetime* lifetime,
+                     ConnectionTimers* connection_timers, ConnectionIo* io)
+    : table_(table),
+      timers_(timers),
+      counters_(counters),
+      adopt_gate_(adopt_gate),
+      loop_(loop),
+      lifetime_(lifetime),
+      connection_timers_(connection_timers),
+      io_(io) {}
+
+bool Connector::stopping() const { return loop_->stopping(); }
+bool Connector::draining() const { return lifetime_->draining(); }
+bool Connector::Post(std::function<void()> task) {
+  return loop_->Post(std::move(task));
+}
+void Connector::Teardown(Slot* slot, const absl::Status& reason) {
+  lifetime_->Teardown(slot, reason);
+}
+void Connector::SetPhase(Slot* slot, ConnectionPhase to) {
+  lifetime_->SetPhase(slot, to);
+}
+bool Connector::OpenHandler(Slot* slot) { return lifetime_->OpenHandler(slot); }
+uint64_t Connector::AddTimerDue(Slot* slot, int64_t deadline_ns) {
+  return connection_timers_->AddTimerDue(slot, deadline_ns);
+}
+void Connector::Serve(Slot* slot, uint32_t revents) {
+  io_->Serve(slot, revents);
+}
+
+absl::StatusOr<ConnectionId> Connector::Connect(const ConnectOptions& options,
+                                                HandlerFactory factory) {
   if (!factory) return absl::InvalidArgumentError("no handler factory");
   if (options.unix_path.empty() ? options.port < 1 || options.port > 65535
                                 : options.port != 0) {
@@ -103,15 +140,15 @@ absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
   cs->initial_backoff_ns = absl::ToInt64Nanoseconds(options.initial_backoff);
   cs->max_backoff_ns = absl::ToInt64Nanoseconds(options.max_backoff);
 
-  // As Adopt: under adopt_mu_, so Wait's last sweep cannot miss the slot.
-  MutexLock lock(&adopt_mu_);
-  if (adopt_closed_ || stopping()) {
+  // As Adopt: under adopt_gate_.mu, so Wait's last sweep cannot miss the slot.
+  MutexLock lock(&adopt_gate_.mu);
+  if (adopt_gate_.closed || stopping()) {
     return absl::FailedPreconditionError("reactor stopped");
   }
   if (draining()) return absl::FailedPreconditionError("reactor draining");
   Slot* slot = table_.Allocate();
   if (slot == nullptr) {
-    Add(&WorkerCounters::rejected);
+    Count(&WorkerCounters::rejected);
     return absl::ResourceExhaustedError("max_connections reached");
   }
   // Claimed from birth; the claim travels with the task to a reactor
@@ -127,7 +164,7 @@ absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
   return id;
 }
 
-void ReactorCore::BeginConnect(Slot* slot, const HandlerFactory& factory) {
+void Connector::BeginConnect(Slot* slot, const HandlerFactory& factory) {
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;
   std::unique_ptr<ConnectionHandler> handler = factory();
@@ -151,11 +188,11 @@ void ReactorCore::BeginConnect(Slot* slot, const HandlerFactory& factory) {
   Serve(slot, connected ? static_cast<uint32_t>(EPOLLOUT) : 0u);
 }
 
-bool ReactorCore::StartAttempt(Slot* slot, bool* connected) {
+bool Connector::StartAttempt(Slot* slot, bool* connected) {
   OwnerState& owner = slot->owner;
   ConnectState& cs = *owner.extras->connect;
   ++cs.attempt;
-  Add(&WorkerCounters::connect_attempts);
+  Count(&WorkerCounters::connect_attempts);
   slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
                                std::memory_order_relaxed);
   const int fd = ::socket(cs.address.ss_family,
@@ -183,8 +220,8 @@ bool ReactorCore::StartAttempt(Slot* slot, bool* connected) {
   return true;
 }
 
-bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
-                                  uint32_t revents) {
+bool Connector::ServeConnecting(Slot* slot, uint32_t requests,
+                                uint32_t revents) {
   OwnerState& owner = slot->owner;
   if (requests & kAbortRequested) {
     Teardown(slot, absl::CancelledError("aborted while connecting"));
@@ -197,7 +234,7 @@ bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
     return false;
   }
   if (requests & kTimedOut) {
-    Add(&WorkerCounters::idle_timeouts);
+    Count(&WorkerCounters::idle_timeouts);
     Teardown(slot,
              absl::DeadlineExceededError("idle timeout while connecting"));
     return false;
@@ -243,7 +280,7 @@ bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
   return true;
 }
 
-bool ReactorCore::AttemptFailed(Slot* slot, const absl::Status& reason) {
+bool Connector::AttemptFailed(Slot* slot, const absl::Status& reason) {
   OwnerState& owner = slot->owner;
   ConnectState& cs = *owner.extras->connect;
   if (cs.timer != 0) {
@@ -256,7 +293,7 @@ bool ReactorCore::AttemptFailed(Slot* slot, const absl::Status& reason) {
     owner.registered = false;
   }
   if (cs.attempt >= cs.max_attempts || stopping() || draining()) {
-    Add(&WorkerCounters::connect_failures);
+    Count(&WorkerCounters::connect_failures);
     VLOG(1) << reason;
     Teardown(slot, cs.max_attempts == 1
                        ? reason
