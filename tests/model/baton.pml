@@ -121,7 +121,7 @@ byte timer_gen;          /* the id its callback will raise kTimerDue on */
 bool timer_due;          /* kTimerDue */
 #endif
 
-/* ---- tasks (ReactorCore::tasks_): Service tasks handed over by Kick ------- */
+/* ---- tasks (EventLoop::tasks_): Service tasks handed over by Kick -------- */
 byte tasks;
 
 /* ---- bookkeeping for the properties ---------------------------------------- */
@@ -329,7 +329,7 @@ inline park(mygen, again, got) {
 #endif
 
 /*
- * Service: the owner's loop (ReactorCore::Serve / ServeRound / Rearm /
+ * Service: the owner's loop (ConnectionIo::Serve / ServeRound / Rearm /
  * Release; what follows a round is Decide, lib/internal/round_policy.cc).
  * `mygen` is the generation the caller claimed. `reread` allows one re-read
  * round (RoundOutcome::kReread) before re-arming; `got` is set by a round
@@ -511,7 +511,7 @@ end_wait:
           service(mygen, again, closing, reread, got)
 #ifdef CONNECT
      :: ev == EV_TIMER ->
-          /* The deadline's callback: ServeRequest(id, kTimerDue). */
+          /* The deadline's callback: Request(id, kTimerDue). */
 #ifndef MUTANT_TIMER_NO_CLAIM
           d_step {
             if
@@ -599,7 +599,7 @@ proctype Peer() {
 }
 
 /* Kick: claim for the foreign thread and hand the claim to a worker, or
- * leave the work pending for the owner (ReactorCore::Request). A parked
+ * leave the work pending for the owner (ForeignRequests::Request). A parked
  * connection is taken over (TryClaim), as an unclaimed one is claimed. */
 inline kick(tgen, is_close, ok) {
   d_step {
