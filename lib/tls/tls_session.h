@@ -8,7 +8,7 @@
 //
 // How the reactor drives it (lib/internal/connection_io.cc):
 //
-// Read path (ReadInput / Deliver), on EPOLLIN or a speculative re-read:
+// Read path (ReadInput / Deliver), on EPOLLIN or a re-read:
 //   1. read(2) ciphertext into the read buffer and Feed() it (one copy into
 //      OpenSSL); on read() == 0, FeedEof().
 //   2. Loop Read(buffer, capacity) and pass each plaintext piece to OnData

@@ -64,7 +64,7 @@ def lines(spec):
         a,_,b=part.partition("-"); a=int(a); b=int(b or a); out+=range(a,b+1)
     return out
 NOTE = {
-    "re-reads": "kReread, MayReread and its backoff, speculation state, the "
+    "re-reads": "kReread, MayReread and its backoff, re-read confidence state, the "
                 "option and its validation, counters, has_idle_thread",
     "yields": "kYield, input_left, the queued-work hint (also read by "
               "parking's read_later), read_yields",
