@@ -4,6 +4,8 @@
 //   bench --mode=barrier  --threads=N [--rounds=10 --size=13 --output=FILE]
 //   bench --mode=pingpong --threads=T --connections=C --duration=S [--size=64]
 //         [--slow_connections=K --slow_byte=255 --round_trips=N]
+//         [--tls --tls_ca=FILE --tls_server_name=NAME
+//          --tls_new_handshake_per_request]
 //   bench --mode=http     --threads=T --connections=C --requests=N
 //   [--keepalive]
 //
@@ -30,13 +32,14 @@
 #include "client/summary.h"
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
+#include "lib/tls/tls_context.h"
 
 DEFINE_string(mode, "barrier", "barrier | pingpong | http");
-DEFINE_string(
-    host, "127.0.0.1",
-    "server address (IPv4 or IPv6 literal, or a host name looked up at "
-    "start)");
-DEFINE_int32(port, 12345, "server port");
+DEFINE_string(host, "127.0.0.1",
+              "server address (IPv4 or IPv6 literal, or a host name looked "
+              "up at start), or a Unix socket: unix:/path or unix:@name "
+              "(--port is then not used)");
+DEFINE_int32(port, 12345, "server port (TCP)");
 DEFINE_int32(threads, 1, "client threads");
 DEFINE_int32(rounds, 10, "barrier: round trips per thread");
 DEFINE_int32(size, 13,
@@ -66,6 +69,19 @@ DEFINE_string(path, "/", "http: request path");
 DEFINE_int32(timeout_ms, 5000,
              "a connect or reply that takes longer than this is an error");
 DEFINE_bool(json, false, "print the summary as one JSON object on stdout");
+DEFINE_bool(tls, false,
+            "pingpong: speak TLS, verifying the server's certificate "
+            "against --tls_ca and its name against --tls_server_name");
+DEFINE_string(tls_ca, "",
+              "pingpong --tls: trusted CA certificates (PEM file); empty: "
+              "the system store");
+DEFINE_string(tls_server_name, "",
+              "pingpong --tls: name sent as SNI and checked in the server's "
+              "certificate (an IP literal is checked against its IP "
+              "entries); empty: --host");
+DEFINE_bool(tls_new_handshake_per_request, false,
+            "pingpong --tls: every round trip on a new connection with a new "
+            "full handshake (its latency covers connect and handshake)");
 
 namespace {
 
@@ -252,6 +268,19 @@ Outcome RunPingPongMode(const Endpoint& endpoint) {
   o.slow_connections = FLAGS_slow_connections;
   o.slow_byte = static_cast<unsigned char>(FLAGS_slow_byte);
   o.round_trips_per_connection = FLAGS_round_trips;
+  o.tls_new_handshake_per_request = FLAGS_tls_new_handshake_per_request;
+  if (FLAGS_tls) {
+    baton::TlsClientOptions tls;
+    tls.ca_file = FLAGS_tls_ca;
+    tls.server_name =
+        FLAGS_tls_server_name.empty() ? FLAGS_host : FLAGS_tls_server_name;
+    absl::StatusOr<std::shared_ptr<const baton::tls::TlsContext>> context =
+        baton::tls::TlsContext::ForClient(tls);
+    if (!context.ok()) {
+      return Failed(absl::StrCat("--tls: ", context.status().message()));
+    }
+    o.tls = *std::move(context);
+  }
   if (o.slow_connections > o.connections) {
     return Failed(absl::StrCat("--slow_connections=", o.slow_connections,
                                " exceeds --connections=", o.connections,
@@ -266,7 +295,10 @@ Outcome RunPingPongMode(const Endpoint& endpoint) {
   out.fields.AddInt("threads", o.threads)
       .AddInt("connections", o.connections)
       .AddInt("size", static_cast<int64_t>(o.size))
-      .AddInt("all_round_trips", done.load());
+      .AddInt("all_round_trips", done.load())
+      .AddBool("tls", o.tls != nullptr)
+      .AddBool("tls_new_handshake_per_request",
+               o.tls != nullptr && o.tls_new_handshake_per_request);
   if (!r.ok()) return Failed(std::string(r.status().message()), out.fields);
   out.fields.AddInt("round_trips", r->round_trips)
       .AddDouble("seconds", r->seconds)
@@ -310,7 +342,7 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
   std::atomic<int64_t> done{0};
   baton::client::HttpLoadOptions o;
   o.endpoint = endpoint;
-  o.host_header = endpoint.text;
+  o.host_header = endpoint.host_header;
   o.path = FLAGS_path;
   o.threads = FLAGS_threads;
   o.connections = FLAGS_connections;
@@ -357,7 +389,7 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
 
 DEFINE_validator(mode, &ValidMode);
 DEFINE_validator(path, &ValidPath);
-DEFINE_validator(host, &baton::cli::ValidateAddressOrHostName);
+DEFINE_validator(host, &baton::cli::ValidateAddressOrUnix);
 DEFINE_validator(port,
                  &baton::cli::ValidatePort<baton::cli::PortUse::kConnect>);
 DEFINE_validator(threads, &baton::cli::ValidatePositive<int32_t>);
@@ -379,11 +411,19 @@ int main(int argc, char** argv) {
       "--output=FILE]\n"
       "  bench --mode=pingpong --threads=T --connections=C --duration=S "
       "[--slow_connections=K --round_trips=N]\n"
+      "    [--tls --tls_ca=FILE --tls_new_handshake_per_request]\n"
       "  bench --mode=http --threads=T --connections=C --requests=N "
       "[--keepalive]");
   baton::cli::ParseFlags(&argc, &argv);
   if (argc > 1) {
     std::fprintf(stderr, "bench: unexpected argument '%s'\n", argv[1]);
+    return 2;
+  }
+  if ((FLAGS_tls || FLAGS_tls_new_handshake_per_request ||
+       !FLAGS_tls_ca.empty() || !FLAGS_tls_server_name.empty()) &&
+      (FLAGS_mode != "pingpong" || !FLAGS_tls)) {
+    std::fprintf(stderr,
+                 "bench: the --tls flags are for --mode=pingpong --tls\n");
     return 2;
   }
   // Both parts were validated above; a host name is looked up now.

@@ -9,6 +9,7 @@
 // if any connection failed to open or was closed by the server while held.
 #include <gflags/gflags.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -20,11 +21,11 @@
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
 
-DEFINE_string(
-    host, "127.0.0.1",
-    "server address (IPv4 or IPv6 literal, or a host name looked up at "
-    "start)");
-DEFINE_int32(port, 12345, "server port");
+DEFINE_string(host, "127.0.0.1",
+              "server address (IPv4 or IPv6 literal, or a host name looked "
+              "up at start), or a Unix socket: unix:/path or unix:@name "
+              "(--port is then not used)");
+DEFINE_int32(port, 12345, "server port (TCP)");
 DEFINE_int32(connections, 1000, "idle connections to open and hold");
 DEFINE_bool(partial_request, false,
             "send an incomplete HTTP request on each connection, like a "
@@ -32,7 +33,7 @@ DEFINE_bool(partial_request, false,
 DEFINE_double(duration, 0, "seconds to hold (0: until SIGINT/SIGTERM)");
 DEFINE_int32(timeout_ms, 5000, "connect timeout per connection");
 
-DEFINE_validator(host, &baton::cli::ValidateAddressOrHostName);
+DEFINE_validator(host, &baton::cli::ValidateAddressOrUnix);
 DEFINE_validator(port,
                  &baton::cli::ValidatePort<baton::cli::PortUse::kConnect>);
 DEFINE_validator(connections, &baton::cli::ValidatePositive<int32_t>);
@@ -81,7 +82,9 @@ int main(int argc, char** argv) {
   o.endpoint = *endpoint;
   o.connections = FLAGS_connections;
   o.partial_request = FLAGS_partial_request;
-  o.host_header = FLAGS_host;
+  // As before for TCP (the host alone); "localhost" for a Unix socket.
+  o.host_header = o.endpoint.addr.ss_family == AF_UNIX ? o.endpoint.host_header
+                                                       : FLAGS_host;
   o.timeout_ms = FLAGS_timeout_ms;
   baton::client::DeadConnections dead(o);
   // The end of --duration counts from the start: the hold is what is left.

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/net/address.h"
 #include "lib/net/clock.h"
+#include "lib/net/endpoint.h"
 #include "lib/net/errno_status.h"
 #include "lib/net/lookup.h"
 #include "lib/net/socket_options.h"
@@ -20,7 +23,49 @@ namespace baton::client {
 
 using net::ErrnoStatus;
 
+namespace {
+
+// A full backlog makes a non-blocking Unix connect fail with EAGAIN; a
+// blocking one waits for room, bounded by SO_SNDTIMEO.
+constexpr int kUnixConnectTimeoutMs = 10000;
+
+absl::StatusOr<int> ConnectUnix(const Endpoint& endpoint, int timeout_ms) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoStatus("socket", errno);
+  timeval tv;
+  tv.tv_sec = timeout_ms / 1000;
+  tv.tv_usec = (timeout_ms % 1000) * 1000;
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  int rc;
+  do {
+    rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&endpoint.addr),
+                   endpoint.len);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    const int err = errno == EAGAIN ? ETIMEDOUT : errno;
+    ::close(fd);
+    return ErrnoStatus("connect to " + endpoint.text, err);
+  }
+  const timeval none = {};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+  return fd;
+}
+
+}  // namespace
+
 absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port) {
+  if (net::IsUnixEndpoint(host)) {
+    absl::StatusOr<net::Endpoint> unix = net::ParseEndpoint(host);
+    if (!unix.ok()) return unix.status();
+    Endpoint e;
+    absl::StatusOr<socklen_t> len =
+        net::ParseUnixAddress(unix->unix_path, &e.addr);
+    if (!len.ok()) return len.status();
+    e.len = *len;
+    e.text = unix->ToString();
+    e.host_header = "localhost";
+    return e;
+  }
   if (port < 1 || port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("port ", port, " is out of range 1..65535"));
@@ -33,10 +78,19 @@ absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port) {
   if (!len.ok()) return len.status();
   e.len = *len;
   e.text = net::JoinHostPort(host, port);
+  e.host_header = e.text;
   return e;
 }
 
 absl::StatusOr<int> ConnectNonBlocking(const Endpoint& endpoint) {
+  if (endpoint.addr.ss_family == AF_UNIX) {
+    absl::StatusOr<int> fd = ConnectUnix(endpoint, kUnixConnectTimeoutMs);
+    if (fd.ok()) {
+      const int flags = ::fcntl(*fd, F_GETFL);
+      ::fcntl(*fd, F_SETFL, flags | O_NONBLOCK);
+    }
+    return fd;
+  }
   const int fd = ::socket(endpoint.addr.ss_family,
                           SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return ErrnoStatus("socket", errno);
@@ -52,7 +106,9 @@ absl::StatusOr<int> ConnectNonBlocking(const Endpoint& endpoint) {
 }
 
 absl::StatusOr<int> ConnectBlocking(const Endpoint& endpoint, int timeout_ms) {
-  absl::StatusOr<int> fd = ConnectNonBlocking(endpoint);
+  absl::StatusOr<int> fd = endpoint.addr.ss_family == AF_UNIX
+                               ? ConnectUnix(endpoint, timeout_ms)
+                               : ConnectNonBlocking(endpoint);
   if (!fd.ok()) return fd;
   pollfd p = {*fd, POLLOUT, 0};
   int ready;

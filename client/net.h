@@ -15,12 +15,17 @@ namespace baton::client {
 struct Endpoint {
   sockaddr_storage addr;
   socklen_t len = 0;
-  std::string text;  // "host:port" for messages
+  std::string text;  // "host:port" or "unix:/path" for messages
+  // What an HTTP request's Host header names: `text` for TCP, "localhost"
+  // for a Unix socket.
+  std::string host_header;
 };
 
 // An IPv4/IPv6 literal, or a host name looked up now (blocking:
 // net::LookupHostBlocking with the system's configuration, first address), and
-// a port in 1..65535; `text` is net::JoinHostPort(host, port).
+// a port in 1..65535; `text` is net::JoinHostPort(host, port). A `host` of
+// "unix:/path" or "unix:@name" is a Unix socket (net::ParseEndpoint; never
+// looked up); `port` is then not used.
 absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port);
 
 // Connects a blocking socket with TCP_NODELAY and send/receive timeouts of
@@ -28,7 +33,10 @@ absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port);
 absl::StatusOr<int> ConnectBlocking(const Endpoint& endpoint, int timeout_ms);
 
 // Starts a non-blocking connect (TCP_NODELAY set). The socket becomes
-// writable once connected; check SO_ERROR then.
+// writable once connected; check SO_ERROR then. A Unix socket connects at
+// once or fails (there is no connect in progress): the connect blocks
+// while the listener's backlog is full, for up to 10 s, instead of failing
+// with EAGAIN, and the socket is non-blocking when returned.
 absl::StatusOr<int> ConnectNonBlocking(const Endpoint& endpoint);
 
 // Raises RLIMIT_NOFILE's soft limit towards `wanted` (up to the hard limit)

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "lib/tls/tls_session.h"
 
 namespace baton::client {
 namespace {
@@ -32,6 +33,10 @@ struct Conn {
   bool want_out = false;
   bool slow = false;  // sends messages marked with slow_byte
   bool done = false;  // completed round_trips_per_connection; closed
+  // TLS connections only: the engine and the ciphertext not sent yet.
+  std::unique_ptr<tls::TlsSession> tls;
+  std::string tls_out;
+  size_t tls_out_sent = 0;
 };
 
 class Worker {
@@ -48,8 +53,19 @@ class Worker {
   const std::string& PayloadFor(const Conn& c) const {
     return payloads_[c.slow][(c.seq + c.index) % kPayloads];
   }
+  // Connects `c` (and starts its TLS handshake); registers it with epoll.
+  absl::Status Open(Conn& c);
+  // Sends the current message from its start.
+  absl::Status StartMessage(Conn& c);
+  // Sends what is left of the current message (or, TLS, of its ciphertext).
   absl::Status Send(Conn& c);
+  absl::Status SendTls(Conn& c);
   absl::Status Receive(Conn& c, int64_t now, int64_t measure_ns);
+  absl::Status ReceiveTls(Conn& c, int64_t now, int64_t measure_ns);
+  // Checks `n` reply bytes against the message; on a whole round trip,
+  // records it and starts the next message.
+  absl::Status Consume(Conn& c, const char* data, size_t n, int64_t now,
+                       int64_t measure_ns);
   void SetInterest(Conn& c, bool want_out);
 
   const PingPongOptions& o_;
@@ -59,12 +75,65 @@ class Worker {
   std::vector<std::string> payloads_[2];  // fast, slow
   std::vector<Conn> conns_;
   std::vector<char> buffer_;
+  std::vector<char> plaintext_;  // TLS: decrypted reply bytes
   Histogram latency_[2];
   int64_t measured_[2] = {0, 0};
   int open_ = 0;  // connections still exchanging messages
 };
 
+absl::Status Worker::Open(Conn& c) {
+  absl::StatusOr<int> fd = ConnectBlocking(o_.endpoint, o_.timeout_ms);
+  if (!fd.ok()) return fd.status();
+  ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) | O_NONBLOCK);
+  c.fd = *fd;
+  c.want_out = false;
+  epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.u32 = c.index;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
+  if (o_.tls == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<tls::TlsSession>> session =
+      tls::TlsSession::Create(o_.tls);
+  if (!session.ok()) return session.status();
+  c.tls = *std::move(session);
+  c.tls_out.clear();
+  c.tls_out_sent = 0;
+  c.tls->Read(nullptr, 0);  // the ClientHello
+  return SendTls(c);
+}
+
+absl::Status Worker::StartMessage(Conn& c) {
+  if (c.tls == nullptr) return Send(c);
+  // Held by the engine until the handshake completes.
+  const absl::Status written = c.tls->Write(PayloadFor(c));
+  if (!written.ok()) return written;
+  return SendTls(c);
+}
+
+absl::Status Worker::SendTls(Conn& c) {
+  c.tls->TakeOutput(&c.tls_out);
+  while (c.tls_out_sent < c.tls_out.size()) {
+    const ssize_t n = ::send(c.fd, c.tls_out.data() + c.tls_out_sent,
+                             c.tls_out.size() - c.tls_out_sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        SetInterest(c, true);
+        return absl::OkStatus();
+      }
+      return absl::UnavailableError(absl::StrCat(
+          "connection ", c.index, ": send failed: ", std::strerror(errno)));
+    }
+    c.tls_out_sent += static_cast<size_t>(n);
+  }
+  c.tls_out.clear();
+  c.tls_out_sent = 0;
+  if (c.want_out) SetInterest(c, false);
+  return absl::OkStatus();
+}
+
 absl::Status Worker::Send(Conn& c) {
+  if (c.tls != nullptr) return SendTls(c);
   const std::string& payload = PayloadFor(c);
   while (c.sent < payload.size()) {
     const ssize_t n = ::send(c.fd, payload.data() + c.sent,
@@ -93,6 +162,7 @@ void Worker::SetInterest(Conn& c, bool want_out) {
 }
 
 absl::Status Worker::Receive(Conn& c, int64_t now, int64_t measure_ns) {
+  if (c.tls != nullptr) return ReceiveTls(c, now, measure_ns);
   for (;;) {
     const std::string& expected = PayloadFor(c);
     const size_t want = std::min(buffer_.size(), expected.size() - c.received);
@@ -108,43 +178,117 @@ absl::Status Worker::Receive(Conn& c, int64_t now, int64_t measure_ns) {
           "connection ", c.index, ": server closed the connection after ",
           c.received, " of ", expected.size(), " reply bytes"));
     }
-    if (std::memcmp(buffer_.data(), expected.data() + c.received, n) != 0) {
-      size_t at = 0;
-      while (buffer_[at] == expected[c.received + at]) ++at;
-      return absl::DataLossError(
-          absl::StrCat("connection ", c.index, ": reply byte ", c.received + at,
-                       " of message ", c.seq, " differs from what was sent"));
-    }
-    c.received += static_cast<size_t>(n);
-    if (c.received < expected.size()) continue;
-    // A whole round trip.
-    if (c.started_ns >= measure_ns) {
-      latency_[c.slow].Record(now - c.started_ns);
-      ++measured_[c.slow];
-    }
-    if (o_.progress != nullptr) {
-      o_.progress->fetch_add(1, std::memory_order_relaxed);
-    }
-    ++c.seq;
-    c.sent = 0;
-    c.received = 0;
-    c.started_ns = now;
-    if (o_.round_trips_per_connection > 0 &&
-        c.seq >= static_cast<uint64_t>(o_.round_trips_per_connection)) {
-      // Its share is done: nothing is left in flight on it.
-      ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
-      c.done = true;
-      --open_;
-      return absl::OkStatus();
-    }
-    return Send(c);
+    const uint64_t seq = c.seq;
+    const absl::Status status =
+        Consume(c, buffer_.data(), static_cast<size_t>(n), now, measure_ns);
+    if (!status.ok() || c.seq != seq) return status;
   }
+}
+
+absl::Status Worker::ReceiveTls(Conn& c, int64_t now, int64_t measure_ns) {
+  // Bounded: epoll is level-triggered, so what is left signals again.
+  for (int reads = 0; reads < 64; ++reads) {
+    const ssize_t n = ::recv(c.fd, buffer_.data(), buffer_.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
+      return absl::UnavailableError(absl::StrCat(
+          "connection ", c.index, ": receive failed: ", std::strerror(errno)));
+    }
+    if (n == 0) {
+      c.tls->FeedEof();
+    } else {
+      c.tls->Feed(absl::string_view(buffer_.data(), n));
+    }
+    // Everything the engine can decrypt now, then whatever it has to say
+    // (handshake messages, alerts).
+    for (;;) {
+      const size_t want = PayloadFor(c).size() - c.received;
+      const size_t got =
+          c.tls->Read(plaintext_.data(), std::min(plaintext_.size(), want));
+      if (got == 0) break;
+      const uint64_t seq = c.seq;
+      const absl::Status status =
+          Consume(c, plaintext_.data(), got, now, measure_ns);
+      if (!status.ok() || c.done) return status;
+      // A new connection replaced this one: its input is gone.
+      if (c.seq != seq && o_.tls_new_handshake_per_request) {
+        return absl::OkStatus();
+      }
+    }
+    if (c.tls->state() != tls::TlsSession::State::kHandshaking &&
+        c.tls->state() != tls::TlsSession::State::kOpen) {
+      SendTls(c).IgnoreError();  // an alert, if any
+      return absl::UnavailableError(absl::StrCat(
+          "connection ", c.index, ": ",
+          c.tls->status().ok() ? "server closed the TLS session"
+                               : c.tls->status().message(),
+          " after ", c.received, " of ", PayloadFor(c).size(), " reply bytes"));
+    }
+    const absl::Status sent = SendTls(c);
+    if (!sent.ok()) return sent;
+    if (n == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("connection ", c.index,
+                       ": server closed the connection during the "
+                       "TLS handshake"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Worker::Consume(Conn& c, const char* data, size_t n, int64_t now,
+                             int64_t measure_ns) {
+  const std::string& expected = PayloadFor(c);
+  if (std::memcmp(data, expected.data() + c.received, n) != 0) {
+    size_t at = 0;
+    while (data[at] == expected[c.received + at]) ++at;
+    return absl::DataLossError(
+        absl::StrCat("connection ", c.index, ": reply byte ", c.received + at,
+                     " of message ", c.seq, " differs from what was sent"));
+  }
+  c.received += n;
+  if (c.received < expected.size()) return absl::OkStatus();
+  // A whole round trip.
+  if (c.started_ns >= measure_ns) {
+    latency_[c.slow].Record(now - c.started_ns);
+    ++measured_[c.slow];
+  }
+  if (o_.progress != nullptr) {
+    o_.progress->fetch_add(1, std::memory_order_relaxed);
+  }
+  ++c.seq;
+  c.sent = 0;
+  c.received = 0;
+  c.started_ns = now;
+  if (o_.round_trips_per_connection > 0 &&
+      c.seq >= static_cast<uint64_t>(o_.round_trips_per_connection)) {
+    // Its share is done: nothing is left in flight on it.
+    if (c.tls != nullptr) {
+      c.tls->Close();
+      SendTls(c).IgnoreError();  // close_notify, best effort
+    }
+    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+    c.done = true;
+    --open_;
+    return absl::OkStatus();
+  }
+  if (c.tls != nullptr && o_.tls_new_handshake_per_request) {
+    c.tls->Close();
+    SendTls(c).IgnoreError();  // close_notify, best effort
+    ::close(c.fd);
+    c.fd = -1;
+    const absl::Status opened = Open(c);
+    if (!opened.ok()) return opened;
+  }
+  return StartMessage(c);
 }
 
 absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns, int64_t end_ns) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) return absl::InternalError("epoll_create1");
   buffer_.resize(std::max<size_t>(o_.size, 4096));
+  if (o_.tls != nullptr) plaintext_.resize(std::max<size_t>(o_.size, 16384));
   for (int i = 0; i < kPayloads; ++i) {
     // The marker byte only ever starts a slow message.
     std::string p = Payload(o_.size, id_ * 7919 + i);
@@ -158,29 +302,23 @@ absl::Status Worker::Run(int64_t start_ns, int64_t measure_ns, int64_t end_ns) {
   conns_.resize(o_.connections);
   absl::Status status;
   for (int i = 0; i < o_.connections && status.ok(); ++i) {
-    absl::StatusOr<int> fd = ConnectBlocking(o_.endpoint, o_.timeout_ms);
-    if (!fd.ok()) {
-      status = absl::Status(fd.status().code(),
-                            absl::StrCat("thread ", id_, ", connection ", i,
-                                         ": ", fd.status().message()));
-      break;
-    }
-    ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) | O_NONBLOCK);
     Conn& c = conns_[i];
-    c.fd = *fd;
     c.index = static_cast<uint32_t>(i);
     c.slow = i < o_.slow_connections;
-    epoll_event ev = {};
-    ev.events = EPOLLIN;
-    ev.data.u32 = c.index;
-    ::epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &ev);
+    const absl::Status opened = Open(c);
+    if (!opened.ok()) {
+      status = absl::Status(
+          opened.code(), absl::StrCat("thread ", id_, ", connection ", i, ": ",
+                                      opened.message()));
+      break;
+    }
     ++open_;
   }
   const int64_t now0 = std::max(NowNanos(), start_ns);
   for (Conn& c : conns_) {
     if (!status.ok() || c.fd < 0) break;
     c.started_ns = now0;
-    status = Send(c);
+    status = StartMessage(c);
   }
   std::vector<epoll_event> events(256);
   const int64_t timeout_ns = int64_t{o_.timeout_ms} * 1000000;

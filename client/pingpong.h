@@ -5,11 +5,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "client/histogram.h"
 #include "client/net.h"
+#include "lib/tls/tls_context.h"
 
 namespace baton::client {
 
@@ -35,6 +37,14 @@ struct PingPongOptions {
   // or at the end of duration_s, whichever comes first: a fixed amount of
   // work whose counts do not depend on the machine's speed.
   int64_t round_trips_per_connection = 0;
+  // When set (a client context), every connection speaks TLS: messages are
+  // encrypted, replies decrypted and then compared. The handshake happens
+  // before the first message's reply, so it counts in that latency.
+  std::shared_ptr<const tls::TlsContext> tls;
+  // With tls: each round trip runs on a new connection with a new full
+  // handshake (the cost of a handshake per request); the latency covers
+  // connect, handshake and echo.
+  bool tls_new_handshake_per_request = false;
 };
 
 // Round trips of one class of connections (fast or slow).

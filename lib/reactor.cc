@@ -1,6 +1,5 @@
 // Public API implementation: Reactor, a thin facade over
-// internal::ReactorCore (lib/internal/reactor_core.h says which file holds
-// which part of it).
+// internal::ReactorCore (lib/internal/reactor_core.h lists its components).
 #include "baton/reactor.h"
 
 #include <signal.h>
@@ -44,11 +43,11 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
   if (o.linger_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("linger_timeout must not be negative");
   }
-  if (o.speculative_rounds < kReactorUnboundedRereads ||
-      o.speculative_rounds > kReactorMaxSpeculativeRounds) {
+  if (o.reread_rounds < kReactorUnboundedRereads ||
+      o.reread_rounds > kReactorMaxRereadRounds) {
     return absl::InvalidArgumentError(
-        absl::StrCat("speculative_rounds must be -1 (no bound) or in 0..",
-                     kReactorMaxSpeculativeRounds));
+        absl::StrCat("reread_rounds must be -1 (no bound) or in 0..",
+                     kReactorMaxRereadRounds));
   }
   if (o.output_high_water < 1) {
     return absl::InvalidArgumentError("output_high_water must be positive");

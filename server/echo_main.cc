@@ -2,6 +2,7 @@
 #include "server/echo_main.h"
 
 #include <gflags/gflags.h>
+#include <glog/logging.h>
 #include <signal.h>
 
 #include "absl/time/time.h"
@@ -20,7 +21,7 @@ DEFINE_int32(max_events, 64, "events taken per epoll_wait");
 DEFINE_int64(output_high_water, 4 << 20,
              "stop reading from a peer with this many reply bytes unsent");
 
-DEFINE_int32(speculative_rounds, -1,
+DEFINE_int32(reread_rounds, -1,
              "re-read a served connection behind the other ready work at "
              "most this many times in a row before re-arming it (-1: while "
              "each re-read finds data; 0: re-arm at once)");
@@ -29,7 +30,7 @@ DEFINE_validator(idle_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
 DEFINE_validator(write_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
 DEFINE_validator(max_events, &baton::flags::ValidateMaxEvents);
 DEFINE_validator(output_high_water, &baton::cli::ValidatePositive<int64_t>);
-DEFINE_validator(speculative_rounds, &baton::flags::ValidateRounds);
+DEFINE_validator(reread_rounds, &baton::flags::ValidateRounds);
 
 namespace baton {
 
@@ -38,7 +39,8 @@ int EchoMain(int argc, char** argv, const EchoMainHooks& hooks) {
       !hooks.usage.empty()
           ? hooks.usage
           : "echo server on baton's leader/followers epoll reactor\n"
-            "usage: echo [--port=N] [--address=A] [--threads=N] ...";
+            "usage: echo [--port=N] [--address=A | --address=unix:/path] "
+            "[--threads=N] ...";
   if (!flags::InitServer(&argc, &argv, usage.c_str())) return 2;
 
   // Block the stop signals before any thread starts, so every thread
@@ -52,15 +54,17 @@ int EchoMain(int argc, char** argv, const EchoMainHooks& hooks) {
   options.max_connections = static_cast<size_t>(FLAGS_max_connections);
   options.max_events = FLAGS_max_events;
   options.output_high_water = static_cast<size_t>(FLAGS_output_high_water);
-  options.speculative_rounds = FLAGS_speculative_rounds;
+  options.reread_rounds = FLAGS_reread_rounds;
   options.thread_name = "echo";
-  ListenOptions listen;
-  listen.address = FLAGS_address;
-  listen.port = FLAGS_port;
+  absl::StatusOr<ListenOptions> listen = flags::ListenFromFlags();
+  if (!listen.ok()) {
+    LOG(ERROR) << listen.status().message();
+    return 2;
+  }
   const HandlerFactory factory =
       hooks.handlers ? hooks.handlers() : EchoHandlerFactory();
   const int status = flags::ServeUntilSignal(
-      options, listen, [&factory](Reactor*) { return factory; }, stop_signals,
+      options, *listen, [&factory](Reactor*) { return factory; }, stop_signals,
       "(echo)");
   if (hooks.on_stop) hooks.on_stop();
   return status;

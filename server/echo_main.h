@@ -2,7 +2,7 @@
 // shared with //server/compare:baton_echo (the same server plus the
 // head-of-line benchmark's slow rule), and the echo server's own flags
 // (--idle_timeout_ms, --write_timeout_ms, --max_events, --output_high_water,
-// --speculative_rounds), defined in echo_main.cc.
+// --reread_rounds), defined in echo_main.cc.
 #ifndef BATON_SERVER_ECHO_MAIN_H_
 #define BATON_SERVER_ECHO_MAIN_H_
 

@@ -7,23 +7,35 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "baton/reactor_limits.h"
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
 #include "lib/net/address.h"
+#include "lib/net/endpoint.h"
 #include "lib/net/lookup.h"
 
-DEFINE_int32(port, 12345, "TCP port to listen on (0 picks a free port)");
+DEFINE_int32(port, 12345,
+             "TCP port to listen on (0 picks a free port); must not be given "
+             "with a unix: --address");
 DEFINE_string(address, "127.0.0.1",
               "IPv4 or IPv6 address, or host name, to listen on (a name is "
-              "looked up once at start-up; its first address is used)");
+              "looked up once at start-up; its first address is used), or a "
+              "Unix socket: unix:/path (a socket file: a stale one nobody "
+              "listens on is replaced, ours is removed on exit) or unix:@name "
+              "(Linux's abstract namespace)");
 DEFINE_string(dns_servers, "",
               "DNS servers for host names in --address (and the proxy's "
               "--upstream), as IP[:PORT],...; empty: /etc/resolv.conf "
               "(/etc/hosts is read first either way)");
+DEFINE_string(unix_mode, "",
+              "with --address=unix:/path: the socket file's permission bits "
+              "in octal, e.g. 0660 (empty: 0777 minus the umask)");
 DEFINE_int32(threads, 0,
              "worker threads (0: one per CPU); poll_echo, select_echo and "
              "thread_echo choose their own threading and ignore it");
@@ -38,7 +50,7 @@ bool ValidateThreads(const char* flag, int32_t value) {
 }  // namespace
 
 DEFINE_validator(port, &baton::cli::ValidatePort<baton::cli::PortUse::kListen>);
-DEFINE_validator(address, &baton::cli::ValidateAddressOrHostName);
+DEFINE_validator(address, &baton::cli::ValidateAddressOrUnix);
 DEFINE_validator(threads, &ValidateThreads);
 
 namespace baton::flags {
@@ -49,7 +61,7 @@ bool ValidateMaxEvents(const char* flag, int32_t value) {
 
 bool ValidateRounds(const char* flag, int32_t value) {
   return cli::ValidateInRange(flag, value, kReactorUnboundedRereads,
-                              kReactorMaxSpeculativeRounds, " (-1: no bound)");
+                              kReactorMaxRereadRounds, " (-1: no bound)");
 }
 
 bool ValidateReadBufferSize(const char* flag, int64_t value) {
@@ -60,6 +72,67 @@ bool ValidateReadBufferSize(const char* flag, int64_t value) {
 
 bool ValidateDeferSeconds(const char* flag, int32_t value) {
   return cli::ValidateInRange(flag, value, 0, 60, " seconds");
+}
+
+namespace {
+
+// --address with a host name looked up (blocking): its first address as a
+// literal; a literal or a unix: address as it is.
+absl::StatusOr<std::string> AddressFlagLiteral() {
+  if (net::IsAddressLiteral(FLAGS_address) ||
+      net::IsUnixEndpoint(FLAGS_address)) {
+    return FLAGS_address;
+  }
+  absl::StatusOr<std::string> literal =
+      net::LookupHostBlocking(FLAGS_address, FLAGS_dns_servers);
+  if (!literal.ok()) {
+    return absl::Status(literal.status().code(),
+                        absl::StrCat("--address=", FLAGS_address, ": ",
+                                     literal.status().message()));
+  }
+  return literal;
+}
+
+}  // namespace
+
+absl::StatusOr<ListenOptions> ListenFromFlags() {
+  absl::StatusOr<std::string> address = AddressFlagLiteral();
+  if (!address.ok()) return address.status();
+  absl::StatusOr<net::Endpoint> where = net::ParseListenAddress(*address);
+  if (!where.ok()) return where.status();
+  ListenOptions listen;
+  if (!where->is_unix()) {
+    if (!FLAGS_unix_mode.empty()) {
+      return absl::InvalidArgumentError(
+          "--unix_mode needs a --address=unix:/path");
+    }
+    listen.address = where->host;
+    listen.port = FLAGS_port;
+    return listen;
+  }
+  if (!gflags::GetCommandLineFlagInfoOrDie("port").is_default) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--port=", FLAGS_port, " with --address=", FLAGS_address,
+                     ": a Unix socket has no port (leave --port out)"));
+  }
+  listen.unix_path = where->unix_path;
+  listen.port = 0;
+  if (!FLAGS_unix_mode.empty()) {
+    char* end = nullptr;
+    const long mode = std::strtol(FLAGS_unix_mode.c_str(), &end, 8);
+    if (*end != '\0' || mode < 0 || mode > 07777) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--unix_mode=", FLAGS_unix_mode,
+                       ": want octal 0..07777 (e.g. 0660)"));
+    }
+    listen.unix_mode = static_cast<int>(mode);
+  }
+  return listen;
+}
+
+std::string ListenText(const ListenOptions& listen, int port) {
+  return listen.unix_path.empty() ? net::JoinHostPort(listen.address, port)
+                                  : net::UnixAddressString(listen.unix_path);
 }
 
 int ThreadCount() {
@@ -78,16 +151,14 @@ bool InitServer(int* argc, char*** argv, const char* usage) {
   }
   // A host name is looked up here, before any reactor runs (the lookup may
   // block); the server listens on its first address.
-  if (!net::IsAddressLiteral(FLAGS_address)) {
-    absl::StatusOr<std::string> literal =
-        net::LookupHostBlocking(FLAGS_address, FLAGS_dns_servers);
-    if (!literal.ok()) {
-      LOG(ERROR) << "--address=" << FLAGS_address << ": "
-                 << literal.status().message();
-      return false;
-    }
-    LOG(INFO) << "--address=" << FLAGS_address << ": listening on " << *literal;
-    FLAGS_address = *literal;
+  absl::StatusOr<std::string> address = AddressFlagLiteral();
+  if (!address.ok()) {
+    LOG(ERROR) << address.status().message();
+    return false;
+  }
+  if (*address != FLAGS_address) {
+    LOG(INFO) << "--address=" << FLAGS_address << ": listening on " << *address;
+    FLAGS_address = *address;
   }
   return true;
 }

@@ -51,7 +51,8 @@ DEFINE_bool(serve_dotfiles, false,
 DEFINE_int32(defer_accept_seconds, 1,
              "accept a connection once its request has arrived and read it "
              "at once (TCP_DEFER_ACCEPT); a silent client is accepted after "
-             "about this long anyway (0: accept at connect)");
+             "about this long anyway (0: accept at connect; TCP only: not "
+             "used with a unix: --address)");
 
 namespace {
 bool ValidResponseSize(const char* flag, int64_t v) {
@@ -115,12 +116,17 @@ int main(int argc, char** argv) {
   config.request_timeout = absl::Milliseconds(FLAGS_request_timeout_ms);
   config.body_timeout = absl::Milliseconds(FLAGS_body_timeout_ms);
   config.max_body_bytes = static_cast<uint64_t>(FLAGS_max_body_bytes);
-  baton::ListenOptions listen;
-  listen.address = FLAGS_address;
-  listen.port = FLAGS_port;
-  listen.defer_accept_seconds = FLAGS_defer_accept_seconds;
+  absl::StatusOr<baton::ListenOptions> listen = baton::flags::ListenFromFlags();
+  if (!listen.ok()) {
+    LOG(ERROR) << listen.status().message();
+    return 2;
+  }
+  // TCP_DEFER_ACCEPT is a TCP option: a Unix listener does without it.
+  if (listen->unix_path.empty()) {
+    listen->defer_accept_seconds = FLAGS_defer_accept_seconds;
+  }
   const int status = baton::flags::ServeUntilSignal(
-      options, listen,
+      options, *listen,
       [&config](baton::Reactor* reactor) -> baton::HandlerFactory {
         config.reactor = reactor;
         return [&config] {

@@ -1,5 +1,7 @@
 // //server:proxy — a TCP proxy on baton's public API: every connection
 // accepted on --address:--port is relayed byte for byte to --upstream.
+// Either side may be a Unix socket (--address=unix:/path,
+// --upstream=unix:/path).
 //
 //   bazel run //server:proxy -- --port=8000 --upstream=127.0.0.1:12345
 //
@@ -38,7 +40,8 @@ DECLARE_int64(drain_timeout_ms);  // server/serve.cc
 
 DEFINE_string(upstream, "",
               "HOST:PORT to relay to (IP:PORT, [IPv6]:PORT, or a host name "
-              "looked up for each client without blocking)");
+              "looked up for each client without blocking), or a Unix "
+              "socket: unix:/path or unix:@name");
 DEFINE_int64(connect_timeout_ms, 5000,
              "give up on an upstream connect after this long");
 DEFINE_int32(connect_attempts, 1,
@@ -116,7 +119,8 @@ int main(int argc, char** argv) {
   if (!baton::flags::InitServer(
           &argc, &argv,
           "TCP proxy on baton\n"
-          "usage: proxy --upstream=HOST:PORT [--port=N] [--address=A] "
+          "usage: proxy --upstream=HOST:PORT|unix:/path [--port=N] "
+          "[--address=A|unix:/path] "
           "[--threads=N] ...")) {
     return 2;
   }
@@ -147,9 +151,11 @@ int main(int argc, char** argv) {
   options.read_buffer_size = static_cast<size_t>(FLAGS_read_buffer_size);
   options.park_relays = FLAGS_park_relays;
   options.dns_servers = FLAGS_dns_servers;
-  baton::ListenOptions listen;
-  listen.address = FLAGS_address;
-  listen.port = FLAGS_port;
+  absl::StatusOr<baton::ListenOptions> listen = baton::flags::ListenFromFlags();
+  if (!listen.ok()) {
+    LOG(ERROR) << listen.status().message();
+    return 2;
+  }
 
   absl::StatusOr<std::unique_ptr<baton::Reactor>> reactor =
       baton::Reactor::Create(options);
@@ -160,10 +166,10 @@ int main(int argc, char** argv) {
   // Declared after the reactor, destroyed before it: StopSoftly stops and
   // waits for the reactor first, and no connection exists before Start.
   baton::proxy::Proxy proxy(reactor->get(), config);
-  absl::StatusOr<int> port = (*reactor)->Listen(listen, proxy.ClientFactory());
+  absl::StatusOr<int> port = (*reactor)->Listen(*listen, proxy.ClientFactory());
   if (!port.ok()) {
     LOG(ERROR) << "cannot listen on "
-               << baton::net::JoinHostPort(listen.address, listen.port) << ": "
+               << baton::flags::ListenText(*listen, listen->port) << ": "
                << port.status().message();
     return 1;
   }
@@ -171,10 +177,9 @@ int main(int argc, char** argv) {
     LOG(ERROR) << "cannot start: " << s;
     return 1;
   }
-  LOG(INFO) << "listening on "
-            << baton::net::JoinHostPort(listen.address, *port) << " (proxy to "
-            << FLAGS_upstream << ") with " << (*reactor)->options().threads
-            << " threads";
+  LOG(INFO) << "listening on " << baton::flags::ListenText(*listen, *port)
+            << " (proxy to " << FLAGS_upstream << ") with "
+            << (*reactor)->options().threads << " threads";
   const int signal = baton::flags::WaitForSignal(stop_signals);
   return StopSoftly(reactor->get(), &proxy, stop_signals, signal);
 }

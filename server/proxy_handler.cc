@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "lib/net/address.h"
+#include "lib/net/endpoint.h"
 
 namespace baton::proxy {
 namespace {
@@ -288,6 +289,13 @@ std::string ProxyCounters::ToString() const {
 }
 
 absl::Status ParseUpstream(absl::string_view text, ConnectOptions* options) {
+  if (net::IsUnixEndpoint(text)) {
+    absl::StatusOr<net::Endpoint> unix = net::ParseEndpoint(text);
+    if (!unix.ok()) return unix.status();
+    options->unix_path = unix->unix_path;
+    options->port = 0;
+    return absl::OkStatus();
+  }
   const size_t colon = text.rfind(':');
   if (colon == text.npos || colon == 0) {
     return absl::InvalidArgumentError(

@@ -31,8 +31,7 @@ int ServeUntilSignal(
   absl::StatusOr<int> port =
       (*reactor)->Listen(listen, make_factory(reactor->get()));
   if (!port.ok()) {
-    LOG(ERROR) << "cannot listen on "
-               << net::JoinHostPort(listen.address, listen.port) << ": "
+    LOG(ERROR) << "cannot listen on " << ListenText(listen, listen.port) << ": "
                << port.status().message();
     return 1;
   }
@@ -40,9 +39,8 @@ int ServeUntilSignal(
     LOG(ERROR) << "cannot start: " << s;
     return 1;
   }
-  LOG(INFO) << "listening on " << net::JoinHostPort(listen.address, *port)
-            << " " << what << " with " << (*reactor)->options().threads
-            << " threads";
+  LOG(INFO) << "listening on " << ListenText(listen, *port) << " " << what
+            << " with " << (*reactor)->options().threads << " threads";
   const int signal = WaitForSignal(stop_signals);
   LOG(INFO) << "signal " << signal << ": draining "
             << (*reactor)->connection_count() << " connections (up to "

@@ -8,7 +8,7 @@
 #
 #   tools/compare.sh [--quick] --out=DIR [--scenario=all|main|hol] [--reps=N]
 #                    [--budget=S] [--models=a,b] [--hol_models=a,b] [--http]
-#                    [--base_echo=PATH]
+#                    [--base_echo=PATH] [--variant=NAME=PATH ...]
 #
 # Writes DIR/raw.csv (every run), DIR/results.csv (medians), DIR/report.md
 # and DIR/*.png. Loopback only. --quick trims the grid and bounds the run
@@ -29,6 +29,9 @@ usage() {
   echo "  base (and base-t2) beside baton: before/after in one run. Build"
   echo "  //server/compare:baton_echo there (it takes --slow_us for the"
   echo "  head-of-line runs), or //server:echo at commits before it existed"
+  echo "--variant=NAME=PATH (repeatable): another baton_echo build, run as model"
+  echo "  NAME (and NAME-t2; head-of-line model NAME) in the same interleaved"
+  echo "  runs: several builds (tools/mechanism_ab.sh) compared in one run"
 }
 
 QUICK=0
@@ -40,6 +43,9 @@ SCENARIO=all
 MODELS="baton baton-t2 asio asio-t2 poll select threads"
 HOL_MODELS=""
 BASE_ECHO=""  # --base_echo: //server/compare:baton_echo from another commit
+# --variant=NAME=PATH: more builds of baton_echo, as models NAME / NAME-t2.
+declare -A VARIANT_PATH=()
+VARIANT_NAMES=""
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
@@ -51,6 +57,16 @@ for arg in "$@"; do
     --models=*) MODELS="${arg#--models=}"; MODELS="${MODELS//,/ }" ;;
     --hol_models=*) HOL_MODELS="${arg#--hol_models=}"; HOL_MODELS="${HOL_MODELS//,/ }" ;;
     --base_echo=*) BASE_ECHO="${arg#--base_echo=}" ;;
+    --variant=*)
+      v="${arg#--variant=}"; vname="${v%%=*}"
+      if [[ "$v" != *=* || ! "$vname" =~ ^[a-z][a-z0-9_-]*$ || "$vname" == *-t2 ]]; then
+        echo "compare.sh: --variant needs NAME=PATH, NAME in [a-z0-9_-], not ending in -t2" >&2; exit 2
+      fi
+      case "$vname" in baton|base|asio|asio-pt|reuseport|poll|select|threads)
+        echo "compare.sh: --variant name '$vname' is a built-in model" >&2; exit 2 ;;
+      esac
+      [[ -z "${VARIANT_PATH[$vname]:-}" ]] || { echo "compare.sh: --variant $vname given twice" >&2; exit 2; }
+      VARIANT_PATH[$vname]="${v#*=}"; VARIANT_NAMES+=" $vname" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
   esac
@@ -71,13 +87,15 @@ esac
 for m in $MODELS; do
   case "$m" in baton|baton-t2|asio|asio-t2|poll|select|threads) ;;
     base|base-t2) [[ -n "$BASE_ECHO" ]] || { echo "compare.sh: model '$m' needs --base_echo=PATH" >&2; exit 2; } ;;
-    *) echo "compare.sh: unknown model '$m'" >&2; usage >&2; exit 2 ;;
+    *) [[ -n "${VARIANT_PATH[${m%-t2}]:-}" ]] ||
+         { echo "compare.sh: unknown model '$m'" >&2; usage >&2; exit 2; } ;;
   esac
 done
 for m in $HOL_MODELS; do
   case "$m" in baton|asio|asio-pt|reuseport|poll|select|threads) ;;
     base) [[ -n "$BASE_ECHO" ]] || { echo "compare.sh: model '$m' needs --base_echo=PATH" >&2; exit 2; } ;;
-    *) echo "compare.sh: unknown head-of-line model '$m'" >&2; usage >&2; exit 2 ;;
+    *) [[ -n "${VARIANT_PATH[$m]:-}" ]] ||
+         { echo "compare.sh: unknown head-of-line model '$m'" >&2; usage >&2; exit 2; } ;;
   esac
 done
 if [[ $(nproc) -lt 2 ]]; then
@@ -130,6 +148,11 @@ if [[ -n "$BASE_ECHO" ]]; then
   [[ -x "$BASE_ECHO" ]] || { echo "compare.sh: --base_echo=$BASE_ECHO is not an executable" >&2; exit 2; }
   cp -f "$BASE_ECHO" "$OUT/bin/echo_base"
 fi
+for vname in $VARIANT_NAMES; do
+  [[ -x "${VARIANT_PATH[$vname]}" ]] ||
+    { echo "compare.sh: --variant=$vname=${VARIANT_PATH[$vname]} is not an executable" >&2; exit 2; }
+  cp -f "${VARIANT_PATH[$vname]}" "$OUT/bin/echo_variant_$vname"
+done
 BIN="$OUT/bin"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -144,6 +167,8 @@ server_cmd() {
     poll) echo "$BIN/poll_echo" ;;
     select) echo "$BIN/select_echo" ;;
     threads) echo "$BIN/thread_echo" ;;
+    *-t2) echo "$BIN/echo_variant_${1%-t2} --threads=2" ;;  # --variant
+    *) echo "$BIN/echo_variant_$1 --threads=1" ;;
   esac
 }
 server_threads() { case "$1" in *-t2) echo 2 ;; *) echo 1 ;; esac; }
@@ -160,6 +185,7 @@ hol_server_cmd() {
     reuseport) echo "$BIN/reuseport_echo --threads=$2 $slow" ;;
     poll|select) echo "$BIN/${1}_echo $slow" ;;
     threads) echo "$BIN/thread_echo $slow" ;;
+    *) echo "$BIN/echo_variant_$1 --threads=$2 $slow" ;;  # --variant
   esac
 }
 # Models with their own fixed threading run at one thread count only.

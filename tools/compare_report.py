@@ -49,6 +49,19 @@ def load(path):
     return runs, hol_reps
 
 
+def add_variant_models(runs):
+    """Models from compare.sh --variant=NAME=PATH (any name not known here)
+    join the report orders after the built-in ones, in order of appearance."""
+    for key in runs:
+        model = key[0]
+        if key[2] == "hol":
+            if model not in HOL_ORDER:
+                HOL_ORDER.append(model)
+                HOL_LABEL[model] = "baton_echo build given as --variant"
+        elif model not in MODEL_ORDER:
+            MODEL_ORDER.append(model)
+
+
 def summarize(values):
     nums = [float(v) for v in values if v not in ("NA", "")]
     if not nums:
@@ -247,6 +260,7 @@ def main():
     args = ap.parse_args()
     out = args.out
     runs, hol_reps = load(os.path.join(out, "raw.csv"))
+    add_variant_models(runs)
     stats = {k: summarize(v) for k, v in runs.items()}
     main_stats = {k: v for k, v in stats.items() if k[2] != "hol"}
     hol_stats = {(k[0], k[1], k[4], k[5]): v for k, v in stats.items()

@@ -16,10 +16,15 @@
 #
 #   tools/proxy_compare.sh --out=DIR [--reps=3] [--duration=3]
 #       [--conns="1 10 100"] [--bulk_sizes="65536 1048576"] [--base_proxy=PATH]
+#       [--variant=NAME=PATH ...] [--proxies="baton haproxy direct ..."]
 #
 # --base_proxy: a //server:proxy built from another commit, run as proxy
 # "base" beside baton in the same interleaved runs (before/after in one
 # run; report.md adds base / HAProxy and baton / base).
+# --variant=NAME=PATH (repeatable): more //server:proxy builds, run as proxy
+# NAME in the same interleaved runs (tools/mechanism_ab.sh). --proxies: the
+# proxies to run, in this order (default: baton, base if given, each
+# variant, haproxy, direct).
 # --conns: 1..8000 (haproxy.cfg maxconn); --bulk_sizes: bytes, 1..67108864.
 # Either list may be "" to skip that load, not both. The defaults make 45
 # runs of --duration + 0.5 s warm-up + ~0.5 s: about 3-4 minutes.
@@ -27,6 +32,7 @@
 set -euo pipefail
 
 OUT=""; REPS=3; DURATION=3; CONNS="1 10 100"; BULK_SIZES="65536 1048576"; BASE_PROXY=""
+declare -A VARIANT_PATH=(); VARIANT_NAMES=""; PROXIES=""
 for arg in "$@"; do
   case "$arg" in
     --out=*) OUT="${arg#--out=}" ;;
@@ -35,7 +41,14 @@ for arg in "$@"; do
     --conns=*) CONNS="${arg#--conns=}" ;;
     --base_proxy=*) BASE_PROXY="${arg#--base_proxy=}" ;;
     --bulk_sizes=*) BULK_SIZES="${arg#--bulk_sizes=}" ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --variant=*)
+      v="${arg#--variant=}"; vname="${v%%=*}"
+      [[ "$v" == *=* && "$vname" =~ ^[a-z][a-z0-9_-]*$ ]] &&
+        [[ " baton base haproxy direct $VARIANT_NAMES " != *" $vname "* ]] ||
+        { echo "proxy_compare.sh: --variant needs NAME=PATH with a new name in [a-z0-9_-]" >&2; exit 2; }
+      VARIANT_PATH[$vname]="${v#*=}"; VARIANT_NAMES+="$vname " ;;
+    --proxies=*) PROXIES="${arg#--proxies=}"; PROXIES="${PROXIES//,/ }" ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "proxy_compare.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,6 +91,11 @@ bazel build -c opt //server:proxy //server:echo //client:bench >"$OUT/logs/build
   { cat "$OUT/logs/build.log" >&2; exit 1; }
 cp -f bazel-bin/server/proxy bazel-bin/server/echo bazel-bin/client/bench "$OUT/bin/"
 [[ -z "$BASE_PROXY" ]] || cp -f "$BASE_PROXY" "$OUT/bin/proxy_base"
+for vname in $VARIANT_NAMES; do
+  [[ -x "${VARIANT_PATH[$vname]}" ]] ||
+    { echo "proxy_compare.sh: --variant=$vname=${VARIANT_PATH[$vname]} is not an executable" >&2; exit 2; }
+  cp -f "${VARIANT_PATH[$vname]}" "$OUT/bin/proxy_variant_$vname"
+done
 ulimit -n 65536 2>/dev/null || true
 
 free_port() {
@@ -131,6 +149,9 @@ backend echo
 CFG
       taskset -c 0 "$HAPROXY" -db -f "$OUT/haproxy.cfg" \
         >"$OUT/logs/haproxy.log" 2>&1 & PID=$! ;;
+    *)  # --variant
+      taskset -c 0 "$OUT/bin/proxy_variant_$1" --threads=1 --port="$PORT" \
+        --upstream="127.0.0.1:$ECHO_PORT" 2>"$OUT/logs/$1-proxy.log" & PID=$! ;;
   esac
   wait_port "$PORT" && return 0
   echo "proxy_compare.sh: $1 did not come up" >&2
@@ -158,7 +179,14 @@ print(round((t1 - t0) * 1e6 / hz / (rate * secs), 2) if rate > 0 else "NA")' \
 }
 RAW="$OUT/raw.csv"
 echo "proxy,load,connections,size,rep,round_trips_per_s,p50_us,p99_us,mb_per_s,cpu_us_per_rt" >"$RAW"
-PROXIES="baton $([[ -n "$BASE_PROXY" ]] && echo "base ")haproxy direct"
+[[ -n "$PROXIES" ]] ||
+  PROXIES="baton $([[ -z "$BASE_PROXY" ]] || echo "base ")${VARIANT_NAMES}haproxy direct"
+for p in $PROXIES; do
+  case "$p" in baton|haproxy|direct) ;;
+    base) [[ -n "$BASE_PROXY" ]] || { echo "proxy_compare.sh: proxy base needs --base_proxy" >&2; exit 2; } ;;
+    *) [[ -n "${VARIANT_PATH[$p]:-}" ]] || { echo "proxy_compare.sh: unknown proxy '$p'" >&2; exit 2; } ;;
+  esac
+done
 n_proxies=$(wc -w <<<"$PROXIES")
 LOADS=""
 for conns in $CONNS; do LOADS+=" pingpong-c$conns"; done
@@ -205,7 +233,9 @@ print(j["rate"], j["latency_us"]["p50"], j["latency_us"]["p99"],
   done
 done
 
-COMMAND="tools/proxy_compare.sh --out=$OUT --reps=$REPS --duration=$DURATION --conns=\"$CONNS\" --bulk_sizes=\"$BULK_SIZES\"$([[ -n "$BASE_PROXY" ]] && echo " --base_proxy=$BASE_PROXY")"
+COMMAND="tools/proxy_compare.sh --out=$OUT --reps=$REPS --duration=$DURATION --conns=\"$CONNS\" --bulk_sizes=\"$BULK_SIZES\"$([[ -z "$BASE_PROXY" ]] || echo " --base_proxy=$BASE_PROXY")"
+for vname in $VARIANT_NAMES; do COMMAND+=" --variant=$vname=${VARIANT_PATH[$vname]}"; done
+COMMAND+=" --proxies=\"$PROXIES\""
 VERSIONS="baton $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)'), $("$HAPROXY" -v 2>/dev/null | head -1 | cut -d' ' -f1-3), $(nproc) cores, Linux $(uname -r)"
 "$PYTHON" - "$OUT" "$CONNS" "$BULK_SIZES" "$REPS" "$DURATION" "$COMMAND" "$VERSIONS" "$PROXIES" <<'PY'
 import csv, statistics, sys, os

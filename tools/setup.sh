@@ -8,9 +8,11 @@ PACKAGES=(
   bazel-bootstrap bazel-platforms g++ pkg-config
   # libraries wrapped in third_party/
   libabsl-dev libgflags-dev libgoogle-glog-dev libgtest-dev libgmock-dev
-  libboost-dev libboost-system-dev libhttp-parser-dev libc-ares-dev
+  libboost-dev libboost-system-dev libhttp-parser-dev libssl-dev libc-ares-dev
   # tests and tools (netcat-openbsd: the README's "Try it" step)
   python3 procps util-linux gnuplot-nox netcat-openbsd
+  # the openssl command line, for TLS interoperability checks
+  openssl
   # model checking (tests/model)
   spin gcc
   # fuzzing (tools/fuzz.sh): clang with libFuzzer and ASan runtimes

@@ -4,6 +4,7 @@
 //   bazel run //examples/lines:line_server -- --port=7000
 //   printf 'hello\nworld\n' | nc 127.0.0.1 7000
 #include <gflags/gflags.h>
+#include <glog/logging.h>
 #include <signal.h>
 
 #include <memory>
@@ -35,12 +36,15 @@ int main(int argc, char** argv) {
   options.max_connections = static_cast<size_t>(FLAGS_max_connections);
   options.max_retained_input = static_cast<size_t>(FLAGS_max_line);
   options.thread_name = "lines";
-  baton::ListenOptions listen;
-  listen.address = FLAGS_address;
-  listen.port = FLAGS_port;
+  // --address / --port, or --address=unix:/path.
+  absl::StatusOr<baton::ListenOptions> listen = baton::flags::ListenFromFlags();
+  if (!listen.ok()) {
+    LOG(ERROR) << listen.status().message();
+    return 2;
+  }
   const absl::Duration timeout = absl::Milliseconds(FLAGS_request_timeout_ms);
   return baton::flags::ServeUntilSignal(
-      options, listen,
+      options, *listen,
       [timeout](baton::Reactor*) -> baton::HandlerFactory {
         return [timeout] {
           return std::make_unique<baton::examples::LineHandler>(timeout);

@@ -26,7 +26,7 @@
 // computation) or even block. That costs its own connection, never the
 // others, as long as another reactor thread is free: the events that thread
 // took from epoll_wait together with this one, and the connections waiting
-// for a speculative re-read, are in a shared ready queue that every free
+// for a re-read, are in a shared ready queue that every free
 // thread drains (docs/leader_follower.md). So size ReactorOptions::threads
 // for the number of callbacks you expect to be blocked at once, plus the
 // threads that should keep serving everyone else. Per-connection timers
@@ -98,6 +98,7 @@ class Reactor;
 
 namespace internal {
 struct Slot;
+class ConnectionLifetime;
 class ReactorCore;
 }  // namespace internal
 
@@ -207,7 +208,7 @@ class Connection {
   bool CancelTimer(TimerId id);
 
  private:
-  friend class internal::ReactorCore;
+  friend class internal::ConnectionLifetime;  // makes the ones handlers see
   Connection(internal::ReactorCore* core, internal::Slot* slot, ConnectionId id)
       : core_(core), slot_(slot), id_(id) {}
 

@@ -30,8 +30,8 @@ namespace baton {
   X(idle_timeouts, "connections closed by the idle sweep")                 \
   X(write_timeouts, "connections aborted: output stuck (write_timeout)")   \
   X(tasks, "posted tasks and timer callbacks run")                         \
-  X(speculative_reads, "re-reads of a just-served connection")             \
-  X(speculative_hits, "re-reads that found data: no re-arm needed")        \
+  X(rereads, "re-reads of a just-served connection")                       \
+  X(reread_hits, "re-reads that found data: no re-arm needed")             \
   X(read_yields, "reads cut short for queued work, resumed after it")      \
   X(parks, "relaying connections parked instead of re-armed")              \
   X(park_wakes, "parked connections taken over by a request (a Write)")    \

@@ -91,7 +91,7 @@ struct ReactorOptions {
   // The connection stays claimed (and disarmed) meanwhile, so the ONESHOT
   // contract is unchanged; connections whose re-reads miss fall back to an
   // immediate re-arm. 0 disables.
-  int speculative_rounds = kReactorUnboundedRereads;
+  int reread_rounds = kReactorUnboundedRereads;
   // A connection whose handler relayed what it read to another connection
   // (Reactor::Write, as a proxy does) will next have input once the answer
   // comes back, as a Write to it. Instead of re-arming it, the reactor
@@ -103,7 +103,7 @@ struct ReactorOptions {
   // nothing while other threads run handlers), and re-armed at once when
   // every thread runs out of work; one that keeps waiting for its bound is
   // parked ever more rarely (docs/leader_follower.md, "Parking relayed
-  // connections"). Needs speculative_rounds != 0.
+  // connections"). Needs reread_rounds != 0.
   bool park_relays = true;
   // Name prefix for worker threads (visible in top -H, gdb).
   std::string thread_name = "baton";
@@ -118,10 +118,27 @@ struct ListenOptions {
   // IPv4 or IPv6 literal ("127.0.0.1", "::1", "0.0.0.0"). Listen takes no
   // host names: it runs on any thread, including reactor threads, and a
   // lookup may block. A program that listens on a name resolves it before
-  // (the servers' --address does, with getaddrinfo, at start-up).
+  // (the servers' --address does, with c-ares, at start-up).
   std::string address = "127.0.0.1";
   // 0 picks a free port; Listen returns the one bound.
   int port = 0;
+  // Non-empty: listen on this Unix domain stream socket instead of TCP
+  // (`address` is ignored, `port` must be 0 and Listen returns 0). A file
+  // path ("/run/echo.sock"), or '@' and a name in Linux's abstract
+  // namespace ("@echo": no file, no permissions). A socket file left at the
+  // path by a run that did not remove it (nobody listens on it) is
+  // replaced; a path someone listens on is ALREADY_EXISTS, a path that is
+  // not a socket FAILED_PRECONDITION (both left alone). The file is removed
+  // when the listener shuts (Stop, Drain, StopAccepting, destruction), if
+  // the path still names the file this listener created. The connection
+  // contract is the same as over TCP; reuse_port and defer_accept_seconds
+  // are TCP options and INVALID_ARGUMENT here.
+  std::string unix_path;
+  // For a unix_path file: its permission bits (e.g. 0660), set with chmod
+  // after bind and before listen, so they hold before any client can
+  // connect. -1 leaves what bind made (0777 minus the umask). Must be -1
+  // for an abstract name and for TCP.
+  int unix_mode = -1;
   int backlog = 1024;
   bool reuse_port = false;
   // > 0: for protocols where the client speaks first (HTTP). The kernel
@@ -146,6 +163,12 @@ struct ConnectOptions {
   std::string address = "127.0.0.1";
   // 1..65535.
   int port = 0;
+  // Non-empty: connect to this Unix domain stream socket instead (a file
+  // path, or '@' and an abstract name; see ListenOptions::unix_path);
+  // `address` is ignored and `port` must be 0. A listener whose backlog is
+  // full refuses at once (EAGAIN) instead of keeping the attempt waiting:
+  // that attempt fails with UNAVAILABLE and counts as one of max_attempts.
+  std::string unix_path;
   // A host name's lookup fails with DEADLINE_EXCEEDED "resolve NAME: timed
   // out after ..." if it has not finished by then. Must be positive.
   absl::Duration resolve_timeout = absl::Seconds(10);
@@ -181,8 +204,9 @@ class Reactor {
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  // Binds and listens on `options.address`:`options.port`; each accepted
-  // connection gets a handler from `factory`. Returns the bound port.
+  // Binds and listens on `options.address`:`options.port` (or on
+  // `options.unix_path`); each accepted connection gets a handler from
+  // `factory`. Returns the bound port (0 for a Unix socket).
   // Callable before or after Start().
   absl::StatusOr<int> Listen(const ListenOptions& options,
                              HandlerFactory factory);
@@ -193,23 +217,25 @@ class Reactor {
   absl::StatusOr<ConnectionId> Adopt(int fd, HandlerFactory factory);
 
   // Opens an outbound TCP connection to `options.address`:`options.port`
-  // and serves it with a handler from `factory`; safe from any thread,
-  // including handlers. Returns the connection's id at once (it stays the
-  // same across retries); the lookup of a host name and the connect itself
-  // complete on reactor threads through the same epoll (non-blocking
-  // connect, EPOLLOUT, SO_ERROR).
+  // (or a Unix socket connection to `options.unix_path`) and serves it with
+  // a handler from `factory`; safe from any thread, including handlers.
+  // Returns the connection's id at once (it stays the same across
+  // retries); the lookup of a host name and the connect itself complete on
+  // reactor threads through the same epoll (non-blocking connect, EPOLLOUT,
+  // SO_ERROR).
   //   * connected: OnOpen, then the usual callbacks;
   //   * failed for good (every attempt refused, unreachable or timed out;
   //     Close / Abort / Drain / Stop while connecting or resolving): OnClose
   //     with the reason and no OnOpen before it: UNAVAILABLE "connect
   //     HOST:PORT: Connection refused", DEADLINE_EXCEEDED "connect
-  //     HOST:PORT: timed out", CANCELLED "reactor stopped" / "reactor
-  //     draining" / "closed while connecting". For a host name the reason
-  //     lists every address tried and why it failed ("connect NAME:PORT:
-  //     127.0.0.2:PORT: Connection refused; 127.0.0.1:PORT: ..."), or says
-  //     why the lookup failed: NOT_FOUND "connect NAME:PORT: resolve NAME:
-  //     Domain name not found", DEADLINE_EXCEEDED "... resolve NAME: timed
-  //     out after ...". No descriptor outlives the attempt.
+  //     HOST:PORT: timed out" (HOST:PORT is "unix:PATH" for a Unix socket),
+  //     CANCELLED "reactor stopped" / "reactor draining" / "closed while
+  //     connecting". For a host name the reason lists every address tried
+  //     and why it failed ("connect NAME:PORT: 127.0.0.2:PORT: Connection
+  //     refused; 127.0.0.1:PORT: ..."), or says why the lookup failed:
+  //     NOT_FOUND "connect NAME:PORT: resolve NAME: Domain name not found",
+  //     DEADLINE_EXCEEDED "... resolve NAME: timed out after ...". No
+  //     descriptor outlives the attempt.
   // Bytes given to Write(id) before the connection is up are queued and
   // sent once it is. Errors here (bad address or options, reactor stopping
   // or draining, max_connections reached) mean no handler was created.

@@ -17,10 +17,10 @@ inline constexpr int kReactorMaxEvents = 4096;
 // ReactorOptions::max_connections: 1..kReactorMaxConnections (2^31).
 inline constexpr size_t kReactorMaxConnections = size_t{1} << 31;
 
-// ReactorOptions::speculative_rounds: kReactorUnboundedRereads (no bound),
-// or 0..kReactorMaxSpeculativeRounds.
+// ReactorOptions::reread_rounds: kReactorUnboundedRereads (no bound),
+// or 0..kReactorMaxRereadRounds.
 inline constexpr int kReactorUnboundedRereads = -1;
-inline constexpr int kReactorMaxSpeculativeRounds = 1 << 20;
+inline constexpr int kReactorMaxRereadRounds = 1 << 20;
 
 // ReactorOptions::read_buffer_size:
 // kReactorMinReadBufferSize..kReactorMaxReadBufferSize (512 B..64 MiB).

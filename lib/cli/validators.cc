@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_format.h"
 #include "lib/net/address.h"
+#include "lib/net/endpoint.h"
 
 namespace baton::cli {
 
@@ -45,6 +46,19 @@ bool ValidateAddressOrHostName(const char* flag, const std::string& value) {
                "--%s=%s: neither an IPv4 or IPv6 address literal nor a host "
                "name (e.g. 127.0.0.1, ::1, localhost)\n",
                flag, value.c_str());
+  return false;
+}
+
+bool ValidateAddressOrUnix(const char* flag, const std::string& value) {
+  if (!net::IsUnixEndpoint(value)) {
+    return ValidateAddressOrHostName(flag, value);
+  }
+  sockaddr_storage addr;
+  absl::StatusOr<socklen_t> len = net::ParseUnixAddress(
+      absl::string_view(value).substr(net::kUnixPrefix.size()), &addr);
+  if (len.ok()) return true;
+  std::fprintf(stderr, "--%s=%s: %s (want unix:/path or unix:@name)\n", flag,
+               value.c_str(), std::string(len.status().message()).c_str());
   return false;
 }
 

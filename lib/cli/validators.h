@@ -57,6 +57,11 @@ bool ValidateAddressLiteral(const char* flag, const std::string& value);
 // syntax is checked here: the program looks the name up.
 bool ValidateAddressOrHostName(const char* flag, const std::string& value);
 
+// An address literal or host name (as ValidateAddressOrHostName) or a Unix
+// socket, unix:/path or unix:@name (net::ParseListenAddress): what a server
+// listens on or a client connects to.
+bool ValidateAddressOrUnix(const char* flag, const std::string& value);
+
 }  // namespace baton::cli
 
 #endif  // BATON_CLI_VALIDATORS_H_

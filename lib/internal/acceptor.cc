@@ -1,5 +1,8 @@
 // Internal: the acceptor. Listen, the accept loop run on a listener's
-// event, descriptor exhaustion, and Adopt (connections made elsewhere).
+// event, descriptor exhaustion, StopAccepting, and Adopt (connections
+// made elsewhere).
+#include "lib/internal/acceptor.h"
+
 #include <fcntl.h>
 #include <glog/logging.h>
 #include <netinet/in.h>
@@ -11,8 +14,8 @@
 #include <cstring>
 #include <utility>
 
-#include "lib/internal/reactor_core.h"
 #include "lib/internal/socket_util.h"
+#include "lib/internal/unix_listener.h"
 #include "lib/net/errno_status.h"
 
 namespace baton::internal {
@@ -25,18 +28,58 @@ constexpr int kMaxAcceptsPerEvent = 64;
 // is re-armed, so exhaustion cannot turn into a busy loop.
 constexpr int64_t kAcceptBackoffNs = 50 * 1000 * 1000;
 
+// The listening socket for `options`: TCP (CreateListener) or, with a
+// unix_path, a Unix socket (CreateUnixListener), whose TCP-only options
+// are refused.
+absl::StatusOr<UnixListener> OpenListenSocket(const ListenOptions& options) {
+  if (options.unix_path.empty()) {
+    if (options.unix_mode != -1) {
+      return absl::InvalidArgumentError("unix_mode needs a unix_path");
+    }
+    absl::StatusOr<ScopedFd> fd = CreateListener(
+        options.address, options.port, options.backlog, options.reuse_port);
+    if (!fd.ok()) return fd.status();
+    return UnixListener{std::move(*fd), UnixSocketFile()};
+  }
+  if (options.port != 0) {
+    return absl::InvalidArgumentError(
+        "a Unix socket listener has no port (port must be 0)");
+  }
+  if (options.reuse_port || options.defer_accept_seconds != 0) {
+    return absl::InvalidArgumentError(
+        "reuse_port and defer_accept_seconds are TCP options: not for a "
+        "Unix socket listener");
+  }
+  return CreateUnixListener(options.unix_path, options.backlog,
+                            options.unix_mode);
+}
+
 }  // namespace
 
-absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
-                                        HandlerFactory factory) {
+Acceptor::Acceptor(Poller& poller, ConnectionTable& table, CounterSet& counters,
+                   AdoptGate& adopt_gate, EventLoop* loop,
+                   ConnectionLifetime* lifetime)
+    : poller_(poller),
+      table_(table),
+      counters_(counters),
+      adopt_gate_(adopt_gate),
+      loop_(loop),
+      lifetime_(lifetime) {
+  MutexLock lock(&reserve_mu_);
+  reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
+absl::StatusOr<int> Acceptor::Listen(const ListenOptions& options,
+                                     HandlerFactory factory) {
   if (!factory) return absl::InvalidArgumentError("no handler factory");
   if (options.defer_accept_seconds < 0) {
     return absl::InvalidArgumentError("defer_accept_seconds must be >= 0");
   }
-  absl::StatusOr<ScopedFd> fd = CreateListener(
-      options.address, options.port, options.backlog, options.reuse_port);
-  if (!fd.ok()) return fd.status();
-  absl::StatusOr<int> port = LocalPort(fd->get());
+  absl::StatusOr<UnixListener> socket = OpenListenSocket(options);
+  if (!socket.ok()) return socket.status();
+  ScopedFd* const fd = &socket->fd;
+  absl::StatusOr<int> port =
+      options.unix_path.empty() ? LocalPort(fd->get()) : 0;
   if (!port.ok()) return port.status();
   if (options.defer_accept_seconds > 0 &&
       ::setsockopt(fd->get(), IPPROTO_TCP, TCP_DEFER_ACCEPT,
@@ -52,6 +95,7 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   }
   auto listener = std::make_unique<Listener>();
   listener->fd = std::move(*fd);
+  listener->unix_file = std::move(socket->file);
   listener->factory = std::move(factory);
   listener->source = kListenerSourceBase + listeners_.size();
   listener->read_at_accept = options.defer_accept_seconds > 0;
@@ -64,7 +108,7 @@ absl::StatusOr<int> ReactorCore::Listen(const ListenOptions& options,
   return *port;
 }
 
-void ReactorCore::HandleListener(Listener* listener) {
+void Acceptor::HandleListener(Listener* listener) {
   for (int i = 0; i < kMaxAcceptsPerEvent && !stopping(); ++i) {
     const int fd = ::accept4(listener->fd.get(), nullptr, nullptr,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -94,12 +138,12 @@ void ReactorCore::HandleListener(Listener* listener) {
       PLOG(ERROR) << "accept4";
       break;
     }
-    Add(&WorkerCounters::accepts);
+    Count(&WorkerCounters::accepts);
     Slot* slot = table_.Allocate();
     if (slot == nullptr) {
       // max_connections reached. Counted before the close, so a client
       // that sees its connection end also sees it counted.
-      Add(&WorkerCounters::rejected);
+      Count(&WorkerCounters::rejected);
       ::close(fd);
       continue;
     }
@@ -111,30 +155,29 @@ void ReactorCore::HandleListener(Listener* listener) {
   }
 }
 
-void ReactorCore::ShedOneConnection(Listener* listener) {
+void Acceptor::ShedOneConnection(Listener* listener) {
   MutexLock lock(&reserve_mu_);
   if (!reserve_fd_.valid()) return;
   reserve_fd_.Reset();
   const int fd = ::accept4(listener->fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
   if (fd >= 0) {
-    Add(&WorkerCounters::rejected);  // before the close, as above
+    Count(&WorkerCounters::rejected);  // before the close, as above
     ::close(fd);
   }
   reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
 
-absl::StatusOr<ConnectionId> ReactorCore::Adopt(int fd,
-                                                HandlerFactory factory) {
+absl::StatusOr<ConnectionId> Acceptor::Adopt(int fd, HandlerFactory factory) {
   ScopedFd owned(fd);  // closed on every error path
   if (!factory) return absl::InvalidArgumentError("no handler factory");
   if (absl::Status s = MakeNonBlockingCloexec(fd); !s.ok()) return s;
-  MutexLock lock(&adopt_mu_);
-  if (adopt_closed_ || stopping()) {
+  MutexLock lock(&adopt_gate_.mu);
+  if (adopt_gate_.closed || stopping()) {
     return absl::FailedPreconditionError("reactor stopped");
   }
   Slot* slot = table_.Allocate();
   if (slot == nullptr) {
-    Add(&WorkerCounters::rejected);
+    Count(&WorkerCounters::rejected);
     return absl::ResourceExhaustedError("max_connections reached");
   }
   // The slot is claimed by this thread; the claim travels with the task to
@@ -145,12 +188,49 @@ absl::StatusOr<ConnectionId> ReactorCore::Adopt(int fd,
         OpenConnection(slot, slot->owner.fd, factory, OpenMode{});
       })) {
     // Stopping: nobody will run the task. We still hold the claim and Wait
-    // cannot have begun its last sweep (it needs adopt_mu_), so close it
+    // cannot have begun its last sweep (it needs adopt_gate_.mu), so close it
     // here. No handler exists yet: no OnClose.
     Teardown(slot, absl::CancelledError("reactor stopped"));
     return absl::FailedPreconditionError("reactor stopped");
   }
   return id;
+}
+
+void Acceptor::HandleEvent(uint64_t source) {
+  Listener* listener = nullptr;
+  {
+    MutexLock lock(&listeners_mu_);
+    const uint64_t index = source - kListenerSourceBase;
+    if (index < listeners_.size()) listener = listeners_[index].get();
+  }
+  if (listener != nullptr) HandleListener(listener);
+}
+
+void Acceptor::StopAccepting(absl::FunctionRef<bool()> first) {
+  MutexLock lock(&listeners_mu_);
+  if (first()) ShutListenersLocked();
+}
+
+void Acceptor::ShutListenersLocked() {
+  if (accepting_stopped_.exchange(true, std::memory_order_acq_rel)) return;
+  // HandleListener sees accepting_stopped() and leaves the listener
+  // disarmed.
+  for (auto& listener : listeners_) Shut(*listener);
+}
+
+void Acceptor::ShutForStop() {
+  MutexLock lock(&listeners_mu_);
+  for (auto& listener : listeners_) Shut(*listener);
+}
+
+void Acceptor::Shut(Listener& listener) {
+  ::shutdown(listener.fd.get(), SHUT_RDWR);
+  listener.unix_file.Remove();
+}
+
+void Acceptor::CloseListeners() {
+  MutexLock lock(&listeners_mu_);
+  for (auto& listener : listeners_) listener->fd.Reset();
 }
 
 }  // namespace baton::internal

@@ -2,6 +2,8 @@
 // ConnectionPhase transition happens here (see connection_state.h), and
 // every connection is closed by Teardown, whatever closes it: the handler,
 // the peer, an error, the idle sweep, Drain, or Stop.
+#include "lib/internal/connection_lifetime.h"
+
 #include <glog/logging.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -9,8 +11,11 @@
 
 #include <cstdint>
 
+#include "lib/internal/connection_io.h"
+#include "lib/internal/connection_timers.h"
+#include "lib/internal/event_loop.h"
+#include "lib/internal/foreign_requests.h"
 #include "lib/internal/output_queue.h"
-#include "lib/internal/reactor_core.h"
 #include "lib/internal/socket_util.h"
 #include "lib/net/clock.h"
 #include "lib/net/socket_options.h"
@@ -37,7 +42,22 @@ const char* ConnectionPhaseName(ConnectionPhase phase) {
   return "?";
 }
 
-void ReactorCore::SetPhase(Slot* slot, ConnectionPhase to) {
+ConnectionLifetime::ConnectionLifetime(
+    ReactorCore* core, const ReactorOptions& options, ConnectionTable& table,
+    TimerQueue& timers, CounterSet& counters, EventLoop* loop,
+    ForeignRequests* requests, ConnectionTimers* connection_timers,
+    ConnectionIo* io)
+    : core_(core),
+      options_(options),
+      table_(table),
+      timers_(timers),
+      counters_(counters),
+      loop_(loop),
+      requests_(requests),
+      connection_timers_(connection_timers),
+      io_(io) {}
+
+void ConnectionLifetime::SetPhase(Slot* slot, ConnectionPhase to) {
   AssertClaimed(slot);
   DCHECK(ConnectionPhaseAllows(slot->owner.phase, to))
       << "connection phase " << ConnectionPhaseName(slot->owner.phase) << " -> "
@@ -50,8 +70,9 @@ void ReactorCore::SetPhase(Slot* slot, ConnectionPhase to) {
   slot->owner.phase = to;
 }
 
-void ReactorCore::OpenConnection(Slot* slot, int fd,
-                                 const HandlerFactory& factory, OpenMode mode) {
+void ConnectionLifetime::OpenConnection(Slot* slot, int fd,
+                                        const HandlerFactory& factory,
+                                        OpenMode mode) {
   AssertClaimed(slot);
   slot->owner = OwnerState{};
   slot->owner.fd = fd;
@@ -68,10 +89,10 @@ void ReactorCore::OpenConnection(Slot* slot, int fd,
   if (!OpenHandler(slot)) return;
   // Not yet registered: Serve's first Rearm adds it to epoll, unless the
   // waiting request was answered and the connection closed first.
-  Serve(slot, mode.readable ? static_cast<uint32_t>(EPOLLIN) : 0u);
+  io_->Serve(slot, mode.readable ? static_cast<uint32_t>(EPOLLIN) : 0u);
 }
 
-bool ReactorCore::OpenHandler(Slot* slot) {
+bool ConnectionLifetime::OpenHandler(Slot* slot) {
   SetPhase(slot, ConnectionPhase::kOpen);
   if (!Upcall(slot, [](ConnectionHandler& h, Connection& c) { h.OnOpen(c); })) {
     return false;
@@ -87,10 +108,10 @@ bool ReactorCore::OpenHandler(Slot* slot) {
   return true;
 }
 
-bool ReactorCore::Upcall(
+bool ConnectionLifetime::Upcall(
     Slot* slot, absl::FunctionRef<void(ConnectionHandler&, Connection&)> call) {
   AssertClaimed(slot);
-  Connection conn(this, slot, ConnectionId{ConnectionTable::IdOf(slot)});
+  Connection conn(core_, slot, ConnectionId{ConnectionTable::IdOf(slot)});
   call(*slot->owner.handler, conn);
   if (slot->owner.phase == ConnectionPhase::kAborting) {
     Teardown(slot, absl::AbortedError("aborted by handler"));
@@ -99,26 +120,26 @@ bool ReactorCore::Upcall(
   return true;
 }
 
-void ReactorCore::OwnerClose(Slot* slot) {
+void ConnectionLifetime::OwnerClose(Slot* slot) {
   AssertClaimed(slot);
   if (slot->owner.open()) SetPhase(slot, ConnectionPhase::kClosing);
 }
 
-void ReactorCore::OwnerShutdownWrite(Slot* slot) {
+void ConnectionLifetime::OwnerShutdownWrite(Slot* slot) {
   AssertClaimed(slot);
   if (slot->owner.open() && !slot->owner.write_shut) {
     slot->owner.shutdown_due = true;
   }
 }
 
-void ReactorCore::OwnerAbort(Slot* slot) {
+void ConnectionLifetime::OwnerAbort(Slot* slot) {
   AssertClaimed(slot);
   if (ConnectionPhaseAllows(slot->owner.phase, ConnectionPhase::kAborting)) {
     SetPhase(slot, ConnectionPhase::kAborting);
   }
 }
 
-bool ReactorCore::CloseOrLinger(Slot* slot) {
+bool ConnectionLifetime::CloseOrLinger(Slot* slot) {
   DCHECK(slot->owner.phase == ConnectionPhase::kClosing);
   int unread = 0;
   if (slot->owner.peer_closed ||
@@ -134,21 +155,22 @@ bool ReactorCore::CloseOrLinger(Slot* slot) {
   SetPhase(slot, ConnectionPhase::kLingering);
   const ConnectionId id{ConnectionTable::IdOf(slot)};
   slot->owner.linger_timer =
-      AddTimer(absl::ToInt64Nanoseconds(options_.linger_timeout), 0,
-               [this, id] { Request(id, kAbortRequested); });
+      loop_->AddTimer(absl::ToInt64Nanoseconds(options_.linger_timeout), 0,
+                      [this, id] { requests_->Request(id, kAbortRequested); });
   return true;
 }
 
-void ReactorCore::Teardown(Slot* slot, const absl::Status& reason, bool flush) {
+void ConnectionLifetime::Teardown(Slot* slot, const absl::Status& reason,
+                                  bool flush) {
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;
   if (owner.linger_timer != 0) timers_.Cancel(owner.linger_timer);
   // Per-connection timers and a connect's deadline: a queue entry that has
   // already fired raises kTimerDue on a stale id, a no-op.
-  CancelConnectionTimers(slot);
+  connection_timers_->CancelConnectionTimers(slot);
   if (owner.phase != ConnectionPhase::kNew) {
     SetPhase(slot, ConnectionPhase::kClosed);
-    Connection conn(this, slot, ConnectionId{ConnectionTable::IdOf(slot)});
+    Connection conn(core_, slot, ConnectionId{ConnectionTable::IdOf(slot)});
     owner.handler->OnClose(conn, reason);
   }
   if (flush && owner.fd >= 0) {
@@ -176,10 +198,10 @@ void ReactorCore::Teardown(Slot* slot, const absl::Status& reason, bool flush) {
     slot->out_bytes.store(0, std::memory_order_relaxed);
     table_.Free(slot);
   }
-  Add(&WorkerCounters::closes);
+  Count(&WorkerCounters::closes);
 }
 
-void ReactorCore::SweepIdle() {
+void ConnectionLifetime::SweepIdle() {
   const int64_t now = net::CoarseMonotonicMillis();
   // Zero disables a limit; a queued backlog is judged by write_timeout
   // when one is set.
@@ -191,36 +213,23 @@ void ReactorCore::SweepIdle() {
       options_.write_timeout > absl::ZeroDuration()
           ? absl::ToInt64Milliseconds(options_.write_timeout)
           : idle_limit;
-  const uint32_t end = table_.index_bound();
-  for (uint32_t i = 0; i < end; ++i) {
-    Slot* slot = table_.Lookup(i);
-    if (slot == nullptr) continue;
-    const uint64_t state = slot->state.load(std::memory_order_acquire);
+  table_.ForEachLive([&](Slot* slot, uint64_t state) {
     // A claimed connection is being served right now: not idle.
-    if ((FlagsOf(state) & (kLive | kClaimed)) != kLive) continue;
+    if (FlagsOf(state) & kClaimed) return;
     const int64_t limit = slot->out_bytes.load(std::memory_order_relaxed) > 0
                               ? write_limit
                               : idle_limit;
     if (now - slot->last_activity_ms.load(std::memory_order_relaxed) < limit) {
-      continue;
+      return;
     }
-    Request(ConnectionId{MakeId(GenerationOf(state), i)}, kTimedOut);
-  }
+    requests_->Request(ConnectionId{ConnectionTable::IdAt(slot, state)},
+                       kTimedOut);
+  });
 }
 
-void ReactorCore::CloseAllAfterJoin() {
-  {
-    // Tasks still queued can only exist if the workers never ran.
-    MutexLock lock(&task_mu_);
-    tasks_.clear();
-  }
-  timers_.Clear();
+void ConnectionLifetime::CloseAllAfterJoin() {
   const absl::Status reason = absl::CancelledError("reactor stopped");
-  for (uint32_t i = 0; i < table_.index_bound(); ++i) {
-    Slot* slot = table_.Lookup(i);
-    if (slot == nullptr) continue;
-    const uint64_t state = slot->state.load(std::memory_order_acquire);
-    if (!(FlagsOf(state) & kLive)) continue;
+  table_.ForEachLive([&](Slot* slot, uint64_t) {
     // Every worker has exited and Adopt refuses, so this thread owns every
     // connection now; take the claim formally so Free's invariant holds.
     // A parked one is already claimed: clear kParked first, so that a late
@@ -229,9 +238,7 @@ void ReactorCore::CloseAllAfterJoin() {
     slot->state.fetch_and(~uint64_t{kParked}, std::memory_order_acq_rel);
     slot->state.fetch_or(kClaimed, std::memory_order_acq_rel);
     Teardown(slot, reason, /*flush=*/true);
-  }
-  MutexLock lock(&listeners_mu_);
-  for (auto& listener : listeners_) listener->fd.Reset();
+  });
 }
 
 }  // namespace baton::internal

@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "lib/internal/round_policy.h"
+
 namespace baton {
 class ConnectionHandler;
 }  // namespace baton
@@ -78,50 +80,53 @@ struct OwnerExtrasDeleter {
 
 // Everything about a connection that only the thread holding its claim may
 // read or write. Handed from owner to owner by the release/acquire on the
-// slot's state word. A freed slot's state is `OwnerState{}`.
+// slot's state word. A freed slot's state is `OwnerState{}`. Fields are
+// grouped by purpose, and ordered so that no padding falls between them
+// (an idle connection's memory is one Slot: keep sizeof(OwnerState) down).
 struct OwnerState {
-  int fd = -1;
+  // Lifetime.
   ConnectionHandler* handler = nullptr;  // owned; deleted at teardown
-  ConnectionPhase phase = ConnectionPhase::kNew;
-  bool registered = false;  // added to epoll
+  uint64_t linger_timer = 0;             // kLingering: the timer that aborts it
+  int fd = -1;  // set when filled; a connect attempt sets and clears it
+  ConnectionPhase phase = ConnectionPhase::kNew;  // SetPhase
+
+  // Registration with epoll.
+  bool registered = false;  // added to epoll: set by the first Rearm
   // Epoll still has the fd armed with `armed_interest`, as far as the owner
   // can tell: set by Rearm, cleared when an event for it was taken by a
   // thread (Dispatch claimed it, or found it busy and left it pending).
   // An event a leader took and that nobody dispatched yet may have disarmed
   // it without clearing this; that event's dispatch re-arms it.
   bool armed = false;
-  uint32_t armed_interest = 0;
-  bool peer_closed = false;  // read returned 0
-  bool user_paused = false;  // Connection::PauseReading()
-  bool hwm_paused = false;   // paused by the output high-water mark
-  bool drained_due = false;  // output was queued: OnDrained is owed
-  bool corked = false;       // the last direct send had MSG_MORE
-  bool input_left = false;   // ReadInput yielded with input still waiting
-  int write_error = 0;       // errno of a failed direct send
-  // Confidence (0..3) that input will be waiting when this connection is
-  // read again right after being served: see ReactorOptions::
-  // speculative_rounds. `reread_skips` counts re-arms since a miss; the
-  // next re-read is tried after `reread_backoff` of them (8, doubling up to
-  // 64 while the tries keep missing, back to 8 on a hit).
-  uint8_t speculation = 1;
-  uint8_t reread_skips = 0;
-  uint8_t reread_backoff = 8;
-  // Parking (ReactorOptions::park_relays): set by the owner that parks it,
-  // seen (and cleared) by whoever takes the claim over. A park whose bound
-  // ran out (or that the reactor took back as it went idle) skips the next
-  // `park_skips` chances to park; that number (`park_backoff`) doubles up
-  // to 64 while it keeps happening and is reset by a park that a request
-  // ended.
-  bool parked = false;
-  uint8_t park_skips = 0;
-  uint8_t park_backoff = 0;
-  uint64_t linger_timer = 0;  // kLingering: the timer that aborts it
+  uint32_t armed_interest = 0;  // set by Rearm with `armed`
+
+  // Writing.
+  // errno of a failed send by the owner's Write (OwnerWrite) or at another
+  // connection's Write (SendQueuedNow); the next round tears it down.
+  int write_error = 0;
+  bool corked = false;        // the last direct send had MSG_MORE; cleared
+                              // when the round's flush pushes it
+  bool drained_due = false;   // output was queued: OnDrained is owed; cleared
+                              // when a flush drains the queue
   bool shutdown_due = false;  // ShutdownWrite(): shut once output is sent
   bool write_shut = false;    // shutdown(SHUT_WR) done
+
+  // Reading.
+  bool peer_closed = false;  // a read returned 0
+  bool user_paused = false;  // Connection::PauseReading / ResumeReading
+  bool hwm_paused = false;   // set by a read past the output high-water
+                             // mark, cleared when the backlog halves
+  bool input_left = false;   // ReadInput yielded with input still waiting;
+                             // cleared before each round
   // Inside OnData: the size of the data handed over (Connection::Retain
   // clamps to it) and how many of its last bytes the handler retained.
+  // Set by Deliver around the upcall, zero outside it.
   size_t delivered = 0;
   size_t retain = 0;
+
+  // After a round: re-read, yield, park or re-arm (round_policy.h).
+  RoundPolicyState policy;
+
   std::unique_ptr<OwnerExtras, OwnerExtrasDeleter> extras;
 
   bool open() const { return phase == ConnectionPhase::kOpen; }
@@ -138,6 +143,10 @@ struct OwnerState {
     return phase == ConnectionPhase::kOpen && !user_paused && !hwm_paused;
   }
 };
+// Per-connection memory is a measured figure (docs/perf): a field added
+// here should take padding that is already there.
+static_assert(sizeof(void*) != 8 || sizeof(OwnerState) <= 72,
+              "OwnerState grew");
 
 }  // namespace baton::internal
 

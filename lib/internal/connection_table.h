@@ -32,6 +32,8 @@
 #ifndef BATON_INTERNAL_CONNECTION_TABLE_H_
 #define BATON_INTERNAL_CONNECTION_TABLE_H_
 
+#include <glog/logging.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -70,6 +72,13 @@ enum SlotFlags : uint32_t {
 constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested |
                                    kTimedOut | kTimerDue | kResumeRequested |
                                    kShutdownRequested;
+// The request of ForeignRequests::Request for a Reactor::Write: no flag, since
+// whoever serves the claim flushes the queued output anyway. Zero, so that
+// TryClaim raises nothing for it and Request can tell it from the others.
+inline constexpr uint32_t kOutputQueued = 0;
+static_assert((kOutputQueued & (kRequestFlags | kLive | kClaimed | kPending |
+                                kOutputClosed | kParked)) == 0,
+              "kOutputQueued must be no flag");
 
 inline uint32_t GenerationOf(uint64_t state) {
   return static_cast<uint32_t>(state >> 32);
@@ -112,6 +121,15 @@ struct alignas(64) Slot {
   // bound), so a stale entry of an earlier parking is told apart.
   uint64_t park_ticket = 0;
 };
+// Three cache lines per connection, idle or not (docs/perf).
+static_assert(sizeof(void*) != 8 || sizeof(Slot) <= 192, "Slot grew");
+
+// Debug check at every entry point that needs the caller to hold `slot`'s
+// claim (active in tests, compiled out with NDEBUG).
+inline void AssertClaimed(const Slot* slot) {
+  DCHECK(FlagsOf(slot->state.load(std::memory_order_relaxed)) & kClaimed)
+      << "slot " << slot->index << " used without holding its claim";
+}
 
 enum class ClaimResult {
   kClaimed,  // the caller now owns the connection
@@ -177,6 +195,27 @@ class ConnectionTable {
   static uint64_t IdOf(const Slot* slot) {
     return MakeId(GenerationOf(slot->state.load(std::memory_order_relaxed)),
                   slot->index);
+  }
+
+  // The id of the connection in `slot` whose state word read `state`.
+  static uint64_t IdAt(const Slot* slot, uint64_t state) {
+    return MakeId(GenerationOf(state), slot->index);
+  }
+
+  // Calls `fn(slot, state)` for every slot below index_bound() (read once)
+  // whose state word, loaded with acquire, has kLive. From any thread; the
+  // slot may change as soon as it is loaded (ids taken from `state` go
+  // stale, claims decide).
+  template <typename Fn>
+  void ForEachLive(Fn fn) const {
+    const uint32_t end = index_bound();
+    for (uint32_t i = 0; i < end; ++i) {
+      Slot* slot = Lookup(i);
+      if (slot == nullptr) continue;
+      const uint64_t state = slot->state.load(std::memory_order_acquire);
+      if (!(FlagsOf(state) & kLive)) continue;
+      fn(slot, state);
+    }
   }
 
   // One past the highest index ever allocated; slots below it can be

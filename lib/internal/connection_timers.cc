@@ -7,23 +7,35 @@
 // thread; Request only queues each connection on the ready queue, so
 // connections whose timers fall due together are served by every free
 // thread at once, not one after another on that one.
+#include "lib/internal/connection_timers.h"
+
 #include <glog/logging.h>
 
 #include <utility>
 
 #include "lib/internal/connection_extras.h"
-#include "lib/internal/reactor_core.h"
+#include "lib/internal/connection_lifetime.h"
+#include "lib/internal/foreign_requests.h"
 #include "lib/net/clock.h"
 
 namespace baton::internal {
 
-uint64_t ReactorCore::AddTimerDue(Slot* slot, int64_t deadline_ns) {
+ConnectionTimers::ConnectionTimers(TimerQueue& timers, CounterSet& counters,
+                                   ForeignRequests* requests,
+                                   ConnectionLifetime* lifetime)
+    : timers_(timers),
+      counters_(counters),
+      requests_(requests),
+      lifetime_(lifetime) {}
+
+uint64_t ConnectionTimers::AddTimerDue(Slot* slot, int64_t deadline_ns) {
   const ConnectionId id{ConnectionTable::IdOf(slot)};
-  return timers_.Add(deadline_ns, 0, [this, id] { Request(id, kTimerDue); });
+  return timers_.Add(deadline_ns, 0,
+                     [this, id] { requests_->Request(id, kTimerDue); });
 }
 
-uint64_t ReactorCore::OwnerRunAfter(Slot* slot, absl::Duration delay,
-                                    std::function<void(Connection&)> fn) {
+uint64_t ConnectionTimers::OwnerRunAfter(Slot* slot, absl::Duration delay,
+                                         std::function<void(Connection&)> fn) {
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;
   if (!owner.serving() || !fn) return 0;
@@ -35,7 +47,7 @@ uint64_t ReactorCore::OwnerRunAfter(Slot* slot, absl::Duration delay,
   return id;
 }
 
-bool ReactorCore::OwnerCancelTimer(Slot* slot, uint64_t id) {
+bool ConnectionTimers::OwnerCancelTimer(Slot* slot, uint64_t id) {
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;
   if (!owner.extras || id == 0) return false;
@@ -49,7 +61,7 @@ bool ReactorCore::OwnerCancelTimer(Slot* slot, uint64_t id) {
   return false;
 }
 
-bool ReactorCore::RunDueTimers(Slot* slot) {
+bool ConnectionTimers::RunDueTimers(Slot* slot) {
   OwnerState& owner = slot->owner;
   const int64_t now = net::MonotonicNanos();
   // One at a time, earliest first: a callback may add or cancel timers
@@ -69,17 +81,18 @@ bool ReactorCore::RunDueTimers(Slot* slot) {
     timers.erase(timers.begin() + static_cast<std::ptrdiff_t>(best));
     // Its queue entry may not have fired yet (a neighbour's did).
     timers_.Cancel(timer.id);
-    Add(&WorkerCounters::tasks);
-    if (!Upcall(slot, [&timer](ConnectionHandler&, Connection& conn) {
-          timer.fn(conn);
-        })) {
+    Count(&WorkerCounters::tasks);
+    if (!lifetime_->Upcall(slot,
+                           [&timer](ConnectionHandler&, Connection& conn) {
+                             timer.fn(conn);
+                           })) {
       return false;
     }
   }
   return true;
 }
 
-void ReactorCore::CancelConnectionTimers(Slot* slot) {
+void ConnectionTimers::CancelConnectionTimers(Slot* slot) {
   OwnerState& owner = slot->owner;
   if (!owner.extras) return;
   for (const ConnectionTimer& timer : owner.extras->timers) {

@@ -4,6 +4,8 @@
 // EPOLLONESHOT, re-armed by Serve's one Rearm), completion is read with
 // SO_ERROR, and its deadline and back-off are timer queue entries that
 // raise kTimerDue on its id, never touch owner state themselves.
+#include "lib/internal/connector.h"
+
 #include <glog/logging.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -19,7 +21,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "lib/internal/connection_extras.h"
-#include "lib/internal/reactor_core.h"
+#include "lib/internal/connection_io.h"
+#include "lib/internal/connection_lifetime.h"
+#include "lib/internal/connection_timers.h"
+#include "lib/internal/event_loop.h"
 #include "lib/net/address.h"
 #include "lib/net/clock.h"
 #include "lib/net/errno_status.h"
@@ -75,11 +80,49 @@ absl::Status ConnectError(const ConnectState& cs, int err) {
 
 }  // namespace
 
-absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
-                                                  HandlerFactory factory) {
+Connector::Connector(ConnectionTable& table, TimerQueue& timers,
+                     CounterSet& counters, AdoptGate& adopt_gate,
+                     Resolver& resolver, EventLoop* loop,
+                     ConnectionLifetime* lifetime,
+                     ConnectionTimers* connection_timers, ConnectionIo* io)
+    : table_(table),
+      timers_(timers),
+      counters_(counters),
+      adopt_gate_(adopt_gate),
+      resolver_(resolver),
+      loop_(loop),
+      lifetime_(lifetime),
+      connection_timers_(connection_timers),
+      io_(io) {}
+
+bool Connector::stopping() const { return loop_->stopping(); }
+bool Connector::draining() const { return lifetime_->draining(); }
+bool Connector::Post(std::function<void()> task) {
+  return loop_->Post(std::move(task));
+}
+void Connector::Teardown(Slot* slot, const absl::Status& reason) {
+  lifetime_->Teardown(slot, reason);
+}
+void Connector::SetPhase(Slot* slot, ConnectionPhase to) {
+  lifetime_->SetPhase(slot, to);
+}
+bool Connector::OpenHandler(Slot* slot) { return lifetime_->OpenHandler(slot); }
+uint64_t Connector::AddTimerDue(Slot* slot, int64_t deadline_ns) {
+  return connection_timers_->AddTimerDue(slot, deadline_ns);
+}
+void Connector::Serve(Slot* slot, uint32_t revents) {
+  io_->Serve(slot, revents);
+}
+
+absl::StatusOr<ConnectionId> Connector::Connect(const ConnectOptions& options,
+                                                HandlerFactory factory) {
   if (!factory) return absl::InvalidArgumentError("no handler factory");
-  if (options.port < 1 || options.port > 65535) {
-    return absl::InvalidArgumentError("connect port must be in 1..65535");
+  if (options.unix_path.empty() ? options.port < 1 || options.port > 65535
+                                : options.port != 0) {
+    return absl::InvalidArgumentError(
+        options.unix_path.empty()
+            ? "connect port must be in 1..65535"
+            : "a Unix socket has no port (port must be 0)");
   }
   if (options.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("connect timeout must be positive");
@@ -97,31 +140,35 @@ absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
   }
   auto cs = std::make_unique<ConnectState>();
   absl::StatusOr<socklen_t> length =
-      net::ParseSocketAddress(options.address, options.port, &cs->address);
+      options.unix_path.empty()
+          ? net::ParseSocketAddress(options.address, options.port, &cs->address)
+          : net::ParseUnixAddress(options.unix_path, &cs->address);
   if (length.ok()) {
     cs->address_length = *length;
-  } else if (net::IsHostName(options.address)) {
+  } else if (options.unix_path.empty() && net::IsHostName(options.address)) {
     cs->host = options.address;  // looked up on a reactor thread
     cs->port = options.port;
     cs->resolve_timeout_ns = absl::ToInt64Nanoseconds(options.resolve_timeout);
   } else {
     return length.status();
   }
-  cs->peer = net::JoinHostPort(options.address, options.port);
+  cs->peer = options.unix_path.empty()
+                 ? net::JoinHostPort(options.address, options.port)
+                 : net::UnixAddressString(options.unix_path);
   cs->timeout_ns = absl::ToInt64Nanoseconds(options.timeout);
   cs->max_attempts = options.max_attempts;
   cs->initial_backoff_ns = absl::ToInt64Nanoseconds(options.initial_backoff);
   cs->max_backoff_ns = absl::ToInt64Nanoseconds(options.max_backoff);
 
-  // As Adopt: under adopt_mu_, so Wait's last sweep cannot miss the slot.
-  MutexLock lock(&adopt_mu_);
-  if (adopt_closed_ || stopping()) {
+  // As Adopt: under adopt_gate_.mu, so Wait's last sweep cannot miss the slot.
+  MutexLock lock(&adopt_gate_.mu);
+  if (adopt_gate_.closed || stopping()) {
     return absl::FailedPreconditionError("reactor stopped");
   }
   if (draining()) return absl::FailedPreconditionError("reactor draining");
   Slot* slot = table_.Allocate();
   if (slot == nullptr) {
-    Add(&WorkerCounters::rejected);
+    Count(&WorkerCounters::rejected);
     return absl::ResourceExhaustedError("max_connections reached");
   }
   // Claimed from birth; the claim travels with the task to a reactor
@@ -137,7 +184,7 @@ absl::StatusOr<ConnectionId> ReactorCore::Connect(const ConnectOptions& options,
   return id;
 }
 
-void ReactorCore::BeginConnect(Slot* slot, const HandlerFactory& factory) {
+void Connector::BeginConnect(Slot* slot, const HandlerFactory& factory) {
   AssertClaimed(slot);
   OwnerState& owner = slot->owner;
   std::unique_ptr<ConnectionHandler> handler = factory();
@@ -155,23 +202,8 @@ void ReactorCore::BeginConnect(Slot* slot, const HandlerFactory& factory) {
                                                    : "reactor draining"));
     return;
   }
-  if (ConnectState& cs = *owner.extras->connect; !cs.host.empty()) {
-    // A host name: look it up first. The result (maybe ready before Start
-    // returns) and the lookup's deadline both raise kTimerDue.
-    const uint64_t key = ConnectionTable::IdOf(slot);
-    cs.lookup = std::make_unique<PendingLookup>(&resolver_, key);
-    if (absl::Status s = resolver_.Start(key, cs.host, cs.port); !s.ok()) {
-      Add(&WorkerCounters::connect_failures);
-      Teardown(slot, absl::Status(s.code(), absl::StrCat("connect ", cs.peer,
-                                                         ": ", s.message())));
-      return;
-    }
-    cs.deadline_ns =
-        net::DeadlineAfter(net::MonotonicNanos(), cs.resolve_timeout_ns);
-    cs.timer = cs.deadline_ns == net::kNeverNanos
-                   ? 0
-                   : AddTimerDue(slot, cs.deadline_ns);
-    Serve(slot, 0u);  // no socket yet: nothing to arm
+  if (!owner.extras->connect->host.empty()) {
+    StartLookup(slot);  // a host name: looked up first
     return;
   }
   bool connected = false;
@@ -180,7 +212,7 @@ void ReactorCore::BeginConnect(Slot* slot, const HandlerFactory& factory) {
   Serve(slot, connected ? static_cast<uint32_t>(EPOLLOUT) : 0u);
 }
 
-bool ReactorCore::StartAttempt(Slot* slot, bool* connected) {
+bool Connector::StartAttempt(Slot* slot, bool* connected) {
   OwnerState& owner = slot->owner;
   ConnectState& cs = *owner.extras->connect;
   if (cs.next_address == 0) ++cs.attempt;
@@ -188,7 +220,7 @@ bool ReactorCore::StartAttempt(Slot* slot, bool* connected) {
     cs.address = cs.addresses[cs.next_address].address;
     cs.address_length = cs.addresses[cs.next_address].length;
   }
-  Add(&WorkerCounters::connect_attempts);
+  Count(&WorkerCounters::connect_attempts);
   slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
                                std::memory_order_relaxed);
   const int fd = ::socket(cs.address.ss_family,
@@ -196,13 +228,15 @@ bool ReactorCore::StartAttempt(Slot* slot, bool* connected) {
   if (fd < 0) return AttemptFailed(slot, ConnectError(cs, errno));
   owner.fd = fd;
   owner.registered = false;
-  net::SetNoDelay(fd);
+  if (cs.address.ss_family != AF_UNIX) net::SetNoDelay(fd);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&cs.address),
                 cs.address_length) == 0) {
     *connected = true;
     return true;
   }
-  // EINTR: the connect goes on asynchronously, as for EINPROGRESS.
+  // EINTR: the connect goes on asynchronously, as for EINPROGRESS. (A
+  // Unix socket never answers EINPROGRESS: it connects at once or fails,
+  // with EAGAIN when the listener's backlog is full.)
   if (errno != EINPROGRESS && errno != EINTR) {
     return AttemptFailed(slot, ConnectError(cs, errno));
   }
@@ -214,8 +248,8 @@ bool ReactorCore::StartAttempt(Slot* slot, bool* connected) {
   return true;
 }
 
-bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
-                                  uint32_t revents) {
+bool Connector::ServeConnecting(Slot* slot, uint32_t requests,
+                                uint32_t revents) {
   OwnerState& owner = slot->owner;
   if (requests & kAbortRequested) {
     Teardown(slot, absl::CancelledError("aborted while connecting"));
@@ -228,7 +262,7 @@ bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
     return false;
   }
   if (requests & kTimedOut) {
-    Add(&WorkerCounters::idle_timeouts);
+    Count(&WorkerCounters::idle_timeouts);
     Teardown(slot,
              absl::DeadlineExceededError("idle timeout while connecting"));
     return false;
@@ -275,7 +309,7 @@ bool ReactorCore::ServeConnecting(Slot* slot, uint32_t requests,
   return true;
 }
 
-bool ReactorCore::AttemptFailed(Slot* slot, const absl::Status& reason) {
+bool Connector::AttemptFailed(Slot* slot, const absl::Status& reason) {
   OwnerState& owner = slot->owner;
   ConnectState& cs = *owner.extras->connect;
   if (cs.timer != 0) {
@@ -305,7 +339,7 @@ bool ReactorCore::AttemptFailed(Slot* slot, const absl::Status& reason) {
     cs.errors.clear();
   }
   if (cs.attempt >= cs.max_attempts || stopping() || draining()) {
-    Add(&WorkerCounters::connect_failures);
+    Count(&WorkerCounters::connect_failures);
     VLOG(1) << failure;
     Teardown(slot, cs.max_attempts == 1
                        ? failure
@@ -319,46 +353,6 @@ bool ReactorCore::AttemptFailed(Slot* slot, const absl::Status& reason) {
           << backoff / 1000000 << " ms";
   cs.deadline_ns = net::DeadlineAfter(net::MonotonicNanos(), backoff);
   cs.timer = AddTimerDue(slot, cs.deadline_ns);
-  return true;
-}
-
-bool ReactorCore::ServeLookup(Slot* slot, uint32_t requests) {
-  ConnectState& cs = *slot->owner.extras->connect;
-  if (!(requests & kTimerDue)) return true;
-  std::optional<LookupResult> result = cs.lookup->Take();
-  absl::Status failure;
-  if (!result.has_value()) {
-    if (net::MonotonicNanos() < cs.deadline_ns) return true;  // not yet
-    cs.timer = 0;
-    failure = absl::DeadlineExceededError(absl::StrCat(
-        "resolve ", cs.host, ": timed out after ",
-        absl::FormatDuration(absl::Nanoseconds(cs.resolve_timeout_ns))));
-  } else if (!result->ok()) {
-    failure = result->status();
-  }
-  if (!failure.ok()) {
-    Add(&WorkerCounters::connect_failures);
-    VLOG(1) << failure;
-    Teardown(slot, absl::Status(failure.code(),
-                                absl::StrCat("connect ", cs.peer, ": ",
-                                             failure.message())));
-    return false;
-  }
-  if (cs.timer != 0) timers_.Cancel(cs.timer);
-  cs.timer = 0;
-  cs.lookup.reset();
-  cs.addresses = std::move(**result);
-  VLOG(1) << "resolved " << cs.host << ": " << cs.addresses.size()
-          << " addresses";
-  // As at the end of a back-off: no new attempt after Stop or Drain.
-  if (stopping() || draining()) {
-    Teardown(slot, absl::CancelledError(stopping() ? "reactor stopped"
-                                                   : "reactor draining"));
-    return false;
-  }
-  bool connected = false;
-  if (!StartAttempt(slot, &connected)) return false;
-  if (connected) return ServeConnecting(slot, 0, EPOLLOUT);
   return true;
 }
 

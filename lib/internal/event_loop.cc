@@ -1,8 +1,11 @@
 // Internal: the worker loop. Leader/followers around epoll_wait with a
 // shared ready queue (scheduler.h), dispatch of every event taken, posted
 // tasks and timers.
+#include "lib/internal/event_loop.h"
+
 #include <glog/logging.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,36 +13,61 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "lib/internal/reactor_core.h"
+#include "lib/internal/acceptor.h"
+#include "lib/internal/connection_io.h"
+#include "lib/internal/worker_context.h"
 #include "lib/net/clock.h"
 
 namespace baton::internal {
 namespace {
 
-thread_local WorkerContext* tls_worker = nullptr;
+// The ready item for an event a leader took and did not start.
+ReadyItem EventItem(const epoll_event& event) {
+  ReadyItem item;
+  item.data = event.data.u64;
+  item.events = event.events;
+  return item;
+}
 
 }  // namespace
 
-WorkerContext* CurrentWorker() { return tls_worker; }
+EventLoop::EventLoop(const ReactorOptions& options, Poller& poller,
+                     Scheduler& scheduler, ConnectionTable& table,
+                     TimerQueue& timers, CounterSet& counters,
+                     Resolver& resolver, ConnectionIo* io, Acceptor* acceptor)
+    : options_(options),
+      poller_(poller),
+      scheduler_(scheduler),
+      table_(table),
+      timers_(timers),
+      counters_(counters),
+      resolver_(resolver),
+      io_(io),
+      acceptor_(acceptor),
+      wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  PCHECK(wake_.valid()) << "eventfd";
+  poller_.ArmInternal(wake_.get(), /*add=*/true, kWakeSource);
+  poller_.ArmInternal(timers_.fd(), /*add=*/true, kTimerSource);
+}
 
-void ReactorCore::WorkerMain(int index) {
+void EventLoop::WorkerMain(int index) {
   WorkerContext context;
-  context.core = this;
+  context.counters = &counters_;
   context.index = index;
   context.read_buffer_size = options_.read_buffer_size;
   context.read_buffer.reset(new char[context.read_buffer_size]);
-  tls_worker = &context;
+  SetCurrentWorker(&context);
   const std::string name =
       absl::StrCat(options_.thread_name, "-", index).substr(0, 15);
   pthread_setname_np(pthread_self(), name.c_str());
 
   std::vector<epoll_event> events(options_.max_events);
   std::vector<ReadyItem> handed(options_.max_events);
-  Scheduler::Seat seat;
+  bool running = false;  // counted by the Scheduler as running items
   for (;;) {
     ReadyItem item;
     int timeout_ms = -1;
-    const Scheduler::Role role = scheduler_.Next(seat, &item, &timeout_ms);
+    const Scheduler::Role role = scheduler_.Next(running, &item, &timeout_ms);
     if (role == Scheduler::Role::kExit) break;
     if (role == Scheduler::Role::kRun) {
       RunItem(item);
@@ -54,48 +82,41 @@ void ReactorCore::WorkerMain(int index) {
       // wait ran out: take queued work if there is any, else keep waiting.
       const bool rescue = timeout_ms > 0;
       if (scheduler_.RescueDue(&timeout_ms, /*waited=*/rescue)) {
-        if (rescue) Add(&WorkerCounters::rescues);
+        if (rescue) Count(&WorkerCounters::rescues);
         break;
       }
       n = poller_.Wait(events.data(), options_.max_events, timeout_ms);
     }
     if (n == 0) continue;  // gave the role up: take the queued work
-    Add(&WorkerCounters::epoll_waits);
-    Add(&WorkerCounters::events, static_cast<uint64_t>(n));
+    Count(&WorkerCounters::epoll_waits);
+    Count(&WorkerCounters::events, static_cast<uint64_t>(n));
     // Keep the first event; every other one goes to the ready queue, where
     // any free thread can take it, and the role is given up, before a
     // single handler runs. The events are disarmed (EPOLLONESHOT): the next
     // leader cannot receive them again. (`handed` holds only kEvent items.)
-    for (int i = 1; i < n; ++i) {
-      handed[i - 1].data = events[i].data.u64;
-      handed[i - 1].events = events[i].events;
-    }
-    const int woken = scheduler_.Handoff(seat, handed.data(), n - 1);
-    Add(&WorkerCounters::handed_off, static_cast<uint64_t>(n - 1));
-    Add(&WorkerCounters::promotions, static_cast<uint64_t>(woken));
-    Dispatch(events[0]);
+    for (int i = 1; i < n; ++i) handed[i - 1] = EventItem(events[i]);
+    const int woken = scheduler_.Handoff(running, handed.data(), n - 1);
+    Count(&WorkerCounters::handed_off, static_cast<uint64_t>(n - 1));
+    Count(&WorkerCounters::promotions, static_cast<uint64_t>(woken));
+    Dispatch(events[0].data.u64, events[0].events);
   }
   // Tasks accepted before Stop() are run, not dropped.
   RunTasks();
-  tls_worker = nullptr;
+  SetCurrentWorker(nullptr);
 }
 
-void ReactorCore::RunItem(const ReadyItem& item) {
+void EventLoop::RunItem(const ReadyItem& item) {
   if (item.kind == WorkKind::kEvent) {
-    epoll_event event = {};
-    event.events = item.events;
-    event.data.u64 = item.data;
-    Dispatch(event);
+    Dispatch(item.data, item.events);
     return;
   }
-  Serve(item.slot, item.kind, /*revents=*/0, item.round);  // claimed
+  io_->Serve(item.slot, item.kind, /*revents=*/0, item.round);  // claimed
 }
 
-void ReactorCore::Dispatch(const epoll_event& event) {
-  const uint64_t data = event.data.u64;
+void EventLoop::Dispatch(uint64_t data, uint32_t events) {
   if (data & kInternalTag) {
     if (data & kResolverSourceTag) {
-      resolver_.HandleEvent(data, event.events);  // a c-ares socket
+      resolver_.HandleEvent(data, events);  // a c-ares socket
       return;
     }
     HandleInternal(data & ~kInternalTag);
@@ -103,27 +124,27 @@ void ReactorCore::Dispatch(const epoll_event& event) {
   }
   Slot* slot = table_.Lookup(IndexOfId(data));
   if (slot == nullptr) {
-    Add(&WorkerCounters::stale_events);
+    Count(&WorkerCounters::stale_events);
     return;
   }
   switch (ConnectionTable::TryClaim(slot, GenerationOfId(data))) {
     case ClaimResult::kStale:
       // The connection this event was armed for is gone; its slot (and
       // maybe its fd number) now belongs to another one.
-      Add(&WorkerCounters::stale_events);
+      Count(&WorkerCounters::stale_events);
       return;
     case ClaimResult::kBusy:
       // Another thread owns it; kPending makes that thread look again.
-      Add(&WorkerCounters::busy_events);
+      Count(&WorkerCounters::busy_events);
       return;
     case ClaimResult::kClaimed:
       slot->owner.armed = false;  // ONESHOT: delivering it disarmed the fd
-      Serve(slot, event.events);
+      io_->Serve(slot, events);
       return;
   }
 }
 
-void ReactorCore::HandleInternal(uint64_t source) {
+void EventLoop::HandleInternal(uint64_t source) {
   if (source == kWakeSource) {
     uint64_t count;
     (void)!::read(wake_.get(), &count, sizeof(count));
@@ -133,39 +154,30 @@ void ReactorCore::HandleInternal(uint64_t source) {
     // once stopping, keep the eventfd readable so every later epoll_wait
     // returns and its caller reaches the gate and exits. (Found by the Spin
     // model, docs/model.md.)
-    if (stopping()) {
-      const uint64_t one = 1;
-      (void)!::write(wake_.get(), &one, sizeof(one));
-    }
+    if (stopping()) Wake();
     poller_.ArmInternal(wake_.get(), /*add=*/false, kWakeSource);
     return;
   }
   if (source == kTimerSource) {
     const int ran = timers_.RunDue();
-    Add(&WorkerCounters::tasks, static_cast<uint64_t>(ran));
+    Count(&WorkerCounters::tasks, static_cast<uint64_t>(ran));
     poller_.ArmInternal(timers_.fd(), /*add=*/false, kTimerSource);
     return;
   }
-  Listener* listener = nullptr;
-  {
-    MutexLock lock(&listeners_mu_);
-    const uint64_t index = source - kListenerSourceBase;
-    if (index < listeners_.size()) listener = listeners_[index].get();
-  }
-  if (listener != nullptr) HandleListener(listener);
+  acceptor_->HandleEvent(source);
 }
 
-void ReactorCore::RunTasks() {
+void EventLoop::RunTasks() {
   std::vector<std::function<void()>> tasks;
   {
     MutexLock lock(&task_mu_);
     tasks.swap(tasks_);
   }
   for (auto& task : tasks) task();
-  Add(&WorkerCounters::tasks, tasks.size());
+  Count(&WorkerCounters::tasks, tasks.size());
 }
 
-bool ReactorCore::Post(std::function<void()> task) {
+bool EventLoop::Post(std::function<void()> task) {
   bool was_empty;
   {
     MutexLock lock(&task_mu_);
@@ -175,18 +187,32 @@ bool ReactorCore::Post(std::function<void()> task) {
   }
   // Only the first task of a batch pays for the wake-up; the thread that
   // drains the queue takes all of them.
-  if (was_empty) {
-    const uint64_t one = 1;
-    (void)!::write(wake_.get(), &one, sizeof(one));
-  }
+  if (was_empty) Wake();
   return true;
 }
 
-uint64_t ReactorCore::AddTimer(int64_t delay_ns, int64_t period_ns,
-                               std::function<void()> fn, TimerKind kind) {
+uint64_t EventLoop::AddTimer(int64_t delay_ns, int64_t period_ns,
+                             std::function<void()> fn, TimerKind kind) {
   if (stopping()) return 0;
   return timers_.Add(net::DeadlineAfter(net::MonotonicNanos(), delay_ns),
                      period_ns, std::move(fn), kind);
+}
+
+bool EventLoop::BeginStop() {
+  MutexLock lock(&task_mu_);
+  if (stopping_.load(std::memory_order_relaxed)) return false;
+  stopping_.store(true, std::memory_order_release);
+  return true;
+}
+
+void EventLoop::Wake() {
+  const uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof(one));
+}
+
+void EventLoop::DropTasks() {
+  MutexLock lock(&task_mu_);
+  tasks_.clear();
 }
 
 }  // namespace baton::internal

@@ -3,12 +3,27 @@
 // They never touch owner state: they queue bytes under the slot's out_mu or
 // set a request flag, then make sure the owner, or a reactor thread that
 // becomes the owner, looks at the connection.
+#include "lib/internal/foreign_requests.h"
+
+#include "lib/internal/connection_io.h"
+#include "lib/internal/connection_output.h"
+#include "lib/internal/event_loop.h"
 #include "lib/internal/output_queue.h"
-#include "lib/internal/reactor_core.h"
+#include "lib/internal/worker_context.h"
 
 namespace baton::internal {
 
-bool ReactorCore::Request(ConnectionId id, uint32_t request) {
+ForeignRequests::ForeignRequests(ConnectionTable& table, Scheduler& scheduler,
+                                 const CounterSet& counters, EventLoop* loop,
+                                 ConnectionIo* io, ConnectionOutput* output)
+    : table_(table),
+      scheduler_(scheduler),
+      counters_(counters),
+      loop_(loop),
+      io_(io),
+      output_(output) {}
+
+bool ForeignRequests::Request(ConnectionId id, uint32_t request) {
   Slot* slot = table_.Lookup(IndexOfId(id.value));
   if (slot == nullptr) return false;
   switch (ConnectionTable::TryClaim(slot, GenerationOfId(id.value), request)) {
@@ -25,19 +40,20 @@ bool ReactorCore::Request(ConnectionId id, uint32_t request) {
       // and epoll round trip per cross-connection write (a proxy's every
       // message). From elsewhere, a posted task. If the reactor is
       // stopping, the connection is closed after the join instead.
-      if (InReactorThread()) {
-        if (request == 0) SendQueuedNow(slot);  // a Write: send it now
+      if (counters_.InWorkerThread()) {
+        if (request == kOutputQueued)
+          output_->SendQueuedNow(slot);  // send it now
         // Serve requests and output, no read.
         scheduler_.PushClaimed(slot, WorkKind::kRequest);
       } else {
-        Post([this, slot] { Serve(slot, WorkKind::kRequest); });
+        loop_->Post([this, slot] { io_->Serve(slot, WorkKind::kRequest); });
       }
       return true;
   }
   return false;
 }
 
-size_t ReactorCore::PendingOutput(ConnectionId id) const {
+size_t ForeignRequests::PendingOutput(ConnectionId id) const {
   const Slot* slot = table_.Lookup(IndexOfId(id.value));
   if (slot == nullptr) return 0;
   const uint64_t state = slot->state.load(std::memory_order_acquire);
@@ -48,7 +64,7 @@ size_t ReactorCore::PendingOutput(ConnectionId id) const {
   return slot->out_bytes.load(std::memory_order_seq_cst);
 }
 
-bool ReactorCore::Write(ConnectionId id, absl::string_view data) {
+bool ForeignRequests::Write(ConnectionId id, absl::string_view data) {
   if (WorkerContext* worker = CurrentWorker(); worker != nullptr) {
     ++worker->writes;  // Serve: did this handler relay what it read?
   }
@@ -65,7 +81,7 @@ bool ReactorCore::Write(ConnectionId id, absl::string_view data) {
     slot->out->Append(data);
     slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
   }
-  Request(id, 0);
+  Request(id, kOutputQueued);
   return true;
 }
 

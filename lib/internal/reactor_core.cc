@@ -1,41 +1,37 @@
-// Internal: ReactorCore setup, Start / Stop / Drain / Wait, and counters.
+// Internal: ReactorCore, the composition root: construction and wiring of
+// the components, Start / Stop / Drain / Wait.
 #include "lib/internal/reactor_core.h"
 
-#include <fcntl.h>
 #include <glog/logging.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 
 namespace baton::internal {
 
-ReactorCounters WorkerCounters::Snapshot() const {
-  ReactorCounters c;
-#define BATON_SNAPSHOT_COUNTER(name, what) \
-  c.name = name.load(std::memory_order_relaxed);
-  BATON_REACTOR_COUNTERS(BATON_SNAPSHOT_COUNTER)
-#undef BATON_SNAPSHOT_COUNTER
-  return c;
-}
-
 ReactorCore::ReactorCore(const ReactorOptions& options)
     : options_(options),
-      wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      num_workers_(options.threads),
+      counters_(options.threads),
       resolver_(&poller_, &timers_, options.dns_servers,
-                [this](uint64_t id) { Request(ConnectionId{id}, kTimerDue); }),
+                [this](uint64_t id) {
+                  requests_.Request(ConnectionId{id}, kTimerDue);
+                }),
       table_(options.max_connections),
-      counters_(new WorkerCounters[options.threads + 1]),
-      num_workers_(options.threads) {
-  PCHECK(wake_.valid()) << "eventfd";
-  poller_.ArmInternal(wake_.get(), /*add=*/true, kWakeSource);
-  poller_.ArmInternal(timers_.fd(), /*add=*/true, kTimerSource);
-  {
-    MutexLock lock(&reserve_mu_);
-    reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  }
-  if (track_activity_) {
+      loop_(options_, poller_, scheduler_, table_, timers_, counters_,
+            resolver_, &io_, &acceptor_),
+      requests_(table_, scheduler_, counters_, &loop_, &io_, &output_),
+      connection_timers_(timers_, counters_, &requests_, &lifetime_),
+      lifetime_(this, options_, table_, timers_, counters_, &loop_, &requests_,
+                &connection_timers_, &io_),
+      input_(options_, scheduler_, counters_, &lifetime_),
+      output_(options_, counters_, &lifetime_),
+      connector_(table_, timers_, counters_, adopt_gate_, resolver_, &loop_,
+                 &lifetime_, &connection_timers_, &io_),
+      io_(options_, poller_, scheduler_, counters_,
+          ConnectionIo::Parts{&lifetime_, &input_, &output_, &connector_,
+                              &connection_timers_}),
+      acceptor_(poller_, table_, counters_, adopt_gate_, &loop_, &lifetime_) {
+  if (ConnectionLifetime::TracksActivity(options_)) {
     // Sweep four times per (shortest) timeout: a connection is closed
     // between 1 and 1.25 timeouts after it went quiet.
     absl::Duration shortest = absl::InfiniteDuration();
@@ -44,43 +40,15 @@ ReactorCore::ReactorCore(const ReactorOptions& options)
     }
     const absl::Duration period =
         std::clamp(shortest / 4, absl::Milliseconds(10), absl::Seconds(1));
-    AddTimer(absl::ToInt64Nanoseconds(period), absl::ToInt64Nanoseconds(period),
-             [this] { SweepIdle(); });
+    loop_.AddTimer(absl::ToInt64Nanoseconds(period),
+                   absl::ToInt64Nanoseconds(period),
+                   [this] { lifetime_.SweepIdle(); });
   }
 }
 
 ReactorCore::~ReactorCore() {
   Stop();
   Wait();
-}
-
-void ReactorCore::Add(std::atomic<uint64_t> WorkerCounters::*field,
-                      uint64_t n) {
-  const WorkerContext* worker = CurrentWorker();
-  if (worker != nullptr && worker->core == this) {
-    // Only this thread writes its counters: no locked instruction needed.
-    std::atomic<uint64_t>& c = counters_[worker->index].*field;
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  } else {
-    (counters_[num_workers_].*field).fetch_add(n, std::memory_order_relaxed);
-  }
-}
-
-bool ReactorCore::InReactorThread() const {
-  const WorkerContext* worker = CurrentWorker();
-  return worker != nullptr && worker->core == this;
-}
-
-ReactorCounters ReactorCore::Counters() const {
-  ReactorCounters total;
-  for (int i = 0; i <= num_workers_; ++i) total += counters_[i].Snapshot();
-  return total;
-}
-
-std::vector<ReactorCounters> ReactorCore::ThreadCounters() const {
-  std::vector<ReactorCounters> out;
-  for (int i = 0; i < num_workers_; ++i) out.push_back(counters_[i].Snapshot());
-  return out;
 }
 
 absl::Status ReactorCore::Start() {
@@ -90,57 +58,28 @@ absl::Status ReactorCore::Start() {
   started_ = true;
   threads_.reserve(num_workers_);
   for (int i = 0; i < num_workers_; ++i) {
-    threads_.emplace_back(&ReactorCore::WorkerMain, this, i);
+    threads_.emplace_back(&EventLoop::WorkerMain, &loop_, i);
   }
   return absl::OkStatus();
 }
 
 void ReactorCore::Stop() {
-  {
-    MutexLock lock(&task_mu_);
-    if (stopping_.load(std::memory_order_relaxed)) return;
-    stopping_.store(true, std::memory_order_release);
-  }
-  {
-    // Stop accepting now. shutdown() (not close) so that a thread inside a
-    // listener's handler never sees its descriptor number reused; the
-    // descriptors are closed after the workers are joined.
-    MutexLock lock(&listeners_mu_);
-    for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
-  }
+  if (!loop_.BeginStop()) return;
+  acceptor_.ShutForStop();
   scheduler_.Shutdown();
-  const uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof(one));
+  loop_.Wake();
 }
 
 void ReactorCore::Drain() {
-  {
-    MutexLock lock(&listeners_mu_);
-    if (draining_.exchange(1, std::memory_order_acq_rel) != 0) return;
-    ShutListenersLocked();
-  }
+  bool first = false;
+  acceptor_.StopAccepting([&] { return first = lifetime_.BeginDrain(); });
+  if (!first) return;
   // A connection whose slot this scan misses is closed by its opener:
-  // see OpenConnection.
-  const uint32_t end = table_.index_bound();
-  for (uint32_t i = 0; i < end; ++i) {
-    Slot* slot = table_.Lookup(i);
-    if (slot == nullptr) continue;
-    const uint64_t state = slot->state.load(std::memory_order_acquire);
-    if (!(FlagsOf(state) & kLive)) continue;
-    Request(ConnectionId{MakeId(GenerationOf(state), i)}, kCloseRequested);
-  }
-}
-
-void ReactorCore::StopAccepting() {
-  MutexLock lock(&listeners_mu_);
-  ShutListenersLocked();
-}
-
-void ReactorCore::ShutListenersLocked() {
-  if (accepting_stopped_.exchange(true, std::memory_order_acq_rel)) return;
-  // As in Stop: shutdown, not close; HandleListener sees
-  // accepting_stopped() and leaves the listener disarmed.
-  for (auto& listener : listeners_) ::shutdown(listener->fd.get(), SHUT_RDWR);
+  // see ConnectionLifetime::OpenHandler.
+  table_.ForEachLive([this](Slot* slot, uint64_t state) {
+    requests_.Request(ConnectionId{ConnectionTable::IdAt(slot, state)},
+                      kCloseRequested);
+  });
 }
 
 void ReactorCore::Wait() {
@@ -152,11 +91,15 @@ void ReactorCore::Wait() {
   for (std::thread& t : threads_) t.join();
   threads_.clear();
   {
-    // From here on Adopt refuses: the sweep below is the last one.
-    MutexLock adopt_lock(&adopt_mu_);
-    adopt_closed_ = true;
+    // From here on Adopt and Connect refuse: the sweep below is the last
+    // one.
+    MutexLock adopt_lock(&adopt_gate_.mu);
+    adopt_gate_.closed = true;
   }
-  CloseAllAfterJoin();
+  loop_.DropTasks();
+  timers_.Clear();
+  lifetime_.CloseAllAfterJoin();
+  acceptor_.CloseListeners();
   joined_ = true;
 }
 

@@ -9,10 +9,11 @@
 
 namespace baton::internal {
 
-Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item, int* timeout_ms) {
+Scheduler::Role Scheduler::Next(bool& running, ReadyItem* item,
+                                int* timeout_ms) {
   MutexLock lock(&mu_);
-  if (seat.running) {
-    seat.running = false;
+  if (running) {
+    running = false;
     --running_;
   }
   for (;;) {
@@ -29,7 +30,7 @@ Scheduler::Role Scheduler::Next(Seat& seat, ReadyItem* item, int* timeout_ms) {
         *timeout_ms = LeaderTimeoutLocked();
         return Role::kLead;
       }
-      seat.running = true;
+      running = true;
       ++running_;
       return Role::kRun;
     }
@@ -135,7 +136,7 @@ void Scheduler::MarkPassLocked() {
   poll_mark_queued_ = true;
 }
 
-int Scheduler::Handoff(Seat& seat, const ReadyItem* items, int n) {
+int Scheduler::Handoff(bool& running, const ReadyItem* items, int n) {
   MutexLock lock(&mu_);
   // Ahead of what is queued (re-reads and requests queued during the pass
   // that ended with this poll; never older events): a connection whose
@@ -149,8 +150,8 @@ int Scheduler::Handoff(Seat& seat, const ReadyItem* items, int n) {
   if (LengthLocked() > 0) MarkPassLocked();
   PublishLengthLocked();
   leader_ = false;
-  if (!seat.running) {
-    seat.running = true;  // it runs what it kept until its next Next()
+  if (!running) {
+    running = true;  // it runs what it kept until its next Next()
     ++running_;
   }
   // A test waiting for the role to be vacant sleeps among the workers.

@@ -5,7 +5,7 @@
 // Every worker loops on Next():
 //   kRun   an item from the ready queue: an epoll event some leader took
 //          and did not start, or a connection kept claimed for a
-//          speculative re-read. Items are taken one at a time, so none
+//          re-read. Items are taken one at a time, so none
 //          waits behind a handler that runs long (or a thread the kernel
 //          has descheduled) while another thread is free.
 //   kLead  the queue is empty and the leader role was vacant: the caller
@@ -84,7 +84,7 @@ enum class WorkKind : uint8_t {
   // An epoll event a leader took and did not start (`data`, `events`).
   // Queued by Handoff; RunItem dispatches it.
   kEvent,
-  // A connection kept claimed for a speculative re-read after a read that
+  // A connection kept claimed for a re-read after a read that
   // found input; `round` says which re-read this is, from 1. Queued by
   // Serve; a miss re-arms it.
   kReread,
@@ -93,8 +93,8 @@ enum class WorkKind : uint8_t {
   // readable, not as a re-read.
   kYield,
   // A connection claimed by a request (Reactor::Write / Close, a timer) on
-  // a thread that is not its owner: queued by ReactorCore::Request on a
-  // reactor thread (or posted from another thread). Served with no
+  // a thread that is not its owner: queued by ForeignRequests::Request on
+  // a reactor thread (or posted from another thread). Served with no
   // readiness assumed.
   kRequest,
   // A parked connection whose bound ran out. Queued by the scheduler
@@ -136,30 +136,29 @@ class Scheduler {
   // at 100 connections once every pass polled (docs/leader_follower.md).
   static constexpr uint64_t kParkPasses = 8;
 
-  // Per-thread bookkeeping passed by reference, so a signature shows which
-  // calls change what the thread is doing.
-  struct Seat {
-    bool running = false;  // counted in running_ (ran an item or a batch)
-  };
-
   enum class Role { kRun, kLead, kExit };
 
   Scheduler() = default;
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
+  // `running`, in Next and Handoff: the calling thread's own flag (false
+  // at first), true while it is counted in running_ (it ran an item or a
+  // batch since its last Next). Passed by reference, so a signature shows
+  // which calls change what the thread is doing.
+  //
   // Blocks until the caller has an item to run (kRun, `*item` set), holds
   // the leader role (kLead, `*timeout_ms` set: -1; kLeaderTimeoutMs while
   // other threads run items; 0 when it reached a poll mark with work still
   // queued), or the scheduler is shut down (kExit).
-  Role Next(Seat& seat, ReadyItem* item, int* timeout_ms)
+  Role Next(bool& running, ReadyItem* item, int* timeout_ms)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // The leader, back from epoll_wait: queues `items` (events taken and not
   // started; may be none) at the front, gives up the role and wakes
   // sleepers for the work. The caller then runs what it kept. Returns the
   // number woken.
-  int Handoff(Seat& seat, const ReadyItem* items, int n)
+  int Handoff(bool& running, const ReadyItem* items, int n)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // The leader, after an epoll_wait returned nothing (`waited`: it had a

@@ -66,7 +66,7 @@ std::string LocalAddressString(int fd) {
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     return "?";
   }
-  return net::SocketAddressString(addr);
+  return net::SocketAddressString(addr, len);
 }
 
 absl::Status MakeNonBlockingCloexec(int fd) {

@@ -3,7 +3,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -74,7 +77,58 @@ std::string JoinHostPort(absl::string_view host, int port) {
   return absl::StrCat(host, ":", port);
 }
 
-std::string SocketAddressString(const sockaddr_storage& addr) {
+absl::StatusOr<socklen_t> ParseUnixAddress(absl::string_view path,
+                                           sockaddr_storage* addr) {
+  std::memset(addr, 0, sizeof(*addr));
+  auto* un = reinterpret_cast<sockaddr_un*>(addr);
+  un->sun_family = AF_UNIX;
+  const bool abstract = !path.empty() && path.front() == '@';
+  if (path.empty() || (abstract && path.size() == 1)) {
+    return absl::InvalidArgumentError(abstract
+                                          ? "empty abstract Unix socket name"
+                                          : "empty Unix socket path");
+  }
+  if (!abstract && path.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError("Unix socket path contains a NUL byte");
+  }
+  // A file path needs room for its terminating NUL; an abstract name is
+  // delimited by the length alone (its '@' stands for the leading NUL).
+  const size_t limit = sizeof(un->sun_path) - (abstract ? 0 : 1);
+  if (path.size() > limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Unix socket path '", path, "' is longer than ", limit, " bytes"));
+  }
+  std::memcpy(un->sun_path, path.data(), path.size());
+  if (abstract) {
+    un->sun_path[0] = '\0';
+    return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
+                                  path.size());
+  }
+  return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
+                                1);
+}
+
+std::string UnixAddressString(absl::string_view path) {
+  return absl::StrCat("unix:", path);
+}
+
+std::string SocketAddressString(const sockaddr_storage& addr, socklen_t len) {
+  if (addr.ss_family == AF_UNIX) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&addr);
+    const size_t base = offsetof(sockaddr_un, sun_path);
+    const size_t size =
+        len > base ? std::min<size_t>(len - base, sizeof(un->sun_path)) : 0;
+    if (size == 0) return "unix:(unnamed)";
+    const absl::string_view raw(un->sun_path, size);
+    if (raw[0] == '\0') {
+      absl::string_view name = raw.substr(1);
+      // Without a length, the name ends at its first NUL byte.
+      if (len >= sizeof(sockaddr_storage))
+        name = name.substr(0, name.find('\0'));
+      return UnixAddressString(absl::StrCat("@", name));
+    }
+    return UnixAddressString(raw.substr(0, raw.find('\0')));
+  }
   char text[INET6_ADDRSTRLEN] = "?";
   if (addr.ss_family == AF_INET) {
     const auto* v4 = reinterpret_cast<const sockaddr_in*>(&addr);

@@ -1,5 +1,5 @@
 // Internal header (project-wide: lib, servers, clients, tests): IP address
-// literals and "host:port" text.
+// literals, Unix socket addresses and "host:port" / "unix:/path" text.
 #ifndef BATON_NET_ADDRESS_H_
 #define BATON_NET_ADDRESS_H_
 
@@ -32,8 +32,27 @@ bool IsHostName(absl::string_view name);
 // URLs, logs and Host headers write it.
 std::string JoinHostPort(absl::string_view host, int port);
 
-// JoinHostPort of an AF_INET or AF_INET6 address ("?" for other families).
-std::string SocketAddressString(const sockaddr_storage& addr);
+// Fills `addr` with the AF_UNIX address of `path` and returns the length to
+// pass to bind/connect. A path starting with '@' names a socket in Linux's
+// abstract namespace (no file; the '@' becomes the leading NUL byte and the
+// rest of the text is the name, length-delimited). INVALID_ARGUMENT for an
+// empty path or name, a NUL byte in a file path, or a path longer than
+// sun_path holds (107 bytes for a file path, '@' and 107 for a name).
+absl::StatusOr<socklen_t> ParseUnixAddress(absl::string_view path,
+                                           sockaddr_storage* addr);
+
+// "unix:" + path, the way servers and clients write a Unix socket address
+// ("unix:/run/echo.sock", "unix:@echo").
+std::string UnixAddressString(absl::string_view path);
+
+// Text of a socket address: JoinHostPort for AF_INET / AF_INET6,
+// UnixAddressString for AF_UNIX ("unix:/path", "unix:@name" for an abstract
+// name, "unix:(unnamed)" for a peer that did not bind, as clients do), "?"
+// for other families. `len` is what getsockname/getpeername/accept
+// returned: an abstract name is delimited by it (without it, by its first
+// NUL byte).
+std::string SocketAddressString(const sockaddr_storage& addr,
+                                socklen_t len = sizeof(sockaddr_storage));
 
 }  // namespace baton::net
 

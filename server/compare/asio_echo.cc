@@ -14,8 +14,16 @@
 //               connections and each stays on one thread (the
 //               "io_context-per-CPU" design of Asio's HTTP server 2 example
 //               and of asio#164).
+// --address=unix:/path (or unix:@name) serves a Unix stream socket with
+// asio::local::stream_protocol instead, with the same sessions and the
+// same two threading models: shared as above; per_thread gives each
+// io_context its own acceptor on a duplicate of the one listening socket
+// (SO_REUSEPORT does not spread Unix connections), so idle threads race to
+// accept. The socket file is handled as baton's (a stale one replaced, a
+// live one refused, ours removed on exit).
 // --slow_us etc. (server/compare/slow_rule.h) delay marked messages for the
 // head-of-line benchmark.
+#include <fcntl.h>
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
@@ -25,8 +33,12 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "baton/reactor.h"
+#include "lib/internal/unix_listener.h"
 #include "lib/net/address.h"
 #include "server/compare/slow_rule_flags.h"
 #include "server/flags.h"
@@ -48,21 +60,26 @@ DEFINE_validator(io_contexts, &ValidateIoContexts);
 namespace {
 
 using boost::asio::ip::tcp;
+using unix_stream = boost::asio::local::stream_protocol;
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection; `Protocol` is tcp or local::stream_protocol.
+template <typename Protocol>
+class Session : public std::enable_shared_from_this<Session<Protocol>> {
  public:
-  Session(tcp::socket socket, const baton::SlowRule* slow)
+  Session(typename Protocol::socket socket, const baton::SlowRule* slow)
       : socket_(std::move(socket)), slow_(slow) {}
 
   void Start() {
-    boost::system::error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
+    if constexpr (std::is_same_v<Protocol, tcp>) {
+      boost::system::error_code ignored;
+      socket_.set_option(tcp::no_delay(true), ignored);
+    }
     Read();
   }
 
  private:
   void Read() {
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     socket_.async_read_some(
         boost::asio::buffer(buffer_),
         [this, self](const boost::system::error_code& ec, size_t n) {
@@ -73,7 +90,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Write(size_t n) {
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     boost::asio::async_write(
         socket_, boost::asio::buffer(buffer_.data(), n),
         [this, self](const boost::system::error_code& ec, size_t) {
@@ -81,11 +98,12 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
-  tcp::socket socket_;
+  typename Protocol::socket socket_;
   const baton::SlowRule* const slow_;  // null: no delays
   std::array<char, 64 << 10> buffer_;
 };
 
+template <typename Protocol>
 class Server {
  public:
   // With `reuse_port`, several Servers (one per io_context) bind one port.
@@ -104,7 +122,18 @@ class Server {
     Accept();
   }
 
-  tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  // Accepts on `listen_fd`, a listening socket made elsewhere (it takes
+  // ownership).
+  Server(boost::asio::io_context& io, int listen_fd,
+         const baton::SlowRule* slow)
+      : acceptor_(io), slow_(slow) {
+    acceptor_.assign(Protocol(), listen_fd);
+    Accept();
+  }
+
+  typename Protocol::endpoint local_endpoint() const {
+    return acceptor_.local_endpoint();
+  }
   void Close() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
@@ -112,17 +141,19 @@ class Server {
 
  private:
   void Accept() {
-    acceptor_.async_accept(
-        [this](const boost::system::error_code& ec, tcp::socket socket) {
-          if (ec == boost::asio::error::operation_aborted) return;
-          if (!ec) std::make_shared<Session>(std::move(socket), slow_)->Start();
-          // Keep accepting after transient errors (EMFILE included); Asio
-          // itself offers nothing smarter.
-          Accept();
-        });
+    acceptor_.async_accept([this](const boost::system::error_code& ec,
+                                  typename Protocol::socket socket) {
+      if (ec == boost::asio::error::operation_aborted) return;
+      if (!ec) {
+        std::make_shared<Session<Protocol>>(std::move(socket), slow_)->Start();
+      }
+      // Keep accepting after transient errors (EMFILE included); Asio
+      // itself offers nothing smarter.
+      Accept();
+    });
   }
 
-  tcp::acceptor acceptor_;
+  typename Protocol::acceptor acceptor_;
   const baton::SlowRule* const slow_;
 };
 
@@ -132,7 +163,7 @@ int main(int argc, char** argv) {
   if (!baton::flags::InitServer(
           &argc, &argv,
           (std::string("echo server on Boost.Asio (comparison baseline)\n"
-                       "usage: asio_echo [--port=N] [--address=A] "
+                       "usage: asio_echo [--port=N] [--address=A|unix:/path] "
                        "[--threads=N] [--io_contexts=shared|per_thread]\n") +
            baton::kSlowRuleUsage)
               .c_str())) {
@@ -150,19 +181,51 @@ int main(int argc, char** argv) {
     ios.push_back(
         std::make_unique<boost::asio::io_context>(per_thread ? 1 : threads));
   }
-  std::vector<std::unique_ptr<Server>> servers;
-  tcp::endpoint endpoint(boost::asio::ip::make_address(FLAGS_address),
-                         static_cast<uint16_t>(FLAGS_port));
+  absl::StatusOr<baton::ListenOptions> listen = baton::flags::ListenFromFlags();
+  if (!listen.ok()) {
+    LOG(ERROR) << listen.status().message();
+    return 2;
+  }
+  std::vector<std::unique_ptr<Server<tcp>>> servers;
+  std::vector<std::unique_ptr<Server<unix_stream>>> unix_servers;
+  baton::internal::UnixSocketFile unix_file;  // removed on exit
+  tcp::endpoint endpoint;
+  std::string where;
   try {
-    for (auto& io : ios) {
-      servers.push_back(
-          std::make_unique<Server>(*io, endpoint, per_thread, slow));
-      // --port=0: the others join the port the first one got.
-      endpoint.port(servers.front()->local_endpoint().port());
+    if (listen->unix_path.empty()) {
+      endpoint = tcp::endpoint(boost::asio::ip::make_address(listen->address),
+                               static_cast<uint16_t>(listen->port));
+      for (auto& io : ios) {
+        servers.push_back(
+            std::make_unique<Server<tcp>>(*io, endpoint, per_thread, slow));
+        // --port=0: the others join the port the first one got.
+        endpoint.port(servers.front()->local_endpoint().port());
+      }
+      where = baton::net::JoinHostPort(listen->address, endpoint.port());
+    } else {
+      absl::StatusOr<baton::internal::UnixListener> unix =
+          baton::internal::CreateUnixListener(listen->unix_path, 1024,
+                                              listen->unix_mode);
+      if (!unix.ok()) {
+        LOG(ERROR) << unix.status().message();
+        return 1;
+      }
+      unix_file = std::move(unix->file);
+      const int fd = unix->fd.Release();
+      for (size_t i = 0; i < ios.size(); ++i) {
+        const int own = i == 0 ? fd : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (own < 0) {
+          PLOG(ERROR) << "dup";
+          return 1;
+        }
+        unix_servers.push_back(
+            std::make_unique<Server<unix_stream>>(*ios[i], own, slow));
+      }
+      where = baton::net::UnixAddressString(listen->unix_path);
     }
   } catch (const boost::system::system_error& e) {
     LOG(ERROR) << "cannot listen on "
-               << baton::net::JoinHostPort(FLAGS_address, FLAGS_port) << ": "
+               << baton::flags::ListenText(*listen, listen->port) << ": "
                << e.what();
     return 1;
   }
@@ -175,17 +238,20 @@ int main(int argc, char** argv) {
     boost::asio::io_context* io = ios[per_thread ? i : 0].get();
     pool.emplace_back([io] { io->run(); });
   }
-  LOG(INFO) << "listening on "
-            << baton::net::JoinHostPort(FLAGS_address, endpoint.port())
-            << " with " << threads << " threads, "
+  LOG(INFO) << "listening on " << where << " with " << threads << " threads, "
             << (per_thread ? "one io_context per thread"
                            : "one shared io_context");
 
   const int signal = baton::flags::WaitForSignal(stop_signals);
   LOG(INFO) << "signal " << signal << ": stopping";
   for (size_t i = 0; i < ios.size(); ++i) {
-    Server* server = servers[i].get();
-    boost::asio::post(*ios[i], [server] { server->Close(); });
+    if (!servers.empty()) {
+      Server<tcp>* server = servers[i].get();
+      boost::asio::post(*ios[i], [server] { server->Close(); });
+    } else {
+      Server<unix_stream>* server = unix_servers[i].get();
+      boost::asio::post(*ios[i], [server] { server->Close(); });
+    }
   }
   work.clear();
   for (auto& io : ios) io->stop();

@@ -14,6 +14,7 @@
 
 #include "lib/internal/socket_util.h"
 #include "lib/net/address.h"
+#include "lib/net/endpoint.h"
 #include "lib/net/socket_options.h"
 #include "server/flags.h"
 
@@ -24,6 +25,11 @@ std::atomic<bool> g_stopping{false};
 int StartListening(int* argc, char*** argv, const char* usage,
                    bool nonblocking) {
   if (!flags::InitServer(argc, argv, usage)) return -1;
+  if (net::IsUnixEndpoint(FLAGS_address)) {
+    LOG(ERROR) << "--address=" << FLAGS_address
+               << ": this server listens on TCP only";
+    return -1;
+  }
   const sigset_t signals = flags::BlockStopSignals();
   absl::StatusOr<internal::ScopedFd> fd =
       internal::CreateListener(FLAGS_address, FLAGS_port, 1024, false);

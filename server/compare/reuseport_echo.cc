@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "lib/internal/socket_util.h"
+#include "lib/net/endpoint.h"
 #include "lib/net/socket_options.h"
 #include "server/compare/slow_rule_flags.h"
 #include "server/flags.h"
@@ -195,6 +196,11 @@ int main(int argc, char** argv) {
                        "[--threads=N]\n") +
            baton::kSlowRuleUsage)
               .c_str())) {
+    return 2;
+  }
+  if (baton::net::IsUnixEndpoint(FLAGS_address)) {
+    LOG(ERROR) << "--address=" << FLAGS_address
+               << ": this server listens on TCP only (SO_REUSEPORT)";
     return 2;
   }
   const sigset_t stop_signals = baton::flags::BlockStopSignals();

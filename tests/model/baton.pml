@@ -121,7 +121,7 @@ byte timer_gen;          /* the id its callback will raise kTimerDue on */
 bool timer_due;          /* kTimerDue */
 #endif
 
-/* ---- tasks (ReactorCore::tasks_): Service tasks handed over by Kick ------- */
+/* ---- tasks (EventLoop::tasks_): Service tasks handed over by Kick -------- */
 byte tasks;
 
 /* ---- bookkeeping for the properties ---------------------------------------- */
@@ -329,14 +329,16 @@ inline park(mygen, again, got) {
 #endif
 
 /*
- * Service: the owner's loop (ReactorCore::Service / ServeOnce / Rearm /
- * Release). `mygen` is the generation the caller claimed. `spec` allows one
- * speculative re-read round (RunDeferred) before re-arming; `got` is set by
- * a round that read input (not the EOF), after which the owner may park
- * instead of re-arming, if it does not believe the fd armed.
+ * Service: the owner's loop (ConnectionIo::Serve / ServeRound / Rearm /
+ * Release; what follows a round is Decide, lib/internal/round_policy.cc).
+ * `mygen` is the generation the caller claimed. `reread` allows one re-read
+ * round (RoundOutcome::kReread) before re-arming; `got` is set by a round
+ * that read input (not the EOF), after which the owner may park
+ * (RoundOutcome::kPark) instead of re-arming, if it does not believe the fd
+ * armed.
  */
-inline service(mygen, again, closing, spec, got) {
-  spec = true;
+inline service(mygen, again, closing, reread, got) {
+  reread = true;
   do
   :: true ->
      d_step {
@@ -388,7 +390,7 @@ inline service(mygen, again, closing, spec, got) {
      :: else -> skip
      fi;
      if
-     :: spec -> d_step { spec = false; again = true; got = false }  /* speculative re-read, still claimed */
+     :: reread -> d_step { reread = false; again = true; got = false }  /* re-read, still claimed */
 #ifndef NO_PARK
      :: (got && !known_armed) -> park(mygen, again, got)
 #endif
@@ -419,10 +421,10 @@ inline service(mygen, again, closing, spec, got) {
   od
 }
 
-inline run_tasks(n, mygen, again, closing, spec, got) {
+inline run_tasks(n, mygen, again, closing, reread, got) {
   d_step { n = tasks; tasks = 0 };
   do
-  :: n > 0 -> n--; mygen = gen; service(mygen, again, closing, spec, got)
+  :: n > 0 -> n--; mygen = gen; service(mygen, again, closing, reread, got)
   :: else -> break
   od
 }
@@ -448,7 +450,7 @@ inline try_claim(tgen, ok) {
 }
 
 proctype Worker() {
-  bool ok, again, closing, spec, got, seat;
+  bool ok, again, closing, reread, got, seat;
   byte ev, evgen, mygen, n;
   do
   :: become_leader(ok, seat);
@@ -501,15 +503,15 @@ end_wait:
                known_armed = false;    /* delivering it disarmed the fd */
 #endif
                mygen = gen;
-               service(mygen, again, closing, spec, got)
+               service(mygen, again, closing, reread, got)
           :: else -> skip
           fi
      :: ev == EV_EXPIRE ->
           /* the re-read item queued by the expiry: Serve (read) */
-          service(mygen, again, closing, spec, got)
+          service(mygen, again, closing, reread, got)
 #ifdef CONNECT
      :: ev == EV_TIMER ->
-          /* The deadline's callback: ServeRequest(id, kTimerDue). */
+          /* The deadline's callback: Request(id, kTimerDue). */
 #ifndef MUTANT_TIMER_NO_CLAIM
           d_step {
             if
@@ -526,13 +528,13 @@ end_wait:
           atomic { if :: (gen != evgen || !live) -> ev = 0 :: else -> timer_due = true fi };
 #endif
           if
-          :: ev == EV_TIMER -> mygen = evgen; service(mygen, again, closing, spec, got)
+          :: ev == EV_TIMER -> mygen = evgen; service(mygen, again, closing, reread, got)
           :: else -> skip
           fi
 #endif
      :: ev == EV_WAKE ->
           wake_count = 0;                     /* read(eventfd) */
-          run_tasks(n, mygen, again, closing, spec, got);
+          run_tasks(n, mygen, again, closing, reread, got);
 #ifndef MUTANT_SWALLOW_STOP
           if :: stop -> wake_count++ :: else -> skip fi;   /* keep Stop visible */
 #endif
@@ -540,7 +542,7 @@ end_wait:
      :: else -> skip                          /* an expiry found its entry stale */
      fi
   od;
-  run_tasks(n, mygen, again, closing, spec, got);    /* tasks accepted before Stop */
+  run_tasks(n, mygen, again, closing, reread, got);    /* tasks accepted before Stop */
   workers_exited++
 }
 
@@ -549,7 +551,7 @@ end_wait:
  * the listener's event (running_ counts it; a leader waiting meanwhile took
  * the role after that event, with a bounded wait). */
 proctype Acceptor() {
-  bool again, closing, spec, got;
+  bool again, closing, reread, got;
   byte mygen;
   do
   :: d_step {
@@ -567,7 +569,7 @@ proctype Acceptor() {
          fi
 #endif
      };
-     service(mygen, again, closing, spec, got)
+     service(mygen, again, closing, reread, got)
 #ifndef NO_PARK
      ; lock(); running--; unlock()
 #endif
@@ -597,7 +599,7 @@ proctype Peer() {
 }
 
 /* Kick: claim for the foreign thread and hand the claim to a worker, or
- * leave the work pending for the owner (ReactorCore::Request). A parked
+ * leave the work pending for the owner (ForeignRequests::Request). A parked
  * connection is taken over (TryClaim), as an unclaimed one is claimed. */
 inline kick(tgen, is_close, ok) {
   d_step {

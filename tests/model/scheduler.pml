@@ -1,7 +1,7 @@
 /*
  * Promela model of baton's scheduler (lib/internal/scheduler.cc and the
  * worker loop in lib/internal/event_loop.cc): leader/followers over one
- * epoll with a shared ready queue, speculative re-reads queued at the back,
+ * epoll with a shared ready queue, re-reads queued at the back,
  * and the leader's bounded wait that rescues queued work.
  * docs/model.md maps every variable here to the code.
  *

@@ -52,7 +52,7 @@ struct Binary {
 };
 
 const Binary kBinaries[] = {
-    {"server/echo", "echo: echo server", "-speculative_rounds ", true},
+    {"server/echo", "echo: echo server", "-reread_rounds ", true},
     {"server/http", "http: HTTP/1.1 server", "-response_size ", true},
     {"server/compare/baton_echo", "baton_echo: echo server on baton's",
      "-slow_us ", true},

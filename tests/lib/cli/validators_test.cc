@@ -139,5 +139,25 @@ TEST(ValidatorsTest, AddressOrHostName) {
   }
 }
 
+TEST(ValidatorsTest, AddressOrUnix) {
+  for (const char* address :
+       {"127.0.0.1", "::1", "localhost", "db.internal", "unix:/run/echo.sock",
+        "unix:@echo", "unix:rel"}) {
+    ExpectAccepted(&ValidateAddressOrUnix, "address", std::string(address));
+  }
+  for (const char* address : {"[::1]", "", "bad name", "a..b"}) {
+    ExpectRefused(&ValidateAddressOrUnix, "address", std::string(address),
+                  address,
+                  "neither an IPv4 or IPv6 address literal nor a host");
+  }
+  ExpectRefused(&ValidateAddressOrUnix, "address", std::string("unix:"),
+                "unix:", "empty Unix socket path");
+  ExpectRefused(&ValidateAddressOrUnix, "host", std::string("unix:@"), "unix:@",
+                "empty abstract Unix socket name");
+  const std::string too_long = "unix:/" + std::string(200, 'x');
+  ExpectRefused(&ValidateAddressOrUnix, "host", too_long, too_long,
+                "longer than 107 bytes");
+}
+
 }  // namespace
 }  // namespace baton::cli

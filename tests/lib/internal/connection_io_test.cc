@@ -54,12 +54,12 @@ using ::baton::testing::Threads;
 using ::baton::testing::WaitForEnd;
 
 // Many connections at once, each with sizes from 1 B to 1 MiB, two threads;
-// with and without speculative re-reads.
+// with and without re-reads.
 class ReactorEchoTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(ReactorEchoTest, EchoesEveryByteOnManyConnections) {
   ReactorOptions options = Threads(2);
-  options.speculative_rounds = GetParam();
+  options.reread_rounds = GetParam();
   Server s = StartServer(options, EchoFactory());
   constexpr int kConnections = 24;
   const std::vector<size_t> sizes = {1, 13, 64, 1500, 16384, 200000, 1 << 20};
@@ -95,11 +95,11 @@ TEST_P(ReactorEchoTest, EchoesEveryByteOnManyConnections) {
   })) << s.reactor->Counters().ToString();
   EXPECT_GT(c.rearms, 0u);
   if (GetParam() == 0) {
-    EXPECT_EQ(c.speculative_reads, 0u);
+    EXPECT_EQ(c.rereads, 0u);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(SpeculativeRounds, ReactorEchoTest,
+INSTANTIATE_TEST_SUITE_P(RereadRounds, ReactorEchoTest,
                          ::testing::Values(0, 4, kReactorUnboundedRereads));
 
 // Opens paused (publishing its id) and counts the bytes it is given.
@@ -131,7 +131,7 @@ TEST(ReactorTest, ReReadsGoOnWhileTheyFindData) {
   const std::string payload = Pattern(96 * kBuffer, 23);
   ReactorOptions o = Threads(1);
   o.read_buffer_size = kBuffer;
-  ASSERT_EQ(o.speculative_rounds, kReactorUnboundedRereads);
+  ASSERT_EQ(o.reread_rounds, kReactorUnboundedRereads);
   std::atomic<uint64_t> id{0};
   std::atomic<size_t> bytes{0};
   Server s =
@@ -148,13 +148,11 @@ TEST(ReactorTest, ReReadsGoOnWhileTheyFindData) {
   ASSERT_TRUE(s.reactor->ResumeReading(ConnectionId{id.load()}));
   ASSERT_TRUE(Eventually([&] { return bytes.load() == payload.size(); }));
   // The last re-read misses and re-arms: wait for it.
-  ASSERT_TRUE(Eventually([&] {
-    return s.reactor->Counters().speculative_reads - before.speculative_reads >=
-           6;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return s.reactor->Counters().rereads - before.rereads >= 6; }));
   const ReactorCounters after = s.reactor->Counters();
-  EXPECT_EQ(after.speculative_hits - before.speculative_hits, 5u);
-  EXPECT_EQ(after.speculative_reads - before.speculative_reads, 6u);
+  EXPECT_EQ(after.reread_hits - before.reread_hits, 5u);
+  EXPECT_EQ(after.rereads - before.rereads, 6u);
   // One re-arm to resume reading, one after the miss; none in between.
   EXPECT_EQ(after.rearms - before.rearms, 2u);
   ::close(fd);
@@ -345,7 +343,7 @@ struct BrokenSocket {
 // dup2 puts the read end of an empty non-blocking pipe on conn.fd(), which
 // closes the socket (the kernel drops its epoll registration with it), so
 // the re-arm's epoll_ctl(MOD) fails with ENOENT. An empty pipe rather than
-// /dev/null: a speculative re-read of /dev/null would see EOF and close the
+// /dev/null: a re-read of /dev/null would see EOF and close the
 // connection as peer-closed before any re-arm. Echoes anything else.
 class BreaksItsSocket : public ConnectionHandler {
  public:
@@ -913,13 +911,13 @@ bool LoopbackPair(int* client, int* server) {
 // it knew), but its release finds the event's kPending, forgets the arming,
 // serves the input and re-arms for real: the message after it is served.
 // Two threads: the owner waits in OnDrained (the foreign write's flush)
-// while the other one polls and takes the event. No speculative re-reads:
+// while the other one polls and takes the event. No re-reads:
 // a queued re-read could pick up the next message without epoll and hide
 // a connection left disarmed.
 TEST(ReactorTest, EventDroppedAsBusyDuringASkippedRearmRearmsForReal) {
   DrainedGate gate;
   ReactorOptions options = Threads(2);
-  options.speculative_rounds = 0;
+  options.reread_rounds = 0;
   auto created = Reactor::Create(options);
   ASSERT_TRUE(created.ok()) << created.status();
   Reactor& reactor = **created;

@@ -74,6 +74,40 @@ TEST(ConnectionTableTest, GrowsAcrossChunks) {
   EXPECT_EQ(table.Lookup(6000), nullptr);
 }
 
+TEST(ConnectionTableTest, ForEachLiveVisitsLiveSlotsWithTheirState) {
+  // Across two chunks; every third slot freed, every other one released.
+  ConnectionTable table(1500);
+  std::vector<Slot*> slots;
+  for (int i = 0; i < 1500; ++i) {
+    Slot* s = table.Allocate();
+    ASSERT_NE(s, nullptr) << i;
+    slots.push_back(s);
+  }
+  std::vector<uint64_t> want(slots.size(), 0);  // expected id, 0: freed
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (i % 3 == 0) {
+      table.Free(slots[i]);
+      continue;
+    }
+    if (i % 2 == 0) ASSERT_TRUE(ConnectionTable::Release(slots[i]));
+    want[i] = ConnectionTable::IdOf(slots[i]);
+  }
+  std::vector<uint64_t> seen(slots.size(), 0);
+  int visits = 0;
+  table.ForEachLive([&](Slot* slot, uint64_t state) {
+    ++visits;
+    ASSERT_LT(slot->index, seen.size());
+    EXPECT_EQ(seen[slot->index], 0u) << "visited twice: " << slot->index;
+    EXPECT_EQ(state, slot->state.load());
+    EXPECT_TRUE(FlagsOf(state) & kLive);
+    seen[slot->index] = ConnectionTable::IdAt(slot, state);
+  });
+  EXPECT_EQ(visits, 1000);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    EXPECT_EQ(seen[slots[i]->index], want[i]) << "slot " << i;
+  }
+}
+
 TEST(ConnectionTableTest, BusyClaimLeavesPendingWorkForOwner) {
   ConnectionTable table(1);
   Slot* slot = table.Allocate();

@@ -36,7 +36,7 @@ ReadyItem Event(uint64_t data) {
 
 TEST(SchedulerTest, SingleThreadLeadsForeverAndWakesNobody) {
   Scheduler s;
-  Scheduler::Seat seat;
+  bool seat = false;
   ReadyItem item;
   for (int i = 0; i < 100; ++i) {
     int timeout_ms = 0;
@@ -50,7 +50,7 @@ TEST(SchedulerTest, SingleThreadLeadsForeverAndWakesNobody) {
 
 TEST(SchedulerTest, QueuedItemsComeBeforeTheLeaderRole) {
   Scheduler s;
-  Scheduler::Seat seat;
+  bool seat = false;
   ReadyItem item;
   int timeout_ms = 0;
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
@@ -72,7 +72,7 @@ TEST(SchedulerTest, ABlockedLeaderDoesNotStrandWhatItTook) {
   Notification second_ran;
   std::atomic<int> ran_by_follower{0};
   std::thread follower([&] {
-    Scheduler::Seat seat;
+    bool seat = false;
     ReadyItem item;
     int timeout_ms;
     for (;;) {
@@ -85,7 +85,7 @@ TEST(SchedulerTest, ABlockedLeaderDoesNotStrandWhatItTook) {
       if (role == Scheduler::Role::kLead) s.Handoff(seat, nullptr, 0);
     }
   });
-  Scheduler::Seat seat;
+  bool seat = false;
   ReadyItem item;
   int timeout_ms;
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
@@ -103,8 +103,8 @@ TEST(SchedulerTest, ABlockedLeaderDoesNotStrandWhatItTook) {
 
 TEST(SchedulerTest, LeaderWaitsBrieflyWhileOthersRunAndRescuesQueuedWork) {
   Scheduler s;
-  Scheduler::Seat runner;
-  Scheduler::Seat leader;
+  bool runner = false;
+  bool leader = false;
   ReadyItem item;
   int timeout_ms = 0;
   // `runner` leads, hands one event over and runs it: it is running.
@@ -132,7 +132,7 @@ TEST(SchedulerTest, LeaderWaitsBrieflyWhileOthersRunAndRescuesQueuedWork) {
 // polls epoll without blocking.
 TEST(SchedulerTest, EpollIsPolledOncePerPassThroughTheQueue) {
   Scheduler s;
-  Scheduler::Seat seat;
+  bool seat = false;
   ReadyItem item;
   int timeout_ms = 0;
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
@@ -166,7 +166,7 @@ TEST(SchedulerTest, EpollIsPolledOncePerPassThroughTheQueue) {
 // runs dry (100-450 ms stalls in a 40-connection ping-pong before the fix).
 TEST(SchedulerTest, ASingleEventHandoffStillEndsThePassWithAPoll) {
   Scheduler s;
-  Scheduler::Seat seat;
+  bool seat = false;
   ReadyItem item;
   int timeout_ms = 0;
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
@@ -193,7 +193,7 @@ TEST(SchedulerTest, ASingleEventHandoffStillEndsThePassWithAPoll) {
 // of a pass already, and a re-read that waits longer hits more often.
 TEST(SchedulerTest, PolledEventsGoAheadOfQueuedRereads) {
   Scheduler s;
-  Scheduler::Seat seat;
+  bool seat = false;
   ReadyItem item;
   int timeout_ms = 0;
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
@@ -228,7 +228,7 @@ TEST(SchedulerTest, AtMostOneLeaderAndEveryItemRunsExactlyOnce) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
-      Scheduler::Seat seat;
+      bool seat = false;
       ReadyItem item;
       int timeout_ms;
       for (;;) {
@@ -293,8 +293,8 @@ class SchedulerParkingTest : public ::testing::Test {
   ConnectionTable table{4};
   Slot* slot = nullptr;
   Scheduler s;
-  Scheduler::Seat runner;
-  Scheduler::Seat leader;
+  bool runner = false;
+  bool leader = false;
   ReadyItem item;
   int timeout_ms = 0;
 };
@@ -360,7 +360,7 @@ TEST_F(SchedulerParkingTest, IdleLeaderReArmsParkedConnectionsBeforeBlocking) {
 // (timeout 0); the other thread runs the relayed item and goes to sleep;
 // the poll returns nothing.
 TEST_F(SchedulerParkingTest, PollFindingNothingAfterOthersWentIdleTakesParked) {
-  Scheduler::Seat other;
+  bool other = false;
   ASSERT_EQ(s.Next(leader, &item, &timeout_ms), Scheduler::Role::kLead);
   const ReadyItem batch = Event(1);
   s.Handoff(leader, &batch, 1);  // keeps the client's event, hands one over
@@ -448,7 +448,7 @@ TEST(SchedulerTest, EachKindOfWorkRoundTripsThroughTheQueue) {
   Slot* slot = table.Allocate();  // claimed by this thread
   ASSERT_NE(slot, nullptr);
   Scheduler s;
-  Scheduler::Seat seat;
+  bool seat = false;
   ReadyItem item;
   int timeout_ms = 0;
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
@@ -506,7 +506,7 @@ TEST(SchedulerTest, EachKindOfWorkRoundTripsThroughTheQueue) {
 
 TEST(SchedulerTest, ShutdownReleasesSleepers) {
   Scheduler s;
-  Scheduler::Seat seat;
+  bool seat = false;
   ReadyItem item;
   int timeout_ms;
   ASSERT_EQ(s.Next(seat, &item, &timeout_ms), Scheduler::Role::kLead);
@@ -514,7 +514,7 @@ TEST(SchedulerTest, ShutdownReleasesSleepers) {
   std::atomic<int> exited{0};
   for (int i = 0; i < 3; ++i) {
     threads.emplace_back([&] {
-      Scheduler::Seat own;
+      bool own = false;
       ReadyItem it;
       int t;
       if (s.Next(own, &it, &t) == Scheduler::Role::kExit) exited.fetch_add(1);

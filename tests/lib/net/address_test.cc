@@ -5,8 +5,15 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cstddef>
+#include <cstdlib>
 #include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
 
 namespace baton::net {
 namespace {
@@ -113,8 +120,76 @@ TEST(SocketAddressStringTest, FormatsWhatParseSocketAddressParsed) {
 TEST(SocketAddressStringTest, OtherFamiliesAreAQuestionMark) {
   sockaddr_storage addr;
   std::memset(&addr, 0, sizeof(addr));
-  addr.ss_family = AF_UNIX;
+  addr.ss_family = AF_APPLETALK;
   EXPECT_EQ(SocketAddressString(addr), "?");
+}
+
+TEST(ParseUnixAddressTest, FilePathIsNulTerminated) {
+  sockaddr_storage addr;
+  absl::StatusOr<socklen_t> len = ParseUnixAddress("/tmp/echo.sock", &addr);
+  ASSERT_TRUE(len.ok()) << len.status();
+  const auto* un = reinterpret_cast<const sockaddr_un*>(&addr);
+  EXPECT_EQ(un->sun_family, AF_UNIX);
+  EXPECT_STREQ(un->sun_path, "/tmp/echo.sock");
+  EXPECT_EQ(*len, offsetof(sockaddr_un, sun_path) + 15);
+  EXPECT_EQ(SocketAddressString(addr, *len), "unix:/tmp/echo.sock");
+  EXPECT_EQ(SocketAddressString(addr), "unix:/tmp/echo.sock");
+}
+
+TEST(ParseUnixAddressTest, AtSignIsTheAbstractNamespace) {
+  sockaddr_storage addr;
+  absl::StatusOr<socklen_t> len = ParseUnixAddress("@baton-echo", &addr);
+  ASSERT_TRUE(len.ok()) << len.status();
+  const auto* un = reinterpret_cast<const sockaddr_un*>(&addr);
+  EXPECT_EQ(un->sun_path[0], '\0');
+  EXPECT_EQ(std::string(un->sun_path + 1, 10), "baton-echo");
+  // Length-delimited: no terminating NUL counted.
+  EXPECT_EQ(*len, offsetof(sockaddr_un, sun_path) + 11);
+  EXPECT_EQ(SocketAddressString(addr, *len), "unix:@baton-echo");
+  EXPECT_EQ(SocketAddressString(addr), "unix:@baton-echo");
+}
+
+TEST(ParseUnixAddressTest, RefusesEmptyNulAndTooLong) {
+  sockaddr_storage addr;
+  EXPECT_EQ(ParseUnixAddress("", &addr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseUnixAddress("@", &addr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ParseUnixAddress(absl::string_view("/a\0b", 4), &addr).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  const std::string longest(sizeof(sockaddr_un::sun_path) - 1, 'p');
+  EXPECT_TRUE(ParseUnixAddress(longest, &addr).ok());
+  absl::StatusOr<socklen_t> too_long = ParseUnixAddress(longest + "p", &addr);
+  EXPECT_EQ(too_long.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(too_long.status().message().find("longer than 107"),
+            std::string::npos)
+      << too_long.status();
+  EXPECT_TRUE(ParseUnixAddress("@" + longest, &addr).ok());
+  EXPECT_FALSE(ParseUnixAddress("@" + longest + "p", &addr).ok());
+}
+
+TEST(SocketAddressStringTest, UnnamedUnixPeer) {
+  // What accept(2) reports for a client that did not bind.
+  sockaddr_storage addr;
+  std::memset(&addr, 0, sizeof(addr));
+  addr.ss_family = AF_UNIX;
+  EXPECT_EQ(SocketAddressString(addr, sizeof(sa_family_t)), "unix:(unnamed)");
+}
+
+TEST(SocketAddressStringTest, BoundAbstractSocketNamesItsName) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_storage addr;
+  const std::string name = absl::StrCat("@baton-address-test-", ::getpid());
+  absl::StatusOr<socklen_t> len = ParseUnixAddress(name, &addr);
+  ASSERT_TRUE(len.ok());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), *len), 0);
+  sockaddr_storage got;
+  socklen_t got_len = sizeof(got);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&got), &got_len), 0);
+  EXPECT_EQ(SocketAddressString(got, got_len), "unix:" + name);
+  ::close(fd);
 }
 
 }  // namespace

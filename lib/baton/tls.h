@@ -1,0 +1,83 @@
+// Public header: TLS configuration for a listener (TlsServerOptions) and for
+// an outgoing connection (TlsClientOptions). Plain structs: a context built
+// from them (lib/tls/tls_context.h) checks every field and reports a bad one
+// as an error naming it. Certificates and keys are PEM files.
+//
+// Whatever the options, the engine negotiates TLS 1.2 or 1.3 only and
+// refuses renegotiation (a TLS 1.2 peer asking for it gets a
+// no_renegotiation alert).
+#ifndef BATON_TLS_H_
+#define BATON_TLS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace baton {
+
+// The oldest protocol version a side accepts.
+enum class TlsVersion {
+  kTls12,
+  kTls13,
+};
+
+// How a server treats client certificates.
+enum class TlsClientCertificates {
+  kNone,     // not asked for
+  kRequest,  // asked for; verified if sent, a client without one is accepted
+  kRequire,  // asked for and verified; a client without one fails
+};
+
+struct TlsServerOptions {
+  // The server's certificate followed by any intermediates (PEM), and its
+  // private key (PEM, unencrypted). Both required; the key must match.
+  std::string certificate_chain_file;
+  std::string private_key_file;
+  // Client certificates: kRequest and kRequire verify them against
+  // client_ca_file (PEM, one or more CA certificates; required then).
+  TlsClientCertificates client_certificates = TlsClientCertificates::kNone;
+  std::string client_ca_file;
+  // Application protocols (ALPN) the server speaks, most preferred first,
+  // e.g. {"h2", "http/1.1"}. Empty: no ALPN. A client offering ALPN with no
+  // protocol in this list fails the handshake (no_application_protocol
+  // alert); a client offering none is accepted. Each name 1..255 bytes.
+  std::vector<std::string> alpn;
+  TlsVersion min_version = TlsVersion::kTls12;
+  // A connection whose handshake has not completed this long after it was
+  // accepted is closed. Must be positive; absl::InfiniteDuration() means
+  // no limit.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+};
+
+struct TlsClientOptions {
+  // Verify the server's certificate chain (and its name, see server_name).
+  // On by default; turning it off accepts any certificate, including a
+  // forged one, so it is only for tests against self-signed servers.
+  bool verify_peer = true;
+  // Trusted CA certificates (PEM). Empty: the system's default store
+  // (/etc/ssl/certs on Debian).
+  std::string ca_file;
+  // The server's name: sent as SNI and, when verify_peer is on, checked
+  // against the certificate (subjectAltName DNS entries, wildcards allowed
+  // in the leftmost label). An IP literal ("127.0.0.1", "::1") is checked
+  // against subjectAltName IP entries and not sent as SNI. Empty: no SNI
+  // and no name check (the chain is still verified).
+  std::string server_name;
+  // Application protocols offered (ALPN), most preferred first. Empty: no
+  // ALPN. Each name 1..255 bytes.
+  std::vector<std::string> alpn;
+  // A client certificate and its key (PEM), for servers that ask for one.
+  // Both empty (none) or both set.
+  std::string certificate_chain_file;
+  std::string private_key_file;
+  TlsVersion min_version = TlsVersion::kTls12;
+  // A handshake not completed this long after the TCP connection opened
+  // fails the connection. Must be positive; absl::InfiniteDuration() means
+  // no limit.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+};
+
+}  // namespace baton
+
+#endif  // BATON_TLS_H_
