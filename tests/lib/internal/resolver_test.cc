@@ -6,8 +6,8 @@
 // (the next one is tried), a name whose every address refuses (the status
 // names the name and each address), a name that does not exist, a lookup
 // that times out, cancellation by Close, Drain and Stop while the name is
-// being looked up (and a late answer after the slot was reused), and
-// malformed names refused at once.
+// being looked up (and a late answer after the slot was reused),
+// malformed names refused at once, and a Unix path never taken for a name.
 //
 // As in connector_test: each Record is declared before its reactor.
 #include <gtest/gtest.h>
@@ -356,6 +356,18 @@ TEST(ResolverTest, MalformedNamesAreRefusedAtOnce) {
   }
   ConnectOptions o = To("localhost", 80);
   o.resolve_timeout = absl::ZeroDuration();
+  EXPECT_EQ(client->Connect(o, RecordingFactory(record)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client->connection_count(), 0u);
+}
+
+// A Unix socket connect never looks `address` up: a unix_path that does
+// not parse is refused at once even when `address` is a host name.
+TEST(ResolverTest, AUnixPathIsNeverTakenForAHostName) {
+  auto record = std::make_shared<Record>();
+  auto client = ClientFor(nullptr);
+  ConnectOptions o = To("localhost", 0);
+  o.unix_path = "/" + std::string(200, 'x');  // longer than sun_path
   EXPECT_EQ(client->Connect(o, RecordingFactory(record)).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(client->connection_count(), 0u);
