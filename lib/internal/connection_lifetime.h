@@ -27,6 +27,7 @@
 #include "lib/internal/connection_table.h"
 #include "lib/internal/counter_set.h"
 #include "lib/internal/timer_queue.h"
+#include "lib/tls/tls_context.h"
 
 namespace baton::internal {
 
@@ -50,10 +51,13 @@ class ConnectionLifetime {
 
   // Sets up a freshly allocated, claimed slot and serves it.
   // `accepted`: from one of our listeners, so TCP_NODELAY is inherited;
-  // `readable`: input is known to be waiting (deferred accept).
+  // `readable`: input is known to be waiting (deferred accept); `tls`: a
+  // TLS listener's context: the connection handshakes (kHandshaking) before
+  // OnOpen.
   struct OpenMode {
     bool accepted = false;
     bool readable = false;
+    const std::shared_ptr<const tls::TlsContext>* tls = nullptr;
   };
   void OpenConnection(Slot* slot, int fd, const HandlerFactory& factory,
                       OpenMode mode);
@@ -96,6 +100,16 @@ class ConnectionLifetime {
            options.write_timeout > absl::ZeroDuration();
   }
 
+  // A TLS connection's handshake completed: kHandshaking -> kOpen, OnOpen.
+  // Returns false if that tore the connection down.
+  bool OpenTls(Slot* slot);
+  // A TLS connection's handshake failed or timed out (`reason`): counted,
+  // logged, its alert (if any) flushed, torn down without OnClose.
+  void FailHandshake(Slot* slot, const absl::Status& reason);
+  // kTimerDue on a handshaking TLS connection: if its handshake deadline
+  // passed, fails it and returns true (torn down).
+  bool HandshakeTimedOut(Slot* slot);
+
   // baton::Connection (the caller holds the claim on `slot`).
   void OwnerClose(Slot* slot);
   void OwnerAbort(Slot* slot);
@@ -105,6 +119,10 @@ class ConnectionLifetime {
   void Count(std::atomic<uint64_t> WorkerCounters::*field, uint64_t n = 1) {
     counters_.Count(field, n);
   }
+  // OpenConnection for a TLS listener's connection: a session, the
+  // handshake timer, kHandshaking.
+  bool StartTls(Slot* slot,
+                const std::shared_ptr<const tls::TlsContext>& context);
 
   ReactorCore* const core_;
   const ReactorOptions& options_;
