@@ -145,8 +145,14 @@ bool ConnectionIo::ServeRound(Slot* slot, uint32_t revents,
     }
     return false;
   }
-  if ((requests & kCloseRequested) && owner.open()) {
-    lifetime_->SetPhase(slot, ConnectionPhase::kClosing);
+  if (requests & kCloseRequested) {
+    if (owner.open()) {
+      lifetime_->SetPhase(slot, ConnectionPhase::kClosing);
+    } else if (owner.phase == ConnectionPhase::kHandshaking) {
+      // Never opened (no OnClose owed): nothing to finish sending.
+      lifetime_->Teardown(slot, absl::CancelledError("closed in handshake"));
+      return false;
+    }
   }
   if (requests & (kResumeRequested | kShutdownRequested)) {
     if (requests & kResumeRequested) owner.user_paused = false;

@@ -55,6 +55,12 @@ bool ConnectionLifetime::StartTls(
         connection_timers_->AddTimerDue(slot, state->handshake_deadline_ns);
   }
   ExtrasOf(slot->owner).tls = std::move(state);
+  // Drain closes every connection it finds; one it missed is closed here
+  // (the same read-modify-write as OpenHandler's).
+  if (draining_.fetch_or(0, std::memory_order_acq_rel) != 0) {
+    Teardown(slot, absl::CancelledError("draining"));
+    return false;
+  }
   return true;
 }
 

@@ -326,6 +326,23 @@ TEST_F(TlsListenerTest, StalledHandshakeIsCutAtTheHandshakeTimeout) {
   EXPECT_EQ(events_.closes.load(), 0);
 }
 
+TEST_F(TlsListenerTest, DrainClosesConnectionsStillHandshaking) {
+  const int port = StartServer(false, absl::Seconds(600));
+  const int fd = ConnectLoopback(port, kBoundMs);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < kBoundMs && reactor_->connection_count() == 0; ++i) {
+    ::usleep(1000);
+  }
+  ASSERT_EQ(reactor_->connection_count(), 1u);
+  reactor_->Drain();
+  // Closed now, not at the handshake timeout.
+  EXPECT_TRUE(ReadsToEnd(fd));
+  ::close(fd);
+  ASSERT_TRUE(WaitNoConnections());
+  EXPECT_EQ(events_.opens.load(), 0);
+  EXPECT_EQ(events_.closes.load(), 0);
+}
+
 TEST_F(TlsListenerTest, EofWithoutCloseNotifyIsDataLoss) {
   const int port = StartServer();
   Client client(client_ctx_, port);
