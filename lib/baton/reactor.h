@@ -180,6 +180,13 @@ struct ConnectOptions {
   int max_attempts = 1;
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // Non-null: TLS over the connection. Connect builds the TLS context (a
+  // bad option is its error). Once connected, the client handshakes
+  // (TlsClientOptions::handshake_timeout) and OnOpen runs when that
+  // completes; a failed or timed-out handshake ends with OnClose(status)
+  // and no OnOpen, as a failed connect does. Then as for a TLS listener's
+  // connections (ListenOptions::tls).
+  std::shared_ptr<const TlsClientOptions> tls;
 };
 
 using TimerId = uint64_t;

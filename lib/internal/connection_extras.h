@@ -133,6 +133,8 @@ struct ConnectState {
   // the back-off before the next attempt; `timer` fires kTimerDue then.
   int64_t deadline_ns = 0;
   uint64_t timer = 0;
+  // ConnectOptions::tls: the handshake starts once connected.
+  std::shared_ptr<const tls::TlsContext> tls;
 };
 
 // A TLS connection's engine (a TLS listener's connection).
@@ -146,6 +148,8 @@ struct TlsState {
   // the engine said it had no more plaintext: the socket will not signal
   // for what it holds, so it is read before waiting on the socket.
   bool plaintext_left = false;
+  // Reactor::Connect's: a failed handshake owes OnClose (a failed connect).
+  bool outbound = false;
 };
 
 struct OwnerExtras {

@@ -185,8 +185,11 @@ void ConnectionLifetime::Teardown(Slot* slot, const absl::Status& reason,
   // Per-connection timers and a connect's deadline: a queue entry that has
   // already fired raises kTimerDue on a stale id, a no-op.
   connection_timers_->CancelConnectionTimers(slot);
+  // A handshaking TLS connection owes OnClose only if it was Connect's
+  // (a failed connect); an accepted one never opened.
   if (owner.phase != ConnectionPhase::kNew &&
-      owner.phase != ConnectionPhase::kHandshaking) {
+      (owner.phase != ConnectionPhase::kHandshaking ||
+       owner.extras->tls->outbound)) {
     SetPhase(slot, ConnectionPhase::kClosed);
     Connection conn(core_, slot, ConnectionId{ConnectionTable::IdOf(slot)});
     owner.handler->OnClose(conn, reason);

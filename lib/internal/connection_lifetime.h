@@ -100,6 +100,11 @@ class ConnectionLifetime {
            options.write_timeout > absl::ZeroDuration();
   }
 
+  // kNew (a TLS listener's connection) or kConnecting (connected with
+  // ConnectOptions::tls) -> kHandshaking: a session, the handshake timer;
+  // a client's first flight is queued. Returns false if torn down.
+  bool StartTls(Slot* slot,
+                const std::shared_ptr<const tls::TlsContext>& context);
   // A TLS connection's handshake completed: kHandshaking -> kOpen, OnOpen.
   // Returns false if that tore the connection down.
   bool OpenTls(Slot* slot);
@@ -119,10 +124,6 @@ class ConnectionLifetime {
   void Count(std::atomic<uint64_t> WorkerCounters::*field, uint64_t n = 1) {
     counters_.Count(field, n);
   }
-  // OpenConnection for a TLS listener's connection: a session, the
-  // handshake timer, kHandshaking.
-  bool StartTls(Slot* slot,
-                const std::shared_ptr<const tls::TlsContext>& context);
 
   ReactorCore* const core_;
   const ReactorOptions& options_;

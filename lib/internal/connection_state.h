@@ -17,10 +17,11 @@
 // failed attempt closes its socket and, while attempts remain, waits out a
 // back-off with no socket at all (fd -1) before the next one.
 //
-// kHandshaking (a TLS listener's connection): kNew ─▶ kHandshaking ─▶ kOpen
-// when the handshake completes (OnOpen then). The handler exists but no
-// callback has run, so a failed or timed-out handshake tears it down with
-// no OnClose, as from kNew.
+// kHandshaking (TLS): kNew (accepted) or kConnecting (connected) ─▶
+// kHandshaking ─▶ kOpen when the handshake completes (OnOpen then). No
+// callback has run; a failed or timed-out handshake tears an accepted
+// connection down with no OnClose, as from kNew, and an outbound one with
+// OnClose(status), as a failed connect.
 //
 // kClosed covers the OnClose call itself; when it returns the slot is freed
 // and OwnerState is reset by one assignment.
@@ -58,8 +59,10 @@ constexpr bool ConnectionPhaseAllows(ConnectionPhase from, ConnectionPhase to) {
     case ConnectionPhase::kNew:
       return false;
     case ConnectionPhase::kConnecting:
-    case ConnectionPhase::kHandshaking:
       return from == ConnectionPhase::kNew;
+    case ConnectionPhase::kHandshaking:
+      return from == ConnectionPhase::kNew ||
+             from == ConnectionPhase::kConnecting;
     case ConnectionPhase::kOpen:
       return from == ConnectionPhase::kNew ||
              from == ConnectionPhase::kConnecting ||

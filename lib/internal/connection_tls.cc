@@ -45,6 +45,7 @@ bool ConnectionLifetime::StartTls(
   }
   auto state = std::make_unique<TlsState>();
   state->session = *std::move(session);
+  state->outbound = !context->is_server();
   SetPhase(slot, ConnectionPhase::kHandshaking);
   slot->state.fetch_or(kTlsOutput, std::memory_order_acq_rel);
   const absl::Duration timeout = context->handshake_timeout();
@@ -60,6 +61,11 @@ bool ConnectionLifetime::StartTls(
   if (draining_.fetch_or(0, std::memory_order_acq_rel) != 0) {
     Teardown(slot, absl::CancelledError("draining"));
     return false;
+  }
+  TlsState& tls = *slot->owner.extras->tls;
+  if (tls.outbound) {
+    tls.session->Read(nullptr, 0);  // the ClientHello, sent by the round
+    QueueTlsOutput(slot, tls);
   }
   return true;
 }

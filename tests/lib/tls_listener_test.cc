@@ -106,6 +106,39 @@ class EchoHandler : public ConnectionHandler {
   bool pause_first_;
 };
 
+// Reactor::Connect's side: sends "ping" in OnOpen and closes once the
+// server's greeting and the echo ("helloping") came back.
+class PingHandler : public ConnectionHandler {
+ public:
+  struct Result {
+    std::atomic<int> opens{0};
+    std::mutex mu;
+    std::string received;  // guarded by mu
+    absl::Status reason;   // guarded by mu
+    Notification closed;
+  };
+  explicit PingHandler(Result* result) : result_(result) {}
+  void OnOpen(Connection& conn) override {
+    result_->opens.fetch_add(1);
+    conn.Write("ping");
+  }
+  void OnData(Connection& conn, absl::string_view data) override {
+    std::lock_guard<std::mutex> lock(result_->mu);
+    result_->received.append(data.data(), data.size());
+    if (result_->received.size() >= 9) conn.Close();
+  }
+  void OnClose(Connection&, const absl::Status& reason) override {
+    {
+      std::lock_guard<std::mutex> lock(result_->mu);
+      result_->reason = reason;
+    }
+    result_->closed.Notify();
+  }
+
+ private:
+  Result* const result_;
+};
+
 // A blocking OpenSSL client on its own socket (reads and writes give up
 // after the bound).
 class Client {
@@ -341,6 +374,70 @@ TEST_F(TlsListenerTest, DrainClosesConnectionsStillHandshaking) {
   ASSERT_TRUE(WaitNoConnections());
   EXPECT_EQ(events_.opens.load(), 0);
   EXPECT_EQ(events_.closes.load(), 0);
+}
+
+TEST_F(TlsListenerTest, ConnectWithTlsTalksToATlsListener) {
+  const int port = StartServer();
+  auto tls = std::make_shared<TlsClientOptions>();
+  tls->ca_file = pki_.ca.certificate_file;
+  tls->server_name = "localhost";
+  ConnectOptions connect;
+  connect.port = port;
+  connect.tls = tls;
+  PingHandler::Result result;
+  ASSERT_TRUE(reactor_
+                  ->Connect(connect,
+                            [&result] {
+                              return std::make_unique<PingHandler>(&result);
+                            })
+                  .ok());
+  ASSERT_TRUE(result.closed.WaitFor(kBound));
+  EXPECT_EQ(result.opens.load(), 1);
+  std::lock_guard<std::mutex> lock(result.mu);
+  EXPECT_EQ(result.received, "helloping");
+  EXPECT_TRUE(result.reason.ok()) << result.reason;
+}
+
+TEST_F(TlsListenerTest, ConnectThatDistrustsTheServerClosesWithoutOpening) {
+  const int port = StartServer();
+  absl::StatusOr<TestPki> other = baton::testing::WriteTestPki("stranger");
+  ASSERT_TRUE(other.ok());
+  auto tls = std::make_shared<TlsClientOptions>();
+  tls->ca_file = other->ca.certificate_file;
+  tls->server_name = "localhost";
+  ConnectOptions connect;
+  connect.port = port;
+  connect.tls = tls;
+  PingHandler::Result result;
+  ASSERT_TRUE(reactor_
+                  ->Connect(connect,
+                            [&result] {
+                              return std::make_unique<PingHandler>(&result);
+                            })
+                  .ok());
+  ASSERT_TRUE(result.closed.WaitFor(kBound));
+  EXPECT_EQ(result.opens.load(), 0);
+  std::lock_guard<std::mutex> lock(result.mu);
+  EXPECT_EQ(result.reason.code(), absl::StatusCode::kUnauthenticated)
+      << result.reason;
+}
+
+TEST_F(TlsListenerTest, ConnectWithABadTlsOptionFails) {
+  StartServer();
+  auto tls = std::make_shared<TlsClientOptions>();
+  tls->ca_file = "/nonexistent/ca.pem";
+  ConnectOptions connect;
+  connect.port = 1;
+  connect.tls = tls;
+  PingHandler::Result result;
+  EXPECT_EQ(reactor_
+                ->Connect(connect,
+                          [&result] {
+                            return std::make_unique<PingHandler>(&result);
+                          })
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(TlsListenerTest, EofWithoutCloseNotifyIsDataLoss) {
