@@ -149,7 +149,8 @@ bool ConnectionIo::ServeRound(Slot* slot, uint32_t revents,
     if (owner.open()) {
       lifetime_->SetPhase(slot, ConnectionPhase::kClosing);
     } else if (owner.phase == ConnectionPhase::kHandshaking) {
-      // Never opened (no OnClose owed): nothing to finish sending.
+      // Never opened: nothing to finish sending (OnClose only for an
+      // outbound one, as for a cancelled connect).
       lifetime_->Teardown(slot, absl::CancelledError("closed in handshake"));
       return false;
     }

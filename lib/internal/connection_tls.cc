@@ -46,8 +46,6 @@ bool ConnectionLifetime::StartTls(
   auto state = std::make_unique<TlsState>();
   state->session = *std::move(session);
   state->outbound = !context->is_server();
-  SetPhase(slot, ConnectionPhase::kHandshaking);
-  slot->state.fetch_or(kTlsOutput, std::memory_order_acq_rel);
   const absl::Duration timeout = context->handshake_timeout();
   if (timeout != absl::InfiniteDuration()) {
     state->handshake_deadline_ns = net::DeadlineAfter(
@@ -56,6 +54,9 @@ bool ConnectionLifetime::StartTls(
         connection_timers_->AddTimerDue(slot, state->handshake_deadline_ns);
   }
   ExtrasOf(slot->owner).tls = std::move(state);
+  // kHandshaking always has its TlsState (Teardown reads it).
+  SetPhase(slot, ConnectionPhase::kHandshaking);
+  slot->state.fetch_or(kTlsOutput, std::memory_order_acq_rel);
   // Drain closes every connection it finds; one it missed is closed here
   // (the same read-modify-write as OpenHandler's).
   if (draining_.fetch_or(0, std::memory_order_acq_rel) != 0) {
