@@ -63,6 +63,10 @@ bool ConnectionInput::ReadInput(Slot* slot, uint32_t revents,
                        ? worker->read_buffer.get()
                        : held->Reserve(capacity, retained_block_limit);
     const ssize_t n = ::read(owner.fd, buffer, capacity);
+    // Room made behind retained input for a read that brought nothing (a
+    // re-read that missed) is given back: a waiting connection holds only
+    // what it keeps.
+    if (n <= 0 && held != nullptr) held->ShrinkToFit();
     if (n > 0) {
       if (held != nullptr) held->Commit(static_cast<size_t>(n));
       *bytes_read += static_cast<size_t>(n);
