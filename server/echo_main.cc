@@ -26,6 +26,12 @@ DEFINE_int32(reread_rounds, -1,
              "most this many times in a row before re-arming it (-1: while "
              "each re-read finds data; 0: re-arm at once)");
 
+DEFINE_string(tls_cert, "",
+              "serve TLS: the server's certificate chain (PEM); needs "
+              "--tls_key");
+DEFINE_string(tls_key, "",
+              "serve TLS: the private key (PEM, unencrypted) of --tls_cert");
+
 DEFINE_validator(idle_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
 DEFINE_validator(write_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
 DEFINE_validator(max_events, &baton::flags::ValidateMaxEvents);
@@ -61,6 +67,13 @@ int EchoMain(int argc, char** argv, const EchoMainHooks& hooks) {
     LOG(ERROR) << listen.status().message();
     return 2;
   }
+  absl::StatusOr<std::shared_ptr<const TlsServerOptions>> tls =
+      flags::TlsFromFlags(FLAGS_tls_cert, FLAGS_tls_key);
+  if (!tls.ok()) {
+    LOG(ERROR) << tls.status().message();
+    return 2;
+  }
+  listen->tls = *std::move(tls);
   const HandlerFactory factory =
       hooks.handlers ? hooks.handlers() : EchoHandlerFactory();
   const int status = flags::ServeUntilSignal(

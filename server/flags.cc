@@ -2,12 +2,16 @@
 // helpers.
 #include "server/flags.h"
 
+#include <fcntl.h>
 #include <gflags/gflags.h>
 #include <glog/logging.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -93,7 +97,34 @@ absl::StatusOr<std::string> AddressFlagLiteral() {
   return literal;
 }
 
+// OK if `path` can be opened for reading; else why not, naming `flag`.
+absl::Status CheckReadable(const char* flag, const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", path, ": cannot read: ", std::strerror(err)));
+  }
+  ::close(fd);
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
+    const std::string& cert, const std::string& key) {
+  if (cert.empty() && key.empty()) return nullptr;
+  if (cert.empty() || key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key go together: give both or neither");
+  }
+  if (absl::Status s = CheckReadable("tls_cert", cert); !s.ok()) return s;
+  if (absl::Status s = CheckReadable("tls_key", key); !s.ok()) return s;
+  auto options = std::make_shared<TlsServerOptions>();
+  options->certificate_chain_file = cert;
+  options->private_key_file = key;
+  return options;
+}
 
 absl::StatusOr<ListenOptions> ListenFromFlags() {
   absl::StatusOr<std::string> address = AddressFlagLiteral();

@@ -8,11 +8,13 @@
 #include <signal.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "baton/reactor.h"
+#include "baton/tls.h"
 
 // Defined (and validated) once in flags.cc for every server that links this
 // library. A server whose port is not 12345 calls
@@ -47,6 +49,13 @@ bool InitServer(int* argc, char*** argv, const char* usage);
 // given on the command line with a unix address, or --unix_mode without
 // one, is INVALID_ARGUMENT (the message names the flags).
 absl::StatusOr<ListenOptions> ListenFromFlags();
+
+// A TLS listener's options from --tls_cert and --tls_key (the server's
+// PEM certificate chain and private key): null when both are empty;
+// INVALID_ARGUMENT naming the flag when only one is given or a file cannot
+// be read. The certificate and key themselves are checked by Listen.
+absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
+    const std::string& cert, const std::string& key);
 
 // What a server listens on, for its log: "ADDR:PORT" with the bound
 // `port`, or "unix:PATH".

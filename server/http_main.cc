@@ -24,6 +24,11 @@
 #include "server/serve.h"
 
 DEFINE_string(root, ".", "document root for files and listings");
+DEFINE_string(tls_cert, "",
+              "serve HTTPS: the server's certificate chain (PEM); needs "
+              "--tls_key");
+DEFINE_string(tls_key, "",
+              "serve HTTPS: the private key (PEM, unencrypted) of --tls_cert");
 DEFINE_int64(response_size, -1,
              "answer every GET with a body of this many bytes instead of "
              "serving files (-1: serve files)");
@@ -121,6 +126,13 @@ int main(int argc, char** argv) {
     LOG(ERROR) << listen.status().message();
     return 2;
   }
+  absl::StatusOr<std::shared_ptr<const baton::TlsServerOptions>> tls =
+      baton::flags::TlsFromFlags(FLAGS_tls_cert, FLAGS_tls_key);
+  if (!tls.ok()) {
+    LOG(ERROR) << tls.status().message();
+    return 2;
+  }
+  listen->tls = *std::move(tls);
   // TCP_DEFER_ACCEPT is a TCP option: a Unix listener does without it.
   if (listen->unix_path.empty()) {
     listen->defer_accept_seconds = FLAGS_defer_accept_seconds;

@@ -9,6 +9,8 @@ PACKAGES=(
   # libraries wrapped in third_party/
   libabsl-dev libgflags-dev libgoogle-glog-dev libgtest-dev libgmock-dev
   libboost-dev libboost-system-dev libhttp-parser-dev libssl-dev libc-ares-dev
+  # formatting (.clang-format; CI checks every C++ file follows it)
+  clang-format
   # tests and tools (netcat-openbsd: the README's "Try it" step)
   python3 procps util-linux gnuplot-nox netcat-openbsd
   # the openssl command line, for TLS interoperability checks

@@ -39,6 +39,7 @@
 #include "baton/connection.h"
 #include "baton/counters.h"
 #include "baton/reactor_limits.h"
+#include "baton/tls.h"
 
 namespace baton {
 
@@ -148,6 +149,17 @@ struct ListenOptions {
   // of waiting for a first epoll event. Saves an epoll round trip per
   // connection; silent connections cost no slot while held.
   int defer_accept_seconds = 0;
+  // Non-null: a TLS listener. Listen builds the TLS context once (a bad
+  // certificate, key or option is its error). Each accepted connection
+  // handshakes first; OnOpen runs once the handshake completes, and a
+  // connection whose handshake fails or times out
+  // (TlsServerOptions::handshake_timeout) is closed without OnOpen or
+  // OnClose (counted as tls_handshake_failures). The handler sees plaintext
+  // only; Write, SendFile, Close and ShutdownWrite encrypt (Close and
+  // ShutdownWrite send close_notify first). An input that ends without
+  // close_notify closes with DATA_LOSS. Reactor::Write (from outside the
+  // connection's callbacks) is refused (false) on a TLS connection.
+  std::shared_ptr<const TlsServerOptions> tls;
 };
 
 // An outbound connection (Reactor::Connect).
@@ -186,6 +198,13 @@ struct ConnectOptions {
   int max_attempts = 1;
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // Non-null: TLS over the connection. Connect builds the TLS context (a
+  // bad option is its error). Once connected, the client handshakes
+  // (TlsClientOptions::handshake_timeout) and OnOpen runs when that
+  // completes; a failed or timed-out handshake ends with OnClose(status)
+  // and no OnOpen, as a failed connect does. Then as for a TLS listener's
+  // connections (ListenOptions::tls).
+  std::shared_ptr<const TlsClientOptions> tls;
 };
 
 using TimerId = uint64_t;

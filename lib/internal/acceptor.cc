@@ -75,6 +75,13 @@ absl::StatusOr<int> Acceptor::Listen(const ListenOptions& options,
   if (options.defer_accept_seconds < 0) {
     return absl::InvalidArgumentError("defer_accept_seconds must be >= 0");
   }
+  std::shared_ptr<const tls::TlsContext> tls_context;
+  if (options.tls != nullptr) {
+    absl::StatusOr<std::shared_ptr<const tls::TlsContext>> context =
+        tls::TlsContext::ForServer(*options.tls);
+    if (!context.ok()) return context.status();
+    tls_context = *std::move(context);
+  }
   absl::StatusOr<UnixListener> socket = OpenListenSocket(options);
   if (!socket.ok()) return socket.status();
   ScopedFd* const fd = &socket->fd;
@@ -97,6 +104,7 @@ absl::StatusOr<int> Acceptor::Listen(const ListenOptions& options,
   listener->fd = std::move(*fd);
   listener->unix_file = std::move(socket->file);
   listener->factory = std::move(factory);
+  listener->tls = std::move(tls_context);
   listener->source = kListenerSourceBase + listeners_.size();
   listener->read_at_accept = options.defer_accept_seconds > 0;
   if (const int err = poller_.Arm(listener->fd.get(), /*add=*/true, EPOLLIN,
@@ -148,7 +156,8 @@ void Acceptor::HandleListener(Listener* listener) {
       continue;
     }
     OpenConnection(slot, fd, listener->factory,
-                   {/*accepted=*/true, /*readable=*/listener->read_at_accept});
+                   {/*accepted=*/true, /*readable=*/listener->read_at_accept,
+                    /*tls=*/listener->tls ? &listener->tls : nullptr});
   }
   if (!accepting_stopped()) {
     poller_.ArmInternal(listener->fd.get(), /*add=*/false, listener->source);

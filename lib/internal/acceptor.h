@@ -33,6 +33,7 @@
 #include "lib/internal/poller.h"
 #include "lib/internal/scoped_fd.h"
 #include "lib/internal/unix_listener.h"
+#include "lib/tls/tls_context.h"
 
 namespace baton::internal {
 
@@ -80,6 +81,9 @@ class Acceptor {
     bool read_at_accept = false;
     // A Unix socket listener's file, removed when the listener shuts.
     UnixSocketFile unix_file;
+    // A TLS listener's context (ListenOptions::tls), shared by its
+    // connections' sessions.
+    std::shared_ptr<const tls::TlsContext> tls;
   };
   // Shuts one listener: shutdown(), not close, so that a thread inside its
   // handler never sees the descriptor number reused (the descriptors are

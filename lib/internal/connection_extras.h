@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "lib/internal/connection_state.h"
 #include "lib/internal/resolver.h"
+#include "lib/tls/tls_session.h"
 
 namespace baton {
 class Connection;
@@ -144,6 +145,24 @@ struct ConnectState {
   std::vector<ResolvedAddress> addresses;
   size_t next_address = 0;          // the one tried now within an attempt
   std::vector<std::string> errors;  // this attempt's, one per address
+
+  // ConnectOptions::tls: the handshake starts once connected.
+  std::shared_ptr<const tls::TlsContext> tls;
+};
+
+// A TLS connection's engine (a TLS listener's connection).
+struct TlsState {
+  std::unique_ptr<tls::TlsSession> session;
+  // The handshake deadline (CLOCK_MONOTONIC) and its timer, which raises
+  // kTimerDue; 0 when there is none (no limit, or the handshake is done).
+  int64_t handshake_deadline_ns = 0;
+  uint64_t handshake_timer = 0;
+  // Reading stopped (paused, high-water mark, the handler closed) before
+  // the engine said it had no more plaintext: the socket will not signal
+  // for what it holds, so it is read before waiting on the socket.
+  bool plaintext_left = false;
+  // Reactor::Connect's: a failed handshake owes OnClose (a failed connect).
+  bool outbound = false;
 };
 
 struct OwnerExtras {
@@ -152,8 +171,11 @@ struct OwnerExtras {
   InputBuffer input;
   std::vector<ConnectionTimer> timers;
   std::unique_ptr<ConnectState> connect;
+  std::unique_ptr<TlsState> tls;
 
-  bool empty() const { return input.empty() && timers.empty() && !connect; }
+  bool empty() const {
+    return input.empty() && timers.empty() && !connect && !tls;
+  }
 };
 
 // The slot's extras, allocated on first use.

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/internal/connection_extras.h"
 #include "lib/internal/connection_lifetime.h"
+#include "lib/internal/connection_tls.h"
 #include "lib/internal/worker_context.h"
 #include "lib/net/clock.h"
 #include "lib/net/errno_status.h"
@@ -40,6 +41,9 @@ ConnectionInput::ConnectionInput(const ReactorOptions& options,
 bool ConnectionInput::ReadInput(Slot* slot, uint32_t revents,
                                 size_t* bytes_read) {
   OwnerState& owner = slot->owner;
+  if (TlsState* tls = TlsOf(owner)) {
+    return ReadTlsInput(slot, *tls, revents, bytes_read);
+  }
   WorkerContext* worker = CurrentWorker();
   const size_t capacity = worker->read_buffer_size;
   const size_t retained_block_limit =
@@ -59,6 +63,10 @@ bool ConnectionInput::ReadInput(Slot* slot, uint32_t revents,
                        ? worker->read_buffer.get()
                        : held->Reserve(capacity, retained_block_limit);
     const ssize_t n = ::read(owner.fd, buffer, capacity);
+    // Room made behind retained input for a read that brought nothing (a
+    // re-read that missed) is given back: a waiting connection holds only
+    // what it keeps.
+    if (n <= 0 && held != nullptr) held->ShrinkToFit();
     if (n > 0) {
       if (held != nullptr) held->Commit(static_cast<size_t>(n));
       *bytes_read += static_cast<size_t>(n);

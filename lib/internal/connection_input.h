@@ -23,6 +23,7 @@
 namespace baton::internal {
 
 class ConnectionLifetime;
+struct TlsState;
 
 class ConnectionInput {
  public:
@@ -41,6 +42,15 @@ class ConnectionInput {
   // Hands `data` to OnData and keeps what the handler retained; false if
   // torn down. `in_extras`: `data` is the retained buffer itself.
   bool Deliver(Slot* slot, absl::string_view data, bool in_extras);
+  // ReadInput for a TLS connection (connection_tls.cc): ciphertext read
+  // and fed to the engine, plaintext drained to OnData. False if torn down.
+  bool ReadTlsInput(Slot* slot, TlsState& tls, uint32_t revents,
+                    size_t* bytes_read);
+  // Advances the handshake (OnOpen when it completes), hands the engine's
+  // plaintext to OnData until it has none or reading stops (then
+  // TlsState::plaintext_left), and acts on the peer's close_notify,
+  // truncation or failure. False if torn down.
+  bool DrainTls(Slot* slot, TlsState& tls);
   void Count(std::atomic<uint64_t> WorkerCounters::*field, uint64_t n = 1) {
     counters_.Count(field, n);
   }

@@ -16,6 +16,7 @@
 #include "lib/internal/connection_lifetime.h"
 #include "lib/internal/connection_output.h"
 #include "lib/internal/connection_timers.h"
+#include "lib/internal/connection_tls.h"
 #include "lib/internal/connector.h"
 #include "lib/internal/round_policy.h"
 #include "lib/internal/worker_context.h"
@@ -144,12 +145,22 @@ bool ConnectionIo::ServeRound(Slot* slot, uint32_t revents,
     }
     return false;
   }
-  if ((requests & kCloseRequested) && owner.open()) {
-    lifetime_->SetPhase(slot, ConnectionPhase::kClosing);
+  if (requests & kCloseRequested) {
+    if (owner.open()) {
+      lifetime_->SetPhase(slot, ConnectionPhase::kClosing);
+    } else if (owner.phase == ConnectionPhase::kHandshaking) {
+      // Never opened: nothing to finish sending (OnClose only for an
+      // outbound one, as for a cancelled connect).
+      lifetime_->Teardown(slot, absl::CancelledError("closed in handshake"));
+      return false;
+    }
   }
   if (requests & (kResumeRequested | kShutdownRequested)) {
     if (requests & kResumeRequested) owner.user_paused = false;
     if (requests & kShutdownRequested) lifetime_->OwnerShutdownWrite(slot);
+  }
+  if ((requests & kTimerDue) && lifetime_->HandshakeTimedOut(slot)) {
+    return false;
   }
   if ((requests & kTimerDue) && !connection_timers_->RunDueTimers(slot))
     return false;
@@ -162,7 +173,8 @@ bool ConnectionIo::ServeRound(Slot* slot, uint32_t revents,
         slot, net::ErrnoStatus("socket error", err != 0 ? err : ECONNRESET));
     return false;
   }
-  if (owner.wants_input() && (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
+  if (owner.wants_input() &&
+      ((revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) || TlsInputLeft(owner))) {
     if (!input_->ReadInput(slot, revents, bytes_read)) return false;
   }
   if (owner.write_error != 0) {
@@ -170,6 +182,12 @@ bool ConnectionIo::ServeRound(Slot* slot, uint32_t revents,
     return false;
   }
   if (!output_->FlushOutput(slot)) return false;
+  if (TlsState* tls = TlsOf(owner); tls != nullptr && tls->plaintext_left) {
+    // The engine holds plaintext the socket will not signal for: once
+    // reading may go on (ResumeReading, a drained backlog), serve again.
+    output_->MaybeResumeAfterBacklog(slot);
+    if (owner.wants_input()) owner.input_left = true;
+  }
   if (owner.shutdown_due && !output_->MaybeShutdownWrite(slot)) return false;
   if (owner.phase == ConnectionPhase::kClosing &&
       slot->out_bytes.load(std::memory_order_relaxed) == 0) {

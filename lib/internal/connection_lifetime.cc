@@ -13,6 +13,7 @@
 
 #include "lib/internal/connection_io.h"
 #include "lib/internal/connection_timers.h"
+#include "lib/internal/connection_tls.h"
 #include "lib/internal/event_loop.h"
 #include "lib/internal/foreign_requests.h"
 #include "lib/internal/output_queue.h"
@@ -28,6 +29,8 @@ const char* ConnectionPhaseName(ConnectionPhase phase) {
       return "new";
     case ConnectionPhase::kConnecting:
       return "connecting";
+    case ConnectionPhase::kHandshaking:
+      return "handshaking";
     case ConnectionPhase::kOpen:
       return "open";
     case ConnectionPhase::kClosing:
@@ -68,6 +71,12 @@ void ConnectionLifetime::SetPhase(Slot* slot, ConnectionPhase to) {
     slot->state.fetch_or(kOutputClosed, std::memory_order_release);
   }
   slot->owner.phase = to;
+  if (to == ConnectionPhase::kClosing) {
+    if (TlsState* tls = TlsOf(slot->owner)) {
+      tls->session->Close();  // close_notify goes before the close
+      QueueTlsOutput(slot, *tls);
+    }
+  }
 }
 
 void ConnectionLifetime::OpenConnection(Slot* slot, int fd,
@@ -86,7 +95,11 @@ void ConnectionLifetime::OpenConnection(Slot* slot, int fd,
     return;
   }
   slot->owner.handler = handler.release();
-  if (!OpenHandler(slot)) return;
+  if (mode.tls != nullptr) {
+    if (!StartTls(slot, *mode.tls)) return;
+  } else if (!OpenHandler(slot)) {
+    return;
+  }
   // Not yet registered: Serve's first Rearm adds it to epoll, unless the
   // waiting request was answered and the connection closed first.
   io_->Serve(slot, mode.readable ? static_cast<uint32_t>(EPOLLIN) : 0u);
@@ -129,6 +142,10 @@ void ConnectionLifetime::OwnerShutdownWrite(Slot* slot) {
   AssertClaimed(slot);
   if (slot->owner.open() && !slot->owner.write_shut) {
     slot->owner.shutdown_due = true;
+    if (TlsState* tls = TlsOf(slot->owner)) {
+      tls->session->Close();  // close_notify, sent before the shutdown
+      QueueTlsOutput(slot, *tls);
+    }
   }
 }
 
@@ -168,7 +185,11 @@ void ConnectionLifetime::Teardown(Slot* slot, const absl::Status& reason,
   // Per-connection timers and a connect's deadline: a queue entry that has
   // already fired raises kTimerDue on a stale id, a no-op.
   connection_timers_->CancelConnectionTimers(slot);
-  if (owner.phase != ConnectionPhase::kNew) {
+  // A handshaking TLS connection owes OnClose only if it was Connect's
+  // (a failed connect); an accepted one never opened.
+  if (owner.phase != ConnectionPhase::kNew &&
+      (owner.phase != ConnectionPhase::kHandshaking ||
+       owner.extras->tls->outbound)) {
     SetPhase(slot, ConnectionPhase::kClosed);
     Connection conn(core_, slot, ConnectionId{ConnectionTable::IdOf(slot)});
     owner.handler->OnClose(conn, reason);

@@ -27,6 +27,7 @@
 #include "lib/internal/connection_table.h"
 #include "lib/internal/counter_set.h"
 #include "lib/internal/timer_queue.h"
+#include "lib/tls/tls_context.h"
 
 namespace baton::internal {
 
@@ -50,10 +51,13 @@ class ConnectionLifetime {
 
   // Sets up a freshly allocated, claimed slot and serves it.
   // `accepted`: from one of our listeners, so TCP_NODELAY is inherited;
-  // `readable`: input is known to be waiting (deferred accept).
+  // `readable`: input is known to be waiting (deferred accept); `tls`: a
+  // TLS listener's context: the connection handshakes (kHandshaking) before
+  // OnOpen.
   struct OpenMode {
     bool accepted = false;
     bool readable = false;
+    const std::shared_ptr<const tls::TlsContext>* tls = nullptr;
   };
   void OpenConnection(Slot* slot, int fd, const HandlerFactory& factory,
                       OpenMode mode);
@@ -95,6 +99,21 @@ class ConnectionLifetime {
     return options.idle_timeout > absl::ZeroDuration() ||
            options.write_timeout > absl::ZeroDuration();
   }
+
+  // kNew (a TLS listener's connection) or kConnecting (connected with
+  // ConnectOptions::tls) -> kHandshaking: a session, the handshake timer;
+  // a client's first flight is queued. Returns false if torn down.
+  bool StartTls(Slot* slot,
+                const std::shared_ptr<const tls::TlsContext>& context);
+  // A TLS connection's handshake completed: kHandshaking -> kOpen, OnOpen.
+  // Returns false if that tore the connection down.
+  bool OpenTls(Slot* slot);
+  // A TLS connection's handshake failed or timed out (`reason`): counted,
+  // logged, its alert (if any) flushed, torn down without OnClose.
+  void FailHandshake(Slot* slot, const absl::Status& reason);
+  // kTimerDue on a handshaking TLS connection: if its handshake deadline
+  // passed, fails it and returns true (torn down).
+  bool HandshakeTimedOut(Slot* slot);
 
   // baton::Connection (the caller holds the claim on `slot`).
   void OwnerClose(Slot* slot);

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "lib/internal/connection_lifetime.h"
+#include "lib/internal/connection_tls.h"
 #include "lib/internal/worker_context.h"
 #include "lib/net/clock.h"
 #include "lib/net/errno_status.h"
@@ -142,6 +143,10 @@ void ConnectionOutput::OwnerWrite(Slot* slot, absl::string_view data,
       owner.shutdown_due || owner.write_shut) {
     return;
   }
+  if (TlsState* tls = TlsOf(owner)) {
+    TlsWrite(slot, *tls, data);
+    return;
+  }
   MutexLock lock(&slot->out_mu);
   if (slot->out == nullptr || slot->out->empty()) {
     // Nothing queued: send directly, no copy. The lock keeps a foreign
@@ -184,6 +189,9 @@ bool ConnectionOutput::OwnerSendFile(Slot* slot, int file_fd, int64_t offset,
     return false;
   }
   if (length <= 0) return true;
+  if (TlsState* tls = TlsOf(slot->owner)) {
+    return TlsSendFile(slot, *tls, file_fd, offset, length);
+  }
   if (!transfer) {
     file.Reset(::fcntl(file_fd, F_DUPFD_CLOEXEC, 0));
     if (!file.valid()) return false;

@@ -22,6 +22,7 @@
 namespace baton::internal {
 
 class ConnectionLifetime;
+struct TlsState;
 
 class ConnectionOutput {
  public:
@@ -56,6 +57,11 @@ class ConnectionOutput {
   }
 
  private:
+  // OwnerWrite / OwnerSendFile on a TLS connection (connection_tls.cc):
+  // encrypted into the output queue.
+  void TlsWrite(Slot* slot, TlsState& tls, absl::string_view data);
+  bool TlsSendFile(Slot* slot, TlsState& tls, int file_fd, int64_t offset,
+                   int64_t length);
   // Sends the queued output (under out_mu) and counts what was sent; a
   // drained queue is recycled. False if nothing was queued.
   bool SendQueued(Slot* slot, OutputQueue::FlushResult* result, int* error);

@@ -17,6 +17,12 @@
 // failed attempt closes its socket and, while attempts remain, waits out a
 // back-off with no socket at all (fd -1) before the next one.
 //
+// kHandshaking (TLS): kNew (accepted) or kConnecting (connected) ─▶
+// kHandshaking ─▶ kOpen when the handshake completes (OnOpen then). No
+// callback has run; a failed or timed-out handshake tears an accepted
+// connection down with no OnClose, as from kNew, and an outbound one with
+// OnClose(status), as a failed connect.
+//
 // kClosed covers the OnClose call itself; when it returns the slot is freed
 // and OwnerState is reset by one assignment.
 #ifndef BATON_INTERNAL_CONNECTION_STATE_H_
@@ -35,13 +41,14 @@ class ConnectionHandler;
 namespace baton::internal {
 
 enum class ConnectionPhase : uint8_t {
-  kNew,         // allocated; no handler yet, so no OnClose is owed
-  kConnecting,  // Reactor::Connect: handler made, not connected, no OnOpen yet
-  kOpen,        // OnOpen has run (or is running): serving
-  kClosing,     // Close(): send what is queued, then close
-  kLingering,   // output sent, SHUT_WR done: reading and discarding until EOF
-  kAborting,    // Abort() inside a callback: torn down when it returns
-  kClosed,      // OnClose is running: writes are dropped
+  kNew,          // allocated; no handler yet, so no OnClose is owed
+  kConnecting,   // Reactor::Connect: handler made, not connected, no OnOpen yet
+  kHandshaking,  // TLS: handler made, handshake running; no OnOpen yet
+  kOpen,         // OnOpen has run (or is running): serving
+  kClosing,      // Close(): send what is queued, then close
+  kLingering,    // output sent, SHUT_WR done: reading and discarding until EOF
+  kAborting,     // Abort() inside a callback: torn down when it returns
+  kClosed,       // OnClose is running: writes are dropped
 };
 
 const char* ConnectionPhaseName(ConnectionPhase phase);
@@ -53,9 +60,13 @@ constexpr bool ConnectionPhaseAllows(ConnectionPhase from, ConnectionPhase to) {
       return false;
     case ConnectionPhase::kConnecting:
       return from == ConnectionPhase::kNew;
-    case ConnectionPhase::kOpen:
+    case ConnectionPhase::kHandshaking:
       return from == ConnectionPhase::kNew ||
              from == ConnectionPhase::kConnecting;
+    case ConnectionPhase::kOpen:
+      return from == ConnectionPhase::kNew ||
+             from == ConnectionPhase::kConnecting ||
+             from == ConnectionPhase::kHandshaking;
     case ConnectionPhase::kClosing:
       return from == ConnectionPhase::kOpen;
     case ConnectionPhase::kLingering:
@@ -139,7 +150,10 @@ struct OwnerState {
   // Input is wanted: delivered to OnData, or drained while lingering.
   bool wants_input() const {
     if (peer_closed) return false;
-    if (phase == ConnectionPhase::kLingering) return true;
+    if (phase == ConnectionPhase::kLingering ||
+        phase == ConnectionPhase::kHandshaking) {
+      return true;
+    }
     return phase == ConnectionPhase::kOpen && !user_paused && !hwm_paused;
   }
 };

@@ -68,6 +68,10 @@ enum SlotFlags : uint32_t {
   // Unpark clear it, each in the one compare-and-swap that hands over the
   // claim.
   kParked = 1u << 10,
+  // A TLS connection: its queue holds ciphertext, which only the owner (who
+  // holds the session) can make, so foreign Writes are refused. Set by the
+  // owner when it opens the connection, cleared by Free.
+  kTlsOutput = 1u << 11,
 };
 constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested |
                                    kTimedOut | kTimerDue | kResumeRequested |

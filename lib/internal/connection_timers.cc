@@ -99,6 +99,10 @@ void ConnectionTimers::CancelConnectionTimers(Slot* slot) {
     timers_.Cancel(timer.id);
   }
   owner.extras->timers.clear();
+  if (owner.extras->tls && owner.extras->tls->handshake_timer != 0) {
+    timers_.Cancel(owner.extras->tls->handshake_timer);
+    owner.extras->tls->handshake_timer = 0;
+  }
   if (owner.extras->connect && owner.extras->connect->timer != 0) {
     timers_.Cancel(owner.extras->connect->timer);
     owner.extras->connect->timer = 0;

@@ -139,6 +139,12 @@ absl::StatusOr<ConnectionId> Connector::Connect(const ConnectOptions& options,
         "need 0 <= initial_backoff <= max_backoff");
   }
   auto cs = std::make_unique<ConnectState>();
+  if (options.tls != nullptr) {
+    absl::StatusOr<std::shared_ptr<const tls::TlsContext>> context =
+        tls::TlsContext::ForClient(*options.tls);
+    if (!context.ok()) return context.status();
+    cs->tls = *std::move(context);
+  }
   absl::StatusOr<socklen_t> length =
       options.unix_path.empty()
           ? net::ParseSocketAddress(options.address, options.port, &cs->address)
@@ -280,7 +286,9 @@ bool Connector::ServeConnecting(Slot* slot, uint32_t requests,
       if (cs.timer != 0) timers_.Cancel(cs.timer);
       VLOG(1) << "connected to " << cs.peer << " (attempt " << cs.attempt
               << ")";
+      std::shared_ptr<const tls::TlsContext> tls = std::move(cs.tls);
       owner.extras->connect.reset();
+      if (tls != nullptr) return lifetime_->StartTls(slot, tls);
       if (owner.extras->empty()) owner.extras.reset();
       return OpenHandler(slot);
     }

@@ -74,8 +74,10 @@ bool ForeignRequests::Write(ConnectionId id, absl::string_view data) {
     MutexLock lock(&slot->out_mu);
     const uint64_t state = slot->state.load(std::memory_order_acquire);
     if (GenerationOf(state) != GenerationOfId(id.value) ||
-        (FlagsOf(state) & (kLive | kOutputClosed)) != kLive) {
-      return false;  // gone, or closing: its queue must drain, not grow
+        (FlagsOf(state) & (kLive | kOutputClosed | kTlsOutput)) != kLive) {
+      // Gone, or closing (its queue must drain, not grow), or TLS (only
+      // the owner can encrypt).
+      return false;
     }
     if (slot->out == nullptr) slot->out = NewOutputQueue();
     slot->out->Append(data);

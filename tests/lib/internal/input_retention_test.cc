@@ -240,6 +240,40 @@ TEST(InputRetentionTest, WaitingConnectionsHoldOnlyTheBytesTheyKeep) {
   for (int fd : fds) ::close(fd);
 }
 
+// A read behind retained input makes room for a whole read first; one
+// that then finds nothing (a re-read that misses: with one thread every
+// read is followed by one) must not leave the connection holding that room.
+TEST(InputRetentionTest, AReadThatFindsNothingLeavesOnlyTheKeptBytes) {
+  constexpr int kConnections = 8;
+  LineServer server(Threads(1));
+  const size_t before = InputBuffer::allocated();
+  std::vector<int> fds;
+  uint64_t read_so_far = 0;
+  for (int i = 0; i < kConnections; ++i) {
+    const int fd = ConnectLoopback(server.port);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+    ASSERT_TRUE(SendAll(fd, "a").ok());
+    read_so_far += 1;
+    ASSERT_TRUE(Eventually(
+        [&] { return server.reactor->Counters().bytes_read >= read_so_far; }));
+  }
+  EXPECT_TRUE(Eventually([&] {
+    return InputBuffer::allocated() - before == size_t{kConnections};
+  })) << "held "
+      << InputBuffer::allocated() - before << " bytes for " << kConnections
+      << " connections keeping 1 byte each";
+  EXPECT_GE(server.reactor->Counters().rereads, uint64_t{kConnections});
+  for (int fd : fds) {
+    ASSERT_TRUE(SendAll(fd, "b\n").ok());
+    auto got = ReadExact(fd, 4);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, "ab|\n");
+  }
+  EXPECT_TRUE(Eventually([&] { return InputBuffer::allocated() == before; }));
+  for (int fd : fds) ::close(fd);
+}
+
 // Retains everything it is given (never a complete message), checks the
 // bytes, and notes the most retained input has taken while it looked:
 // inside OnData the block holds the read just made, at its largest.
