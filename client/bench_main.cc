@@ -36,8 +36,9 @@
 
 DEFINE_string(mode, "barrier", "barrier | pingpong | http");
 DEFINE_string(host, "127.0.0.1",
-              "server address (IPv4 or IPv6 literal), or a Unix socket: "
-              "unix:/path or unix:@name (--port is then not used)");
+              "server address (IPv4 or IPv6 literal, or a host name looked "
+              "up at start), or a Unix socket: unix:/path or unix:@name "
+              "(--port is then not used)");
 DEFINE_int32(port, 12345, "server port (TCP)");
 DEFINE_int32(threads, 1, "client threads");
 DEFINE_int32(rounds, 10, "barrier: round trips per thread");
@@ -425,9 +426,15 @@ int main(int argc, char** argv) {
                  "bench: the --tls flags are for --mode=pingpong --tls\n");
     return 2;
   }
-  // Both parts were validated above.
-  const Endpoint endpoint =
-      *baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
+  // Both parts were validated above; a host name is looked up now.
+  const absl::StatusOr<Endpoint> resolved =
+      baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
+  if (!resolved.ok()) {
+    std::fprintf(stderr, "bench: --host=%s: %s\n", FLAGS_host.c_str(),
+                 std::string(resolved.status().message()).c_str());
+    return 2;
+  }
+  const Endpoint& endpoint = *resolved;
   const Outcome out = FLAGS_mode == "pingpong" ? RunPingPongMode(endpoint)
                       : FLAGS_mode == "http"   ? RunHttpMode(endpoint)
                                                : RunBarrierMode(endpoint);

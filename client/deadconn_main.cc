@@ -22,8 +22,9 @@
 #include "lib/cli/validators.h"
 
 DEFINE_string(host, "127.0.0.1",
-              "server address (IPv4 or IPv6 literal), or a Unix socket: "
-              "unix:/path or unix:@name (--port is then not used)");
+              "server address (IPv4 or IPv6 literal, or a host name looked "
+              "up at start), or a Unix socket: unix:/path or unix:@name "
+              "(--port is then not used)");
 DEFINE_int32(port, 12345, "server port (TCP)");
 DEFINE_int32(connections, 1000, "idle connections to open and hold");
 DEFINE_bool(partial_request, false,
@@ -71,7 +72,14 @@ int main(int argc, char** argv) {
   auto stopped = [] { return g_stop != 0; };
 
   baton::client::DeadConnOptions o;
-  o.endpoint = *baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
+  absl::StatusOr<baton::client::Endpoint> endpoint =
+      baton::client::ResolveEndpoint(FLAGS_host, FLAGS_port);
+  if (!endpoint.ok()) {
+    std::fprintf(stderr, "deadconn: --host=%s: %s\n", FLAGS_host.c_str(),
+                 std::string(endpoint.status().message()).c_str());
+    return 2;
+  }
+  o.endpoint = *endpoint;
   o.connections = FLAGS_connections;
   o.partial_request = FLAGS_partial_request;
   // As before for TCP (the host alone); "localhost" for a Unix socket.

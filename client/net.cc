@@ -16,6 +16,7 @@
 #include "lib/net/clock.h"
 #include "lib/net/endpoint.h"
 #include "lib/net/errno_status.h"
+#include "lib/net/lookup.h"
 #include "lib/net/socket_options.h"
 
 namespace baton::client {
@@ -69,8 +70,11 @@ absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port) {
     return absl::InvalidArgumentError(
         absl::StrCat("port ", port, " is out of range 1..65535"));
   }
+  absl::StatusOr<std::string> literal = net::LookupHostBlocking(host);
+  if (!literal.ok()) return literal.status();
   Endpoint e;
-  absl::StatusOr<socklen_t> len = net::ParseSocketAddress(host, port, &e.addr);
+  absl::StatusOr<socklen_t> len =
+      net::ParseSocketAddress(*literal, port, &e.addr);
   if (!len.ok()) return len.status();
   e.len = *len;
   e.text = net::JoinHostPort(host, port);

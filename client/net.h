@@ -21,10 +21,11 @@ struct Endpoint {
   std::string host_header;
 };
 
-// Parses an IPv4/IPv6 literal and a port in 1..65535 (net::ParseSocketAddress);
-// `text` is net::JoinHostPort(host, port). A `host` of "unix:/path" or
-// "unix:@name" is a Unix socket (net::ParseEndpoint); `port` is then not
-// used.
+// An IPv4/IPv6 literal, or a host name looked up now (blocking:
+// net::LookupHostBlocking with the system's configuration, first address), and
+// a port in 1..65535; `text` is net::JoinHostPort(host, port). A `host` of
+// "unix:/path" or "unix:@name" is a Unix socket (net::ParseEndpoint; never
+// looked up); `port` is then not used.
 absl::StatusOr<Endpoint> ResolveEndpoint(const std::string& host, int port);
 
 // Connects a blocking socket with TCP_NODELAY and send/receive timeouts of

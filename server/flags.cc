@@ -22,15 +22,21 @@
 #include "lib/cli/validators.h"
 #include "lib/net/address.h"
 #include "lib/net/endpoint.h"
+#include "lib/net/lookup.h"
 
 DEFINE_int32(port, 12345,
              "TCP port to listen on (0 picks a free port); must not be given "
              "with a unix: --address");
 DEFINE_string(address, "127.0.0.1",
-              "IPv4 or IPv6 address to listen on, or a Unix socket: "
-              "unix:/path (a socket file: a stale one nobody listens on is "
-              "replaced, ours is removed on exit) or unix:@name (Linux's "
-              "abstract namespace)");
+              "IPv4 or IPv6 address, or host name, to listen on (a name is "
+              "looked up once at start-up; its first address is used), or a "
+              "Unix socket: unix:/path (a socket file: a stale one nobody "
+              "listens on is replaced, ours is removed on exit) or unix:@name "
+              "(Linux's abstract namespace)");
+DEFINE_string(dns_servers, "",
+              "DNS servers for host names in --address (and the proxy's "
+              "--upstream), as IP[:PORT],...; empty: /etc/resolv.conf "
+              "(/etc/hosts is read first either way)");
 DEFINE_string(unix_mode, "",
               "with --address=unix:/path: the socket file's permission bits "
               "in octal, e.g. 0660 (empty: 0777 minus the umask)");
@@ -74,6 +80,23 @@ bool ValidateDeferSeconds(const char* flag, int32_t value) {
 
 namespace {
 
+// --address with a host name looked up (blocking): its first address as a
+// literal; a literal or a unix: address as it is.
+absl::StatusOr<std::string> AddressFlagLiteral() {
+  if (net::IsAddressLiteral(FLAGS_address) ||
+      net::IsUnixEndpoint(FLAGS_address)) {
+    return FLAGS_address;
+  }
+  absl::StatusOr<std::string> literal =
+      net::LookupHostBlocking(FLAGS_address, FLAGS_dns_servers);
+  if (!literal.ok()) {
+    return absl::Status(literal.status().code(),
+                        absl::StrCat("--address=", FLAGS_address, ": ",
+                                     literal.status().message()));
+  }
+  return literal;
+}
+
 // OK if `path` can be opened for reading; else why not, naming `flag`.
 absl::Status CheckReadable(const char* flag, const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -104,7 +127,9 @@ absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
 }
 
 absl::StatusOr<ListenOptions> ListenFromFlags() {
-  absl::StatusOr<net::Endpoint> where = net::ParseListenAddress(FLAGS_address);
+  absl::StatusOr<std::string> address = AddressFlagLiteral();
+  if (!address.ok()) return address.status();
+  absl::StatusOr<net::Endpoint> where = net::ParseListenAddress(*address);
   if (!where.ok()) return where.status();
   ListenOptions listen;
   if (!where->is_unix()) {
@@ -154,6 +179,17 @@ bool InitServer(int* argc, char*** argv, const char* usage) {
   if (*argc > 1) {
     LOG(ERROR) << "unexpected argument '" << (*argv)[1] << "' (see --help)";
     return false;
+  }
+  // A host name is looked up here, before any reactor runs (the lookup may
+  // block); the server listens on its first address.
+  absl::StatusOr<std::string> address = AddressFlagLiteral();
+  if (!address.ok()) {
+    LOG(ERROR) << address.status().message();
+    return false;
+  }
+  if (*address != FLAGS_address) {
+    LOG(INFO) << "--address=" << FLAGS_address << ": listening on " << *address;
+    FLAGS_address = *address;
   }
   return true;
 }

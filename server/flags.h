@@ -19,8 +19,9 @@
 // Defined (and validated) once in flags.cc for every server that links this
 // library. A server whose port is not 12345 calls
 // baton::cli::SetFlagDefault("port", "...") before InitServer.
-DECLARE_int32(port);        // 0..65535, 0 picks a free port
-DECLARE_string(address);    // an IPv4 or IPv6 literal, or unix:/path
+DECLARE_int32(port);      // 0..65535, 0 picks a free port
+DECLARE_string(address);  // a literal or unix:/path once InitServer ran
+DECLARE_string(dns_servers);
 DECLARE_string(unix_mode);  // octal file mode for a unix:/path address
 DECLARE_int32(threads);     // 0..kReactorMaxThreads, 0: one per CPU
 
@@ -38,11 +39,13 @@ bool ValidateDeferSeconds(const char* flag, int32_t value);
 
 // Parses flags with baton::cli::ParseFlags (--help shows the server's own
 // flags first), logging to stderr by default, and starts glog. Returns false
-// after logging why if positional arguments are left over.
+// after logging why if positional arguments are left over, or if a host
+// name in --address does not resolve (it is replaced by its first address).
 bool InitServer(int* argc, char*** argv, const char* usage);
 
-// ListenOptions for --address, --port and --unix_mode: a TCP address and
-// port, or a Unix socket (--address=unix:/path or unix:@name). A --port
+// ListenOptions for --address, --port and --unix_mode: a TCP address (a
+// host name looked up, blocking, with --dns_servers: its first address)
+// and port, or a Unix socket (--address=unix:/path or unix:@name). A --port
 // given on the command line with a unix address, or --unix_mode without
 // one, is INVALID_ARGUMENT (the message names the flags).
 absl::StatusOr<ListenOptions> ListenFromFlags();

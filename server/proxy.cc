@@ -39,8 +39,9 @@
 DECLARE_int64(drain_timeout_ms);  // server/serve.cc
 
 DEFINE_string(upstream, "",
-              "IP:PORT to relay to ([IPv6]:PORT; host names are not "
-              "resolved), or a Unix socket: unix:/path or unix:@name");
+              "HOST:PORT to relay to (IP:PORT, [IPv6]:PORT, or a host name "
+              "looked up for each client without blocking), or a Unix "
+              "socket: unix:/path or unix:@name");
 DEFINE_int64(connect_timeout_ms, 5000,
              "give up on an upstream connect after this long");
 DEFINE_int32(connect_attempts, 1,
@@ -118,7 +119,7 @@ int main(int argc, char** argv) {
   if (!baton::flags::InitServer(
           &argc, &argv,
           "TCP proxy on baton\n"
-          "usage: proxy --upstream=IP:PORT|unix:/path [--port=N] "
+          "usage: proxy --upstream=HOST:PORT|unix:/path [--port=N] "
           "[--address=A|unix:/path] "
           "[--threads=N] ...")) {
     return 2;
@@ -149,6 +150,7 @@ int main(int argc, char** argv) {
   options.thread_name = "proxy";
   options.read_buffer_size = static_cast<size_t>(FLAGS_read_buffer_size);
   options.park_relays = FLAGS_park_relays;
+  options.dns_servers = FLAGS_dns_servers;
   absl::StatusOr<baton::ListenOptions> listen = baton::flags::ListenFromFlags();
   if (!listen.ok()) {
     LOG(ERROR) << listen.status().message();

@@ -299,17 +299,18 @@ absl::Status ParseUpstream(absl::string_view text, ConnectOptions* options) {
   const size_t colon = text.rfind(':');
   if (colon == text.npos || colon == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "': want IP:PORT or [IPv6]:PORT"));
+        absl::StrCat("'", text, "': want HOST:PORT or [IPv6]:PORT"));
   }
   absl::string_view host = text.substr(0, colon);
   const bool bracketed =
       host.size() >= 2 && host.front() == '[' && host.back() == ']';
   if (bracketed) host = host.substr(1, host.size() - 2);
-  if (!net::IsAddressLiteral(host)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", text, "': '", host,
-        "' is not an IP address literal (host names are not resolved; "
-        "want IP:PORT or [IPv6]:PORT)"));
+  // A host name is looked up by Reactor::Connect for every client.
+  if (!net::IsAddressLiteral(host) && (bracketed || !net::IsHostName(host))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "': '", host,
+                     "' is neither an IP address literal nor a host name (want "
+                     "HOST:PORT, IP:PORT or [IPv6]:PORT)"));
   }
   const bool v6 = host.find(':') != host.npos;
   if (v6 != bracketed) {

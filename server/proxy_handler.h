@@ -68,9 +68,11 @@ struct ProxyCounters {
   std::string ToString() const;
 };
 
-// Parses "IP:PORT" or "[IPv6]:PORT" (IP literals only: host names are not
-// resolved), or "unix:/path" / "unix:@name" (options->unix_path, port 0),
-// into `options`.
+// Parses "HOST:PORT", "IP:PORT" or "[IPv6]:PORT", or "unix:/path" /
+// "unix:@name" (options->unix_path, port 0), into `options`. A host name is
+// kept as is: Reactor::Connect looks it up for each client, without
+// blocking (a name that does not resolve fails that client's upstream, as
+// a refusal does).
 absl::Status ParseUpstream(absl::string_view text, ConnectOptions* options);
 
 // The proxy's shared state: the configuration, the live pairs and the

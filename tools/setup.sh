@@ -8,7 +8,7 @@ PACKAGES=(
   bazel-bootstrap bazel-platforms g++ pkg-config
   # libraries wrapped in third_party/
   libabsl-dev libgflags-dev libgoogle-glog-dev libgtest-dev libgmock-dev
-  libboost-dev libboost-system-dev libhttp-parser-dev libssl-dev
+  libboost-dev libboost-system-dev libhttp-parser-dev libssl-dev libc-ares-dev
   # formatting (.clang-format; CI checks every C++ file follows it)
   clang-format
   # tests and tools (netcat-openbsd: the README's "Try it" step)

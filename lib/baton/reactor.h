@@ -108,10 +108,18 @@ struct ReactorOptions {
   bool park_relays = true;
   // Name prefix for worker threads (visible in top -H, gdb).
   std::string thread_name = "baton";
+  // DNS servers for Connect's host names, as "IP[:PORT]" items separated by
+  // commas ("127.0.0.1:5353,[::1]:53"). Empty (the default): the system's
+  // resolver configuration (/etc/resolv.conf). /etc/hosts is read first
+  // either way.
+  std::string dns_servers;
 };
 
 struct ListenOptions {
-  // IPv4 or IPv6 literal ("127.0.0.1", "::1", "0.0.0.0").
+  // IPv4 or IPv6 literal ("127.0.0.1", "::1", "0.0.0.0"). Listen takes no
+  // host names: it runs on any thread, including reactor threads, and a
+  // lookup may block. A program that listens on a name resolves it before
+  // (the servers' --address does, with c-ares, at start-up).
   std::string address = "127.0.0.1";
   // 0 picks a free port; Listen returns the one bound.
   int port = 0;
@@ -156,7 +164,14 @@ struct ListenOptions {
 
 // An outbound connection (Reactor::Connect).
 struct ConnectOptions {
-  // IPv4 or IPv6 literal of the peer ("127.0.0.1", "::1"); no name lookup.
+  // The peer: an IPv4 or IPv6 literal ("127.0.0.1", "::1"), connected to
+  // as is, or a host name ("localhost", "db.internal"), looked up on the
+  // reactor's own epoll (c-ares: /etc/hosts, then the DNS servers of
+  // /etc/resolv.conf or ReactorOptions::dns_servers) without blocking a
+  // thread. Every address of the name is tried in the order returned (IPv6
+  // and IPv4, sorted as getaddrinfo does): an attempt tries them one after
+  // the other, each with `timeout`, and fails when all have failed. Retries
+  // reuse the addresses of the one lookup.
   std::string address = "127.0.0.1";
   // 1..65535.
   int port = 0;
@@ -166,6 +181,9 @@ struct ConnectOptions {
   // full refuses at once (EAGAIN) instead of keeping the attempt waiting:
   // that attempt fails with UNAVAILABLE and counts as one of max_attempts.
   std::string unix_path;
+  // A host name's lookup fails with DEADLINE_EXCEEDED "resolve NAME: timed
+  // out after ..." if it has not finished by then. Must be positive.
+  absl::Duration resolve_timeout = absl::Seconds(10);
   // Each attempt fails with DEADLINE_EXCEEDED if not connected by then.
   // Must be positive; absl::InfiniteDuration() means no deadline (the
   // attempt waits for the kernel's own connect timeout).
@@ -218,18 +236,24 @@ class Reactor {
   absl::StatusOr<ConnectionId> Adopt(int fd, HandlerFactory factory);
 
   // Opens an outbound TCP connection to `options.address`:`options.port`
-  // (or a Unix socket connection to `options.unix_path`) and serves it with a
-  // handler from `factory`; safe from any thread, including handlers. Returns
-  // the connection's id at once (it stays the same across retries); the connect
-  // itself completes on a reactor thread through the same epoll (non-blocking
-  // connect, EPOLLOUT, SO_ERROR).
+  // (or a Unix socket connection to `options.unix_path`) and serves it with
+  // a handler from `factory`; safe from any thread, including handlers.
+  // Returns the connection's id at once (it stays the same across
+  // retries); the lookup of a host name and the connect itself complete on
+  // reactor threads through the same epoll (non-blocking connect, EPOLLOUT,
+  // SO_ERROR).
   //   * connected: OnOpen, then the usual callbacks;
   //   * failed for good (every attempt refused, unreachable or timed out;
-  //     Close / Abort / Drain / Stop while connecting): OnClose with the
-  //     reason and no OnOpen before it: UNAVAILABLE "connect HOST:PORT:
-  //     Connection refused", DEADLINE_EXCEEDED "connect HOST:PORT: timed
-  //     out" (HOST:PORT is "unix:PATH" for a Unix socket), CANCELLED "reactor
-  //     stopped" / "reactor draining" / "closed while connecting". No
+  //     Close / Abort / Drain / Stop while connecting or resolving): OnClose
+  //     with the reason and no OnOpen before it: UNAVAILABLE "connect
+  //     HOST:PORT: Connection refused", DEADLINE_EXCEEDED "connect
+  //     HOST:PORT: timed out" (HOST:PORT is "unix:PATH" for a Unix socket),
+  //     CANCELLED "reactor stopped" / "reactor draining" / "closed while
+  //     connecting". For a host name the reason lists every address tried
+  //     and why it failed ("connect NAME:PORT: 127.0.0.2:PORT: Connection
+  //     refused; 127.0.0.1:PORT: ..."), or says why the lookup failed:
+  //     NOT_FOUND "connect NAME:PORT: resolve NAME: Domain name not found",
+  //     DEADLINE_EXCEEDED "... resolve NAME: timed out after ...". No
   //     descriptor outlives the attempt.
   // Bytes given to Write(id) before the connection is up are queued and
   // sent once it is. Errors here (bad address or options, reactor stopping

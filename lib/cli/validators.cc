@@ -40,8 +40,19 @@ bool ValidateAddressLiteral(const char* flag, const std::string& value) {
   return false;
 }
 
+bool ValidateAddressOrHostName(const char* flag, const std::string& value) {
+  if (net::IsAddressLiteral(value) || net::IsHostName(value)) return true;
+  std::fprintf(stderr,
+               "--%s=%s: neither an IPv4 or IPv6 address literal nor a host "
+               "name (e.g. 127.0.0.1, ::1, localhost)\n",
+               flag, value.c_str());
+  return false;
+}
+
 bool ValidateAddressOrUnix(const char* flag, const std::string& value) {
-  if (!net::IsUnixEndpoint(value)) return ValidateAddressLiteral(flag, value);
+  if (!net::IsUnixEndpoint(value)) {
+    return ValidateAddressOrHostName(flag, value);
+  }
   sockaddr_storage addr;
   absl::StatusOr<socklen_t> len = net::ParseUnixAddress(
       absl::string_view(value).substr(net::kUnixPrefix.size()), &addr);

@@ -53,8 +53,12 @@ bool ValidateByte(const char* flag, int32_t value);
 // An IPv4 or IPv6 literal (net::IsAddressLiteral); names are not resolved.
 bool ValidateAddressLiteral(const char* flag, const std::string& value);
 
-// An address literal (as ValidateAddressLiteral) or a Unix socket,
-// unix:/path or unix:@name (net::ParseListenAddress): what a server
+// An IPv4 or IPv6 literal or a host name (net::IsHostName); only the
+// syntax is checked here: the program looks the name up.
+bool ValidateAddressOrHostName(const char* flag, const std::string& value);
+
+// An address literal or host name (as ValidateAddressOrHostName) or a Unix
+// socket, unix:/path or unix:@name (net::ParseListenAddress): what a server
 // listens on or a client connects to.
 bool ValidateAddressOrUnix(const char* flag, const std::string& value);
 

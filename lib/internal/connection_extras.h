@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "lib/internal/connection_state.h"
+#include "lib/internal/resolver.h"
 #include "lib/tls/tls_session.h"
 
 namespace baton {
@@ -133,6 +134,18 @@ struct ConnectState {
   // the back-off before the next attempt; `timer` fires kTimerDue then.
   int64_t deadline_ns = 0;
   uint64_t timer = 0;
+
+  // A host name (address holds the current one of `addresses`); empty for
+  // a literal, which takes none of the rest.
+  std::string host;
+  int port = 0;
+  int64_t resolve_timeout_ns = 0;
+  // Set while the name is being looked up (deadline_ns is the lookup's).
+  std::unique_ptr<PendingLookup> lookup;
+  std::vector<ResolvedAddress> addresses;
+  size_t next_address = 0;          // the one tried now within an attempt
+  std::vector<std::string> errors;  // this attempt's, one per address
+
   // ConnectOptions::tls: the handshake starts once connected.
   std::shared_ptr<const tls::TlsContext> tls;
 };

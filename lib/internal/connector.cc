@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "lib/internal/connection_extras.h"
 #include "lib/internal/connection_io.h"
 #include "lib/internal/connection_lifetime.h"
@@ -66,20 +67,29 @@ bool IsConnected(int fd) {
   return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
 }
 
+// What an attempt's failure names: "connect HOST:PORT" for a literal, the
+// address tried for a host name (the attempt's status then lists them all).
+std::string AttemptLabel(const ConnectState& cs) {
+  return cs.host.empty() ? absl::StrCat("connect ", cs.peer)
+                         : net::SocketAddressString(cs.address);
+}
+
 absl::Status ConnectError(const ConnectState& cs, int err) {
-  return net::ErrnoStatus(absl::StrCat("connect ", cs.peer), err);
+  return net::ErrnoStatus(AttemptLabel(cs), err);
 }
 
 }  // namespace
 
 Connector::Connector(ConnectionTable& table, TimerQueue& timers,
                      CounterSet& counters, AdoptGate& adopt_gate,
-                     EventLoop* loop, ConnectionLifetime* lifetime,
+                     Resolver& resolver, EventLoop* loop,
+                     ConnectionLifetime* lifetime,
                      ConnectionTimers* connection_timers, ConnectionIo* io)
     : table_(table),
       timers_(timers),
       counters_(counters),
       adopt_gate_(adopt_gate),
+      resolver_(resolver),
       loop_(loop),
       lifetime_(lifetime),
       connection_timers_(connection_timers),
@@ -117,6 +127,9 @@ absl::StatusOr<ConnectionId> Connector::Connect(const ConnectOptions& options,
   if (options.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("connect timeout must be positive");
   }
+  if (options.resolve_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("resolve timeout must be positive");
+  }
   if (options.max_attempts < 1) {
     return absl::InvalidArgumentError("max_attempts must be at least 1");
   }
@@ -136,8 +149,15 @@ absl::StatusOr<ConnectionId> Connector::Connect(const ConnectOptions& options,
       options.unix_path.empty()
           ? net::ParseSocketAddress(options.address, options.port, &cs->address)
           : net::ParseUnixAddress(options.unix_path, &cs->address);
-  if (!length.ok()) return length.status();
-  cs->address_length = *length;
+  if (length.ok()) {
+    cs->address_length = *length;
+  } else if (options.unix_path.empty() && net::IsHostName(options.address)) {
+    cs->host = options.address;  // looked up on a reactor thread
+    cs->port = options.port;
+    cs->resolve_timeout_ns = absl::ToInt64Nanoseconds(options.resolve_timeout);
+  } else {
+    return length.status();
+  }
   cs->peer = options.unix_path.empty()
                  ? net::JoinHostPort(options.address, options.port)
                  : net::UnixAddressString(options.unix_path);
@@ -188,6 +208,10 @@ void Connector::BeginConnect(Slot* slot, const HandlerFactory& factory) {
                                                    : "reactor draining"));
     return;
   }
+  if (!owner.extras->connect->host.empty()) {
+    StartLookup(slot);  // a host name: looked up first
+    return;
+  }
   bool connected = false;
   if (!StartAttempt(slot, &connected)) return;
   // Not registered yet: Serve's Rearm adds the socket for EPOLLOUT.
@@ -197,7 +221,11 @@ void Connector::BeginConnect(Slot* slot, const HandlerFactory& factory) {
 bool Connector::StartAttempt(Slot* slot, bool* connected) {
   OwnerState& owner = slot->owner;
   ConnectState& cs = *owner.extras->connect;
-  ++cs.attempt;
+  if (cs.next_address == 0) ++cs.attempt;
+  if (!cs.addresses.empty()) {
+    cs.address = cs.addresses[cs.next_address].address;
+    cs.address_length = cs.addresses[cs.next_address].length;
+  }
   Count(&WorkerCounters::connect_attempts);
   slot->last_activity_ms.store(net::CoarseMonotonicMillis(),
                                std::memory_order_relaxed);
@@ -249,6 +277,7 @@ bool Connector::ServeConnecting(Slot* slot, uint32_t requests,
   if (requests & kShutdownRequested) owner.shutdown_due = true;
   if (requests & kResumeRequested) owner.user_paused = false;
   ConnectState& cs = *owner.extras->connect;
+  if (cs.lookup != nullptr) return ServeLookup(slot, requests);
   if (owner.fd >= 0 && (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
     if (const int err = SocketError(owner.fd); err != 0) {
       return AttemptFailed(slot, ConnectError(cs, err));
@@ -270,7 +299,7 @@ bool Connector::ServeConnecting(Slot* slot, uint32_t requests,
     if (owner.fd >= 0) {
       return AttemptFailed(
           slot, absl::DeadlineExceededError(absl::StrCat(
-                    "connect ", cs.peer, ": timed out after ",
+                    AttemptLabel(cs), ": timed out after ",
                     absl::FormatDuration(absl::Nanoseconds(cs.timeout_ns)))));
     }
     // The back-off is over. After Stop or Drain no new attempt starts,
@@ -300,18 +329,35 @@ bool Connector::AttemptFailed(Slot* slot, const absl::Status& reason) {
     owner.fd = -1;
     owner.registered = false;
   }
+  absl::Status failure = reason;
+  if (!cs.addresses.empty()) {
+    // A host name: the attempt goes on with its next address, at once
+    // (through the timer queue, as the end of a back-off), or fails with
+    // what every address said.
+    cs.errors.emplace_back(reason.message());
+    if (++cs.next_address < cs.addresses.size() && !stopping() && !draining()) {
+      cs.deadline_ns = net::MonotonicNanos();
+      cs.timer = AddTimerDue(slot, cs.deadline_ns);
+      return true;
+    }
+    cs.next_address = 0;
+    failure = absl::Status(reason.code(),
+                           absl::StrCat("connect ", cs.peer, ": ",
+                                        absl::StrJoin(cs.errors, "; ")));
+    cs.errors.clear();
+  }
   if (cs.attempt >= cs.max_attempts || stopping() || draining()) {
     Count(&WorkerCounters::connect_failures);
-    VLOG(1) << reason;
+    VLOG(1) << failure;
     Teardown(slot, cs.max_attempts == 1
-                       ? reason
-                       : absl::Status(reason.code(),
-                                      absl::StrCat(reason.message(), " (",
+                       ? failure
+                       : absl::Status(failure.code(),
+                                      absl::StrCat(failure.message(), " (",
                                                    cs.attempt, " attempts)")));
     return false;
   }
   const int64_t backoff = Backoff(cs);
-  VLOG(1) << reason << "; attempt " << cs.attempt + 1 << " in "
+  VLOG(1) << failure << "; attempt " << cs.attempt + 1 << " in "
           << backoff / 1000000 << " ms";
   cs.deadline_ns = net::DeadlineAfter(net::MonotonicNanos(), backoff);
   cs.timer = AddTimerDue(slot, cs.deadline_ns);

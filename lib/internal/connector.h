@@ -3,10 +3,14 @@
 // claimed and served like any other: its socket is armed for EPOLLOUT only
 // (still EPOLLONESHOT, re-armed by Serve's one Rearm), completion is read
 // with SO_ERROR, and its deadline and back-off are timer queue entries that
-// raise kTimerDue on its id, never touch owner state themselves.
+// raise kTimerDue on its id, never touch owner state themselves. A host
+// name is looked up first (connector_lookup.cc), without a socket; its
+// result raises kTimerDue too, and the attempts try every address in order.
 //
-// Owns: nothing (a connect's state lives in the connection's OwnerExtras).
-// Uses: ConnectionTable, TimerQueue, CounterSet, AdoptGate.
+// Owns: nothing (a connect's state, its pending lookup included, lives in
+//   the connection's OwnerExtras).
+// Uses: ConnectionTable, TimerQueue, CounterSet, AdoptGate, Resolver (Start,
+//   and Take / Forget through the connection's PendingLookup).
 // Threads: Connect is safe from any thread; the rest runs on a worker
 //   holding the connection's claim.
 // Calls: EventLoop (stopping, Post), ConnectionLifetime (SetPhase,
@@ -26,6 +30,7 @@
 #include "lib/internal/adopt_gate.h"
 #include "lib/internal/connection_table.h"
 #include "lib/internal/counter_set.h"
+#include "lib/internal/resolver.h"
 #include "lib/internal/timer_queue.h"
 
 namespace baton::internal {
@@ -39,7 +44,7 @@ class Connector {
  public:
   // The sibling pointers may name components not constructed yet.
   Connector(ConnectionTable& table, TimerQueue& timers, CounterSet& counters,
-            AdoptGate& adopt_gate, EventLoop* loop,
+            AdoptGate& adopt_gate, Resolver& resolver, EventLoop* loop,
             ConnectionLifetime* lifetime, ConnectionTimers* connection_timers,
             ConnectionIo* io);
   Connector(const Connector&) = delete;
@@ -61,8 +66,16 @@ class Connector {
   // Opens a socket and starts a non-blocking connect; sets `*connected` if
   // it completed at once.
   bool StartAttempt(Slot* slot, bool* connected);
-  // Closes the attempt's socket; retries after a back-off or tears down.
+  // Closes the attempt's socket; tries the name's next address, retries
+  // after a back-off or tears down.
   bool AttemptFailed(Slot* slot, const absl::Status& reason);
+
+  // connector_lookup.cc
+  // Starts looking up the connection's host name (from BeginConnect).
+  void StartLookup(Slot* slot);
+  // Serves a connection whose host name is being looked up: its result or
+  // deadline (kTimerDue) starts the first attempt or tears it down.
+  bool ServeLookup(Slot* slot, uint32_t requests);
 
   // What the bodies call on their siblings (EventLoop, ConnectionLifetime,
   // ConnectionTimers, ConnectionIo), by the names they have always used.
@@ -82,6 +95,7 @@ class Connector {
   TimerQueue& timers_;
   CounterSet& counters_;
   AdoptGate& adopt_gate_;
+  Resolver& resolver_;
   EventLoop* const loop_;
   ConnectionLifetime* const lifetime_;
   ConnectionTimers* const connection_timers_;

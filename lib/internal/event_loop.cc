@@ -33,14 +33,15 @@ ReadyItem EventItem(const epoll_event& event) {
 
 EventLoop::EventLoop(const ReactorOptions& options, Poller& poller,
                      Scheduler& scheduler, ConnectionTable& table,
-                     TimerQueue& timers, CounterSet& counters, ConnectionIo* io,
-                     Acceptor* acceptor)
+                     TimerQueue& timers, CounterSet& counters,
+                     Resolver& resolver, ConnectionIo* io, Acceptor* acceptor)
     : options_(options),
       poller_(poller),
       scheduler_(scheduler),
       table_(table),
       timers_(timers),
       counters_(counters),
+      resolver_(resolver),
       io_(io),
       acceptor_(acceptor),
       wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
@@ -114,6 +115,10 @@ void EventLoop::RunItem(const ReadyItem& item) {
 
 void EventLoop::Dispatch(uint64_t data, uint32_t events) {
   if (data & kInternalTag) {
+    if (data & kResolverSourceTag) {
+      resolver_.HandleEvent(data, events);  // a c-ares socket
+      return;
+    }
     HandleInternal(data & ~kInternalTag);
     return;
   }

@@ -6,7 +6,7 @@
 //   stopping flag (set under the tasks' mutex, so no task is accepted
 //   after Stop), each worker's WorkerContext.
 // Uses: ReactorOptions, Poller, Scheduler, ConnectionTable, TimerQueue,
-//   CounterSet.
+//   CounterSet, Resolver (its sockets' events).
 // Threads: WorkerMain and Dispatch run on workers; Post, AddTimer, the
 //   stop flag and Wake are safe from any thread.
 // Calls: ConnectionIo::Serve (an event or an item for a connection),
@@ -25,6 +25,7 @@
 #include "lib/internal/counter_set.h"
 #include "lib/internal/mutex.h"
 #include "lib/internal/poller.h"
+#include "lib/internal/resolver.h"
 #include "lib/internal/scheduler.h"
 #include "lib/internal/scoped_fd.h"
 #include "lib/internal/timer_queue.h"
@@ -40,7 +41,7 @@ class EventLoop {
   // once a worker runs.
   EventLoop(const ReactorOptions& options, Poller& poller, Scheduler& scheduler,
             ConnectionTable& table, TimerQueue& timers, CounterSet& counters,
-            ConnectionIo* io, Acceptor* acceptor);
+            Resolver& resolver, ConnectionIo* io, Acceptor* acceptor);
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
@@ -48,7 +49,8 @@ class EventLoop {
   void WorkerMain(int index);
 
   // Dispatches one epoll event (as epoll_wait returned it, or synthetic
-  // in tests): an internal source, or a connection to claim and serve.
+  // in tests): an internal source (a resolver socket among them), or a
+  // connection to claim and serve.
   void Dispatch(uint64_t data, uint32_t events);
 
   // Reactor::Post: false once stopping.
@@ -84,6 +86,7 @@ class EventLoop {
   ConnectionTable& table_;
   TimerQueue& timers_;
   CounterSet& counters_;
+  Resolver& resolver_;
   ConnectionIo* const io_;
   Acceptor* const acceptor_;
 

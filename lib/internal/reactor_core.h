@@ -10,7 +10,8 @@
 //                       Scheduler's ready queue), dispatch of every epoll
 //                       event, posted tasks, timers, the stop flag
 //   Acceptor            Listen, accepting, StopAccepting, Adopt
-//   Connector           Connect: outbound connections (kConnecting)
+//   Connector           Connect: outbound connections (kConnecting),
+//                       host names looked up through the Resolver
 //   ConnectionIo        the owner's loop over a claimed connection: rounds,
 //                       yields, re-reads, parking, re-arming
 //   ConnectionInput     reads delivered to OnData, retained input
@@ -19,10 +20,12 @@
 //                       sweep: every ConnectionPhase transition; Drain flag
 //   ConnectionTimers    per-connection timers (Connection::RunAfter)
 //   ForeignRequests     Write / Close / Abort ... from any thread
-// Shared pieces: ReactorOptions, CounterSet, Poller, TimerQueue,
-// ConnectionTable, Scheduler, AdoptGate; each component gets only those it
-// uses. Sibling components are reached through plain pointers (no virtual
-// calls, no std::function on the per-event path).
+// Shared pieces: ReactorOptions, CounterSet, Poller, TimerQueue, Resolver
+// (host names for Connect, on the Poller and TimerQueue; a finished lookup
+// calls ForeignRequests::Request(id, kTimerDue)), ConnectionTable,
+// Scheduler, AdoptGate; each component gets only those it uses. Sibling
+// components are reached through plain pointers (no virtual calls, no
+// std::function on the per-event path).
 #ifndef BATON_INTERNAL_REACTOR_CORE_H_
 #define BATON_INTERNAL_REACTOR_CORE_H_
 
@@ -53,6 +56,7 @@
 #include "lib/internal/foreign_requests.h"
 #include "lib/internal/mutex.h"
 #include "lib/internal/poller.h"
+#include "lib/internal/resolver.h"
 #include "lib/internal/scheduler.h"
 #include "lib/internal/timer_queue.h"
 
@@ -127,6 +131,9 @@ class ReactorCore {
   // batch being run).
   size_t PendingTimersForTest() const { return timers_.size(); }
 
+  // Tests: host name lookups started and not yet taken or forgotten.
+  size_t PendingLookupsForTest() const { return resolver_.pending(); }
+
   // Dispatches a synthetic epoll event as if epoll_wait had returned it.
   // Tests only; must run on a reactor thread (e.g. inside Post).
   void InjectEventForTest(uint64_t data, uint32_t events) {
@@ -161,6 +168,9 @@ class ReactorCore {
   CounterSet counters_;
   Poller poller_;
   TimerQueue timers_;
+  // Host names for Connect. Outlives table_ (a connection being torn down
+  // forgets its lookup) and is outlived by poller_ and timers_.
+  Resolver resolver_;
   ConnectionTable table_;
   Scheduler scheduler_;
   AdoptGate adopt_gate_;

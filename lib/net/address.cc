@@ -46,6 +46,30 @@ bool IsAddressLiteral(absl::string_view address) {
   return ParseSocketAddress(address, 0, &addr).ok();
 }
 
+bool IsHostName(absl::string_view name) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return false;
+  size_t label = 0;  // length of the current label
+  bool label_all_digits = true;
+  char last = 0;
+  for (const char c : name) {
+    if (c == '.') {
+      if (label == 0 || last == '-') return false;
+      label = 0;
+      label_all_digits = true;
+      continue;
+    }
+    const bool digit = c >= '0' && c <= '9';
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!digit && !letter && c != '-' && c != '_') return false;
+    if (label == 0 && c == '-') return false;  // nor ends with one, below
+    if (++label > 63) return false;
+    label_all_digits = label_all_digits && digit;
+    last = c;
+  }
+  return label > 0 && last != '-' && !label_all_digits;
+}
+
 std::string JoinHostPort(absl::string_view host, int port) {
   if (host.find(':') != absl::string_view::npos) {
     return absl::StrCat("[", host, "]:", port);

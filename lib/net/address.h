@@ -22,6 +22,12 @@ absl::StatusOr<socklen_t> ParseSocketAddress(absl::string_view address,
 // True if `address` is an IPv4 or IPv6 literal ParseSocketAddress accepts.
 bool IsAddressLiteral(absl::string_view address);
 
+// True if `name` is a DNS host name a resolver may be asked about: 1..253
+// characters of dot-separated labels (1..63 letters, digits, '-' or '_', no '-'
+// at either end; a trailing dot allowed) whose last label is not all digits, so
+// that a malformed IPv4 literal ("1.2.3", "256.0.0.1") is not taken for a name.
+bool IsHostName(absl::string_view name);
+
 // "HOST:PORT", or "[HOST]:PORT" when HOST contains a ':' (IPv6), the way
 // URLs, logs and Host headers write it.
 std::string JoinHostPort(absl::string_view host, int port);

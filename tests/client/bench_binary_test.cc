@@ -214,7 +214,7 @@ TEST(BenchBinaryTest, SaysWhenTheDescriptorLimitIsTooLow) {
 
 TEST(BenchBinaryTest, RejectsBadFlags) {
   for (const char* args :
-       {"--mode=nope", "--threads=0", "--host=localhost", "--port=70000",
+       {"--mode=nope", "--threads=0", "--host=bad%name", "--port=70000",
         "--port=0", "--duration=-1", "--size=0", "--rounds=-3",
         "--connections=0", "--requests=0", "--timeout_ms=0", "--warmup=-1",
         "--path=nope", "stray_argument"}) {
@@ -302,7 +302,7 @@ TEST(DeadconnBinaryTest, ReportsConnectFailures) {
 
 TEST(DeadconnBinaryTest, RejectsBadFlags) {
   for (const char* args : {"--connections=0", "--duration=-1", "--port=0",
-                           "--host=example.org", "--timeout_ms=0"}) {
+                           "--host=bad%name", "--timeout_ms=0"}) {
     Outcome r = RunTool("client/deadconn", args);
     EXPECT_NE(r.exit_code(), 0) << args << ": " << r.output;
   }

@@ -30,6 +30,10 @@ size_t ReactorTestPeer::PendingTimers(Reactor& reactor) {
   return reactor.core_->PendingTimersForTest();
 }
 
+size_t ReactorTestPeer::PendingLookups(Reactor& reactor) {
+  return reactor.core_->PendingLookupsForTest();
+}
+
 }  // namespace internal
 
 namespace testing {

@@ -31,6 +31,8 @@ class ReactorTestPeer {
   // Entries waiting in the reactor's timer queue: reactor timers,
   // per-connection timers, connect deadlines and back-offs, the idle sweep.
   static size_t PendingTimers(Reactor& reactor);
+  // Host name lookups of Connect in flight (or finished and not yet taken).
+  static size_t PendingLookups(Reactor& reactor);
 };
 
 }  // namespace internal

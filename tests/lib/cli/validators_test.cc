@@ -127,13 +127,29 @@ TEST(ValidatorsTest, AddressLiteral) {
   }
 }
 
+TEST(ValidatorsTest, AddressOrHostName) {
+  for (const char* address :
+       {"127.0.0.1", "::1", "0.0.0.0", "localhost", "db.internal"}) {
+    ExpectAccepted(&ValidateAddressOrHostName, "address", std::string(address));
+  }
+  for (const char* address : {"[::1]", "", "1.2.3", "bad name", "a..b"}) {
+    ExpectRefused(&ValidateAddressOrHostName, "host", std::string(address),
+                  address,
+                  "neither an IPv4 or IPv6 address literal nor a host");
+  }
+}
+
 TEST(ValidatorsTest, AddressOrUnix) {
   for (const char* address :
-       {"127.0.0.1", "::1", "unix:/run/echo.sock", "unix:@echo", "unix:rel"}) {
+       {"127.0.0.1", "::1", "localhost", "db.internal", "unix:/run/echo.sock",
+        "unix:@echo", "unix:rel"}) {
     ExpectAccepted(&ValidateAddressOrUnix, "address", std::string(address));
   }
-  ExpectRefused(&ValidateAddressOrUnix, "address", std::string("localhost"),
-                "localhost", "not an IPv4 or IPv6 address literal");
+  for (const char* address : {"[::1]", "", "bad name", "a..b"}) {
+    ExpectRefused(&ValidateAddressOrUnix, "address", std::string(address),
+                  address,
+                  "neither an IPv4 or IPv6 address literal nor a host");
+  }
   ExpectRefused(&ValidateAddressOrUnix, "address", std::string("unix:"),
                 "unix:", "empty Unix socket path");
   ExpectRefused(&ValidateAddressOrUnix, "host", std::string("unix:@"), "unix:@",

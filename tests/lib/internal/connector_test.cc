@@ -113,7 +113,7 @@ TEST(ConnectorTest, RejectsBadOptions) {
   ConnectOptions o = To(0);
   EXPECT_EQ(reactor->Connect(o, RecordingFactory(record)).status().code(),
             absl::StatusCode::kInvalidArgument);
-  o = To(80, "localhost");  // literals only
+  o = To(80, "not a host name");  // a literal or a host name only
   EXPECT_EQ(reactor->Connect(o, RecordingFactory(record)).status().code(),
             absl::StatusCode::kInvalidArgument);
   o = To(80);

@@ -90,6 +90,25 @@ TEST(JoinHostPortTest, BracketsIpv6Only) {
   EXPECT_EQ(JoinHostPort("localhost", 8081), "localhost:8081");
 }
 
+TEST(IsHostNameTest, AcceptsHostNames) {
+  for (const char* name : {"localhost", "db.internal", "a", "x-1.example.",
+                           "_srv.example.com", "1.2.3.example", "4chan.org"}) {
+    EXPECT_TRUE(IsHostName(name)) << "'" << name << "'";
+  }
+}
+
+TEST(IsHostNameTest, RejectsWhatIsNoHostName) {
+  const std::string long_label(64, 'a');
+  for (const std::string& name :
+       {std::string(), std::string("."), std::string("1.2.3"),
+        std::string("256.0.0.1"), std::string("::1"), std::string("[::1]"),
+        std::string("a..b"), std::string("-a"), std::string("a-"),
+        std::string("a-.b"), std::string("a b"), std::string("host:80"),
+        std::string("a\0b", 3), long_label + ".example"}) {
+    EXPECT_FALSE(IsHostName(name)) << "'" << name << "'";
+  }
+}
+
 TEST(SocketAddressStringTest, FormatsWhatParseSocketAddressParsed) {
   sockaddr_storage addr;
   ASSERT_TRUE(ParseSocketAddress("10.1.2.3", 7, &addr).ok());

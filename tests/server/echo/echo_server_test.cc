@@ -71,6 +71,25 @@ TEST(EchoServerTest, EightyConnectionsGetEveryByteBackAndSigtermExitsZero) {
   ::close(idle);
 }
 
+// --address takes a host name, looked up at start (localhost: /etc/hosts).
+TEST(EchoServerTest, ListensOnAHostName) {
+  ChildServer server;
+  ASSERT_TRUE(server
+                  .Start(EchoBinary(),
+                         {"--port=0", "--threads=1", "--address=localhost"})
+                  .ok())
+      << server.output();
+  const int fd = ConnectLoopback(server.port());
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(EchoRoundTrip(fd, Pattern(10000, 1)).ok());
+  ::close(fd);
+  EXPECT_NE(server.output().find("--address=localhost: listening on 127.0.0.1"),
+            std::string::npos)
+      << server.output();
+  absl::StatusOr<int> status = server.StopWith(SIGTERM, 5000);
+  ASSERT_TRUE(status.ok()) << status.status();
+}
+
 TEST(EchoServerTest, SigintAlsoStopsGracefully) {
   ChildServer server;
   ASSERT_TRUE(server.Start(EchoBinary(), {"--port=0", "--threads=1"}).ok());
@@ -108,7 +127,7 @@ INSTANTIATE_TEST_SUITE_P(
     Flags, EchoServerBadFlagTest,
     ::testing::Values(BadFlag{"--port=70000", "0..65535"},
                       BadFlag{"--port=-1", "0..65535"},
-                      BadFlag{"--address=example.com", "not an IPv4 or IPv6"},
+                      BadFlag{"--address=bad name", "neither an IPv4 or IPv6"},
                       BadFlag{"--threads=-3", "0..1024"},
                       BadFlag{"--max_events=0", "1..4096"},
                       BadFlag{"--idle_timeout_ms=-5", "must not be negative"},

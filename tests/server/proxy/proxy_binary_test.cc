@@ -1,6 +1,7 @@
 // The //server:proxy binary end to end: bytes through it to an in-process
-// echo, a log line when the upstream refuses, an --upstream that is not an
-// IP literal refused at start, and SIGTERM: a transfer under way finishes,
+// echo, a log line when the upstream refuses, host names for --upstream and
+// --address (a listen name that does not resolve refused at start), and
+// SIGTERM: a transfer under way finishes,
 // or, past --drain_timeout_ms, is cut with a reset; exit 0 either way.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "baton/reactor.h"
 #include "tests/lib/internal/reactor_test_support.h"
 #include "tests/util/test_client.h"
+#include "tests/util/test_dns_server.h"
 
 namespace baton {
 namespace {
@@ -97,19 +99,51 @@ TEST(ProxyBinaryTest, RejectsABadUpstream) {
                    .ok());
 }
 
-// A host name is refused at start with a clear message and exit status 2,
-// instead of closing every client later.
-TEST(ProxyBinaryTest, RejectsAHostNameUpstream) {
+// An upstream given by name (localhost, through /etc/hosts) is looked up
+// for each client and relayed to; the listen --address takes a name too.
+TEST(ProxyBinaryTest, RelaysToAnUpstreamGivenByName) {
+  auto echo = testing::StartReactor(testing::Threads(2));
+  auto echo_port =
+      echo->Listen(ListenOptions{}, [] { return std::make_unique<Echo>(); });
+  ASSERT_TRUE(echo_port.ok());
   ChildServer proxy;
-  const absl::Status started = proxy.Start(
-      RunfilePath("server/proxy"), {"--port=0", "--upstream=localhost:9"});
+  ASSERT_TRUE(proxy
+                  .Start(RunfilePath("server/proxy"),
+                         {"--port=0", "--threads=2", "--address=localhost",
+                          "--upstream=localhost:" + std::to_string(*echo_port)})
+                  .ok())
+      << proxy.output();
+  for (int i = 0; i < 2; ++i) {
+    const int fd = ConnectLoopback(proxy.port());
+    ASSERT_GE(fd, 0);
+    EXPECT_TRUE(EchoRoundTrip(fd, Pattern(100000, i)).ok());
+    ::close(fd);
+  }
+  auto status = proxy.StopWith(SIGTERM, 20000);
+  ASSERT_TRUE(status.ok()) << proxy.output();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << proxy.output();
+  EXPECT_NE(proxy.output().find("upstream failures 0"), std::string::npos)
+      << proxy.output();
+}
+
+// A listen --address that does not resolve is an error at start (exit 2,
+// with the name in the message), not a server listening somewhere else.
+TEST(ProxyBinaryTest, RefusesAListenAddressThatDoesNotResolve) {
+  testing::TestDnsServer dns;  // NXDOMAIN for every name
+  ChildServer proxy;
+  const absl::Status started =
+      proxy.Start(RunfilePath("server/proxy"),
+                  {"--port=0", "--address=nosuch.test",
+                   "--upstream=127.0.0.1:9", "--dns_servers=" + dns.servers()});
   ASSERT_FALSE(started.ok()) << proxy.output();
   auto status = proxy.WaitExit(20000);
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2)
       << proxy.output();
-  EXPECT_NE(proxy.output().find("not an IP address literal"), std::string::npos)
+  EXPECT_NE(proxy.output().find("resolve nosuch.test"), std::string::npos)
       << proxy.output();
+  EXPECT_GE(dns.queries("nosuch.test"), 1);
   EXPECT_EQ(proxy.output().find("listening"), std::string::npos)
       << proxy.output();
 }

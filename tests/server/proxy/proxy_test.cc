@@ -30,6 +30,7 @@
 #include "server/proxy_handler.h"
 #include "tests/lib/internal/reactor_test_support.h"
 #include "tests/util/test_client.h"
+#include "tests/util/test_dns_server.h"
 
 namespace baton {
 namespace {
@@ -70,8 +71,10 @@ struct TestProxy {
     config.max_queued = max_queued;
     Start(config, threads);
   }
-  TestProxy(const proxy::ProxyConfig& config, int threads) {
-    Start(config, threads);
+  // `dns_servers`: ReactorOptions::dns_servers for upstream host names.
+  TestProxy(const proxy::ProxyConfig& config, int threads,
+            const std::string& dns_servers = "") {
+    Start(config, threads, dns_servers);
   }
   ~TestProxy() {
     // The reactor's connections use the proxy: stop them first.
@@ -87,8 +90,10 @@ struct TestProxy {
   proxy::ProxyCounters counters() const { return proxy->Counters(); }
 
  private:
-  void Start(const proxy::ProxyConfig& config, int threads) {
+  void Start(const proxy::ProxyConfig& config, int threads,
+             const std::string& dns_servers = "") {
     ReactorOptions options = Threads(threads);
+    options.dns_servers = dns_servers;
     options.output_high_water = size_t{1} << 40;  // as //server:proxy
     options.max_connections = 4000;
     reactor = StartReactor(options);
@@ -519,16 +524,16 @@ class WarningSink : public google::LogSink {
   std::vector<std::string> lines_;
 };
 
-// Upstream failures, whether Connect refuses at once (an address it cannot
-// use) or the upstream refuses the connection, are all counted; the
-// warnings are rate-limited, not one per client.
-void ExpectFailuresCountedAndLoggedRarely(const std::string& address,
-                                          int port) {
+// Upstream failures, whether the upstream's name does not resolve or the
+// upstream refuses the connection, are all counted; the warnings are
+// rate-limited, not one per client, and the proxy keeps serving.
+void ExpectFailuresCountedAndLoggedRarely(const std::string& address, int port,
+                                          const std::string& dns_servers = "") {
   WarningSink sink;
   proxy::ProxyConfig config;
   config.upstream.address = address;
   config.upstream.port = port;
-  TestProxy proxy(config, 2);
+  TestProxy proxy(config, 2, dns_servers);
   constexpr int kClients = 20;
   for (int i = 0; i < kClients; ++i) {
     const ScopedClose client{ConnectLoopback(proxy.port)};
@@ -546,9 +551,31 @@ void ExpectFailuresCountedAndLoggedRarely(const std::string& address,
   EXPECT_EQ(proxy.counters().pairs, uint64_t{kClients});
 }
 
-TEST(ProxyTest, UnusableUpstreamAddressIsCountedAndLoggedRarely) {
-  // Not a literal: Reactor::Connect fails at once for every client.
-  ExpectFailuresCountedAndLoggedRarely("localhost", 9);
+TEST(ProxyTest, UpstreamNameThatDoesNotResolveIsCountedAndLoggedRarely) {
+  testing::TestDnsServer dns;  // knows no names: NXDOMAIN
+  ExpectFailuresCountedAndLoggedRarely("nosuch.test", 9, dns.servers());
+  EXPECT_GE(dns.queries("nosuch.test"), 1);
+}
+
+TEST(ProxyTest, RelaysToAnUpstreamGivenByName) {
+  auto echo = StartReactor(Threads(2));
+  auto echo_port = echo->Listen(ListenOptions{}, testing::EchoFactory());
+  ASSERT_TRUE(echo_port.ok()) << echo_port.status();
+  testing::TestDnsServer dns;
+  dns.Add("upstream.test", {"127.0.0.1"});
+  proxy::ProxyConfig config;
+  ASSERT_TRUE(
+      proxy::ParseUpstream("upstream.test:" + std::to_string(*echo_port),
+                           &config.upstream)
+          .ok());
+  TestProxy proxy(config, 2, dns.servers());
+  for (int i = 0; i < 3; ++i) {
+    const ScopedClose client{ConnectLoopback(proxy.port)};
+    ASSERT_GE(client.fd, 0);
+    EXPECT_TRUE(EchoRoundTrip(client.fd, Pattern(100000, i)).ok());
+  }
+  EXPECT_EQ(proxy.counters().upstream_failures, 0u);
+  EXPECT_GE(dns.queries("upstream.test"), 1);
 }
 
 TEST(ProxyTest, RefusingUpstreamIsCountedAndLoggedRarely) {
@@ -637,10 +664,15 @@ TEST(ProxyTest, ParsesUpstream) {
   EXPECT_FALSE(proxy::ParseUpstream("127.0.0.1", &o).ok());
   EXPECT_FALSE(proxy::ParseUpstream("127.0.0.1:0", &o).ok());
   EXPECT_FALSE(proxy::ParseUpstream(":80", &o).ok());
-  // IP literals only: host names are not resolved.
-  EXPECT_FALSE(proxy::ParseUpstream("localhost:9", &o).ok());
-  EXPECT_FALSE(proxy::ParseUpstream("example.com:80", &o).ok());
+  // Host names are kept for Reactor::Connect to look up.
+  EXPECT_TRUE(proxy::ParseUpstream("localhost:9", &o).ok());
+  EXPECT_EQ(o.address, "localhost");
+  EXPECT_EQ(o.port, 9);
+  EXPECT_TRUE(proxy::ParseUpstream("db.internal:5432", &o).ok());
+  EXPECT_EQ(o.address, "db.internal");
   EXPECT_FALSE(proxy::ParseUpstream("[localhost]:80", &o).ok());
+  EXPECT_FALSE(proxy::ParseUpstream("bad name:80", &o).ok());
+  EXPECT_FALSE(proxy::ParseUpstream("1.2.3:80", &o).ok());
   // An IPv6 literal goes in brackets, an IPv4 one does not.
   EXPECT_FALSE(proxy::ParseUpstream("::1:80", &o).ok());
   EXPECT_FALSE(proxy::ParseUpstream("[127.0.0.1]:80", &o).ok());
