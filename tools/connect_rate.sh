@@ -47,8 +47,8 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-# start LOG COMMAND...: runs it in the background, waits for its
-# "listening on HOST:PORT" line, prints the port.
+# start LOG COMMAND...: runs it in the background (its pid last in PIDS),
+# waits for its "listening on HOST:PORT" line and sets PORT.
 start() {
   local log="$1" port="" i
   shift
@@ -60,18 +60,20 @@ start() {
     sleep 0.1
   done
   [[ -n "$port" ]] || { echo "connect_rate.sh: no 'listening on' in $log" >&2; cat "$log" >&2; exit 1; }
-  echo "$port"
+  PORT="$port"
 }
 
-HTTP_PORT=$(start "$OUT/http.log" taskset -c 1 "$BIN/server/http" --port=0 --threads=1 \
-  --response_size=128)
+start "$OUT/http.log" taskset -c 1 "$BIN/server/http" --port=0 --threads=1 \
+  --response_size=128
+HTTP_PORT=$PORT
 echo "rep,upstream,rate,p50_us,p99_us,p999_us,errors" >"$OUT/raw.csv"
 for ((rep = 1; rep <= REPS; rep++)); do
   for upstream in literal name; do
     host=127.0.0.1; [[ "$upstream" == name ]] && host=localhost
     log="$OUT/proxy-$upstream-$rep.log"
-    port=$(start "$log" taskset -c 0 "$BIN/server/proxy" --port=0 --threads=1 \
-      --upstream="$host:$HTTP_PORT")
+    start "$log" taskset -c 0 "$BIN/server/proxy" --port=0 --threads=1 \
+      --upstream="$host:$HTTP_PORT"
+    port=$PORT
     json=$(taskset -c 1 "$BIN/client/bench" --mode=http --host=127.0.0.1 --port="$port" \
       --keepalive=false --threads=1 --requests="$REQUESTS" --json)
     kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
