@@ -289,44 +289,23 @@ std::string ProxyCounters::ToString() const {
 }
 
 absl::Status ParseUpstream(absl::string_view text, ConnectOptions* options) {
-  if (net::IsUnixEndpoint(text)) {
-    absl::StatusOr<net::Endpoint> unix = net::ParseEndpoint(text);
-    if (!unix.ok()) return unix.status();
-    options->unix_path = unix->unix_path;
+  absl::StatusOr<net::Endpoint> endpoint = net::ParseEndpoint(text);
+  if (!endpoint.ok()) return endpoint.status();
+  if (endpoint->is_unix()) {
+    options->unix_path = endpoint->unix_path;
     options->port = 0;
     return absl::OkStatus();
   }
-  const size_t colon = text.rfind(':');
-  if (colon == text.npos || colon == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "': want HOST:PORT or [IPv6]:PORT"));
-  }
-  absl::string_view host = text.substr(0, colon);
-  const bool bracketed =
-      host.size() >= 2 && host.front() == '[' && host.back() == ']';
-  if (bracketed) host = host.substr(1, host.size() - 2);
   // A host name is looked up by Reactor::Connect for every client.
-  if (!net::IsAddressLiteral(host) && (bracketed || !net::IsHostName(host))) {
+  if (!net::IsAddressLiteral(endpoint->host) &&
+      !net::IsHostName(endpoint->host)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "': '", host,
+        absl::StrCat("'", text, "': '", endpoint->host,
                      "' is neither an IP address literal nor a host name (want "
                      "HOST:PORT, IP:PORT or [IPv6]:PORT)"));
   }
-  const bool v6 = host.find(':') != host.npos;
-  if (v6 != bracketed) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "': ",
-                     v6 ? "an IPv6 address goes in brackets: [IPv6]:PORT"
-                        : "only an IPv6 address goes in brackets"));
-  }
-  int port = 0;
-  if (!absl::SimpleAtoi(text.substr(colon + 1), &port) || port < 1 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "': port must be 1..65535"));
-  }
-  options->address = std::string(host);
-  options->port = port;
+  options->address = endpoint->host;
+  options->port = endpoint->port;
   return absl::OkStatus();
 }
 
