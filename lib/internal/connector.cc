@@ -302,18 +302,24 @@ bool Connector::ServeConnecting(Slot* slot, uint32_t requests,
                     AttemptLabel(cs), ": timed out after ",
                     absl::FormatDuration(absl::Nanoseconds(cs.timeout_ns)))));
     }
-    // The back-off is over. After Stop or Drain no new attempt starts,
-    // even if their close request has not reached this connection yet
-    // (it may be on its way while this thread holds the claim).
-    if (stopping() || draining()) {
-      Teardown(slot, absl::CancelledError(stopping() ? "reactor stopped"
-                                                     : "reactor draining"));
-      return false;
-    }
-    bool connected = false;
-    if (!StartAttempt(slot, &connected)) return false;
-    if (connected) return ServeConnecting(slot, 0, EPOLLOUT);
+    // The back-off is over.
+    return StartNextAttempt(slot);
   }
+  return true;
+}
+
+bool Connector::StartNextAttempt(Slot* slot) {
+  // After Stop or Drain no new attempt starts, even if their close request
+  // has not reached this connection yet (it may be on its way while this
+  // thread holds the claim).
+  if (stopping() || draining()) {
+    Teardown(slot, absl::CancelledError(stopping() ? "reactor stopped"
+                                                   : "reactor draining"));
+    return false;
+  }
+  bool connected = false;
+  if (!StartAttempt(slot, &connected)) return false;
+  if (connected) return ServeConnecting(slot, 0, EPOLLOUT);
   return true;
 }
 

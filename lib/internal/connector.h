@@ -66,6 +66,9 @@ class Connector {
   // Opens a socket and starts a non-blocking connect; sets `*connected` if
   // it completed at once.
   bool StartAttempt(Slot* slot, bool* connected);
+  // The back-off or the lookup is over: starts the next attempt, or ends
+  // the connect with CANCELLED after Stop or Drain. False: torn down.
+  bool StartNextAttempt(Slot* slot);
   // Closes the attempt's socket; tries the name's next address, retries
   // after a back-off or tears down.
   bool AttemptFailed(Slot* slot, const absl::Status& reason);

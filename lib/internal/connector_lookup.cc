@@ -67,16 +67,7 @@ bool Connector::ServeLookup(Slot* slot, uint32_t requests) {
   cs.addresses = std::move(**result);
   VLOG(1) << "resolved " << cs.host << ": " << cs.addresses.size()
           << " addresses";
-  // As at the end of a back-off: no new attempt after Stop or Drain.
-  if (stopping() || draining()) {
-    Teardown(slot, absl::CancelledError(stopping() ? "reactor stopped"
-                                                   : "reactor draining"));
-    return false;
-  }
-  bool connected = false;
-  if (!StartAttempt(slot, &connected)) return false;
-  if (connected) return ServeConnecting(slot, 0, EPOLLOUT);
-  return true;
+  return StartNextAttempt(slot);
 }
 
 }  // namespace baton::internal
