@@ -7,7 +7,7 @@
 //         [--tls --tls_ca=FILE --tls_server_name=NAME
 //          --tls_new_handshake_per_request]
 //   bench --mode=http     --threads=T --connections=C --requests=N
-//   [--keepalive]
+//         [--keepalive] [--tls --tls_ca=FILE --tls_server_name=NAME]
 //
 // Every reply is verified; any mismatch, refused or reset connection or
 // timeout makes the exit status non-zero. The work is in the client library
@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -70,13 +71,14 @@ DEFINE_int32(timeout_ms, 5000,
              "a connect or reply that takes longer than this is an error");
 DEFINE_bool(json, false, "print the summary as one JSON object on stdout");
 DEFINE_bool(tls, false,
-            "pingpong: speak TLS, verifying the server's certificate "
-            "against --tls_ca and its name against --tls_server_name");
+            "pingpong/http: speak TLS (http: HTTPS), verifying the server's "
+            "certificate against --tls_ca and its name against "
+            "--tls_server_name");
 DEFINE_string(tls_ca, "",
-              "pingpong --tls: trusted CA certificates (PEM file); empty: "
-              "the system store");
+              "--tls: trusted CA certificates (PEM file); empty: the system "
+              "store");
 DEFINE_string(tls_server_name, "",
-              "pingpong --tls: name sent as SNI and checked in the server's "
+              "--tls: name sent as SNI and checked in the server's "
               "certificate (an IP literal is checked against its IP "
               "entries); empty: --host");
 DEFINE_bool(tls_new_handshake_per_request, false,
@@ -107,6 +109,23 @@ bool ValidPath(const char* flag, const std::string& v) {
                "line breaks\n",
                flag, v.c_str());
   return false;
+}
+
+// The client TLS context of --tls, --tls_ca and --tls_server_name; null
+// without --tls.
+absl::StatusOr<std::shared_ptr<const baton::tls::TlsContext>> TlsFromFlags() {
+  if (!FLAGS_tls) return std::shared_ptr<const baton::tls::TlsContext>();
+  baton::TlsClientOptions tls;
+  tls.ca_file = FLAGS_tls_ca;
+  tls.server_name =
+      FLAGS_tls_server_name.empty() ? FLAGS_host : FLAGS_tls_server_name;
+  absl::StatusOr<std::shared_ptr<const baton::tls::TlsContext>> context =
+      baton::tls::TlsContext::ForClient(tls);
+  if (!context.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls: ", context.status().message()));
+  }
+  return context;
 }
 
 // What a mode reports: its summary fields (for --json) and, if the run
@@ -269,18 +288,10 @@ Outcome RunPingPongMode(const Endpoint& endpoint) {
   o.slow_byte = static_cast<unsigned char>(FLAGS_slow_byte);
   o.round_trips_per_connection = FLAGS_round_trips;
   o.tls_new_handshake_per_request = FLAGS_tls_new_handshake_per_request;
-  if (FLAGS_tls) {
-    baton::TlsClientOptions tls;
-    tls.ca_file = FLAGS_tls_ca;
-    tls.server_name =
-        FLAGS_tls_server_name.empty() ? FLAGS_host : FLAGS_tls_server_name;
-    absl::StatusOr<std::shared_ptr<const baton::tls::TlsContext>> context =
-        baton::tls::TlsContext::ForClient(tls);
-    if (!context.ok()) {
-      return Failed(absl::StrCat("--tls: ", context.status().message()));
-    }
-    o.tls = *std::move(context);
-  }
+  absl::StatusOr<std::shared_ptr<const baton::tls::TlsContext>> tls =
+      TlsFromFlags();
+  if (!tls.ok()) return Failed(std::string(tls.status().message()));
+  o.tls = *std::move(tls);
   if (o.slow_connections > o.connections) {
     return Failed(absl::StrCat("--slow_connections=", o.slow_connections,
                                " exceeds --connections=", o.connections,
@@ -350,6 +361,10 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
   o.keepalive = FLAGS_keepalive;
   o.timeout_ms = FLAGS_timeout_ms;
   o.progress = &done;
+  absl::StatusOr<std::shared_ptr<const baton::tls::TlsContext>> tls =
+      TlsFromFlags();
+  if (!tls.ok()) return Failed(std::string(tls.status().message()));
+  o.tls = *std::move(tls);
   absl::StatusOr<baton::client::HttpLoadResult> r;
   {
     baton::client::ProgressPrinter progress(CountLine("requests", &done));
@@ -360,6 +375,7 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
   out.fields.AddInt("threads", o.threads)
       .AddInt("connections", o.connections)
       .AddBool("keepalive", o.keepalive)
+      .AddBool("tls", o.tls != nullptr)
       .AddInt("requests", o.requests)
       .AddInt("good", r->good)
       .AddInt("bad", r->bad)
@@ -413,7 +429,8 @@ int main(int argc, char** argv) {
       "[--slow_connections=K --round_trips=N]\n"
       "    [--tls --tls_ca=FILE --tls_new_handshake_per_request]\n"
       "  bench --mode=http --threads=T --connections=C --requests=N "
-      "[--keepalive]");
+      "[--keepalive]\n"
+      "    [--tls --tls_ca=FILE --tls_server_name=NAME]");
   baton::cli::ParseFlags(&argc, &argv);
   if (argc > 1) {
     std::fprintf(stderr, "bench: unexpected argument '%s'\n", argv[1]);
@@ -421,9 +438,16 @@ int main(int argc, char** argv) {
   }
   if ((FLAGS_tls || FLAGS_tls_new_handshake_per_request ||
        !FLAGS_tls_ca.empty() || !FLAGS_tls_server_name.empty()) &&
-      (FLAGS_mode != "pingpong" || !FLAGS_tls)) {
+      (FLAGS_mode == "barrier" || !FLAGS_tls)) {
     std::fprintf(stderr,
-                 "bench: the --tls flags are for --mode=pingpong --tls\n");
+                 "bench: the --tls flags are for --mode=pingpong or "
+                 "--mode=http, with --tls\n");
+    return 2;
+  }
+  if (FLAGS_tls_new_handshake_per_request && FLAGS_mode != "pingpong") {
+    std::fprintf(stderr,
+                 "bench: --tls_new_handshake_per_request is for "
+                 "--mode=pingpong (--mode=http: leave out --keepalive)\n");
     return 2;
   }
   // Both parts were validated above; a host name is looked up now.

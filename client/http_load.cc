@@ -8,11 +8,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "lib/tls/tls_session.h"
 
 namespace baton::client {
 namespace {
@@ -31,6 +33,12 @@ struct Conn {
   uint64_t body = 0;
   bool complete = false;
   bool keep_alive = false;
+  // HTTPS only: the engine, the ciphertext not sent yet, and whether
+  // EPOLLOUT is armed for it.
+  std::unique_ptr<tls::TlsSession> tls;
+  std::string tls_out;
+  size_t tls_out_sent = 0;
+  bool want_out = false;
 };
 
 struct Shared {
@@ -88,6 +96,14 @@ class Worker {
   void Fail(Conn& c, bool is_error, const std::string& why);
   void OnWritable(Conn& c);
   void OnReadable(Conn& c);
+  void OnReadableTls(Conn& c);
+  // Feeds response bytes to the parser (n == 0: the server's end of the
+  // stream); false once the request is settled (evaluated or failed).
+  bool Parse(Conn& c, const char* data, size_t n);
+  // Sends the engine's ciphertext (the request, handshake messages);
+  // false if the connection failed.
+  bool FlushTls(Conn& c);
+  void SetInterest(Conn& c, bool want_out);
   void Evaluate(Conn& c);
   void Close(Conn& c);
 
@@ -103,8 +119,20 @@ class Worker {
 };
 
 void Worker::Close(Conn& c) {
+  if (c.tls != nullptr && c.fd >= 0 &&
+      c.tls->state() == tls::TlsSession::State::kOpen) {
+    // close_notify, best effort: the server then sees a clean end.
+    c.tls->Close();
+    std::string alert;
+    c.tls->TakeOutput(&alert);
+    (void)::send(c.fd, alert.data(), alert.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
   if (c.fd >= 0) ::close(c.fd);  // also leaves the epoll set
   c.fd = -1;
+  c.tls.reset();
+  c.tls_out.clear();
+  c.tls_out_sent = 0;
+  c.want_out = false;
 }
 
 bool Worker::StartRequest(Conn& c) {
@@ -118,6 +146,15 @@ bool Worker::StartRequest(Conn& c) {
   c.headers_done = c.has_length = c.complete = c.keep_alive = false;
   c.announced = c.body = 0;
   if (c.fd < 0) {
+    if (o_.tls != nullptr) {
+      absl::StatusOr<std::unique_ptr<tls::TlsSession>> session =
+          tls::TlsSession::Create(o_.tls);
+      if (!session.ok()) {
+        Fail(c, true, std::string(session.status().message()));
+        return true;
+      }
+      c.tls = *std::move(session);
+    }
     absl::StatusOr<int> fd = ConnectNonBlocking(o_.endpoint);
     if (!fd.ok()) {
       Fail(c, true, std::string(fd.status().message()));
@@ -125,6 +162,7 @@ bool Worker::StartRequest(Conn& c) {
     }
     c.fd = *fd;
     c.connecting = true;
+    c.want_out = true;
     epoll_event ev = {};
     ev.events = EPOLLOUT | EPOLLIN;
     ev.data.ptr = &c;
@@ -170,6 +208,20 @@ void Worker::OnWritable(Conn& c) {
       return;
     }
     c.connecting = false;
+    if (c.tls != nullptr) c.tls->Read(nullptr, 0);  // the ClientHello
+  }
+  if (c.tls != nullptr) {
+    if (c.sent == 0) {
+      // Held by the engine until the handshake completes.
+      const absl::Status written = c.tls->Write(request_);
+      if (!written.ok()) {
+        Fail(c, true, std::string(written.message()));
+        return;
+      }
+      c.sent = request_.size();
+    }
+    FlushTls(c);
+    return;
   }
   while (c.sent < request_.size()) {
     const ssize_t n = ::send(c.fd, request_.data() + c.sent,
@@ -186,6 +238,36 @@ void Worker::OnWritable(Conn& c) {
   ev.events = EPOLLIN;
   ev.data.ptr = &c;
   ::epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+bool Worker::FlushTls(Conn& c) {
+  c.tls->TakeOutput(&c.tls_out);
+  while (c.tls_out_sent < c.tls_out.size()) {
+    const ssize_t n = ::send(c.fd, c.tls_out.data() + c.tls_out_sent,
+                             c.tls_out.size() - c.tls_out_sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!c.want_out) SetInterest(c, true);
+      return true;
+    }
+    if (n < 0) {
+      Fail(c, true, absl::StrCat("send: ", std::strerror(errno)));
+      return false;
+    }
+    c.tls_out_sent += static_cast<size_t>(n);
+  }
+  c.tls_out.clear();
+  c.tls_out_sent = 0;
+  if (c.want_out) SetInterest(c, false);
+  return true;
+}
+
+void Worker::SetInterest(Conn& c, bool want_out) {
+  epoll_event ev = {};
+  ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0u);
+  ev.data.ptr = &c;
+  ::epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
+  c.want_out = want_out;
 }
 
 void Worker::Evaluate(Conn& c) {
@@ -207,7 +289,32 @@ void Worker::Evaluate(Conn& c) {
   Finish(c, o_.keepalive && c.keep_alive);
 }
 
+bool Worker::Parse(Conn& c, const char* data, size_t n) {
+  // n == 0 tells the parser about EOF (ends a body without a length).
+  const size_t parsed = http_parser_execute(&c.parser, &settings_, data, n);
+  const http_errno err = HTTP_PARSER_ERRNO(&c.parser);
+  if (c.complete) {
+    Evaluate(c);
+    return false;
+  }
+  if (err != HPE_OK || parsed != n) {
+    Fail(c, false, absl::StrCat("unparsable response: ", http_errno_name(err)));
+    return false;
+  }
+  if (n == 0) {
+    Fail(c, c.headers_done ? false : true,
+         c.headers_done ? "connection closed mid-body"
+                        : "connection closed before a response");
+    return false;
+  }
+  return true;
+}
+
 void Worker::OnReadable(Conn& c) {
+  if (c.tls != nullptr) {
+    OnReadableTls(c);
+    return;
+  }
   char buf[16384];
   for (;;) {
     const ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
@@ -223,25 +330,59 @@ void Worker::OnReadable(Conn& c) {
       Close(c);
       return;
     }
-    // n == 0 tells the parser about EOF (ends a body without a length).
-    const size_t parsed =
-        http_parser_execute(&c.parser, &settings_, buf, static_cast<size_t>(n));
-    const http_errno err = HTTP_PARSER_ERRNO(&c.parser);
-    if (c.complete) {
-      Evaluate(c);
-      return;
-    }
-    if (err != HPE_OK || parsed != static_cast<size_t>(n)) {
-      Fail(c, false,
-           absl::StrCat("unparsable response: ", http_errno_name(err)));
+    if (!Parse(c, buf, static_cast<size_t>(n))) return;
+  }
+}
+
+void Worker::OnReadableTls(Conn& c) {
+  char buf[16384];
+  char plain[16384];
+  // Bounded: epoll is level-triggered, so what is left signals again.
+  for (int reads = 0; reads < 64; ++reads) {
+    const ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0) {
+      Fail(c, true, absl::StrCat("receive: ", std::strerror(errno)));
       return;
     }
     if (n == 0) {
-      Fail(c, c.headers_done ? false : true,
-           c.headers_done ? "connection closed mid-body"
-                          : "connection closed before a response");
+      c.tls->FeedEof();
+    } else {
+      c.tls->Feed(absl::string_view(buf, static_cast<size_t>(n)));
+    }
+    // Everything the engine can decrypt now, then whatever it has to say
+    // (handshake messages, alerts).
+    for (;;) {
+      const size_t got = c.tls->Read(plain, sizeof(plain));
+      if (got == 0) break;
+      if (!c.active) {
+        // Bytes on an idle keep-alive connection: drop it.
+        Close(c);
+        return;
+      }
+      if (!Parse(c, plain, got)) return;
+    }
+    const tls::TlsSession::State state = c.tls->state();
+    if (state == tls::TlsSession::State::kHandshaking ||
+        state == tls::TlsSession::State::kOpen) {
+      if (!FlushTls(c)) return;
+      if (n > 0) continue;
+      Fail(c, true, "connection closed during the TLS handshake");
       return;
     }
+    if (!c.active) {
+      Close(c);
+      return;
+    }
+    if (state == tls::TlsSession::State::kFailed) {
+      const std::string why(c.tls->status().message());
+      if (FlushTls(c)) Fail(c, true, why);  // after our alert, if any
+      return;
+    }
+    // The server's end of the stream (close_notify or not).
+    Parse(c, plain, 0);
+    return;
   }
 }
 
@@ -265,7 +406,9 @@ void Worker::Run() {
       Conn& c = *static_cast<Conn*>(events[i].data.ptr);
       if (c.fd < 0) continue;
       if (events[i].events & (EPOLLOUT | EPOLLERR)) {
-        if (c.connecting || c.sent < request_.size()) OnWritable(c);
+        if (c.connecting || c.sent < request_.size() || !c.tls_out.empty()) {
+          OnWritable(c);
+        }
       }
       if (c.fd >= 0 && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
         OnReadable(c);

@@ -6,11 +6,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "client/histogram.h"
 #include "client/net.h"
+#include "lib/tls/tls_context.h"
 
 namespace baton::client {
 
@@ -26,6 +28,10 @@ struct HttpLoadOptions {
   bool keepalive = false;
   int timeout_ms = 5000;
   std::atomic<int64_t>* progress = nullptr;  // completed requests
+  // When set (a client context), every connection speaks TLS (HTTPS): each
+  // new connection's handshake happens before its first response, so it
+  // counts in that request's latency (every request's without keepalive).
+  std::shared_ptr<const tls::TlsContext> tls;
 };
 
 struct HttpLoadResult {

@@ -15,7 +15,9 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <string>
 
+#include "absl/strings/str_cat.h"
 #include "baton/reactor.h"
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
@@ -29,6 +31,9 @@ DEFINE_string(tls_cert, "",
               "--tls_key");
 DEFINE_string(tls_key, "",
               "serve HTTPS: the private key (PEM, unencrypted) of --tls_cert");
+DEFINE_int64(tls_handshake_timeout_ms, 10000,
+             "with --tls_cert: close a connection whose TLS handshake has not "
+             "completed this long after it was accepted");
 DEFINE_int64(response_size, -1,
              "answer every GET with a body of this many bytes instead of "
              "serving files (-1: serve files)");
@@ -75,6 +80,17 @@ bool ValidRequestTimeout(const char* flag, int64_t v) {
   return false;
 }
 
+// The plaintext answer to a plain HTTP request sent to the HTTPS port (as
+// nginx answers it); the connection is closed after it.
+std::string PlainHttpResponse() {
+  const std::string body =
+      "400 Bad Request: a plain HTTP request was sent to an HTTPS port\n";
+  return absl::StrCat(
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+      "Content-Length: ",
+      body.size(), "\r\nConnection: close\r\n\r\n", body);
+}
+
 bool ValidMaxBodyBytes(const char* flag, int64_t v) {
   if (v >= 0 && v <= (int64_t{1} << 40)) return true;
   std::fprintf(stderr, "--%s=%lld: must be in 0..1 TiB (0: no bodies)\n", flag,
@@ -86,6 +102,7 @@ bool ValidMaxBodyBytes(const char* flag, int64_t v) {
 DEFINE_validator(response_size, &ValidResponseSize);
 DEFINE_validator(keepalive_timeout_ms, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(request_timeout_ms, &ValidRequestTimeout);
+DEFINE_validator(tls_handshake_timeout_ms, &ValidRequestTimeout);
 DEFINE_validator(body_timeout_ms, &ValidRequestTimeout);
 DEFINE_validator(max_body_bytes, &ValidMaxBodyBytes);
 DEFINE_validator(write_timeout_ms, &baton::cli::ValidatePositive<int64_t>);
@@ -132,7 +149,13 @@ int main(int argc, char** argv) {
     LOG(ERROR) << tls.status().message();
     return 2;
   }
-  listen->tls = *std::move(tls);
+  if (*tls != nullptr) {
+    auto tls_options = std::make_shared<baton::TlsServerOptions>(**tls);
+    tls_options->handshake_timeout =
+        absl::Milliseconds(FLAGS_tls_handshake_timeout_ms);
+    tls_options->plain_http_response = PlainHttpResponse();
+    listen->tls = std::move(tls_options);
+  }
   // TCP_DEFER_ACCEPT is a TCP option: a Unix listener does without it.
   if (listen->unix_path.empty()) {
     listen->defer_accept_seconds = FLAGS_defer_accept_seconds;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Hostile-input and fault suite for //server:echo, //server:http and
-(with --proxy) //server:proxy in front of an echo server.
+"""Hostile-input and fault suite for //server:echo, //server:http (also
+serving HTTPS) and (with --proxy) //server:proxy in front of an echo server.
 
 Drives both servers from the outside, as any client on 127.0.0.1 would: it
 starts each binary itself on --port=0 (the port comes from the "listening
@@ -10,6 +10,13 @@ spaces, unicode and <script> in its name), and sends malformed, oversized,
 smuggling, slow, never-reading, resetting and exhausting traffic. After
 every case it checks that the server is alive, answers a fresh request
 byte for byte and holds no more descriptors than before the case.
+
+The https cases run //server:http with --tls_cert/--tls_key (a self-signed
+certificate made at run time with the openssl command) and attack it below
+HTTP: plain HTTP to the TLS port, garbage instead of a ClientHello, a
+ClientHello a byte at a time, a handshake that never finishes, peers that
+vanish mid-record, TLS 1.2 renegotiation (openssl s_client), a 16 KiB
+record cut in the middle.
 
     tools/hostile.sh                          # builds -c opt, then runs this
     tools/hostile.py --echo=PATH --http=PATH [--proxy=PATH] [--only=REGEX]
@@ -33,6 +40,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -50,6 +58,7 @@ BIG_SIZE = 10 * MiB
 RSS_GROWTH_LIMIT = 64 * MiB
 REQUEST_TIMEOUT_MS = 1000  # --request_timeout_ms of the main http server
 BODY_TIMEOUT_MS = 1000  # --body_timeout_ms of the main http server
+HANDSHAKE_TIMEOUT_MS = 1500  # --tls_handshake_timeout_ms of the https server
 
 
 class Failure(Exception):
@@ -436,6 +445,9 @@ class Fixture:
         os.symlink(".git", os.path.join(self.root, "cfg"))
         os.symlink(".env", os.path.join(self.root, "envlink"))
         self.mtime = os.stat(os.path.join(self.root, "p", "30.txt")).st_mtime
+        # The https server's certificate and key, and a client context that
+        # trusts it: made by make_certificate when an https case runs.
+        self.tls_cert = self.tls_key = self.tls_context = None
 
     def put(self, rel, data):
         with open(os.path.join(self.root, rel), "wb") as f:
@@ -472,6 +484,8 @@ def health(server, fx):
     try:
         if server.kind in ("echo", "proxy"):
             echo_round_trip(server.port)
+        elif server.kind == "https":
+            https_get_check(server.port, fx)
         else:
             http_get_check(server.port, fx)
     except (Failure, OSError) as e:
@@ -512,10 +526,14 @@ class Context:
     def spawn(self, kind, extra, nofile=None):
         """A private server for one case; stopped (exit 0 checked) after it."""
         binary = {"echo": self.args.echo, "http": self.args.http,
-                  "proxy": self.args.proxy}[kind]
+                  "https": self.args.http, "proxy": self.args.proxy}[kind]
         args = list(extra)
-        if kind == "http":
+        if kind in ("http", "https"):
             args.append(f"--root={self.fx.root}")
+        if kind == "https":
+            make_certificate(self.fx)
+            args += [f"--tls_cert={self.fx.tls_cert}",
+                     f"--tls_key={self.fx.tls_key}"]
         srv = Server(kind, binary, args, self.workdir, nofile).start()
         self.private.append(srv)
         return srv
@@ -532,6 +550,14 @@ def start_main(ctx, kind):
                      [f"--upstream={HOST}:{up.port}"], ctx.workdir)
     elif kind == "echo":
         srv = Server("echo", ctx.args.echo, [], ctx.workdir)
+    elif kind == "https":
+        make_certificate(ctx.fx)
+        srv = Server("https", ctx.args.http,
+                     [f"--root={ctx.fx.root}",
+                      f"--tls_cert={ctx.fx.tls_cert}",
+                      f"--tls_key={ctx.fx.tls_key}",
+                      f"--tls_handshake_timeout_ms={HANDSHAKE_TIMEOUT_MS}"],
+                     ctx.workdir)
     else:
         srv = Server("http", ctx.args.http,
                      [f"--root={ctx.fx.root}",
@@ -1868,6 +1894,368 @@ for _name, _fn in (("large_write", echo_large_write),
                    ("rst_storm", echo_rst_storm),
                    ("connect_storm", echo_connect_storm)):
     case("proxy", _name, fd_wait=10.0)(_fn)
+
+
+# ---------------------------------------------------------------------------
+# HTTPS cases: //server:http with --tls_cert/--tls_key (a certificate made
+# at run time by the openssl command), attacked below the HTTP layer
+# ---------------------------------------------------------------------------
+
+# What //server:http answers, in plaintext, to plain HTTP on its TLS port.
+PLAIN_HTTP_BODY = (b"400 Bad Request: a plain HTTP request was sent to an "
+                   b"HTTPS port\n")
+PLAIN_HTTP_RESPONSE = (b"HTTP/1.1 400 Bad Request\r\n"
+                       b"Content-Type: text/plain\r\n"
+                       b"Content-Length: " + str(len(PLAIN_HTTP_BODY)).encode()
+                       + b"\r\nConnection: close\r\n\r\n" + PLAIN_HTTP_BODY)
+
+
+def make_certificate(fx):
+    """A self-signed certificate for localhost and 127.0.0.1 (and its key),
+    written into the work directory; also the client context trusting it."""
+    if fx.tls_context is not None:
+        return
+    openssl = shutil.which("openssl")
+    check(openssl, "the https cases need the openssl command")
+    cert = os.path.join(fx.base, "tls_cert.pem")
+    key = os.path.join(fx.base, "tls_key.pem")
+    run = subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec",
+         "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, timeout=60)
+    check(run.returncode == 0, "openssl req failed: "
+                               + run.stdout.decode("utf-8", "replace")[-300:])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cert)
+    fx.tls_cert, fx.tls_key, fx.tls_context = cert, key, context
+
+
+def tls_connect(fx, port, timeout=IO_TIMEOUT):
+    raw = connect(port, timeout)
+    try:
+        return fx.tls_context.wrap_socket(raw, server_hostname="localhost")
+    except BaseException:
+        raw.close()
+        raise
+
+
+def https_get_check(port, fx, path="/health.bin", timeout=IO_TIMEOUT):
+    with HttpConn(port, timeout, sock=tls_connect(fx, port, timeout)) as c:
+        c.send(req(quote(path)))
+        r = c.read_response()
+    check(r.status == 200, f"GET {path} over TLS: status {r.status}")
+    check(r.body == fx.files[path], f"GET {path} over TLS: body differs")
+
+
+class BioTls:
+    """A TLS client over a raw socket through memory BIOs, so the test
+    decides what ciphertext goes out, in what pieces, and when."""
+
+    def __init__(self, fx, port, timeout=IO_TIMEOUT):
+        self.sock = connect(port, timeout)
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = fx.tls_context.wrap_bio(self.incoming, self.outgoing,
+                                           server_hostname="localhost")
+        self.timeout = timeout
+
+    def close(self):
+        self.sock.close()
+
+    def take(self):
+        """The ciphertext the engine produced, not sent."""
+        return self.outgoing.read()
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        check(left > 0, "timed out waiting for the server")
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except (TimeoutError, socket.timeout):
+            raise Failure("timed out waiting for the server")
+        if data:
+            self.incoming.write(data)
+        else:
+            self.incoming.write_eof()
+        return data
+
+    def handshake(self, byte_at_a_time=False):
+        deadline = time.monotonic() + self.timeout
+        first = True
+        while True:
+            try:
+                self.tls.do_handshake()
+                self.sock.sendall(self.take())  # the client's Finished
+                return
+            except ssl.SSLWantReadError:
+                out = self.take()
+                if first and byte_at_a_time:
+                    for i in range(len(out)):
+                        self.sock.sendall(out[i:i + 1])
+                else:
+                    self.sock.sendall(out)
+                first = False
+                check(self._fill(deadline), "closed during the handshake")
+
+    def request(self, raw):
+        self.tls.write(raw)
+        self.sock.sendall(self.take())
+
+    def expect_closed(self, what):
+        """No plaintext comes (session tickets may), then the server
+        closes: EOF, reset or a fatal alert."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                data = self.tls.read(65536)
+                check(not data, f"{what}: {len(data)} bytes of plaintext "
+                                f"answered: {data[:60]!r}")
+                return "eof"
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return "eof"
+            except ssl.SSLError:
+                return "alert"
+            try:
+                self._fill(deadline)
+            except ConnectionResetError:
+                return "reset"
+
+    def read_to_close(self, limit=MiB):
+        """Plaintext until the server's close_notify or EOF."""
+        deadline = time.monotonic() + self.timeout
+        got = bytearray()
+        while True:
+            try:
+                data = self.tls.read(65536)
+                if not data:  # close_notify
+                    return bytes(got)
+                got += data
+                check(len(got) <= limit, "more than expected")
+            except ssl.SSLWantReadError:
+                self._fill(deadline)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return bytes(got)
+
+
+def check_closed_quietly(sock, what, timeout=IO_TIMEOUT):
+    """The server closes `sock` having sent nothing but a TLS alert."""
+    got, how = wait_closed(sock, timeout, limit=64 * KiB)
+    check(how in ("eof", "reset"), f"{what}: ended by {how}")
+    check(not got or (got[0] == 0x15 and len(got) < 64),
+          f"{what}: {len(got)} bytes that are not one TLS alert: "
+          f"{got[:40]!r}")
+    return how
+
+
+@case("https", "plain_http_to_tls_port")
+def https_plain_http(ctx):
+    # As nginx: a plaintext 400 saying why, then the close.
+    for method in (b"GET", b"POST", b"HEAD"):
+        with connect(ctx.port) as s:
+            s.sendall(method + b" /health.bin HTTP/1.1\r\nHost: hostile\r\n"
+                      b"Content-Length: 0\r\n\r\n")
+            got, how = wait_closed(s, IO_TIMEOUT)
+        check(got == PLAIN_HTTP_RESPONSE,
+              f"{method.decode()}: got {got[:120]!r}")
+        check(how == "eof", f"{method.decode()}: ended by {how}")
+
+
+@case("https", "random_bytes")
+def https_random_bytes(ctx):
+    # Garbage instead of a ClientHello, and a record header announcing a
+    # handshake whose body is garbage: closed, at most an alert sent.
+    rng = random.Random(20261206)
+    payloads = [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 4096)))
+                for _ in range(16)]
+    payloads += [b"\x16\x03\x01\x00\x40" + bytes(rng.getrandbits(8)
+                                                 for _ in range(64)),
+                 b"\x16\x03\x03\x40\x00" + b"\x01" * (16 * KiB + 5),
+                 b"\x17\x03\x03\x00\x10" + b"\x00" * 16]
+    socks = []
+    try:
+        for p in payloads:
+            s = connect(ctx.port)
+            socks.append(s)
+            try:
+                s.sendall(p)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        for i, s in enumerate(socks):
+            # A payload that looks like the start of a record waits for the
+            # rest: the handshake timeout ends it.
+            check_closed_quietly(s, f"payload {i}",
+                                 HANDSHAKE_TIMEOUT_MS / 1000 + IO_TIMEOUT)
+    finally:
+        for s in socks:
+            s.close()
+
+
+@case("https", "client_hello_byte_at_a_time")
+def https_byte_at_a_time(ctx):
+    # Each byte of the ClientHello in its own segment: the handshake still
+    # completes and a request is served.
+    c = BioTls(ctx.fx, ctx.port)
+    try:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.handshake(byte_at_a_time=True)
+        c.request(req(b"/health.bin", headers=[b"Connection: close"]))
+        got = c.read_to_close()
+    finally:
+        c.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    check(head.startswith(b"HTTP/1.1 200 "), f"got {head[:80]!r}")
+    check(body == ctx.fx.files["/health.bin"], "body differs")
+
+
+@case("https", "handshake_never_finishes", fd_wait=10.0)
+def https_handshake_stalls(ctx):
+    # Half a ClientHello, then silence: closed at --tls_handshake_timeout_ms
+    # (not before), with no more than an alert sent.
+    c = BioTls(ctx.fx, ctx.port)
+    try:
+        try:
+            c.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = c.take()
+        check(len(hello) > 10, "no ClientHello")
+        t0 = time.monotonic()
+        c.sock.sendall(hello[:len(hello) // 2])
+        check_closed_quietly(c.sock, "stalled handshake",
+                             HANDSHAKE_TIMEOUT_MS / 1000 + 10)
+        took = time.monotonic() - t0
+        check(took >= 0.9 * HANDSHAKE_TIMEOUT_MS / 1000,
+              f"closed after {took:.2f}s, before the handshake timeout")
+        ctx.note(f"closed after {took:.2f}s")
+    finally:
+        c.close()
+
+
+@case("https", "peer_vanishes_mid_record")
+def https_vanish(ctx):
+    # Part of a ClientHello, or part of the first request's record, then
+    # the client goes (FIN or RST): the server frees the connection.
+    for stage in ("handshake", "request"):
+        for how in ("fin", "rst"):
+            c = BioTls(ctx.fx, ctx.port)
+            try:
+                if stage == "handshake":
+                    try:
+                        c.tls.do_handshake()
+                    except ssl.SSLWantReadError:
+                        pass
+                else:
+                    c.handshake()
+                    c.tls.write(req(b"/health.bin"))
+                record = c.take()
+                c.sock.sendall(record[:len(record) // 2])
+                if how == "rst":
+                    reset_close(c.sock)
+                elif stage == "handshake":
+                    c.sock.shutdown(socket.SHUT_WR)
+                    check_closed_quietly(c.sock, f"{stage}/{how}")
+                else:
+                    c.sock.shutdown(socket.SHUT_WR)
+                    c.expect_closed(f"{stage}/{how}")
+            finally:
+                c.close()
+
+
+@case("https", "record_16k_cut")
+def https_record_cut(ctx):
+    # A full-size (16 KiB) record cut in the middle: the server holds the
+    # half (no plaintext for the handler yet); a FIN then ends it as
+    # truncated, and the connection is freed; nothing is answered.
+    c = BioTls(ctx.fx, ctx.port)
+    try:
+        c.handshake()
+        c.tls.write(b"x" * (16 * KiB))
+        record = c.take()
+        check(len(record) > 16 * KiB, f"record of {len(record)} bytes")
+        c.sock.sendall(record[:len(record) // 2])
+        c.sock.shutdown(socket.SHUT_WR)
+        c.expect_closed("16 KiB record cut")
+    finally:
+        c.close()
+
+
+@case("https", "renegotiation_refused")
+def https_renegotiation(ctx):
+    # TLS 1.2 renegotiation (openssl s_client's R command): the engine
+    # refuses it (no_renegotiation); the connection is not renegotiated.
+    openssl = shutil.which("openssl")
+    check(openssl, "the renegotiation case needs the openssl command")
+    proc = subprocess.Popen(
+        [openssl, "s_client", "-connect", f"{HOST}:{ctx.port}", "-tls1_2",
+         "-servername", "localhost", "-CAfile", ctx.fx.tls_cert],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    out = bytearray()
+    lock = threading.Lock()
+
+    def read_all():
+        while True:
+            data = proc.stdout.read1(4096)
+            if not data:
+                return
+            with lock:
+                out.extend(data)
+
+    reader = threading.Thread(target=read_all, daemon=True)
+    reader.start()
+
+    def wait_for(text, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with lock:
+                if text in out:
+                    return True
+            if proc.poll() is not None and not reader.is_alive():
+                break
+            time.sleep(0.02)
+        with lock:
+            return text in out
+
+    try:
+        check(wait_for(b"New, TLSv1.2", IO_TIMEOUT),
+              "s_client did not complete a TLS 1.2 handshake")
+        with lock:
+            verified = out.count(b"verify return:")
+        proc.stdin.write(b"R\n")
+        proc.stdin.flush()
+        check(wait_for(b"RENEGOTIATING", IO_TIMEOUT),
+              "s_client did not try to renegotiate")
+        try:
+            proc.wait(IO_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+    finally:
+        try:
+            proc.stdin.close()  # EOF: s_client closes the connection
+        except OSError:
+            pass
+        try:
+            proc.wait(IO_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        reader.join(IO_TIMEOUT)
+    text = bytes(out).decode("utf-8", "replace")
+    check(text.count("verify return:") == verified,
+          "the server's certificate was verified again: renegotiated")
+    # The server's no_renegotiation alert, which OpenSSL's client turns
+    # into a fatal error that ends the connection.
+    refused = [line for line in text.splitlines()
+               if "no renegotiation" in line.lower()]
+    check(refused, "s_client reported no refusal: "
+                   + " | ".join(text.splitlines()[-4:])[:300])
+    ctx.note(refused[-1].strip()[-60:])
 
 
 @case("proxy", "never_read", fd_wait=10.0)

@@ -48,6 +48,12 @@ struct TlsServerOptions {
   // accepted is closed. Must be positive; absl::InfiniteDuration() means
   // no limit.
   absl::Duration handshake_timeout = absl::Seconds(10);
+  // Sent as it is (plaintext), before the connection is closed, to a
+  // client that sends a plain HTTP request instead of a ClientHello (the
+  // engine recognises the request line). An HTTP server sets it to a 400
+  // response, as nginx answers "plain HTTP request sent to HTTPS port";
+  // empty: such a connection is closed with nothing sent.
+  std::string plain_http_response;
 };
 
 struct TlsClientOptions {

@@ -83,7 +83,18 @@ bool ConnectionLifetime::OpenTls(Slot* slot) {
 void ConnectionLifetime::FailHandshake(Slot* slot, const absl::Status& reason) {
   Count(&WorkerCounters::tls_handshake_failures);
   VLOG(1) << "TLS handshake failed (fd " << slot->owner.fd << "): " << reason;
-  if (TlsState* tls = TlsOf(slot->owner)) QueueTlsOutput(slot, *tls);
+  if (TlsState* tls = TlsOf(slot->owner)) {
+    QueueTlsOutput(slot, *tls);
+    const std::string& answer = tls->session->context().plain_http_response();
+    if (tls->session->plain_http_request() && !answer.empty()) {
+      // A plain HTTP client reads a plaintext answer (OpenSSL queued no
+      // alert for it); the close follows the flush, as for an alert.
+      MutexLock lock(&slot->out_mu);
+      if (slot->out == nullptr) slot->out = NewOutputQueue();
+      slot->out->Append(answer);
+      slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
+    }
+  }
   Teardown(slot, reason, /*flush=*/true);  // the flush sends our alert
 }
 

@@ -140,6 +140,7 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::ForServer(
   }
   std::shared_ptr<TlsContext> context(new TlsContext(raw, true));
   context->handshake_timeout_ = options.handshake_timeout;
+  context->plain_http_response_ = options.plain_http_response;
   absl::Status status =
       CommonSetup(raw, options.min_version, options.handshake_timeout);
   if (!status.ok()) return status;

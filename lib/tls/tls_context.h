@@ -37,6 +37,10 @@ class TlsContext {
   const std::string& server_name() const { return server_name_; }
   bool verify_peer() const { return verify_peer_; }
   absl::Duration handshake_timeout() const { return handshake_timeout_; }
+  // TlsServerOptions::plain_http_response; empty on a client.
+  const std::string& plain_http_response() const {
+    return plain_http_response_;
+  }
   SSL_CTX* native_handle() const { return ctx_; }
 
  private:
@@ -49,6 +53,7 @@ class TlsContext {
   // ALPN protocols in wire format (length-prefixed), server side.
   std::string alpn_wire_;
   absl::Duration handshake_timeout_;
+  std::string plain_http_response_;
 };
 
 // The pending OpenSSL error queue as text ("error:...: reason; ..."), and

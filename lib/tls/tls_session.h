@@ -142,6 +142,7 @@ class TlsSession {
   std::string requested_server_name() const;
 
   bool is_server() const { return context_->is_server(); }
+  const TlsContext& context() const { return *context_; }
   // The OpenSSL handle, for tests and diagnostics.
   SSL* native_handle() const { return ssl_; }
 

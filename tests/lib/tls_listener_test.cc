@@ -220,7 +220,8 @@ class TlsListenerTest : public ::testing::Test {
   // Starts a reactor with a TLS listener; returns its port.
   int StartServer(bool pause_first = false,
                   absl::Duration handshake_timeout = absl::Seconds(60),
-                  size_t output_high_water = 4 << 20) {
+                  size_t output_high_water = 4 << 20,
+                  const std::string& plain_http_response = "") {
     ReactorOptions options;
     options.threads = 2;
     options.output_high_water = output_high_water;
@@ -231,6 +232,7 @@ class TlsListenerTest : public ::testing::Test {
     tls->certificate_chain_file = pki_.server.certificate_file;
     tls->private_key_file = pki_.server.key_file;
     tls->handshake_timeout = handshake_timeout;
+    tls->plain_http_response = plain_http_response;
     ListenOptions listen;
     listen.tls = tls;
     Events* events = &events_;
@@ -362,6 +364,34 @@ TEST_F(TlsListenerTest, BadClientsAreClosedAndOthersStillServed) {
   EXPECT_EQ(client.Receive(5), "hello");
   ASSERT_TRUE(client.Send("ping"));
   EXPECT_EQ(client.Receive(4), "ping");
+}
+
+TEST_F(TlsListenerTest, PlainHttpRequestGetsThePlaintextAnswerThenEof) {
+  const std::string answer =
+      "HTTP/1.1 400 Bad Request\r\nContent-Length: 6\r\n\r\nplain\n";
+  const int port = StartServer(false, absl::Seconds(60), 4 << 20, answer);
+  {
+    const int fd = ConnectLoopback(port, kBoundMs);
+    ASSERT_TRUE(SendAll(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+    absl::StatusOr<std::string> got = baton::testing::ReadToEof(fd, 4096);
+    ::close(fd);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, answer);
+  }
+  {
+    // Garbage that is not HTTP gets no answer.
+    const int fd = ConnectLoopback(port, kBoundMs);
+    ASSERT_TRUE(SendAll(fd, std::string(300, '\x01')).ok());
+    absl::StatusOr<std::string> got = baton::testing::ReadToEof(fd, 4096);
+    ::close(fd);
+    if (got.ok()) {
+      EXPECT_EQ(got->find("HTTP/"), std::string::npos) << *got;
+    }
+  }
+  ASSERT_TRUE(WaitNoConnections());
+  EXPECT_EQ(reactor_->Counters().tls_handshake_failures, 2u);
+  EXPECT_EQ(events_.opens.load(), 0);
+  EXPECT_EQ(events_.closes.load(), 0);
 }
 
 TEST_F(TlsListenerTest, StalledHandshakeIsCutAtTheHandshakeTimeout) {

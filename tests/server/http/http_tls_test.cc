@@ -78,6 +78,82 @@ TEST(HttpTlsTest, ServesAFileOverTls) {
   ASSERT_TRUE(status.ok()) << status.status();
 }
 
+// A plain HTTP request on the HTTPS port is answered in plaintext, as
+// nginx does, and the connection closed.
+TEST(HttpTlsTest, PlainHttpRequestGetsA400InPlaintext) {
+  absl::StatusOr<TestPki> pki = baton::testing::WriteTestPki("plain");
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  ChildServer server;
+  ASSERT_TRUE(server
+                  .Start(RunfilePath("server/http"),
+                         {"--port=0", "--threads=2", "--response_size=10",
+                          "--tls_cert=" + pki->server.certificate_file,
+                          "--tls_key=" + pki->server.key_file})
+                  .ok())
+      << server.output();
+  const std::string body =
+      "400 Bad Request: a plain HTTP request was sent to an HTTPS port\n";
+  const std::string expected = absl::StrCat(
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+      "Content-Length: ",
+      body.size(), "\r\nConnection: close\r\n\r\n", body);
+  for (const char* method : {"GET", "POST", "HEAD"}) {
+    const int fd = ConnectLoopback(server.port(), 30000);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(baton::testing::SendAll(
+                    fd, absl::StrCat(method,
+                                     " / HTTP/1.1\r\nHost: localhost\r\n"
+                                     "Content-Length: 0\r\n\r\n"))
+                    .ok());
+    absl::StatusOr<std::string> got = baton::testing::ReadToEof(fd, 4096);
+    ::close(fd);
+    ASSERT_TRUE(got.ok()) << method << ": " << got.status();
+    EXPECT_EQ(*got, expected) << method;
+  }
+  absl::StatusOr<int> status = server.StopWith(SIGTERM, 30000);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+}
+
+// --tls_handshake_timeout_ms closes a connection whose handshake stalls
+// (here: a TLS record header and nothing more).
+TEST(HttpTlsTest, StalledHandshakeIsClosedAtTheHandshakeTimeout) {
+  absl::StatusOr<TestPki> pki = baton::testing::WriteTestPki("stall");
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  ChildServer server;
+  ASSERT_TRUE(server
+                  .Start(RunfilePath("server/http"),
+                         {"--port=0", "--response_size=10",
+                          "--tls_handshake_timeout_ms=100",
+                          "--keepalive_timeout_ms=3600000",
+                          "--tls_cert=" + pki->server.certificate_file,
+                          "--tls_key=" + pki->server.key_file})
+                  .ok())
+      << server.output();
+  const int fd = ConnectLoopback(server.port(), 30000);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(
+      baton::testing::SendAll(fd, std::string("\x16\x03\x01\x02\x00", 5)).ok());
+  // Only the handshake timeout closes it (the idle timeout is an hour).
+  const baton::testing::End end = baton::testing::WaitForEnd(fd, 30000);
+  ::close(fd);
+  EXPECT_TRUE(baton::testing::EofOrReset(end)) << baton::testing::EndName(end);
+  absl::StatusOr<int> status = server.StopWith(SIGTERM, 30000);
+  ASSERT_TRUE(status.ok()) << status.status();
+}
+
+TEST(HttpTlsTest, ZeroHandshakeTimeoutIsRefused) {
+  ChildServer server;
+  (void)server.Start(RunfilePath("server/http"),
+                     {"--port=0", "--tls_handshake_timeout_ms=0"});
+  absl::StatusOr<int> status = server.WaitExit(30000);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << *status;
+  EXPECT_NE(server.output().find("--tls_handshake_timeout_ms=0"),
+            std::string::npos)
+      << server.output();
+}
+
 TEST(HttpTlsTest, KeyWithoutCertificateIsRefused) {
   ChildServer server;
   (void)server.Start(RunfilePath("server/http"),
