@@ -126,6 +126,26 @@ absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
   return options;
 }
 
+absl::StatusOr<std::shared_ptr<const TlsClientOptions>> UpstreamTlsFromFlags(
+    bool enabled, const std::string& ca, const std::string& server_name,
+    const std::string& default_name) {
+  if (!enabled) {
+    if (!ca.empty() || !server_name.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ca.empty() ? "--upstream_server_name" : "--upstream_ca",
+                       " needs --upstream_tls"));
+    }
+    return nullptr;
+  }
+  if (!ca.empty()) {
+    if (absl::Status s = CheckReadable("upstream_ca", ca); !s.ok()) return s;
+  }
+  auto options = std::make_shared<TlsClientOptions>();
+  options->ca_file = ca;
+  options->server_name = server_name.empty() ? default_name : server_name;
+  return options;
+}
+
 absl::StatusOr<ListenOptions> ListenFromFlags() {
   absl::StatusOr<std::string> address = AddressFlagLiteral();
   if (!address.ok()) return address.status();

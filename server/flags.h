@@ -57,6 +57,18 @@ absl::StatusOr<ListenOptions> ListenFromFlags();
 absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
     const std::string& cert, const std::string& key);
 
+// TLS options for a server's outgoing connections from --upstream_tls,
+// --upstream_ca and --upstream_server_name: null when `enabled` is false
+// (INVALID_ARGUMENT naming the flag if --upstream_ca or
+// --upstream_server_name is given without it, or the CA file cannot be
+// read). An empty `server_name` takes `default_name` (the upstream's host:
+// a name is sent as SNI and checked, an IP literal is checked against the
+// certificate's IP entries). The CA file's contents are checked by the
+// TLS context built from the options.
+absl::StatusOr<std::shared_ptr<const TlsClientOptions>> UpstreamTlsFromFlags(
+    bool enabled, const std::string& ca, const std::string& server_name,
+    const std::string& default_name);
+
 // What a server listens on, for its log: "ADDR:PORT" with the bound
 // `port`, or "unix:PATH".
 std::string ListenText(const ListenOptions& listen, int port);

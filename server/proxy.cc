@@ -1,9 +1,13 @@
 // //server:proxy — a TCP proxy on baton's public API: every connection
 // accepted on --address:--port is relayed byte for byte to --upstream.
 // Either side may be a Unix socket (--address=unix:/path,
-// --upstream=unix:/path).
+// --upstream=unix:/path), and either side may speak TLS: --tls_cert and
+// --tls_key terminate TLS from the clients, --upstream_tls (with
+// --upstream_ca, --upstream_server_name) originates TLS to the upstream.
 //
 //   bazel run //server:proxy -- --port=8000 --upstream=127.0.0.1:12345
+//   bazel run //server:proxy -- --port=8443 --tls_cert=cert.pem
+//       --tls_key=key.pem --upstream=127.0.0.1:12345   (one line)
 //
 // Back-pressure each way (a slow reader on either side pauses reading from
 // the other), a process-wide bound on queued bytes (--max_queued_bytes),
@@ -32,6 +36,7 @@
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
 #include "lib/net/address.h"
+#include "lib/tls/tls_context.h"
 #include "server/flags.h"
 #include "server/proxy_handler.h"
 #include "server/serve.h"
@@ -74,6 +79,21 @@ DEFINE_validator(write_timeout_ms, &baton::cli::ValidateNonNegative<int64_t>);
 DEFINE_int64(read_buffer_size, 32 << 10,
              "bytes read per read(2): the most one side passes on to the "
              "other before the next read (512 B..64 MiB)");
+DEFINE_string(tls_cert, "",
+              "terminate TLS from the clients: the proxy's certificate "
+              "chain (PEM); needs --tls_key");
+DEFINE_string(tls_key, "",
+              "terminate TLS: the private key (PEM, unencrypted) of "
+              "--tls_cert");
+DEFINE_bool(upstream_tls, false,
+            "speak TLS to the upstream (the upstream's certificate is "
+            "verified against --upstream_ca)");
+DEFINE_string(upstream_ca, "",
+              "with --upstream_tls: the CA certificates (PEM) the upstream's "
+              "certificate must chain to (empty: the system's store)");
+DEFINE_string(upstream_server_name, "",
+              "with --upstream_tls: the name sent as SNI and checked against "
+              "the upstream's certificate (empty: the host of --upstream)");
 DEFINE_validator(high_water, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(max_queued_bytes, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(read_buffer_size, &baton::flags::ValidateReadBufferSize);
@@ -120,7 +140,8 @@ int main(int argc, char** argv) {
           &argc, &argv,
           "TCP proxy on baton\n"
           "usage: proxy --upstream=HOST:PORT|unix:/path [--port=N] "
-          "[--address=A|unix:/path] "
+          "[--address=A|unix:/path] [--tls_cert=PEM --tls_key=PEM] "
+          "[--upstream_tls [--upstream_ca=PEM] [--upstream_server_name=N]] "
           "[--threads=N] ...")) {
     return 2;
   }
@@ -131,6 +152,24 @@ int main(int argc, char** argv) {
     LOG(ERROR) << "--upstream=" << FLAGS_upstream << ": " << s.message();
     return 2;
   }
+  absl::StatusOr<std::shared_ptr<const baton::TlsClientOptions>> upstream_tls =
+      baton::flags::UpstreamTlsFromFlags(
+          FLAGS_upstream_tls, FLAGS_upstream_ca, FLAGS_upstream_server_name,
+          config.upstream.unix_path.empty() ? config.upstream.address : "");
+  if (!upstream_tls.ok()) {
+    LOG(ERROR) << upstream_tls.status().message();
+    return 2;
+  }
+  if (*upstream_tls != nullptr) {
+    // Checked now (the CA file's contents too), not at the first client.
+    if (absl::Status s =
+            baton::tls::TlsContext::ForClient(**upstream_tls).status();
+        !s.ok()) {
+      LOG(ERROR) << "--upstream_tls: " << s.message();
+      return 2;
+    }
+  }
+  config.upstream.tls = *std::move(upstream_tls);
   config.upstream.timeout = absl::Milliseconds(FLAGS_connect_timeout_ms);
   config.upstream.max_attempts = FLAGS_connect_attempts;
   config.high_water = static_cast<size_t>(FLAGS_high_water);
@@ -156,6 +195,13 @@ int main(int argc, char** argv) {
     LOG(ERROR) << listen.status().message();
     return 2;
   }
+  absl::StatusOr<std::shared_ptr<const baton::TlsServerOptions>> tls =
+      baton::flags::TlsFromFlags(FLAGS_tls_cert, FLAGS_tls_key);
+  if (!tls.ok()) {
+    LOG(ERROR) << tls.status().message();
+    return 2;
+  }
+  listen->tls = *std::move(tls);
 
   absl::StatusOr<std::unique_ptr<baton::Reactor>> reactor =
       baton::Reactor::Create(options);
@@ -178,7 +224,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   LOG(INFO) << "listening on " << baton::flags::ListenText(*listen, *port)
-            << " (proxy to " << FLAGS_upstream << ") with "
+            << (listen->tls != nullptr ? " (TLS)" : "") << " (proxy to "
+            << FLAGS_upstream
+            << (config.upstream.tls != nullptr ? " over TLS" : "") << ") with "
             << (*reactor)->options().threads << " threads";
   const int signal = baton::flags::WaitForSignal(stop_signals);
   return StopSoftly(reactor->get(), &proxy, stop_signals, signal);

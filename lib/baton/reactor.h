@@ -157,8 +157,11 @@ struct ListenOptions {
   // OnClose (counted as tls_handshake_failures). The handler sees plaintext
   // only; Write, SendFile, Close and ShutdownWrite encrypt (Close and
   // ShutdownWrite send close_notify first). An input that ends without
-  // close_notify closes with DATA_LOSS. Reactor::Write (from outside the
-  // connection's callbacks) is refused (false) on a TLS connection.
+  // close_notify closes with DATA_LOSS. Reactor::Write (from another
+  // thread or another connection's handler) works as on a plain
+  // connection: the plaintext is queued (pending_output counts it) and the
+  // thread serving the connection encrypts it, in order with the
+  // handler's own writes.
   std::shared_ptr<const TlsServerOptions> tls;
 };
 

@@ -73,6 +73,8 @@ void ConnectionLifetime::SetPhase(Slot* slot, ConnectionPhase to) {
   slot->owner.phase = to;
   if (to == ConnectionPhase::kClosing) {
     if (TlsState* tls = TlsOf(slot->owner)) {
+      // Foreign Writes accepted before kOutputClosed go before it.
+      EncryptForeignWrites(slot, *tls);
       tls->session->Close();  // close_notify goes before the close
       QueueTlsOutput(slot, *tls);
     }
@@ -143,6 +145,7 @@ void ConnectionLifetime::OwnerShutdownWrite(Slot* slot) {
   if (slot->owner.open() && !slot->owner.write_shut) {
     slot->owner.shutdown_due = true;
     if (TlsState* tls = TlsOf(slot->owner)) {
+      EncryptForeignWrites(slot, *tls);  // written before ShutdownWrite
       tls->session->Close();  // close_notify, sent before the shutdown
       QueueTlsOutput(slot, *tls);
     }
@@ -216,6 +219,7 @@ void ConnectionLifetime::Teardown(Slot* slot, const absl::Status& reason,
     // queue is dropped or sees the new generation and gives up.
     MutexLock lock(&slot->out_mu);
     RecycleOutputQueue(&slot->out);
+    slot->tls_plain.reset();
     slot->out_bytes.store(0, std::memory_order_relaxed);
     table_.Free(slot);
   }

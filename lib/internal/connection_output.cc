@@ -46,6 +46,9 @@ bool ConnectionOutput::MaybeShutdownWrite(Slot* slot) {
 
 bool ConnectionOutput::SendQueued(Slot* slot, OutputQueue::FlushResult* result,
                                   int* error) {
+  // A TLS connection's foreign Writes are encrypted first (the writer
+  // could not): SendQueuedNow sends them at once too.
+  if (TlsState* tls = TlsOf(slot->owner)) EncryptForeignWrites(slot, *tls);
   size_t sent = 0;
   {
     MutexLock lock(&slot->out_mu);
@@ -53,10 +56,9 @@ bool ConnectionOutput::SendQueued(Slot* slot, OutputQueue::FlushResult* result,
     *result = slot->out->Flush(slot->owner.fd, &sent, error);
     if (*result == OutputQueue::FlushResult::kDrained) {
       RecycleOutputQueue(&slot->out);  // an idle connection keeps none
-      slot->out_bytes.store(0, std::memory_order_relaxed);
-    } else {
-      slot->out_bytes.store(slot->out->bytes(), std::memory_order_relaxed);
     }
+    // With plaintext a foreign Write queued since (the owner looks again).
+    slot->out_bytes.store(QueuedBytes(slot), std::memory_order_relaxed);
   }
   if (sent > 0) {
     Count(&WorkerCounters::bytes_written, sent);
@@ -74,6 +76,7 @@ bool ConnectionOutput::FlushOutput(Slot* slot) {
     // Reactor::Write after ShutdownWrite: nowhere to send it.
     MutexLock lock(&slot->out_mu);
     RecycleOutputQueue(&slot->out);
+    slot->tls_plain.reset();
     slot->out_bytes.store(0, std::memory_order_relaxed);
   }
   if (owner.corked) {

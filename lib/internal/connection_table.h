@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -69,8 +70,9 @@ enum SlotFlags : uint32_t {
   // claim.
   kParked = 1u << 10,
   // A TLS connection: its queue holds ciphertext, which only the owner (who
-  // holds the session) can make, so foreign Writes are refused. Set by the
-  // owner when it opens the connection, cleared by Free.
+  // holds the session) can make, so a foreign Write queues plaintext in
+  // Slot::tls_plain for the owner to encrypt. Set when the connection is
+  // accepted on a TLS listener or made by a TLS Connect, cleared by Free.
   kTlsOutput = 1u << 11,
 };
 constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested |
@@ -117,7 +119,13 @@ struct alignas(64) Slot {
   // buffer memory.
   Mutex out_mu;
   std::unique_ptr<OutputQueue> out ABSL_GUARDED_BY(out_mu);
-  // Mirror of out->bytes() for lock-free reads.
+  // A TLS connection's foreign Writes (kTlsOutput): plaintext in the order
+  // written, which the owner moves through its engine into `out` under its
+  // claim before it sends or encrypts anything else (EncryptForeignWrites).
+  // Allocated only while bytes wait.
+  std::unique_ptr<std::string> tls_plain ABSL_GUARDED_BY(out_mu);
+  // Mirror of QueuedBytes() (out->bytes() plus tls_plain's) for lock-free
+  // reads.
   std::atomic<size_t> out_bytes{0};
 
   // Which parking this slot's current (or last) kParked stands for: read
@@ -127,6 +135,14 @@ struct alignas(64) Slot {
 };
 // Three cache lines per connection, idle or not (docs/perf).
 static_assert(sizeof(void*) != 8 || sizeof(Slot) <= 192, "Slot grew");
+
+// The bytes queued on `slot`, ciphertext and plaintext: what out_bytes
+// mirrors.
+inline size_t QueuedBytes(const Slot* slot)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(slot->out_mu) {
+  return (slot->out != nullptr ? slot->out->bytes() : 0) +
+         (slot->tls_plain != nullptr ? slot->tls_plain->size() : 0);
+}
 
 // Debug check at every entry point that needs the caller to hold `slot`'s
 // claim (active in tests, compiled out with NDEBUG).

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -236,8 +237,30 @@ bool ConnectionInput::DrainTls(Slot* slot, TlsState& tls) {
   return false;
 }
 
+void EncryptForeignWrites(Slot* slot, TlsState& tls) {
+  std::unique_ptr<std::string> plaintext;
+  {
+    MutexLock lock(&slot->out_mu);
+    if (slot->tls_plain == nullptr) return;
+    plaintext = std::move(slot->tls_plain);
+  }
+  // Held until the handshake completes; refused (dropped) once closing.
+  tls.session->Write(*plaintext).IgnoreError();
+  std::string ciphertext;
+  tls.session->TakeOutput(&ciphertext);
+  MutexLock lock(&slot->out_mu);
+  if (!ciphertext.empty()) {
+    if (slot->out == nullptr) slot->out = NewOutputQueue();
+    slot->out->Append(ciphertext);
+  }
+  // Always: the plaintext left the count even if no ciphertext came yet.
+  slot->out_bytes.store(QueuedBytes(slot), std::memory_order_release);
+  slot->owner.drained_due = true;
+}
+
 void ConnectionOutput::TlsWrite(Slot* slot, TlsState& tls,
                                 absl::string_view data) {
+  EncryptForeignWrites(slot, tls);             // written before this one
   if (!tls.session->Write(data).ok()) return;  // closing or failed
   QueueTlsOutput(slot, tls);
 }
@@ -246,6 +269,7 @@ bool ConnectionOutput::TlsSendFile(Slot* slot, TlsState& tls, int file_fd,
                                    int64_t offset, int64_t length) {
   // sendfile(2) cannot encrypt: the file is read and encrypted here, in
   // blocks of one record, all of it at once.
+  EncryptForeignWrites(slot, tls);  // written before it
   std::string block(kFileBlock, '\0');
   while (length > 0) {
     const size_t want =

@@ -36,9 +36,24 @@ inline void QueueTlsOutput(Slot* slot, TlsState& tls) {
   MutexLock lock(&slot->out_mu);
   if (slot->out == nullptr) slot->out = NewOutputQueue();
   slot->out->Append(ciphertext);
-  slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
+  slot->out_bytes.store(QueuedBytes(slot), std::memory_order_release);
   slot->owner.drained_due = true;
 }
+
+// Foreign Writes (Reactor::Write from another thread, or from another
+// connection's handler) queue plaintext in Slot::tls_plain, since only the
+// claim holder may touch the session. The owner moves it through the
+// engine into the output queue here, before anything it encrypts itself
+// (Connection::Write, SendFile, close_notify) and before every flush.
+//
+// Order: a foreign Write appends under out_mu; this takes everything
+// appended so far under out_mu, then encrypts it ahead of the owner's own
+// bytes. So a foreign Write that returned before the handler's
+// Connection::Write began goes out first, and one that comes later lands
+// in tls_plain again and goes out after it: the same order a plain
+// connection's queue gives. Plaintext given to a closing or failed session
+// is dropped, as a plain queue is at teardown.
+void EncryptForeignWrites(Slot* slot, TlsState& tls);
 
 }  // namespace baton::internal
 

@@ -179,6 +179,11 @@ absl::StatusOr<ConnectionId> Connector::Connect(const ConnectOptions& options,
   }
   // Claimed from birth; the claim travels with the task to a reactor
   // thread, where the handler is made (factories run on reactor threads).
+  // A TLS connection from birth: a Write(id) before the handshake queues
+  // plaintext for the session, never bytes sent in the clear.
+  if (cs->tls != nullptr) {
+    slot->state.fetch_or(kTlsOutput, std::memory_order_acq_rel);
+  }
   ExtrasOf(slot->owner).connect = std::move(cs);
   const ConnectionId id{ConnectionTable::IdOf(slot)};
   if (!Post([this, slot, factory = std::move(factory)] {

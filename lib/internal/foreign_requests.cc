@@ -5,6 +5,9 @@
 // becomes the owner, looks at the connection.
 #include "lib/internal/foreign_requests.h"
 
+#include <memory>
+#include <string>
+
 #include "lib/internal/connection_io.h"
 #include "lib/internal/connection_output.h"
 #include "lib/internal/event_loop.h"
@@ -74,14 +77,22 @@ bool ForeignRequests::Write(ConnectionId id, absl::string_view data) {
     MutexLock lock(&slot->out_mu);
     const uint64_t state = slot->state.load(std::memory_order_acquire);
     if (GenerationOf(state) != GenerationOfId(id.value) ||
-        (FlagsOf(state) & (kLive | kOutputClosed | kTlsOutput)) != kLive) {
-      // Gone, or closing (its queue must drain, not grow), or TLS (only
-      // the owner can encrypt).
+        (FlagsOf(state) & (kLive | kOutputClosed)) != kLive) {
+      // Gone, or closing (its queue must drain, not grow).
       return false;
     }
-    if (slot->out == nullptr) slot->out = NewOutputQueue();
-    slot->out->Append(data);
-    slot->out_bytes.store(slot->out->bytes(), std::memory_order_release);
+    if (FlagsOf(state) & kTlsOutput) {
+      // Only the owner holds the session: it encrypts this plaintext
+      // before anything it writes itself (EncryptForeignWrites).
+      if (slot->tls_plain == nullptr) {
+        slot->tls_plain = std::make_unique<std::string>();
+      }
+      slot->tls_plain->append(data.data(), data.size());
+    } else {
+      if (slot->out == nullptr) slot->out = NewOutputQueue();
+      slot->out->Append(data);
+    }
+    slot->out_bytes.store(QueuedBytes(slot), std::memory_order_release);
   }
   Request(id, kOutputQueued);
   return true;
