@@ -311,7 +311,9 @@ TEST(UnixSocketTest, FileIsRemovedByStopAcceptingAndByDrain) {
       reactor->StopAccepting();
     }
     EXPECT_FALSE(Exists(path)) << (drain ? "Drain" : "StopAccepting");
-    if (!drain) EXPECT_TRUE(EchoRoundTrip(fd, "after").ok());
+    if (!drain) {
+      EXPECT_TRUE(EchoRoundTrip(fd, "after").ok());
+    }
     ::close(fd);
   }
 }

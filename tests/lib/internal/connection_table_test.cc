@@ -89,7 +89,9 @@ TEST(ConnectionTableTest, ForEachLiveVisitsLiveSlotsWithTheirState) {
       table.Free(slots[i]);
       continue;
     }
-    if (i % 2 == 0) ASSERT_TRUE(ConnectionTable::Release(slots[i]));
+    if (i % 2 == 0) {
+      ASSERT_TRUE(ConnectionTable::Release(slots[i]));
+    }
     want[i] = ConnectionTable::IdOf(slots[i]);
   }
   std::vector<uint64_t> seen(slots.size(), 0);
