@@ -15,8 +15,8 @@
 //               "io_context-per-CPU" design of Asio's HTTP server 2 example
 //               and of asio#164).
 // --address=unix:/path (or unix:@name) serves a Unix stream socket with
-// asio::local::stream_protocol instead, with the same sessions and the
-// same two threading models: shared as above; per_thread gives each
+// asio::local::stream_protocol instead, with the same per-connection objects
+// and the same two threading models: shared as above; per_thread gives each
 // io_context its own acceptor on a duplicate of the one listening socket
 // (SO_REUSEPORT does not spread Unix connections), so idle threads race to
 // accept. The socket file is handled as baton's (a stale one replaced, a
