@@ -27,6 +27,7 @@
 #include "baton/tls.h"
 #include "tests/util/test_certificates.h"
 #include "tests/util/test_client.h"
+#include "tests/util/tls_test_client.h"
 
 namespace baton {
 namespace {
@@ -136,41 +137,10 @@ class CollectHandler : public ConnectionHandler {
 };
 
 // A blocking OpenSSL client on its own socket.
-class Client {
+// A blocking TLS client that gives up connecting after kBoundMs.
+class Client : public baton::testing::TlsTestClient {
  public:
-  Client(SSL_CTX* ctx, int port) : fd_(ConnectLoopback(port, kBoundMs)) {
-    ssl_ = SSL_new(ctx);
-    SSL_set_fd(ssl_, fd_);
-    SSL_set_tlsext_host_name(ssl_, "localhost");
-    SSL_set1_host(ssl_, "localhost");
-  }
-  ~Client() {
-    SSL_free(ssl_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool Handshake() { return fd_ >= 0 && SSL_connect(ssl_) == 1; }
-  int fd() const { return fd_; }
-  bool Send(const std::string& data) {
-    size_t written = 0;
-    return SSL_write_ex(ssl_, data.data(), data.size(), &written) == 1 &&
-           written == data.size();
-  }
-  // Reads exactly `size` plaintext bytes; fewer on EOF or error.
-  std::string Receive(size_t size) {
-    std::string out;
-    char buffer[16384];
-    while (out.size() < size) {
-      size_t n = 0;
-      const size_t want = std::min(sizeof(buffer), size - out.size());
-      if (SSL_read_ex(ssl_, buffer, want, &n) != 1) break;
-      out.append(buffer, n);
-    }
-    return out;
-  }
-
- private:
-  int fd_;
-  SSL* ssl_ = nullptr;
+  Client(SSL_CTX* ctx, int port) : TlsTestClient(ctx, port, kBoundMs) {}
 };
 
 class TlsForeignWriteTest : public ::testing::Test {

@@ -25,6 +25,7 @@
 #include "lib/tls/tls_context.h"
 #include "tests/util/test_certificates.h"
 #include "tests/util/test_client.h"
+#include "tests/util/tls_test_client.h"
 
 namespace baton {
 namespace {
@@ -141,53 +142,10 @@ class PingHandler : public ConnectionHandler {
 
 // A blocking OpenSSL client on its own socket (reads and writes give up
 // after the bound).
-class Client {
+// A blocking TLS client that gives up connecting after kBoundMs.
+class Client : public baton::testing::TlsTestClient {
  public:
-  Client(SSL_CTX* ctx, int port) : fd_(ConnectLoopback(port, kBoundMs)) {
-    ssl_ = SSL_new(ctx);
-    SSL_set_fd(ssl_, fd_);
-    SSL_set_tlsext_host_name(ssl_, "localhost");
-    SSL_set1_host(ssl_, "localhost");
-  }
-  ~Client() {
-    SSL_free(ssl_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool Handshake() { return fd_ >= 0 && SSL_connect(ssl_) == 1; }
-  bool Send(const std::string& data) {
-    size_t written = 0;
-    return SSL_write_ex(ssl_, data.data(), data.size(), &written) == 1 &&
-           written == data.size();
-  }
-  // Reads exactly `size` plaintext bytes; fewer on EOF or error.
-  std::string Receive(size_t size) {
-    std::string out;
-    char buffer[16384];
-    while (out.size() < size) {
-      size_t n = 0;
-      const size_t want = std::min(sizeof(buffer), size - out.size());
-      if (SSL_read_ex(ssl_, buffer, want, &n) != 1) break;
-      out.append(buffer, n);
-    }
-    return out;
-  }
-  // The server's close_notify came (a clean TLS end of stream).
-  bool ReceivedCloseNotify() {
-    char byte;
-    size_t n = 0;
-    const int result = SSL_read_ex(ssl_, &byte, 1, &n);
-    return result == 0 && SSL_get_error(ssl_, result) == SSL_ERROR_ZERO_RETURN;
-  }
-  int fd() const { return fd_; }
-  // Closes the socket with no close_notify.
-  void CloseSocket() {
-    ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-  SSL* ssl_ = nullptr;
+  Client(SSL_CTX* ctx, int port) : TlsTestClient(ctx, port, kBoundMs) {}
 };
 
 class TlsListenerTest : public ::testing::Test {
