@@ -48,6 +48,11 @@ bool TlsTestClient::ReceivedCloseNotify() {
   return result == 0 && SSL_get_error(ssl_, result) == SSL_ERROR_ZERO_RETURN;
 }
 
+void TlsTestClient::Close() {
+  SSL_shutdown(ssl_);
+  CloseSocket();
+}
+
 void TlsTestClient::CloseSocket() {
   ::close(fd_);
   fd_ = -1;

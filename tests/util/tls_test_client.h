@@ -29,6 +29,8 @@ class TlsTestClient {
   bool ReceivedCloseNotify();
   // Closes the socket with no close_notify.
   void CloseSocket();
+  // Sends close_notify, then closes the socket.
+  void Close();
 
  private:
   int fd_;

@@ -20,6 +20,7 @@
 #include "tests/lib/internal/reactor_test_support.h"
 #include "tests/util/test_certificates.h"
 #include "tests/util/test_client.h"
+#include "tests/util/tls_test_client.h"
 
 namespace baton {
 namespace {
@@ -42,41 +43,16 @@ class Echo : public ConnectionHandler {
 };
 
 // A blocking OpenSSL client trusting `ca_file`, checking "localhost".
+// A blocking TLS client that trusts `ca_file` only.
 class TlsClient {
  public:
   TlsClient(const std::string& ca_file, int port)
-      : ctx_(SSL_CTX_new(TLS_client_method())),
-        fd_(ConnectLoopback(port, kBoundMs)) {
-    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
-    loaded_ =
-        SSL_CTX_load_verify_locations(ctx_, ca_file.c_str(), nullptr) == 1;
-    ssl_ = SSL_new(ctx_);
-    SSL_set_fd(ssl_, fd_);
-    SSL_set_tlsext_host_name(ssl_, "localhost");
-    SSL_set1_host(ssl_, "localhost");
-  }
-  ~TlsClient() {
-    SSL_free(ssl_);
-    SSL_CTX_free(ctx_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool Handshake() { return loaded_ && fd_ >= 0 && SSL_connect(ssl_) == 1; }
-  bool Send(const std::string& data) {
-    size_t written = 0;
-    return SSL_write_ex(ssl_, data.data(), data.size(), &written) == 1 &&
-           written == data.size();
-  }
-  std::string Receive(size_t size) {
-    std::string out;
-    char buffer[16384];
-    while (out.size() < size) {
-      size_t n = 0;
-      const size_t want = std::min(sizeof(buffer), size - out.size());
-      if (SSL_read_ex(ssl_, buffer, want, &n) != 1) break;
-      out.append(buffer, n);
-    }
-    return out;
-  }
+      : ctx_(SSL_CTX_new(TLS_client_method()), &SSL_CTX_free),
+        loaded_(Trust(ctx_.get(), ca_file)),
+        client_(ctx_.get(), port, kBoundMs) {}
+  bool Handshake() { return loaded_ && client_.Handshake(); }
+  bool Send(const std::string& data) { return client_.Send(data); }
+  std::string Receive(size_t size) { return client_.Receive(size); }
   // `payload` there and back in 64 KiB steps; false at the first mismatch.
   bool RoundTrip(const std::string& payload) {
     for (size_t at = 0; at < payload.size(); at += 64 << 10) {
@@ -86,17 +62,17 @@ class TlsClient {
     return true;
   }
   // close_notify, then the socket.
-  void Close() {
-    SSL_shutdown(ssl_);
-    ::close(fd_);
-    fd_ = -1;
-  }
+  void Close() { client_.Close(); }
 
  private:
-  SSL_CTX* ctx_;
-  SSL* ssl_ = nullptr;
-  int fd_;
-  bool loaded_ = false;
+  static bool Trust(SSL_CTX* ctx, const std::string& ca_file) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    return SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) == 1;
+  }
+
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx_;
+  bool loaded_;
+  baton::testing::TlsTestClient client_;
 };
 
 class ProxyTlsTest : public ::testing::Test {
