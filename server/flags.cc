@@ -40,6 +40,10 @@ DEFINE_string(dns_servers, "",
 DEFINE_string(unix_mode, "",
               "with --address=unix:/path: the socket file's permission bits "
               "in octal, e.g. 0660 (empty: 0777 minus the umask)");
+DEFINE_bool(tls_session_resumption, true,
+            "with --tls_cert: let returning clients resume TLS sessions "
+            "(session tickets and cache); false makes every handshake a full "
+            "one and issues no tickets");
 DEFINE_int32(threads, 0,
              "worker threads (0: one per CPU); poll_echo, select_echo and "
              "thread_echo choose their own threading and ignore it");
@@ -123,6 +127,7 @@ absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
   auto options = std::make_shared<TlsServerOptions>();
   options->certificate_chain_file = cert;
   options->private_key_file = key;
+  options->session_resumption = FLAGS_tls_session_resumption;
   return options;
 }
 

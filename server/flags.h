@@ -51,7 +51,8 @@ bool InitServer(int* argc, char*** argv, const char* usage);
 absl::StatusOr<ListenOptions> ListenFromFlags();
 
 // A TLS listener's options from --tls_cert and --tls_key (the server's
-// PEM certificate chain and private key): null when both are empty;
+// PEM certificate chain and private key) and --tls_session_resumption:
+// null when both files are empty;
 // INVALID_ARGUMENT naming the flag when only one is given or a file cannot
 // be read. The certificate and key themselves are checked by Listen.
 absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(

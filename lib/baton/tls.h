@@ -48,6 +48,12 @@ struct TlsServerOptions {
   // accepted is closed. Must be positive; absl::InfiniteDuration() means
   // no limit.
   absl::Duration handshake_timeout = absl::Seconds(10);
+  // Let returning clients resume a session (an abbreviated handshake):
+  // TLS 1.3 session tickets and the TLS 1.2 session cache, with OpenSSL's
+  // defaults. false: every handshake is a full one and the server issues
+  // no tickets, which saves the tickets' bytes and work when clients never
+  // return (and makes benchmarks of full handshakes comparable).
+  bool session_resumption = true;
   // Sent as it is (plaintext), before the connection is closed, to a
   // client that sends a plain HTTP request instead of a ClientHello (the
   // engine recognises the request line). An HTTP server sets it to a 400

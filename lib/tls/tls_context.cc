@@ -145,6 +145,11 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::ForServer(
       CommonSetup(raw, options.min_version, options.handshake_timeout);
   if (!status.ok()) return status;
   SSL_CTX_set_options(raw, SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (!options.session_resumption) {
+    SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(raw, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(raw, 0);
+  }
   status = LoadCertificateAndKey(raw, options.certificate_chain_file,
                                  options.private_key_file);
   if (!status.ok()) return status;

@@ -184,6 +184,57 @@ TEST_F(TlsSessionTest, RequestedClientCertificateIsOptional) {
   EXPECT_EQ(server_.session->peer_name(), "");
 }
 
+// Runs a first handshake and a second one offering the first's session,
+// against one server context; returns whether the second was resumed and
+// sets `*ticket_issued` to whether the first client got a session ticket.
+bool SecondHandshakeResumes(const TestPki& pki, bool resumption,
+                            bool* ticket_issued) {
+  TlsServerOptions server_options = ServerOptions(pki);
+  server_options.session_resumption = resumption;
+  const absl::StatusOr<std::shared_ptr<const TlsContext>> server_context =
+      TlsContext::ForServer(server_options);
+  const absl::StatusOr<std::shared_ptr<const TlsContext>> client_context =
+      TlsContext::ForClient(ClientOptions(pki));
+  Side first_client{MustSession(client_context), ""};
+  Side first_server{MustSession(server_context), ""};
+  if (first_client.session == nullptr || first_server.session == nullptr) {
+    return false;
+  }
+  Pump(first_client, first_server);
+  // Data after the handshake: the client reads the server's tickets, which
+  // TLS 1.3 sends after it.
+  EXPECT_TRUE(first_server.session->Write("hello").ok());
+  Pump(first_client, first_server);
+  EXPECT_EQ(first_client.received, "hello");
+  SSL_SESSION* session =
+      SSL_get1_session(first_client.session->native_handle());
+  EXPECT_NE(session, nullptr);
+  *ticket_issued = session != nullptr && SSL_SESSION_has_ticket(session) == 1;
+
+  Side second_client{MustSession(client_context), ""};
+  Side second_server{MustSession(server_context), ""};
+  if (session != nullptr) {
+    SSL_set_session(second_client.session->native_handle(), session);
+    SSL_SESSION_free(session);
+  }
+  Pump(second_client, second_server);
+  EXPECT_EQ(second_client.session->state(), State::kOpen)
+      << second_client.session->status();
+  return SSL_session_reused(second_client.session->native_handle()) == 1;
+}
+
+TEST_F(TlsSessionTest, ReturningClientResumesByDefault) {
+  bool ticket_issued = false;
+  EXPECT_TRUE(SecondHandshakeResumes(pki_, true, &ticket_issued));
+  EXPECT_TRUE(ticket_issued);
+}
+
+TEST_F(TlsSessionTest, WithoutResumptionEveryHandshakeIsFullAndNoTicket) {
+  bool ticket_issued = true;
+  EXPECT_FALSE(SecondHandshakeResumes(pki_, false, &ticket_issued));
+  EXPECT_FALSE(ticket_issued);
+}
+
 TEST_F(TlsSessionTest, ServerNameMismatchFailsVerification) {
   TlsClientOptions client = ClientOptions(pki_);
   client.server_name = "example.com";
