@@ -7,7 +7,9 @@
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <regex>
 #include <string>
@@ -24,6 +26,7 @@ namespace {
 
 using ::baton::testing::CertificateFiles;
 using ::baton::testing::ChildServer;
+using ::baton::testing::ConnectLoopback;
 using ::baton::testing::RunfilePath;
 using ::baton::testing::TlsTestClient;
 
@@ -199,6 +202,54 @@ TEST_P(AsioHttpsTest, StopsWithOpenConnections) {
   ExpectResponse(*idle, Response(128, true));
   TlsTestClient no_handshake(ctx_, server_.port(), kTimeoutMs);
   ASSERT_GE(no_handshake.fd(), 0);
+  ExpectCleanExit();
+}
+
+// Every connection is a full handshake: a client offering the session of
+// its previous connection (TLS 1.2: session ID or ticket; TLS 1.3: a
+// ticket, had one been sent) is not resumed.
+TEST_P(AsioHttpsTest, NoSessionIsResumed) {
+  StartServer();
+  SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_CLIENT);
+  for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    SSL_CTX_set_max_proto_version(ctx_, version);
+    SSL_SESSION* previous = nullptr;
+    for (int c = 0; c < 2; ++c) {
+      const int fd = ConnectLoopback(server_.port(), kTimeoutMs);
+      ASSERT_GE(fd, 0);
+      SSL* ssl = SSL_new(ctx_);
+      SSL_set_fd(ssl, fd);
+      SSL_set_tlsext_host_name(ssl, "localhost");
+      if (previous != nullptr) SSL_set_session(ssl, previous);
+      ASSERT_EQ(SSL_connect(ssl), 1);
+      EXPECT_EQ(SSL_version(ssl), version);
+      if (previous != nullptr) {
+        EXPECT_EQ(SSL_session_reused(ssl), 0) << "version " << version;
+      }
+      // A response read, so TLS 1.3 tickets sent after the handshake have
+      // arrived before the session is taken.
+      size_t written = 0;
+      ASSERT_EQ(SSL_write_ex(ssl, kGet, sizeof(kGet) - 1, &written), 1);
+      const size_t size = Response(128, true).size();
+      std::string got;
+      char buffer[4096];
+      while (got.size() < size) {
+        size_t n = 0;
+        if (SSL_read_ex(ssl, buffer,
+                        std::min(sizeof(buffer), size - got.size()), &n) != 1) {
+          break;
+        }
+        got.append(buffer, n);
+      }
+      EXPECT_EQ(got.size(), size);
+      SSL_SESSION_free(previous);
+      previous = SSL_get1_session(ssl);
+      SSL_shutdown(ssl);
+      SSL_free(ssl);
+      ::close(fd);
+    }
+    SSL_SESSION_free(previous);
+  }
   ExpectCleanExit();
 }
 
