@@ -115,6 +115,7 @@ ulimit -n 65536 2>/dev/null || true
 TLS_DIR="$OUT/tls"; TLS_FLAGS=(); BENCH_TLS=()
 if [[ "$TLS" == 1 ]]; then
   mkdir -p "$TLS_DIR"
+  rm -f "$OUT"/logs/*-tls.txt  # a reused --out keeps no earlier run's
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" -days 7 \
     -subj "/CN=proxy_compare" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
