@@ -16,7 +16,17 @@
 #
 #   tools/proxy_compare.sh --out=DIR [--reps=3] [--duration=3]
 #       [--conns="1 10 100"] [--bulk_sizes="65536 1048576"] [--base_proxy=PATH]
-#       [--variant=NAME=PATH ...] [--proxies="baton haproxy direct ..."]
+#       [--variant=NAME=PATH ...] [--proxies="baton haproxy direct ..."] [--tls]
+#
+# --tls: the proxies terminate TLS from the load and relay plaintext to the
+# echo server: //server:proxy (and base, variants) with --tls_cert/--tls_key,
+# HAProxy with `bind ... ssl crt` (TLS 1.2 minimum, no tickets, no session
+# cache); the load is bench --tls (ping-pong and bulk alike) trusting a
+# self-signed P-256 certificate the script makes with the openssl CLI in
+# DIR/tls/ (TLS 1.3 with OpenSSL's default suites on both proxies; each
+# proxy's negotiated protocol and cipher go into report.md). The direct row
+# is then bench --tls straight to a second //server:echo serving TLS on
+# core 1, so TLS is in every row and the proxy rows add the hop.
 #
 # --base_proxy: a //server:proxy built from another commit, run as proxy
 # "base" beside baton in the same interleaved runs (before/after in one
@@ -32,7 +42,7 @@
 set -euo pipefail
 
 OUT=""; REPS=3; DURATION=3; CONNS="1 10 100"; BULK_SIZES="65536 1048576"; BASE_PROXY=""
-declare -A VARIANT_PATH=(); VARIANT_NAMES=""; PROXIES=""
+declare -A VARIANT_PATH=(); VARIANT_NAMES=""; PROXIES=""; TLS=0
 for arg in "$@"; do
   case "$arg" in
     --out=*) OUT="${arg#--out=}" ;;
@@ -48,6 +58,7 @@ for arg in "$@"; do
         { echo "proxy_compare.sh: --variant needs NAME=PATH with a new name in [a-z0-9_-]" >&2; exit 2; }
       VARIANT_PATH[$vname]="${v#*=}"; VARIANT_NAMES+="$vname " ;;
     --proxies=*) PROXIES="${arg#--proxies=}"; PROXIES="${PROXIES//,/ }" ;;
+    --tls) TLS=1 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "proxy_compare.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
@@ -73,7 +84,8 @@ fi
 check_list --bulk_sizes "$BULK_SIZES" 67108864
 [[ -n "${CONNS// /}${BULK_SIZES// /}" ]] ||
   { echo "proxy_compare.sh: --conns and --bulk_sizes are both empty: nothing to run" >&2; exit 2; }
-for tool in haproxy gnuplot python3 taskset; do
+TOOLS="haproxy gnuplot python3 taskset"; [[ "$TLS" == 0 ]] || TOOLS+=" openssl"
+for tool in $TOOLS; do
   command -v "$tool" >/dev/null || [[ -x "/usr/sbin/$tool" ]] || {
     echo "proxy_compare.sh: $tool missing; run tools/setup.sh --bench" >&2; exit 1; }
 done
@@ -98,6 +110,22 @@ for vname in $VARIANT_NAMES; do
 done
 ulimit -n 65536 2>/dev/null || true
 
+# --tls: a self-signed P-256 certificate for 127.0.0.1 (the load's --host),
+# made for this run; HAProxy wants certificate and key in one file.
+TLS_DIR="$OUT/tls"; TLS_FLAGS=(); BENCH_TLS=()
+if [[ "$TLS" == 1 ]]; then
+  mkdir -p "$TLS_DIR"
+  rm -f "$OUT"/logs/*-tls.txt  # a reused --out keeps no earlier run's
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" -days 7 \
+    -subj "/CN=proxy_compare" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    >"$OUT/logs/openssl.log" 2>&1 ||
+    { cat "$OUT/logs/openssl.log" >&2; exit 1; }
+  cat "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem" >"$TLS_DIR/haproxy.pem"
+  TLS_FLAGS=(--tls_cert="$TLS_DIR/cert.pem" --tls_key="$TLS_DIR/key.pem")
+  BENCH_TLS=(--tls --tls_ca="$TLS_DIR/cert.pem")
+fi
+
 free_port() {
   "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -110,10 +138,11 @@ wait_port() {  # wait_port PORT: true once something accepts on it
   return 1
 }
 
-PID=""; ECHO_PID=""
+PID=""; ECHO_PID=""; ECHO_TLS_PID=""
 cleanup() {
   [[ -n "$PID" ]] && kill "$PID" 2>/dev/null
   [[ -n "$ECHO_PID" ]] && kill "$ECHO_PID" 2>/dev/null
+  [[ -n "$ECHO_TLS_PID" ]] && kill "$ECHO_TLS_PID" 2>/dev/null
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -122,27 +151,42 @@ ECHO_PORT=$(free_port)
 taskset -c 1 "$OUT/bin/echo" --threads=1 --port="$ECHO_PORT" 2>"$OUT/logs/echo.log" &
 ECHO_PID=$!
 wait_port "$ECHO_PORT" || { echo "proxy_compare.sh: echo did not come up" >&2; exit 1; }
+# --tls: the direct row's echo serves TLS itself (the proxies' upstream
+# stays the plain one).
+DIRECT_PORT=$ECHO_PORT
+if [[ "$TLS" == 1 ]]; then
+  DIRECT_PORT=$(free_port)
+  taskset -c 1 "$OUT/bin/echo" --threads=1 --port="$DIRECT_PORT" "${TLS_FLAGS[@]}" \
+    2>"$OUT/logs/echo-tls.log" &
+  ECHO_TLS_PID=$!
+  wait_port "$DIRECT_PORT" || { echo "proxy_compare.sh: TLS echo did not come up" >&2; exit 1; }
+fi
 
 start() {  # start PROXY -> PID, PORT (direct: the echo server itself)
   PORT=$(free_port)
   case "$1" in
-    direct) PORT=$ECHO_PORT; PID=""; return 0 ;;
+    direct) PORT=$DIRECT_PORT; PID=""; return 0 ;;
     baton|base)
       local bin="$OUT/bin/proxy"; [[ "$1" == base ]] && bin="$OUT/bin/proxy_base"
       taskset -c 0 "$bin" --threads=1 --port="$PORT" \
-        --upstream="127.0.0.1:$ECHO_PORT" 2>"$OUT/logs/$1-proxy.log" & PID=$! ;;
+        --upstream="127.0.0.1:$ECHO_PORT" "${TLS_FLAGS[@]}" 2>"$OUT/logs/$1-proxy.log" & PID=$! ;;
     haproxy)
+      local bind="" ssl_global=""
+      if [[ "$TLS" == 1 ]]; then
+        bind=" ssl crt $TLS_DIR/haproxy.pem"
+        ssl_global=$'\n  ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n  tune.ssl.cachesize 0'
+      fi
       cat >"$OUT/haproxy.cfg" <<CFG
 global
   nbthread 1
-  maxconn 8000
+  maxconn 8000$ssl_global
 defaults
   mode tcp
   timeout connect 5s
   timeout client 60s
   timeout server 60s
 frontend front
-  bind 127.0.0.1:$PORT
+  bind 127.0.0.1:$PORT$bind
   default_backend echo
 backend echo
   server echo 127.0.0.1:$ECHO_PORT
@@ -151,7 +195,7 @@ CFG
         >"$OUT/logs/haproxy.log" 2>&1 & PID=$! ;;
     *)  # --variant
       taskset -c 0 "$OUT/bin/proxy_variant_$1" --threads=1 --port="$PORT" \
-        --upstream="127.0.0.1:$ECHO_PORT" 2>"$OUT/logs/$1-proxy.log" & PID=$! ;;
+        --upstream="127.0.0.1:$ECHO_PORT" "${TLS_FLAGS[@]}" 2>"$OUT/logs/$1-proxy.log" & PID=$! ;;
   esac
   wait_port "$PORT" && return 0
   echo "proxy_compare.sh: $1 did not come up" >&2
@@ -204,11 +248,18 @@ for rep in $(seq "$REPS"); do
       fields="NA NA NA NA"; cpu="NA"
       if start "$proxy"; then
         log="$OUT/logs/$proxy-$load-$rep"
+        # --tls: what each proxy negotiates with OpenSSL's default client
+        # offer (the load's), once, before the CPU count starts.
+        if [[ "$TLS" == 1 && ! -s "$OUT/logs/$proxy-tls.txt" ]]; then
+          timeout 20 openssl s_client -brief -connect "127.0.0.1:$PORT" \
+            -CAfile "$TLS_DIR/cert.pem" -verify_return_error </dev/null \
+            >"$OUT/logs/$proxy-tls.txt" 2>&1 || true
+        fi
         ticks0=$(cpu_ticks "$PID")
         if json=$(timeout $((DURATION * 3 + 60)) taskset -c 1 "$OUT/bin/bench" \
                     --mode=pingpong --port="$PORT" --connections="$conns" \
                     --size="$size" --duration="$DURATION" --warmup=0.5 --json \
-                    2>"$log.err"); then
+                    "${BENCH_TLS[@]}" 2>"$log.err"); then
           echo "$json" >"$log.json"
           fields=$("$PYTHON" -c 'import json,sys
 j = json.load(sys.stdin)
@@ -236,11 +287,13 @@ done
 COMMAND="tools/proxy_compare.sh --out=$OUT --reps=$REPS --duration=$DURATION --conns=\"$CONNS\" --bulk_sizes=\"$BULK_SIZES\"$([[ -z "$BASE_PROXY" ]] || echo " --base_proxy=$BASE_PROXY")"
 for vname in $VARIANT_NAMES; do COMMAND+=" --variant=$vname=${VARIANT_PATH[$vname]}"; done
 COMMAND+=" --proxies=\"$PROXIES\""
+[[ "$TLS" == 0 ]] || COMMAND+=" --tls"
 VERSIONS="baton $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)'), $("$HAPROXY" -v 2>/dev/null | head -1 | cut -d' ' -f1-3), $(nproc) cores, Linux $(uname -r)"
-"$PYTHON" - "$OUT" "$CONNS" "$BULK_SIZES" "$REPS" "$DURATION" "$COMMAND" "$VERSIONS" "$PROXIES" <<'PY'
-import csv, statistics, sys, os
+"$PYTHON" - "$OUT" "$CONNS" "$BULK_SIZES" "$REPS" "$DURATION" "$COMMAND" "$VERSIONS" "$PROXIES" "$TLS" <<'PY'
+import csv, statistics, sys, os, re
 out, conns, sizes = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 reps, duration, command, versions = sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
+tls = sys.argv[9] == "1"
 rows = list(csv.DictReader(open(os.path.join(out, "raw.csv"))))
 proxies = sys.argv[8].split()  # baton [base] haproxy direct
 plotted = ["baton", "haproxy", "direct"]
@@ -279,15 +332,46 @@ with open(os.path.join(out, "results.csv"), "w", newline="") as f:
                         (med(p, load, "round_trips_per_s"), med(p, load, "p50_us"),
                          med(p, load, "p99_us"), med(p, load, "mb_per_s"), a)])
 
-lines = ["# TCP proxy comparison: baton //server:proxy vs HAProxy (mode tcp, nbthread 1)\n",
-         "Proxy pinned to core 0; //server:echo (1 thread) and //client:bench on core 1; loopback;",
-         f"medians of {reps} interleaved runs of {duration} s each (each rep: each proxy, each load).",
-         "`direct` is the bench straight to echo (no proxy hop).\n",
-         f"How measured: `{command}` ({versions}). Each run:",
-         "`taskset -c 1 bench --mode=pingpong --port=P --connections=C --size=S "
-         f"--duration={duration} --warmup=0.5 --json` against `taskset -c 0 proxy --threads=1 "
-         "--upstream=127.0.0.1:E`, `taskset -c 0 haproxy -db -f haproxy.cfg` (this directory) "
-         "or `taskset -c 1 echo --threads=1` itself (direct), the proxy restarted for every run.\n"]
+if not tls:
+    lines = ["# TCP proxy comparison: baton //server:proxy vs HAProxy (mode tcp, nbthread 1)\n",
+             "Proxy pinned to core 0; //server:echo (1 thread) and //client:bench on core 1; loopback;",
+             f"medians of {reps} interleaved runs of {duration} s each (each rep: each proxy, each load).",
+             "`direct` is the bench straight to echo (no proxy hop).\n",
+             f"How measured: `{command}` ({versions}). Each run:",
+             "`taskset -c 1 bench --mode=pingpong --port=P --connections=C --size=S "
+             f"--duration={duration} --warmup=0.5 --json` against `taskset -c 0 proxy --threads=1 "
+             "--upstream=127.0.0.1:E`, `taskset -c 0 haproxy -db -f haproxy.cfg` (this directory) "
+             "or `taskset -c 1 echo --threads=1` itself (direct), the proxy restarted for every run.\n"]
+else:
+    lines = ["# TLS-terminating proxy comparison: baton //server:proxy vs HAProxy (mode tcp, nbthread 1)\n",
+             "The proxies terminate TLS from the load and relay plaintext to //server:echo.",
+             "Proxy pinned to core 0; //server:echo (1 thread) and //client:bench --tls on core 1; loopback;",
+             f"medians of {reps} interleaved runs of {duration} s each (each rep: each proxy, each load).",
+             "`direct` is the bench over TLS straight to a second //server:echo serving TLS on core 1",
+             "(no proxy hop; its TLS work is on core 1 there, on core 0 in the proxy rows).\n",
+             f"How measured: `{command}` ({versions}). Each run:",
+             "`taskset -c 1 bench --mode=pingpong --port=P --connections=C --size=S "
+             f"--duration={duration} --warmup=0.5 --json --tls --tls_ca=tls/cert.pem` against "
+             "`taskset -c 0 proxy --threads=1 --upstream=127.0.0.1:E --tls_cert=tls/cert.pem "
+             "--tls_key=tls/key.pem`, `taskset -c 0 haproxy -db -f haproxy.cfg` (this directory: "
+             "`bind ... ssl crt tls/haproxy.pem`, `ssl-default-bind-options ssl-min-ver TLSv1.2 "
+             "no-tls-tickets`, `tune.ssl.cachesize 0`) or `taskset -c 1 echo --threads=1 "
+             "--tls_cert=tls/cert.pem --tls_key=tls/key.pem` (direct), the proxy restarted for "
+             "every run. The certificate is a self-signed P-256 one made by the script with the "
+             "openssl CLI. Connections are opened once per run, so handshakes fall in the warm-up.\n",
+             "Negotiated with OpenSSL's default client offer (`openssl s_client -brief`, as the load "
+             "offers):\n"]
+    for p in proxies:
+        seen = {}
+        try:
+            text = open(os.path.join(out, "logs", f"{p}-tls.txt")).read()
+            for key in ("Protocol version", "Ciphersuite"):
+                m = re.search(key + r": *(\S+)", text)
+                seen[key] = m.group(1) if m else "?"
+        except OSError:
+            seen = {"Protocol version": "?", "Ciphersuite": "?"}
+        lines.append(f"- {p}: {seen['Protocol version']}, {seen['Ciphersuite']}")
+    lines.append("")
 def proxy_table(headers, cells):
     """A markdown table with one row per proxy; cells(p) gives its cells."""
     return (["| proxy | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(headers)] +
@@ -382,13 +466,13 @@ set key top left
 plot '$OUT/$1.dat' using 3:xtic(2) title 'baton proxy', '' using 4 title 'haproxy', '' using 5 title 'direct (no proxy)'
 GP
 }
-pngs=""
+pngs=""; WHAT="TCP proxy"; [[ "$TLS" == 0 ]] || WHAT="TLS-terminating proxy"
 if [[ -n "${CONNS// /}" ]]; then
-  plot proxy 'TCP proxy in front of echo, proxy on one core (64 B ping-pong round trips/s, median)' connections
+  plot proxy "$WHAT"' in front of echo, proxy on one core (64 B ping-pong round trips/s, median)' connections
   pngs+=", $OUT/proxy.png"
 fi
 if [[ -n "${BULK_SIZES// /}" ]]; then
-  plot proxy_bulk 'TCP proxy in front of echo, proxy on one core (bulk, 1 connection: MB/s each way, median)' 'message size'
+  plot proxy_bulk "$WHAT"' in front of echo, proxy on one core (bulk, 1 connection: MB/s each way, median)' 'message size'
   pngs+=", $OUT/proxy_bulk.png"
 fi
 cat "$OUT/report.md"
