@@ -14,6 +14,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "client/tls_client.h"
+#include "lib/tls/tls_session.h"
 
 namespace baton::client {
 namespace {
@@ -140,10 +142,38 @@ std::string RoundTrip(int fd, const std::string& message, int timeout_ms,
   return "";
 }
 
+// With TLS: a session on `fd`, its handshake done; else null (and
+// me->error set if the handshake failed).
+std::unique_ptr<tls::TlsSession> Handshake(const BarrierOptions& o, int fd,
+                                           BarrierThreadResult* me) {
+  absl::StatusOr<std::unique_ptr<tls::TlsSession>> session =
+      tls::TlsSession::Create(o.tls);
+  if (!session.ok()) {
+    me->error = std::string(session.status().message());
+    return nullptr;
+  }
+  const absl::Status done = HandshakeBlocking(
+      fd, **session, NowNanos() + int64_t{o.timeout_ms} * 1000000);
+  if (!done.ok()) {
+    me->error = absl::StrCat("TLS handshake: ", done.message());
+    return nullptr;
+  }
+  return *std::move(session);
+}
+
 void Worker(const BarrierOptions& o, StartBarrier* barrier,
             BarrierThreadResult* me) {
   absl::StatusOr<int> fd = ConnectBlocking(o.endpoint, o.timeout_ms);
-  if (!fd.ok()) me->error = std::string(fd.status().message());
+  std::unique_ptr<tls::TlsSession> session;
+  if (!fd.ok()) {
+    me->error = std::string(fd.status().message());
+  } else if (o.tls != nullptr) {
+    session = Handshake(o, *fd, me);
+    if (session == nullptr) {
+      ::close(*fd);
+      fd = absl::UnavailableError(me->error);
+    }
+  }
   if (o.progress != nullptr) o.progress->connected.fetch_add(1);
   // Arrive even after a failed connect, so the others are not held forever.
   barrier->Arrive(me);
@@ -156,7 +186,10 @@ void Worker(const BarrierOptions& o, StartBarrier* barrier,
     int64_t total_ns = 0;
     for (int r = 0; r < o.rounds; ++r) {
       const int64_t t0 = NowNanos();
-      std::string error = RoundTrip(*fd, message, o.timeout_ms, &reply);
+      std::string error =
+          session != nullptr
+              ? TlsEchoRoundTrip(*fd, *session, message, o.timeout_ms, &reply)
+              : RoundTrip(*fd, message, o.timeout_ms, &reply);
       total_ns += NowNanos() - t0;
       if (!error.empty()) {
         me->error = absl::StrCat("round ", r, ": ", error);
@@ -164,6 +197,7 @@ void Worker(const BarrierOptions& o, StartBarrier* barrier,
       }
     }
     me->avg_us = static_cast<double>(total_ns) / o.rounds / 1000.0;
+    if (session != nullptr) CloseTls(*fd, *session);
     ::close(*fd);
   }
   if (o.progress != nullptr) o.progress->finished.fetch_add(1);
