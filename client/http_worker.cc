@@ -146,7 +146,8 @@ void HttpWorker::Finish(HttpSlot& s, bool reusable) {
   if (s.active) {
     s.active = false;
     --active_;
-    if (s.measured) last_measured_end_ns_ = NowNanos();
+    s.ended_ns = NowNanos();
+    if (s.measured) last_measured_end_ns_ = s.ended_ns;
     if (o_.progress != nullptr) o_.progress->fetch_add(1);
   }
   if (!reusable) Close(s);

@@ -39,6 +39,7 @@ struct HttpSlot {
   size_t sent = 0;         // request bytes handed to the socket (or engine)
   int64_t origin_ns = 0;   // its latency runs from here
   int64_t started_ns = 0;  // when it was started (its timeout runs from here)
+  int64_t ended_ns = 0;    // when its last request ended (0: none yet)
   http_parser parser;
   // Filled by the parser callbacks.
   bool headers_done = false;

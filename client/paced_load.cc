@@ -5,7 +5,7 @@
 // thus shows the stall in the latencies instead of slowing the generator
 // down (no coordinated omission).
 #include <cmath>
-#include <vector>
+#include <deque>
 
 #include "client/http_worker.h"
 
@@ -13,34 +13,30 @@ namespace baton::client {
 
 void RunPaced(const HttpLoadOptions& o, const HttpRunClock& clock, int index,
               HttpWorker* worker) {
-  std::vector<HttpSlot*> free;
+  // Free slots in the order they became free, so each request takes the
+  // one free longest: a request is late exactly when even that one became
+  // free after the request's time (every slot was busy then), whatever
+  // delays the generator itself had.
+  std::deque<HttpSlot*> free;
   for (HttpSlot& s : worker->slots()) free.push_back(&s);
   const double ns_per_request = 1e9 / o.rate;
   auto due = [&](int64_t i) {
     return clock.start_ns + static_cast<int64_t>(std::llround(
                                 static_cast<double>(i) * ns_per_request));
   };
-  int64_t next = index;          // this thread's next request to send
-  int64_t checked_late = index;  // requests before it were checked for late
+  int64_t next = index;  // this thread's next request
   for (;;) {
     for (HttpSlot* s : worker->TakeFinished()) free.push_back(s);
     const int64_t now = NowNanos();
     int64_t next_due = due(next);
     while (next_due < clock.end_ns && next_due <= now && !free.empty()) {
-      HttpSlot* s = free.back();
-      free.pop_back();
-      worker->Start(*s, next_due, next_due >= clock.measure_ns);
+      HttpSlot* s = free.front();
+      free.pop_front();
+      const bool measured = next_due >= clock.measure_ns;
+      if (measured && s->ended_ns > next_due) ++worker->result().late;
+      worker->Start(*s, next_due, measured);
       next += o.threads;
       next_due = due(next);
-    }
-    if (free.empty()) {
-      // Every request due by now that no slot could take is late, once.
-      if (checked_late < next) checked_late = next;
-      for (;; checked_late += o.threads) {
-        const int64_t d = due(checked_late);
-        if (d >= clock.end_ns || d > now) break;
-        if (d >= clock.measure_ns) ++worker->result().late;
-      }
     }
     const bool all_sent = next_due >= clock.end_ns;
     if (all_sent && worker->active() == 0) break;
