@@ -110,7 +110,6 @@ namespace {
 
 using baton::client::CountLine;
 using baton::client::Endpoint;
-using baton::client::Histogram;
 using baton::client::JsonWriter;
 using baton::client::LatencyJson;
 using baton::client::LatencyText;
