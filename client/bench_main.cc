@@ -391,13 +391,17 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
       .AddDouble("seconds", r->seconds)
       .AddDouble("rate", r->rate(), 1)
       .AddObject("latency_us", LatencyJson(r->latency));
+  if (o.rate > 0) {
+    out.fields.AddObject("send_lag_us", LatencyJson(r->send_lag));
+  }
   if (!FLAGS_json) {
     // htstress's summary, plus latency.
     if (o.rate > 0) {
       std::printf(
           "http: paced at %.1f new connections/s over %d threads, cap %d in "
-          "flight per thread: %lld late\n",
-          o.rate, o.threads, o.connections, static_cast<long long>(r->late));
+          "flight per thread: %lld late\nsend lag (schedule to send), %s\n",
+          o.rate, o.threads, o.connections, static_cast<long long>(r->late),
+          LatencyText(r->send_lag).c_str());
     }
     std::printf(
         "http: requests %lld  good %lld  bad %lld  socket errors %lld\n"

@@ -143,6 +143,7 @@ absl::StatusOr<HttpLoadResult> RunHttpLoad(const HttpLoadOptions& options) {
     result.late += r.late;
     result.body_bytes += r.body_bytes;
     result.latency.Merge(r.latency);
+    result.send_lag.Merge(r.send_lag);
     last_end = std::max(last_end, w->last_measured_end_ns());
   }
   const bool timed = options.requests == 0 || options.rate > 0;

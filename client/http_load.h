@@ -70,6 +70,10 @@ struct HttpLoadResult {
   // Request sent (`rate`: scheduled) to response complete, nanoseconds;
   // good responses only.
   Histogram latency;
+  // `rate` only: scheduled time to the time the request was started, for
+  // every counted request: the wait for a slot (late ones), plus any delay
+  // of the generator itself (a busy client core), which `latency` includes.
+  Histogram send_lag;
   std::string first_problem;  // what the first bad answer or error was
   int64_t requests() const { return good + bad + errors; }
   double rate() const { return seconds > 0 ? (good + bad) / seconds : 0; }

@@ -33,7 +33,10 @@ void RunPaced(const HttpLoadOptions& o, const HttpRunClock& clock, int index,
       HttpSlot* s = free.front();
       free.pop_front();
       const bool measured = next_due >= clock.measure_ns;
-      if (measured && s->ended_ns > next_due) ++worker->result().late;
+      if (measured) {
+        if (s->ended_ns > next_due) ++worker->result().late;
+        worker->result().send_lag.Record(now - next_due);
+      }
       worker->Start(*s, next_due, measured);
       next += o.threads;
       next_due = due(next);

@@ -187,6 +187,8 @@ TEST(PacedLoadTest, AStalledServerShowsInTheLatencyAndMakesRequestsLate) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->good, 20) << r->first_problem;
   EXPECT_EQ(r->late, 19);
+  EXPECT_EQ(r->send_lag.count(), 20);
+  EXPECT_GE(r->send_lag.max(), 300000000) << "request 19 waited for its slot";
   EXPECT_GE(r->latency.min(), 300000000) << "timed from the schedule";
   EXPECT_GE(r->latency.max(), 500000000);
   EXPECT_EQ(tally.exact.load(), 20);
@@ -317,6 +319,7 @@ TEST(PacedLoadTest, BenchBinaryPacedRunReportsRateLateAndPercentiles) {
   EXPECT_THAT(output, HasSubstr("\"rate\":"));
   EXPECT_THAT(output, HasSubstr("\"latency_us\":{\"mean\":"));
   EXPECT_THAT(output, HasSubstr(",\"p999\":"));
+  EXPECT_THAT(output, HasSubstr("\"send_lag_us\":{\"mean\":"));
   EXPECT_EQ(tally.exact.load(), 21);
   EXPECT_EQ(tally.other.load(), 0);
 }
