@@ -142,9 +142,12 @@ std::string RoundTrip(int fd, const std::string& message, int timeout_ms,
   return "";
 }
 
-// With TLS: a session on `fd`, its handshake done; else null (and
-// me->error set if the handshake failed).
+// With TLS: a session on `fd`, its handshake done and one untimed round
+// trip of `message` made, which also takes in what a server sends after
+// the handshake (TLS 1.3 session tickets) so the timed round trips carry
+// only the echo; else null (and me->error set).
 std::unique_ptr<tls::TlsSession> Handshake(const BarrierOptions& o, int fd,
+                                           const std::string& message,
                                            BarrierThreadResult* me) {
   absl::StatusOr<std::unique_ptr<tls::TlsSession>> session =
       tls::TlsSession::Create(o.tls);
@@ -158,17 +161,27 @@ std::unique_ptr<tls::TlsSession> Handshake(const BarrierOptions& o, int fd,
     me->error = absl::StrCat("TLS handshake: ", done.message());
     return nullptr;
   }
+  std::string reply;
+  const std::string error =
+      TlsEchoRoundTrip(fd, **session, message, o.timeout_ms, &reply);
+  if (!error.empty()) {
+    me->error = absl::StrCat("untimed first round trip: ", error);
+    return nullptr;
+  }
   return *std::move(session);
 }
 
 void Worker(const BarrierOptions& o, StartBarrier* barrier,
             BarrierThreadResult* me) {
   absl::StatusOr<int> fd = ConnectBlocking(o.endpoint, o.timeout_ms);
+  // Each thread its own bytes, so a reply crossed between connections is
+  // caught too.
+  const std::string message = Payload(o.size, static_cast<uint32_t>(me->id));
   std::unique_ptr<tls::TlsSession> session;
   if (!fd.ok()) {
     me->error = std::string(fd.status().message());
   } else if (o.tls != nullptr) {
-    session = Handshake(o, *fd, me);
+    session = Handshake(o, *fd, message, me);
     if (session == nullptr) {
       ::close(*fd);
       fd = absl::UnavailableError(me->error);
@@ -179,9 +192,6 @@ void Worker(const BarrierOptions& o, StartBarrier* barrier,
   barrier->Arrive(me);
   me->started_seq = barrier->seq.fetch_add(1);
   if (fd.ok()) {
-    // Each thread its own bytes, so a reply crossed between connections is
-    // caught too.
-    const std::string message = Payload(o.size, static_cast<uint32_t>(me->id));
     std::string reply;
     int64_t total_ns = 0;
     for (int r = 0; r < o.rounds; ++r) {

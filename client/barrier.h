@@ -33,8 +33,10 @@ struct BarrierOptions {
   int timeout_ms = 5000;
   BarrierProgress* progress = nullptr;  // may be null
   // When set (a client context), each thread's connection speaks TLS; the
-  // handshake is done before the thread reaches the barrier, so the timed
-  // round trips are TLS records only (encryption included).
+  // handshake and one untimed round trip (which takes in the server's
+  // post-handshake messages, such as TLS 1.3 session tickets) are done
+  // before the thread reaches the barrier, so the timed round trips are
+  // the echo's TLS records only (encryption included).
   std::shared_ptr<const tls::TlsContext> tls;
 };
 

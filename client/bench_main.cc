@@ -94,7 +94,8 @@ DEFINE_bool(tls, false,
             "speak TLS (http: HTTPS), verifying the server's certificate "
             "against --tls_ca and its name against --tls_server_name; every "
             "new connection makes a full handshake (no session resumption); "
-            "barrier: the handshake is done before the barrier");
+            "barrier: the handshake and one untimed round trip are done "
+            "before the barrier");
 DEFINE_string(tls_ca, "",
               "--tls: trusted CA certificates (PEM file); empty: the system "
               "store");

@@ -203,7 +203,7 @@ TEST(PacedLoadTest, ClosedLoopForADurationCountsWhatStartedAfterTheWarmUp) {
     o.endpoint = server->endpoint();
     o.requests = 0;
     o.warmup_s = 0.1;
-    o.duration_s = 0.2;
+    o.duration_s = 0.5;
     o.threads = 2;
     o.connections = 3;
     o.keepalive = keepalive;
@@ -217,7 +217,7 @@ TEST(PacedLoadTest, ClosedLoopForADurationCountsWhatStartedAfterTheWarmUp) {
     EXPECT_EQ(r->latency.count(), r->good);
     EXPECT_EQ(r->body_bytes, r->good * 5);
     EXPECT_LE(r->good, progress.load()) << "warm-up requests are not counted";
-    EXPECT_GE(r->seconds, 0.2);
+    EXPECT_GE(r->seconds, 0.5);
     const uint64_t opened = server->reactor().Counters().accepts - accepts;
     if (keepalive) {
       EXPECT_LE(opened, 6u);
