@@ -14,6 +14,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "client/tls_client.h"
+#include "lib/tls/tls_session.h"
 
 namespace baton::client {
 namespace {
@@ -140,23 +142,64 @@ std::string RoundTrip(int fd, const std::string& message, int timeout_ms,
   return "";
 }
 
+// With TLS: a session on `fd`, its handshake done and one untimed round
+// trip of `message` made, which also takes in what a server sends after
+// the handshake (TLS 1.3 session tickets) so the timed round trips carry
+// only the echo; else null (and me->error set).
+std::unique_ptr<tls::TlsSession> Handshake(const BarrierOptions& o, int fd,
+                                           const std::string& message,
+                                           BarrierThreadResult* me) {
+  absl::StatusOr<std::unique_ptr<tls::TlsSession>> session =
+      tls::TlsSession::Create(o.tls);
+  if (!session.ok()) {
+    me->error = std::string(session.status().message());
+    return nullptr;
+  }
+  const absl::Status done = HandshakeBlocking(
+      fd, **session, NowNanos() + int64_t{o.timeout_ms} * 1000000);
+  if (!done.ok()) {
+    me->error = absl::StrCat("TLS handshake: ", done.message());
+    return nullptr;
+  }
+  std::string reply;
+  const std::string error =
+      TlsEchoRoundTrip(fd, **session, message, o.timeout_ms, &reply);
+  if (!error.empty()) {
+    me->error = absl::StrCat("untimed first round trip: ", error);
+    return nullptr;
+  }
+  return *std::move(session);
+}
+
 void Worker(const BarrierOptions& o, StartBarrier* barrier,
             BarrierThreadResult* me) {
   absl::StatusOr<int> fd = ConnectBlocking(o.endpoint, o.timeout_ms);
-  if (!fd.ok()) me->error = std::string(fd.status().message());
+  // Each thread its own bytes, so a reply crossed between connections is
+  // caught too.
+  const std::string message = Payload(o.size, static_cast<uint32_t>(me->id));
+  std::unique_ptr<tls::TlsSession> session;
+  if (!fd.ok()) {
+    me->error = std::string(fd.status().message());
+  } else if (o.tls != nullptr) {
+    session = Handshake(o, *fd, message, me);
+    if (session == nullptr) {
+      ::close(*fd);
+      fd = absl::UnavailableError(me->error);
+    }
+  }
   if (o.progress != nullptr) o.progress->connected.fetch_add(1);
   // Arrive even after a failed connect, so the others are not held forever.
   barrier->Arrive(me);
   me->started_seq = barrier->seq.fetch_add(1);
   if (fd.ok()) {
-    // Each thread its own bytes, so a reply crossed between connections is
-    // caught too.
-    const std::string message = Payload(o.size, static_cast<uint32_t>(me->id));
     std::string reply;
     int64_t total_ns = 0;
     for (int r = 0; r < o.rounds; ++r) {
       const int64_t t0 = NowNanos();
-      std::string error = RoundTrip(*fd, message, o.timeout_ms, &reply);
+      std::string error =
+          session != nullptr
+              ? TlsEchoRoundTrip(*fd, *session, message, o.timeout_ms, &reply)
+              : RoundTrip(*fd, message, o.timeout_ms, &reply);
       total_ns += NowNanos() - t0;
       if (!error.empty()) {
         me->error = absl::StrCat("round ", r, ": ", error);
@@ -164,6 +207,7 @@ void Worker(const BarrierOptions& o, StartBarrier* barrier,
       }
     }
     me->avg_us = static_cast<double>(total_ns) / o.rounds / 1000.0;
+    if (session != nullptr) CloseTls(*fd, *session);
     ::close(*fd);
   }
   if (o.progress != nullptr) o.progress->finished.fetch_add(1);

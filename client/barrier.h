@@ -6,11 +6,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "client/net.h"
+#include "lib/tls/tls_context.h"
 
 namespace baton::client {
 
@@ -30,6 +32,12 @@ struct BarrierOptions {
   // trickles in); a round trip that takes longer is a "timed out" error.
   int timeout_ms = 5000;
   BarrierProgress* progress = nullptr;  // may be null
+  // When set (a client context), each thread's connection speaks TLS; the
+  // handshake and one untimed round trip (which takes in the server's
+  // post-handshake messages, such as TLS 1.3 session tickets) are done
+  // before the thread reaches the barrier, so the timed round trips are
+  // the echo's TLS records only (encryption included).
+  std::shared_ptr<const tls::TlsContext> tls;
 };
 
 struct BarrierThreadResult {

@@ -2,12 +2,15 @@
 // tests; any address a user chooses otherwise).
 //
 //   bench --mode=barrier  --threads=N [--rounds=10 --size=13 --output=FILE]
+//         [--tls --tls_ca=FILE --tls_server_name=NAME]
 //   bench --mode=pingpong --threads=T --connections=C --duration=S [--size=64]
 //         [--slow_connections=K --slow_byte=255 --round_trips=N]
 //         [--tls --tls_ca=FILE --tls_server_name=NAME
 //          --tls_new_handshake_per_request]
 //   bench --mode=http     --threads=T --connections=C --requests=N
 //         [--keepalive] [--tls --tls_ca=FILE --tls_server_name=NAME]
+//   bench --mode=http     --requests=0 --duration=S [--warmup=W] ...
+//   bench --mode=http     --rate=R --duration=S [--warmup=W] ...
 //
 // Every reply is verified; any mismatch, refused or reset connection or
 // timeout makes the exit status non-zero. The work is in the client library
@@ -30,7 +33,9 @@
 #include "client/net.h"
 #include "client/pingpong.h"
 #include "client/progress.h"
+#include "client/report.h"
 #include "client/summary.h"
+#include "client/tls_client.h"
 #include "lib/cli/parse_flags.h"
 #include "lib/cli/validators.h"
 #include "lib/tls/tls_context.h"
@@ -48,8 +53,13 @@ DEFINE_int32(size, 13,
              "(pingpong uses 64 when left at 13)");
 DEFINE_string(output, "", "barrier: write '<thread_id> <avg_us>' lines here");
 DEFINE_int32(connections, 1, "pingpong/http: connections per thread");
-DEFINE_double(duration, 5, "pingpong: seconds to measure");
-DEFINE_double(warmup, 0, "pingpong: seconds of load before measuring");
+DEFINE_double(duration, 5,
+              "pingpong, and http with --requests=0 or --rate: seconds to "
+              "measure (requests in flight at the end are waited for)");
+DEFINE_double(warmup, 0,
+              "pingpong, and http with --requests=0 or --rate: seconds of "
+              "load before --duration whose round trips or requests are not "
+              "counted");
 DEFINE_int64(round_trips, 0,
              "pingpong: each connection stops after N round trips (warm-up "
              "ones included) and the run ends when all have: a fixed amount "
@@ -62,7 +72,17 @@ DEFINE_int32(slow_connections, 0,
 DEFINE_int32(slow_byte, 255,
              "pingpong: marker byte (0..255) of slow messages; must match the "
              "server's --slow_byte. No other byte sent equals it");
-DEFINE_int64(requests, 10000, "http: total requests");
+DEFINE_int64(requests, 10000,
+             "http: total requests; 0: as many as fit in --duration seconds "
+             "(after --warmup seconds not counted)");
+DEFINE_double(rate, 0,
+              "http: open loop: R new requests per second over all threads, "
+              "each on a new connection (HTTP/1.1, Connection: close; with "
+              "--tls a full handshake each), request i scheduled at "
+              "t0 + i/R and timed from then; --connections caps the "
+              "requests in flight per thread (a request due while it is "
+              "full is 'late' and waits for a slot); runs for --duration "
+              "after --warmup. Not with --keepalive. 0: closed loop");
 DEFINE_bool(keepalive, false,
             "http: HTTP/1.1 keep-alive instead of a "
             "connection per HTTP/1.0 request");
@@ -71,9 +91,11 @@ DEFINE_int32(timeout_ms, 5000,
              "a connect or reply that takes longer than this is an error");
 DEFINE_bool(json, false, "print the summary as one JSON object on stdout");
 DEFINE_bool(tls, false,
-            "pingpong/http: speak TLS (http: HTTPS), verifying the server's "
-            "certificate against --tls_ca and its name against "
-            "--tls_server_name");
+            "speak TLS (http: HTTPS), verifying the server's certificate "
+            "against --tls_ca and its name against --tls_server_name; every "
+            "new connection makes a full handshake (no session resumption); "
+            "barrier: the handshake and one untimed round trip are done "
+            "before the barrier");
 DEFINE_string(tls_ca, "",
               "--tls: trusted CA certificates (PEM file); empty: the system "
               "store");
@@ -87,9 +109,11 @@ DEFINE_bool(tls_new_handshake_per_request, false,
 
 namespace {
 
+using baton::client::CountLine;
 using baton::client::Endpoint;
-using baton::client::Histogram;
 using baton::client::JsonWriter;
+using baton::client::LatencyJson;
+using baton::client::LatencyText;
 
 bool ValidMode(const char* flag, const std::string& v) {
   if (v == "barrier" || v == "pingpong" || v == "http") return true;
@@ -120,7 +144,7 @@ absl::StatusOr<std::shared_ptr<const baton::tls::TlsContext>> TlsFromFlags() {
   tls.server_name =
       FLAGS_tls_server_name.empty() ? FLAGS_host : FLAGS_tls_server_name;
   absl::StatusOr<std::shared_ptr<const baton::tls::TlsContext>> context =
-      baton::tls::TlsContext::ForClient(tls);
+      baton::client::FullHandshakeContext(tls);
   if (!context.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--tls: ", context.status().message()));
@@ -139,37 +163,6 @@ Outcome Failed(std::string error, JsonWriter fields = JsonWriter()) {
   return {std::move(fields), std::move(error)};
 }
 
-JsonWriter LatencyJson(const Histogram& h) {
-  JsonWriter j;
-  j.AddDouble("mean", h.mean() / 1e3, 2)
-      .AddDouble("p50", h.Percentile(0.5) / 1e3, 2)
-      .AddDouble("p90", h.Percentile(0.9) / 1e3, 2)
-      .AddDouble("p99", h.Percentile(0.99) / 1e3, 2)
-      .AddDouble("p999", h.Percentile(0.999) / 1e3, 2)
-      .AddDouble("max", h.max() / 1e3, 2);
-  return j;
-}
-
-std::string LatencyText(const Histogram& h) {
-  return absl::StrFormat(
-      "latency us: mean %.1f  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  "
-      "max %.1f",
-      h.mean() / 1e3, h.Percentile(0.5) / 1e3, h.Percentile(0.9) / 1e3,
-      h.Percentile(0.99) / 1e3, h.Percentile(0.999) / 1e3, h.max() / 1e3);
-}
-
-// A progress line callback that reports a running count and its rate.
-baton::client::ProgressPrinter::LineFn CountLine(
-    const char* unit, const std::atomic<int64_t>* count) {
-  return [unit, count, last = int64_t{0}, last_s = 0.0](double s) mutable {
-    const int64_t now = count->load(std::memory_order_relaxed);
-    const double rate = s > last_s ? (now - last) / (s - last_s) : 0;
-    last = now;
-    last_s = s;
-    return absl::StrFormat("%d %s (%.0f/s)", now, unit, rate);
-  };
-}
-
 Outcome RunBarrierMode(const Endpoint& endpoint) {
   const absl::Status fds = baton::client::ReserveDescriptors(
       FLAGS_threads, absl::StrCat(FLAGS_threads, " threads"));
@@ -182,6 +175,10 @@ Outcome RunBarrierMode(const Endpoint& endpoint) {
   o.size = static_cast<size_t>(FLAGS_size);
   o.timeout_ms = FLAGS_timeout_ms;
   o.progress = &counts;
+  absl::StatusOr<std::shared_ptr<const baton::tls::TlsContext>> tls =
+      TlsFromFlags();
+  if (!tls.ok()) return Failed(std::string(tls.status().message()));
+  o.tls = *std::move(tls);
   absl::StatusOr<baton::client::BarrierResult> r;
   {
     baton::client::ProgressPrinter progress([&counts, n = o.threads](double) {
@@ -203,6 +200,7 @@ Outcome RunBarrierMode(const Endpoint& endpoint) {
   out.fields.AddInt("threads", o.threads)
       .AddInt("rounds", o.rounds)
       .AddInt("size", FLAGS_size)
+      .AddBool("tls", o.tls != nullptr)
       .AddInt("errors", r->errors)
       .AddDouble("wall_s", r->wall_s, 6)
       .AddObject("avg_us", JsonWriter()
@@ -233,9 +231,10 @@ Outcome RunBarrierMode(const Endpoint& endpoint) {
       }
     }
     std::printf(
-        "barrier: %d threads x %d round trips of %d bytes, %d failed, "
+        "barrier: %d threads x %d round trips of %d bytes%s, %d failed, "
         "wall %.3f s\n",
-        o.threads, o.rounds, FLAGS_size, r->errors, r->wall_s);
+        o.threads, o.rounds, FLAGS_size, o.tls != nullptr ? " over TLS" : "",
+        r->errors, r->wall_s);
     if (sum.count > 0) {
       std::printf(
           "per-thread average us (%zu threads): min %.1f  mean %.1f  "
@@ -357,7 +356,11 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
   o.path = FLAGS_path;
   o.threads = FLAGS_threads;
   o.connections = FLAGS_connections;
-  o.requests = FLAGS_requests;
+  o.rate = FLAGS_rate;
+  o.requests = o.rate > 0 ? 0 : FLAGS_requests;
+  const bool timed = o.requests == 0;
+  o.duration_s = timed ? FLAGS_duration : 0;
+  o.warmup_s = timed ? FLAGS_warmup : 0;
   o.keepalive = FLAGS_keepalive;
   o.timeout_ms = FLAGS_timeout_ms;
   o.progress = &done;
@@ -376,27 +379,44 @@ Outcome RunHttpMode(const Endpoint& endpoint) {
       .AddInt("connections", o.connections)
       .AddBool("keepalive", o.keepalive)
       .AddBool("tls", o.tls != nullptr)
-      .AddInt("requests", o.requests)
+      .AddDouble("target_rate", o.rate, 1)
+      .AddDouble("duration", o.duration_s, 3)
+      .AddDouble("warmup", o.warmup_s, 3)
+      .AddInt("all_requests", done.load())
+      .AddInt("requests", r->requests())
       .AddInt("good", r->good)
       .AddInt("bad", r->bad)
       .AddInt("errors", r->errors)
+      .AddInt("late", r->late)
       .AddInt("body_bytes", r->body_bytes)
       .AddDouble("seconds", r->seconds)
       .AddDouble("rate", r->rate(), 1)
       .AddObject("latency_us", LatencyJson(r->latency));
+  if (o.rate > 0) {
+    out.fields.AddObject("send_lag_us", LatencyJson(r->send_lag));
+  }
   if (!FLAGS_json) {
     // htstress's summary, plus latency.
+    if (o.rate > 0) {
+      std::printf(
+          "http: paced at %.1f new connections/s over %d threads, cap %d in "
+          "flight per thread: %lld late\nsend lag (schedule to send), %s\n",
+          o.rate, o.threads, o.connections, static_cast<long long>(r->late),
+          LatencyText(r->send_lag).c_str());
+    }
     std::printf(
         "http: requests %lld  good %lld  bad %lld  socket errors %lld\n"
         "seconds %.3f  requests/sec %.0f  body bytes %lld\n%s\n",
-        static_cast<long long>(o.requests), static_cast<long long>(r->good),
+        static_cast<long long>(r->requests()), static_cast<long long>(r->good),
         static_cast<long long>(r->bad), static_cast<long long>(r->errors),
         r->seconds, r->rate(), static_cast<long long>(r->body_bytes),
         LatencyText(r->latency).c_str());
   }
   if (r->bad + r->errors > 0) {
-    out.error = absl::StrCat(r->bad + r->errors, " of ", o.requests,
+    out.error = absl::StrCat(r->bad + r->errors, " of ", r->requests(),
                              " requests failed; first: ", r->first_problem);
+  } else if (r->requests() == 0) {
+    out.error = "no request was counted";
   }
   return out;
 }
@@ -415,7 +435,8 @@ DEFINE_validator(connections, &baton::cli::ValidatePositive<int32_t>);
 DEFINE_validator(timeout_ms, &baton::cli::ValidatePositive<int32_t>);
 DEFINE_validator(duration, &baton::cli::ValidatePositive<double>);
 DEFINE_validator(warmup, &baton::cli::ValidateNonNegative<double>);
-DEFINE_validator(requests, &baton::cli::ValidatePositive<int64_t>);
+DEFINE_validator(requests, &baton::cli::ValidateNonNegative<int64_t>);
+DEFINE_validator(rate, &baton::cli::ValidateNonNegative<double>);
 DEFINE_validator(slow_connections, &baton::cli::ValidateNonNegative<int32_t>);
 DEFINE_validator(slow_byte, &baton::cli::ValidateByte);
 DEFINE_validator(round_trips, &baton::cli::ValidateNonNegative<int64_t>);
@@ -424,30 +445,49 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "load generator for echo and HTTP servers\n"
       "  bench --mode=barrier --threads=N [--rounds=10 --size=13 "
-      "--output=FILE]\n"
+      "--output=FILE] [--tls --tls_ca=FILE]\n"
       "  bench --mode=pingpong --threads=T --connections=C --duration=S "
       "[--slow_connections=K --round_trips=N]\n"
       "    [--tls --tls_ca=FILE --tls_new_handshake_per_request]\n"
       "  bench --mode=http --threads=T --connections=C --requests=N "
       "[--keepalive]\n"
-      "    [--tls --tls_ca=FILE --tls_server_name=NAME]");
+      "    [--tls --tls_ca=FILE --tls_server_name=NAME]\n"
+      "  bench --mode=http --requests=0 --duration=S [--warmup=W] "
+      "[--keepalive] ...\n"
+      "  bench --mode=http --rate=R --duration=S [--warmup=W] "
+      "[--connections=CAP] ...");
   baton::cli::ParseFlags(&argc, &argv);
   if (argc > 1) {
     std::fprintf(stderr, "bench: unexpected argument '%s'\n", argv[1]);
     return 2;
   }
-  if ((FLAGS_tls || FLAGS_tls_new_handshake_per_request ||
-       !FLAGS_tls_ca.empty() || !FLAGS_tls_server_name.empty()) &&
-      (FLAGS_mode == "barrier" || !FLAGS_tls)) {
-    std::fprintf(stderr,
-                 "bench: the --tls flags are for --mode=pingpong or "
-                 "--mode=http, with --tls\n");
+  if ((FLAGS_tls_new_handshake_per_request || !FLAGS_tls_ca.empty() ||
+       !FLAGS_tls_server_name.empty()) &&
+      !FLAGS_tls) {
+    std::fprintf(stderr, "bench: the --tls_* flags need --tls\n");
     return 2;
   }
   if (FLAGS_tls_new_handshake_per_request && FLAGS_mode != "pingpong") {
     std::fprintf(stderr,
                  "bench: --tls_new_handshake_per_request is for "
                  "--mode=pingpong (--mode=http: leave out --keepalive)\n");
+    return 2;
+  }
+  baton::client::RunShapeFlags shape;
+  shape.mode = FLAGS_mode;
+  shape.requests = FLAGS_requests;
+  shape.requests_given =
+      !gflags::GetCommandLineFlagInfoOrDie("requests").is_default;
+  shape.duration_given =
+      !gflags::GetCommandLineFlagInfoOrDie("duration").is_default;
+  shape.warmup_given =
+      !gflags::GetCommandLineFlagInfoOrDie("warmup").is_default;
+  shape.rate = FLAGS_rate;
+  shape.keepalive = FLAGS_keepalive;
+  const absl::Status valid_shape = baton::client::CheckRunShape(shape);
+  if (!valid_shape.ok()) {
+    std::fprintf(stderr, "bench: %s\n",
+                 std::string(valid_shape.message()).c_str());
     return 2;
   }
   // Both parts were validated above; a host name is looked up now.

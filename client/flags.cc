@@ -18,6 +18,31 @@ constexpr int64_t kSpareDescriptors = 32;
 
 }  // namespace
 
+absl::Status CheckRunShape(const RunShapeFlags& f) {
+  if (f.rate > 0 && f.mode != "http") {
+    return absl::InvalidArgumentError("--rate is for --mode=http");
+  }
+  if (f.mode != "http") return absl::OkStatus();
+  if (f.rate > 0 && f.keepalive) {
+    return absl::InvalidArgumentError(
+        "--rate opens a new connection per request: leave out --keepalive "
+        "(run the keep-alive clients as a second bench)");
+  }
+  if (f.rate > 0 && f.requests_given && f.requests != 0) {
+    return absl::InvalidArgumentError(
+        "--rate runs for --duration seconds: leave out --requests (or give "
+        "--requests=0)");
+  }
+  if (f.rate == 0 && f.requests > 0 && (f.duration_given || f.warmup_given)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", f.duration_given ? "duration" : "warmup",
+        " is for a run of a duration: give --requests=0 (or --rate) instead "
+        "of --requests=",
+        f.requests));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReserveDescriptors(int64_t sockets, const std::string& what) {
   const int64_t needed = sockets + kSpareDescriptors;
   const int64_t limit = RaiseFileLimit(needed);

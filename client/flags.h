@@ -10,6 +10,23 @@
 
 namespace baton::client {
 
+// The flags that shape a bench run, and whether each was given on the
+// command line (rather than left at its default).
+struct RunShapeFlags {
+  std::string mode;  // barrier | pingpong | http
+  int64_t requests = 0;
+  bool requests_given = false;
+  bool duration_given = false;
+  bool warmup_given = false;
+  double rate = 0;
+  bool keepalive = false;
+};
+
+// InvalidArgument, in words a user can act on, when the flags contradict
+// each other: --rate outside --mode=http or with --keepalive or a count of
+// --requests; --duration or --warmup with a count of --requests.
+absl::Status CheckRunShape(const RunShapeFlags& flags);
+
 // Raises RLIMIT_NOFILE so that `sockets` connections (plus a margin for the
 // process's other descriptors) fit. If they cannot, says how many are
 // needed, what the soft and hard limits are, how many connections would fit

@@ -150,5 +150,29 @@ TEST_F(HttpLoadTlsTest, BenchBinaryHttpTls) {
                                 "--mode=pingpong"));
 }
 
+// The keep-alive clients of the TLS benchmark: K connections for a
+// duration; a harness reads "rate" and "latency_us" ("p99", "p999").
+TEST_F(HttpLoadTlsTest, BenchBinaryKeepAliveForADurationReportsPercentiles) {
+  std::string output;
+  ASSERT_EQ(RunBench(absl::StrCat("--mode=http --keepalive --tls --tls_ca=",
+                                  pki_.ca.certificate_file,
+                                  " --requests=0 --duration=0.3 --warmup=0.1 "
+                                  "--connections=10 --threads=1 "
+                                  "--timeout_ms=30000 --json --port=",
+                                  server_.port()),
+                     &output),
+            0)
+      << output;
+  EXPECT_THAT(output, HasSubstr("\"ok\":true"));
+  EXPECT_THAT(output, HasSubstr("\"keepalive\":true,\"tls\":true"));
+  EXPECT_THAT(output, HasSubstr("\"duration\":0.300,\"warmup\":0.100"));
+  EXPECT_THAT(output, HasSubstr(",\"bad\":0,\"errors\":0,"));
+  EXPECT_THAT(output, HasSubstr(",\"rate\":"));
+  EXPECT_THAT(output, HasSubstr("\"latency_us\":{\"mean\":"));
+  EXPECT_THAT(output, HasSubstr(",\"p99\":"));
+  EXPECT_THAT(output, HasSubstr(",\"p999\":"));
+  EXPECT_THAT(output, ::testing::Not(HasSubstr("\"good\":0,")));
+}
+
 }  // namespace
 }  // namespace baton::client

@@ -58,7 +58,8 @@ void FixedHttpHandler::OnData(Connection& conn, absl::string_view data) {
   }
 }
 
-TestServer::TestServer(HandlerFactory factory, absl::Duration idle_timeout) {
+TestServer::TestServer(HandlerFactory factory, absl::Duration idle_timeout,
+                       ListenOptions listen) {
   ReactorOptions options;
   options.threads = 2;
   options.idle_timeout = idle_timeout;
@@ -68,8 +69,7 @@ TestServer::TestServer(HandlerFactory factory, absl::Duration idle_timeout) {
     return;
   }
   reactor_ = std::move(*reactor);
-  absl::StatusOr<int> port =
-      reactor_->Listen(ListenOptions{}, std::move(factory));
+  absl::StatusOr<int> port = reactor_->Listen(listen, std::move(factory));
   if (!port.ok()) {
     ADD_FAILURE() << port.status();
     return;

@@ -56,10 +56,12 @@ class FixedHttpHandler : public ConnectionHandler {
 // A running reactor with one listener; stopped and joined on destruction.
 class TestServer {
  public:
-  // Starts a two-thread reactor serving `factory`; fails the calling test
-  // (ADD_FAILURE) if that cannot be done.
+  // Starts a two-thread reactor serving `factory` on `listen` (by default
+  // plain TCP on 127.0.0.1, port 0); fails the calling test (ADD_FAILURE)
+  // if that cannot be done.
   explicit TestServer(HandlerFactory factory,
-                      absl::Duration idle_timeout = absl::ZeroDuration());
+                      absl::Duration idle_timeout = absl::ZeroDuration(),
+                      ListenOptions listen = ListenOptions{});
   ~TestServer();
 
   template <typename Handler, typename... Args>
