@@ -91,8 +91,9 @@
 //     handshake completes, then encrypted and sent in order.
 // The handshake runs like a TLS listener's (the options' handshake_timeout
 // counted from the call); when it completes the handler gets
-// OnTlsReady. A handshake that fails or times out closes the connection
-// with OnClose(reason) naming why (as for Reactor::Connect with TLS).
+// OnTlsReady (PauseReading holds the handshake back too). A handshake that
+// fails or times out closes the connection with OnClose(reason) naming why
+// (as for Reactor::Connect with TLS).
 // From then on the connection is exactly a TLS one: the ONESHOT contract,
 // back-pressure (the output high-water mark counts ciphertext),
 // close_notify on Close and ShutdownWrite, OnPeerClosed on the peer's

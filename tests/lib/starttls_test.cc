@@ -84,8 +84,11 @@ struct Events {
 // upgraded, it echoes. "QUIT" closes and then tries StartTls (refused).
 class SmtpHandler : public ConnectionHandler {
  public:
-  SmtpHandler(Events* events, std::shared_ptr<const TlsServerOptions> tls)
-      : events_(events), tls_(std::move(tls)) {}
+  // `from_timer`: StartTls runs in a connection timer set by the OnData
+  // that retained the bytes after the command, not in that OnData.
+  SmtpHandler(Events* events, std::shared_ptr<const TlsServerOptions> tls,
+              bool from_timer)
+      : events_(events), tls_(std::move(tls)), from_timer_(from_timer) {}
 
   void OnOpen(Connection& conn) override { conn.Write(kGreeting); }
 
@@ -117,11 +120,19 @@ class SmtpHandler : public ConnectionHandler {
       } else if (line == "STARTTLS") {
         conn.Write(kGoAhead);
         conn.Retain(data.size());  // the peer's first TLS bytes, if any
-        const absl::Status started = conn.StartTls(tls_);
         {
           std::lock_guard<std::mutex> lock(events_->mu);
           events_->tail_at_upgrade = data.size();
         }
+        if (from_timer_) {
+          upgraded_ = true;
+          conn.RunAfter(absl::ZeroDuration(), [this](Connection& c) {
+            Record(c.StartTls(tls_));
+            c.Write(kSecureHello);
+          });
+          return;
+        }
+        const absl::Status started = conn.StartTls(tls_);
         Record(started);
         if (!started.ok()) {
           conn.Write("454 TLS not available\r\n");
@@ -159,6 +170,7 @@ class SmtpHandler : public ConnectionHandler {
 
   Events* const events_;
   const std::shared_ptr<const TlsServerOptions> tls_;
+  const bool from_timer_;
   bool upgraded_ = false;
   bool ready_ = false;
 };
@@ -272,11 +284,13 @@ class StartTlsTest : public ::testing::Test {
 
   // A plain listener whose connections are SmtpHandlers upgrading with
   // `tls`; returns its port.
-  int StartSmtp(std::shared_ptr<const TlsServerOptions> tls) {
+  int StartSmtp(std::shared_ptr<const TlsServerOptions> tls,
+                bool from_timer = false) {
     Events* events = &events_;
-    absl::StatusOr<int> port = reactor_->Listen(ListenOptions{}, [events, tls] {
-      return std::make_unique<SmtpHandler>(events, tls);
-    });
+    absl::StatusOr<int> port =
+        reactor_->Listen(ListenOptions{}, [events, tls, from_timer] {
+          return std::make_unique<SmtpHandler>(events, tls, from_timer);
+        });
     EXPECT_TRUE(port.ok()) << port.status();
     return port.ok() ? *port : -1;
   }
@@ -364,6 +378,28 @@ TEST_F(StartTlsTest, ClientHelloInTheCommandsSegmentGoesToTheEngine) {
   const std::vector<absl::Status> reasons = CloseReasons();
   ASSERT_EQ(reasons.size(), 1u);
   EXPECT_TRUE(reasons[0].ok()) << reasons[0];
+}
+
+TEST_F(StartTlsTest, InputRetainedBeforeAStartTlsInATimerGoesToTheEngine) {
+  const int port = StartSmtp(ServerOptions(), /*from_timer=*/true);
+  StartTlsClient client(client_ctx_, port);
+  ASSERT_GE(client.fd(), 0);
+  ASSERT_EQ(client.ReadPlain(kGreeting.size()), kGreeting);
+  ASSERT_TRUE(client.SendWithClientHello("STARTTLS\r\n"));
+  ASSERT_EQ(client.ReadPlain(kGoAhead.size()), kGoAhead);
+  ASSERT_TRUE(client.FinishHandshake());
+  EXPECT_EQ(client.Receive(kSecureHello.size()), kSecureHello);
+  EchoThenClose(client);
+
+  {
+    std::lock_guard<std::mutex> lock(events_.mu);
+    EXPECT_GT(events_.tail_at_upgrade, 0u);
+  }
+  EXPECT_EQ(Leaked(), "");
+  EXPECT_EQ(events_.ready.load(), 1);
+  const std::vector<absl::Status> results = StartResults();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[0].ok()) << results[0];
 }
 
 TEST_F(StartTlsTest, BadOptionsAndClosingAreRefusedAndTheConnectionStays) {
