@@ -87,14 +87,19 @@
 //     Outside OnData (a timer, OnOpen, OnDrained), input retained earlier
 //     goes to the engine. Every byte read afterwards goes to the engine:
 //     OnData sees only decrypted plaintext from then on;
-//   * writes after the call are plaintext to encrypt: held until the
-//     handshake completes, then encrypted and sent in order.
+//   * writes after the call (Reactor::Write too) are plaintext to
+//     encrypt: held until the handshake completes (pending_output does
+//     not count them meanwhile), then encrypted and sent in order.
 // The handshake runs like a TLS listener's (the options' handshake_timeout
 // counted from the call); when it completes the handler gets
 // OnTlsReady (PauseReading holds the handshake back too). A handshake that
 // fails or times out closes the connection with OnClose(reason) naming why
-// (as for Reactor::Connect with TLS).
-// From then on the connection is exactly a TLS one: the ONESHOT contract,
+// (as for Reactor::Connect with TLS). ShutdownWrite after StartTls waits
+// for the handshake (then sends what was written, close_notify, and shuts
+// the socket's sending side); Close before OnTlsReady gives the handshake
+// up: the plaintext written before StartTls is still sent, what was
+// written since is dropped. Once the handshake has completed, the
+// connection is exactly a TLS one: the ONESHOT contract,
 // back-pressure (the output high-water mark counts ciphertext),
 // close_notify on Close and ShutdownWrite, OnPeerClosed on the peer's
 // close_notify. The context built from an options object is kept while

@@ -117,7 +117,7 @@ class SmtpHandler : public ConnectionHandler {
         conn.Close();
         Record(conn.StartTls(tls_));
         return;
-      } else if (line == "STARTTLS") {
+      } else if (line == "STARTTLS" || line == "STARTTLS SHUT") {
         conn.Write(kGoAhead);
         conn.Retain(data.size());  // the peer's first TLS bytes, if any
         {
@@ -141,6 +141,8 @@ class SmtpHandler : public ConnectionHandler {
         }
         upgraded_ = true;
         conn.Write(kSecureHello);
+        // Once the handshake has sent kSecureHello: close_notify, SHUT_WR.
+        if (line == "STARTTLS SHUT") conn.ShutdownWrite();
         return;
       } else {
         conn.Write("500 unknown\r\n");
@@ -238,6 +240,13 @@ class StartTlsClient {
       out.append(buffer, n);
     }
     return out;
+  }
+  // The server's close_notify came (a clean TLS end of stream).
+  bool ReceivedCloseNotify() {
+    char byte;
+    size_t n = 0;
+    const int result = SSL_read_ex(ssl_, &byte, 1, &n);
+    return result == 0 && SSL_get_error(ssl_, result) == SSL_ERROR_ZERO_RETURN;
   }
   void Close() {
     SSL_shutdown(ssl_);
@@ -400,6 +409,24 @@ TEST_F(StartTlsTest, InputRetainedBeforeAStartTlsInATimerGoesToTheEngine) {
   const std::vector<absl::Status> results = StartResults();
   ASSERT_EQ(results.size(), 2u);
   EXPECT_TRUE(results[0].ok()) << results[0];
+}
+
+TEST_F(StartTlsTest, ShutdownWriteRightAfterStartTlsWaitsForTheHandshake) {
+  const int port = StartSmtp(ServerOptions());
+  StartTlsClient client(client_ctx_, port);
+  ASSERT_GE(client.fd(), 0);
+  ASSERT_EQ(client.ReadPlain(kGreeting.size()), kGreeting);
+  ASSERT_TRUE(client.SendPlain("STARTTLS SHUT\r\n"));
+  ASSERT_EQ(client.ReadPlain(kGoAhead.size()), kGoAhead);
+  ASSERT_TRUE(client.Handshake());
+  EXPECT_EQ(client.Receive(kSecureHello.size()), kSecureHello);
+  EXPECT_TRUE(client.ReceivedCloseNotify());
+  client.Close();
+  ASSERT_TRUE(events_.closed.WaitFor(kBound));
+  EXPECT_EQ(events_.ready.load(), 1);
+  const std::vector<absl::Status> reasons = CloseReasons();
+  ASSERT_EQ(reasons.size(), 1u);
+  EXPECT_TRUE(reasons[0].ok()) << reasons[0];
 }
 
 TEST_F(StartTlsTest, BadOptionsAndClosingAreRefusedAndTheConnectionStays) {
