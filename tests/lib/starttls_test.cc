@@ -63,6 +63,8 @@ bool ReadsToEnd(int fd) {
 constexpr absl::string_view kGreeting = "220 baton ESMTP\r\n";
 constexpr absl::string_view kGoAhead = "220 go ahead\r\n";
 constexpr absl::string_view kSecureHello = "250 secure hello\r\n";
+constexpr absl::string_view kPlainViaReactor = "250 plain via reactor\r\n";
+constexpr absl::string_view kSecureViaReactor = "250 secure via reactor\r\n";
 
 // What the server's handlers saw.
 struct Events {
@@ -117,7 +119,10 @@ class SmtpHandler : public ConnectionHandler {
         conn.Close();
         Record(conn.StartTls(tls_));
         return;
-      } else if (line == "STARTTLS" || line == "STARTTLS SHUT") {
+      } else if (line == "STARTTLS" || line == "STARTTLS SHUT" ||
+                 line == "STARTTLS MIX") {
+        const bool mix = line == "STARTTLS MIX";
+        if (mix) conn.reactor().Write(conn.id(), kPlainViaReactor);
         conn.Write(kGoAhead);
         conn.Retain(data.size());  // the peer's first TLS bytes, if any
         {
@@ -140,6 +145,7 @@ class SmtpHandler : public ConnectionHandler {
           continue;
         }
         upgraded_ = true;
+        if (mix) conn.reactor().Write(conn.id(), kSecureViaReactor);
         conn.Write(kSecureHello);
         // Once the handshake has sent kSecureHello: close_notify, SHUT_WR.
         if (line == "STARTTLS SHUT") conn.ShutdownWrite();
@@ -409,6 +415,24 @@ TEST_F(StartTlsTest, InputRetainedBeforeAStartTlsInATimerGoesToTheEngine) {
   const std::vector<absl::Status> results = StartResults();
   ASSERT_EQ(results.size(), 2u);
   EXPECT_TRUE(results[0].ok()) << results[0];
+}
+
+// Reactor::Write, which queues for whoever serves the connection, follows
+// the upgrade point too: before StartTls in plaintext, after it encrypted,
+// each in order with the handler's own writes.
+TEST_F(StartTlsTest, ReactorWritesAroundStartTlsKeepTheirSideAndOrder) {
+  const int port = StartSmtp(ServerOptions());
+  StartTlsClient client(client_ctx_, port);
+  ASSERT_GE(client.fd(), 0);
+  ASSERT_EQ(client.ReadPlain(kGreeting.size()), kGreeting);
+  ASSERT_TRUE(client.SendPlain("STARTTLS MIX\r\n"));
+  ASSERT_EQ(client.ReadPlain(kPlainViaReactor.size() + kGoAhead.size()),
+            absl::StrCat(kPlainViaReactor, kGoAhead));
+  ASSERT_TRUE(client.Handshake());
+  EXPECT_EQ(client.Receive(kSecureViaReactor.size() + kSecureHello.size()),
+            absl::StrCat(kSecureViaReactor, kSecureHello));
+  EchoThenClose(client);
+  EXPECT_EQ(events_.ready.load(), 1);
 }
 
 TEST_F(StartTlsTest, ShutdownWriteRightAfterStartTlsWaitsForTheHandshake) {
