@@ -1,5 +1,6 @@
-// Internal: a TLS listener's connections, wired through the same
-// components as plain ones (see lib/tls/tls_session.h for the engine's
+// Internal: TLS connections (a TLS listener's, a TLS Connect's, or one
+// upgraded by Connection::StartTls, connection_starttls.cc), wired through
+// the same components as plain ones (see lib/tls/tls_session.h for the engine's
 // contract). The plain paths test one pointer (TlsOf) and come here only
 // for a TLS connection. Every function here runs with the caller holding
 // the slot's claim.
