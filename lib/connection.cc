@@ -57,6 +57,16 @@ bool Connection::CancelTimer(TimerId id) {
   return core_->OwnerCancelTimer(slot_, id);
 }
 
+absl::Status Connection::StartTls(
+    std::shared_ptr<const TlsServerOptions> options) {
+  return core_->OwnerStartTls(slot_, options);
+}
+
+absl::Status Connection::StartTls(
+    std::shared_ptr<const TlsClientOptions> options) {
+  return core_->OwnerStartTls(slot_, options);
+}
+
 ConnectionHandler::~ConnectionHandler() = default;
 
 void ConnectionHandler::OnPeerClosed(Connection& conn) { conn.Close(); }

@@ -69,6 +69,43 @@
 // connects, OnOpen comes first as usual; if it never does, the handler gets
 // OnClose with the failure status and no OnOpen (see Reactor::Connect).
 //
+// STARTTLS: upgrading a plaintext connection in place
+// -----------------------------------------------------
+// Protocols such as SMTP, IMAP and PostgreSQL open in plaintext and switch
+// to TLS on the same connection when both sides agree (SMTP's "STARTTLS" /
+// "220 Ready to start TLS", PostgreSQL's SSLRequest / 'S'). A handler does
+// the switch with conn.StartTls(options): with TlsServerOptions it takes
+// the server's role (answers the peer's ClientHello), with
+// TlsClientOptions the client's (sends its ClientHello at once). The
+// upgrade point is the call:
+//   * everything written before it (Write, SendFile, Reactor::Write that
+//     returned before) goes out in plaintext, before any TLS byte;
+//   * inside OnData, the bytes of `data` the handler Retain()ed before the
+//     call (the bytes after the upgrade request, typically the peer's
+//     ClientHello sent in the same segment) go to the TLS engine, not back
+//     to OnData; a Retain after the call, in the same OnData, is ignored.
+//     Outside OnData (a timer, OnOpen, OnDrained), input retained earlier
+//     goes to the engine. Every byte read afterwards goes to the engine:
+//     OnData sees only decrypted plaintext from then on;
+//   * writes after the call (Reactor::Write too) are plaintext to
+//     encrypt: held until the handshake completes (pending_output does
+//     not count them meanwhile), then encrypted and sent in order.
+// The handshake runs like a TLS listener's (the options' handshake_timeout
+// counted from the call); when it completes the handler gets
+// OnTlsReady (PauseReading holds the handshake back too). A handshake that
+// fails or times out closes the connection with OnClose(reason) naming why
+// (as for Reactor::Connect with TLS). ShutdownWrite after StartTls waits
+// for the handshake (then sends what was written, close_notify, and shuts
+// the socket's sending side); Close before OnTlsReady gives the handshake
+// up: the plaintext written before StartTls is still sent, what was
+// written since is dropped. Once the handshake has completed, the
+// connection is exactly a TLS one: the ONESHOT contract,
+// back-pressure (the output high-water mark counts ciphertext),
+// close_notify on Close and ShutdownWrite, OnPeerClosed on the peer's
+// close_notify. The context built from an options object is kept while
+// the object lives: upgrading many connections with one
+// shared_ptr<const TlsServerOptions> reads its files once.
+//
 // Threads
 // -------
 // `Connection&` is only valid inside a callback, on the calling thread. From
@@ -95,6 +132,8 @@
 namespace baton {
 
 class Reactor;
+struct TlsClientOptions;  // baton/tls.h
+struct TlsServerOptions;
 
 namespace internal {
 struct Slot;
@@ -207,6 +246,19 @@ class Connection {
   // (and Reactor::CancelTimer likewise ignores the ids returned here).
   bool CancelTimer(TimerId id);
 
+  // Upgrades this plaintext connection to TLS in place (see "STARTTLS"
+  // above), as the server (TlsServerOptions) or as the client
+  // (TlsClientOptions). Only inside a callback of this connection. Returns
+  // OK once the upgrade has begun (OnTlsReady follows when the handshake
+  // completes, or OnClose if it fails); otherwise nothing changed and the
+  // connection stays plaintext: FailedPrecondition if it already speaks
+  // TLS (from its listener, its Connect or an earlier StartTls), is
+  // closing, has shut down its sending side, or the peer has closed its
+  // side; InvalidArgument for null or bad options (the text names the
+  // field, as for a TLS listener).
+  absl::Status StartTls(std::shared_ptr<const TlsServerOptions> options);
+  absl::Status StartTls(std::shared_ptr<const TlsClientOptions> options);
+
  private:
   friend class internal::ConnectionLifetime;  // makes the ones handlers see
   Connection(internal::ReactorCore* core, internal::Slot* slot, ConnectionId id)
@@ -243,6 +295,13 @@ class ConnectionHandler {
 
   // Queued output has been fully written after a backlog built up.
   virtual void OnDrained(Connection& conn) {}
+
+  // The TLS handshake begun by Connection::StartTls completed: from here
+  // the peer is authenticated as the options asked, and the writes made
+  // since StartTls have been encrypted and queued. Not called for a
+  // connection that was TLS from the start (its OnOpen comes after the
+  // handshake).
+  virtual void OnTlsReady(Connection& conn) {}
 
   // Last callback. `reason` is OK for a local Close or an orderly peer close,
   // otherwise it says what happened (reset, idle timeout, reactor stopping,

@@ -43,8 +43,8 @@ namespace baton {
   X(retained_bytes, "input bytes copied to be handed back (Retain)")       \
   X(connect_attempts, "outbound connect attempts (Reactor::Connect)")      \
   X(connect_failures, "outbound connections that never connected")         \
-  X(tls_handshakes, "TLS handshakes completed (then OnOpen)")              \
-  X(tls_handshake_failures, "TLS connections closed before they opened")
+  X(tls_handshakes, "TLS handshakes completed (then OnOpen, OnTlsReady)")  \
+  X(tls_handshake_failures, "TLS handshakes that failed or timed out")
 
 // A snapshot of what one reactor thread (or all of them, summed) did.
 // Counters are updated with relaxed atomics by their own thread only, so

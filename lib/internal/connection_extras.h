@@ -150,7 +150,8 @@ struct ConnectState {
   std::shared_ptr<const tls::TlsContext> tls;
 };
 
-// A TLS connection's engine (a TLS listener's connection).
+// A TLS connection's engine (a TLS listener's or a TLS Connect's
+// connection, or one upgraded by Connection::StartTls).
 struct TlsState {
   std::unique_ptr<tls::TlsSession> session;
   // The handshake deadline (CLOCK_MONOTONIC) and its timer, which raises
@@ -163,6 +164,14 @@ struct TlsState {
   bool plaintext_left = false;
   // Reactor::Connect's: a failed handshake owes OnClose (a failed connect).
   bool outbound = false;
+  // Connection::StartTls on an open connection: its handshake runs in
+  // kOpen and ends in OnTlsReady (not OnOpen); a failure owes OnClose.
+  bool upgrading = false;
+  // StartTls was called inside OnData: when that call returns, Deliver
+  // feeds the last `upgrade_input` bytes of its data (what the handler had
+  // retained at the call) to the session instead of keeping them.
+  bool feed_after_ondata = false;
+  size_t upgrade_input = 0;
 };
 
 struct OwnerExtras {

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -80,7 +81,9 @@ bool ConnectionInput::ReadInput(Slot* slot, uint32_t revents,
             held == nullptr ? absl::string_view(buffer, static_cast<size_t>(n))
                             : absl::string_view(held->data(), held->size());
         if (!Deliver(slot, data, held != nullptr)) return false;
-        if (!owner.open() || owner.user_paused || owner.write_error != 0) {
+        // Upgraded by StartTls: what follows is the engine's to read.
+        if (!owner.open() || owner.user_paused || owner.write_error != 0 ||
+            TlsOf(owner) != nullptr) {
           break;
         }
         if (slot->out_bytes.load(std::memory_order_relaxed) >
@@ -142,6 +145,18 @@ bool ConnectionInput::Deliver(Slot* slot, absl::string_view data,
   const size_t keep = owner.retain;
   owner.delivered = 0;
   owner.retain = 0;
+  if (TlsState* tls = TlsOf(owner); tls != nullptr && tls->feed_after_ondata) {
+    // StartTls in this call: the bytes the handler retained at the call
+    // are the engine's, as is all input from now on.
+    tls->feed_after_ondata = false;
+    const size_t n = std::min(tls->upgrade_input, data.size());
+    if (n > 0) {
+      tls->session->Feed(data.substr(data.size() - n));
+      tls->plaintext_left = true;  // the socket will not signal for them
+    }
+    if (in_extras) owner.extras->input.Release();
+    return true;
+  }
   if (keep == 0) {
     // Everything consumed: the common case copies nothing. The block is
     // given back, so that idle connections hold no input memory.

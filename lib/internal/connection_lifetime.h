@@ -105,8 +105,16 @@ class ConnectionLifetime {
   // a client's first flight is queued. Returns false if torn down.
   bool StartTls(Slot* slot,
                 const std::shared_ptr<const tls::TlsContext>& context);
-  // A TLS connection's handshake completed: kHandshaking -> kOpen, OnOpen.
-  // Returns false if that tore the connection down.
+  // Connection::StartTls (connection_starttls.cc): why this connection
+  // cannot be upgraded, or OK; then the upgrade itself, which stays kOpen
+  // (TlsState::upgrading until the handshake completes). An error from
+  // UpgradeToTls leaves the connection as it was.
+  absl::Status CanUpgradeToTls(const Slot* slot) const;
+  absl::Status UpgradeToTls(
+      Slot* slot, const std::shared_ptr<const tls::TlsContext>& context);
+  // A TLS connection's handshake completed: kHandshaking -> kOpen, OnOpen;
+  // or, after StartTls, OnTlsReady. Returns false if that tore the
+  // connection down.
   bool OpenTls(Slot* slot);
   // A TLS connection's handshake failed or timed out (`reason`): counted,
   // logged, its alert (if any) flushed, torn down without OnClose.

@@ -34,6 +34,9 @@ bool ConnectionOutput::MaybeShutdownWrite(Slot* slot) {
   if (!owner.open() || slot->out_bytes.load(std::memory_order_acquire) > 0) {
     return true;  // closing anyway, or output still to send
   }
+  if (const TlsState* tls = TlsOf(owner); tls != nullptr && tls->upgrading) {
+    return true;  // after StartTls: its handshake, then close_notify
+  }
   owner.shutdown_due = false;
   owner.write_shut = true;
   ::shutdown(owner.fd, SHUT_WR);

@@ -21,7 +21,9 @@
 // kHandshaking ─▶ kOpen when the handshake completes (OnOpen then). No
 // callback has run; a failed or timed-out handshake tears an accepted
 // connection down with no OnClose, as from kNew, and an outbound one with
-// OnClose(status), as a failed connect.
+// OnClose(status), as a failed connect. Connection::StartTls upgrades a
+// kOpen connection without a phase change: its handshake runs in kOpen
+// (TlsState::upgrading) and a failure owes OnClose.
 //
 // kClosed covers the OnClose call itself; when it returns the slot is freed
 // and OwnerState is reset by one assignment.

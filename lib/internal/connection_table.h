@@ -72,7 +72,8 @@ enum SlotFlags : uint32_t {
   // A TLS connection: its queue holds ciphertext, which only the owner (who
   // holds the session) can make, so a foreign Write queues plaintext in
   // Slot::tls_plain for the owner to encrypt. Set when the connection is
-  // accepted on a TLS listener or made by a TLS Connect, cleared by Free.
+  // accepted on a TLS listener or made by a TLS Connect, or under out_mu
+  // by Connection::StartTls; cleared by Free.
   kTlsOutput = 1u << 11,
 };
 constexpr uint32_t kRequestFlags = kCloseRequested | kAbortRequested |

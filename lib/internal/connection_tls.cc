@@ -1,5 +1,6 @@
-// Internal: a TLS listener's connections, wired through the same
-// components as plain ones (see lib/tls/tls_session.h for the engine's
+// Internal: TLS connections (a TLS listener's, a TLS Connect's, or one
+// upgraded by Connection::StartTls, connection_starttls.cc), wired through
+// the same components as plain ones (see lib/tls/tls_session.h for the engine's
 // contract). The plain paths test one pointer (TlsOf) and come here only
 // for a TLS connection. Every function here runs with the caller holding
 // the slot's claim.
@@ -78,7 +79,11 @@ bool ConnectionLifetime::OpenTls(Slot* slot) {
   tls.handshake_timer = 0;
   tls.handshake_deadline_ns = 0;
   Count(&WorkerCounters::tls_handshakes);
-  return OpenHandler(slot);
+  if (!tls.upgrading) return OpenHandler(slot);
+  tls.upgrading = false;  // StartTls: the handler is open already
+  if (!slot->owner.open()) return true;
+  return Upcall(slot,
+                [](ConnectionHandler& h, Connection& c) { h.OnTlsReady(c); });
 }
 
 void ConnectionLifetime::FailHandshake(Slot* slot, const absl::Status& reason) {
@@ -101,7 +106,8 @@ void ConnectionLifetime::FailHandshake(Slot* slot, const absl::Status& reason) {
 
 bool ConnectionLifetime::HandshakeTimedOut(Slot* slot) {
   TlsState* tls = TlsOf(slot->owner);
-  if (tls == nullptr || slot->owner.phase != ConnectionPhase::kHandshaking ||
+  if (tls == nullptr ||
+      (slot->owner.phase != ConnectionPhase::kHandshaking && !tls->upgrading) ||
       tls->handshake_deadline_ns == 0 ||
       net::MonotonicNanos() < tls->handshake_deadline_ns) {
     return false;
@@ -173,7 +179,7 @@ bool ConnectionInput::DrainTls(Slot* slot, TlsState& tls) {
   OwnerState& owner = slot->owner;
   tls::TlsSession& session = *tls.session;
   tls.plaintext_left = false;
-  if (owner.phase == ConnectionPhase::kHandshaking) {
+  if (owner.phase == ConnectionPhase::kHandshaking || tls.upgrading) {
     // Advances the handshake only (no plaintext is taken before OnOpen).
     session.Read(nullptr, 0);
     QueueTlsOutput(slot, tls);
@@ -229,7 +235,7 @@ bool ConnectionInput::DrainTls(Slot* slot, TlsState& tls) {
       break;
   }
   QueueTlsOutput(slot, tls);
-  if (owner.phase == ConnectionPhase::kHandshaking) {
+  if (owner.phase == ConnectionPhase::kHandshaking || tls.upgrading) {
     lifetime_->FailHandshake(slot, session.status());
   } else {
     lifetime_->Teardown(slot, session.status(), /*flush=*/true);

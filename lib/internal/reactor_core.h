@@ -59,6 +59,7 @@
 #include "lib/internal/resolver.h"
 #include "lib/internal/scheduler.h"
 #include "lib/internal/timer_queue.h"
+#include "lib/internal/tls_options_cache.h"
 
 namespace baton::internal {
 
@@ -158,6 +159,22 @@ class ReactorCore {
   bool OwnerCancelTimer(Slot* slot, uint64_t id) {
     return connection_timers_.OwnerCancelTimer(slot, id);
   }
+  // Connection::StartTls: the connection is checked before a context is
+  // built (or found) for `options`.
+  template <typename Options>
+  absl::Status OwnerStartTls(Slot* slot,
+                             const std::shared_ptr<const Options>& options) {
+    if (options == nullptr) {
+      return absl::InvalidArgumentError("StartTls: no TLS options");
+    }
+    if (absl::Status ready = lifetime_.CanUpgradeToTls(slot); !ready.ok()) {
+      return ready;
+    }
+    absl::StatusOr<TlsOptionsCache::Context> context =
+        upgrade_contexts_.Get(options);
+    if (!context.ok()) return context.status();
+    return lifetime_.UpgradeToTls(slot, *context);
+  }
 
  private:
   const ReactorOptions options_;
@@ -174,6 +191,8 @@ class ReactorCore {
   ConnectionTable table_;
   Scheduler scheduler_;
   AdoptGate adopt_gate_;
+  // Connection::StartTls's contexts, one per options object.
+  TlsOptionsCache upgrade_contexts_;
 
   // The components, in construction order. A component is given pointers
   // to siblings declared after it (cycles: I/O tears down through the

@@ -53,9 +53,10 @@
 // connection timer at accept/connect and closes with DeadlineExceeded if
 // state() is still kHandshaking.
 //
-// STARTTLS: create a session on an open plaintext connection and Feed() the
-// bytes already read past the upgrade point before reading the socket
-// again.
+// STARTTLS (Connection::StartTls, lib/internal/connection_starttls.cc):
+// create a session on an open plaintext connection and Feed() the bytes
+// already read past the upgrade point before reading the socket again; the
+// handshake timer starts then.
 //
 // Not thread-safe: one session belongs to one connection and is used under
 // its claim, like the connection's other state.
