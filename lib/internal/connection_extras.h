@@ -163,6 +163,12 @@ struct TlsState {
   bool plaintext_left = false;
   // Reactor::Connect's: a failed handshake owes OnClose (a failed connect).
   bool outbound = false;
+  // Close or ShutdownWrite came while plaintext was queued: close_notify
+  // follows once it is all encrypted (CloseTlsAfterOutput).
+  bool close_due = false;
+  // One block of a file being sent (SendFile), read before it is
+  // encrypted; freed once no file is queued.
+  std::string file_block;
 };
 
 struct OwnerExtras {

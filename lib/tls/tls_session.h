@@ -40,7 +40,7 @@
 // that OpenSSL would report as "wants read" cannot happen.
 // Reactor::Write from another thread or connection cannot touch the
 // session: it queues plaintext that the owner passes to Write ahead of its
-// own writes and before each flush (EncryptForeignWrites).
+// own writes and before each flush (EncryptQueuedPlaintext).
 // SendFile: sendfile(2) cannot encrypt, so the reactor reads the file in
 // blocks (16 KiB, one record each) as the queue drains and passes each to
 // Write.
