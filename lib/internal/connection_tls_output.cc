@@ -39,6 +39,11 @@ int EncryptQueuedPlaintext(Slot* slot, TlsState& tls) {
         }
         block.clear();
         if (plain->TakeFront(kFileBlock, &block, &error) == 0) {
+          if (slot->out != nullptr && !slot->out->empty()) {
+            // What came before is sent first, as sendfile(2) would.
+            error = 0;
+            break;
+          }
           plain->Clear();  // the stream is broken: nothing after it goes
           if (slot->owner.write_error == 0) slot->owner.write_error = error;
           tls.close_due = false;  // and no close_notify either
