@@ -91,6 +91,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "baton/tls.h"
 
 namespace baton {
 
@@ -169,6 +170,10 @@ class Connection {
   // the connection (OnClose with "send: Input/output error").
   bool SendFile(int file_fd, int64_t offset, int64_t length,
                 FileOwnership ownership = FileOwnership::kCopy);
+
+  // On a TLS connection, what its handshake settled (ALPN, version, the
+  // peer's verified certificate); null on a plain connection.
+  const TlsPeer* tls() const;
 
   // Bytes accepted by Write / SendFile but not yet handed to the kernel.
   // On a TLS connection: the encrypted bytes queued, plus the plaintext not

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "baton/tls.h"
 #include "lib/internal/connection_state.h"
 #include "lib/internal/resolver.h"
 #include "lib/tls/tls_session.h"
@@ -163,6 +164,8 @@ struct TlsState {
   bool plaintext_left = false;
   // Reactor::Connect's: a failed handshake owes OnClose (a failed connect).
   bool outbound = false;
+  // What the handshake settled (Connection::tls), set when it completes.
+  TlsPeer peer;
   // Close or ShutdownWrite came while plaintext was queued: close_notify
   // follows once it is all encrypted (CloseTlsAfterOutput).
   bool close_due = false;

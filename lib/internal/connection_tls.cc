@@ -75,6 +75,7 @@ bool ConnectionLifetime::OpenTls(Slot* slot) {
   if (tls.handshake_timer != 0) timers_.Cancel(tls.handshake_timer);
   tls.handshake_timer = 0;
   tls.handshake_deadline_ns = 0;
+  tls.peer = tls.session->Peer();
   Count(&WorkerCounters::tls_handshakes);
   return OpenHandler(slot);
 }

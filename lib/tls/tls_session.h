@@ -141,6 +141,10 @@ class TlsSession {
   std::string alpn() const;
   std::string version() const;
   std::string peer_name() const;
+  // Whether the peer presented a certificate that verified (see TlsPeer),
+  // and all of the above as the handler sees it (Connection::tls).
+  bool peer_verified() const;
+  TlsPeer Peer() const;
   // On a server, the name the client asked for by SNI; empty if none.
   std::string requested_server_name() const;
 
