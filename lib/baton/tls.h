@@ -1,7 +1,8 @@
 // Public header: TLS configuration for a listener (TlsServerOptions) and for
 // an outgoing connection (TlsClientOptions). Plain structs: a context built
 // from them (lib/tls/tls_context.h) checks every field and reports a bad one
-// as an error naming it. Certificates and keys are PEM files.
+// as an error naming it. Certificates and keys are PEM files. And what a
+// connection's handshake settled, for its handler (TlsPeer).
 //
 // Whatever the options, the engine negotiates TLS 1.2 or 1.3 only and
 // refuses renegotiation (a TLS 1.2 peer asking for it gets a
