@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "lib/internal/connection_extras.h"
+#include "lib/internal/connection_tls.h"
 #include "lib/internal/reactor_core.h"
 
 namespace baton {
@@ -19,6 +21,11 @@ bool Connection::SendFile(int file_fd, int64_t offset, int64_t length,
                           FileOwnership ownership) {
   return core_->OwnerSendFile(slot_, file_fd, offset, length,
                               ownership == FileOwnership::kTransfer);
+}
+
+const TlsPeer* Connection::tls() const {
+  const internal::TlsState* tls = internal::TlsOf(slot_->owner);
+  return tls != nullptr ? &tls->peer : nullptr;
 }
 
 size_t Connection::pending_output() const {

@@ -128,6 +128,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "baton/tls.h"
 
 namespace baton {
 
@@ -200,11 +201,23 @@ class Connection {
   // keeps its own duplicate and the caller keeps `file_fd`; returns false
   // (and queues nothing) if it cannot be duplicated. With kTransfer the
   // connection owns `file_fd` from this call on (no duplicate; one fcntl
-  // and one close fewer per file).
+  // and one close fewer per file). On a TLS connection the file is read
+  // and encrypted one 16 KiB record at a time, a few records ahead of the
+  // socket, still paced by EPOLLOUT: it costs a bounded amount of memory
+  // (about 64 KiB of ciphertext plus one block) whatever its length.
+  // Either way, a file found shorter than `length` while it is sent closes
+  // the connection (OnClose with "send: Input/output error").
   bool SendFile(int file_fd, int64_t offset, int64_t length,
                 FileOwnership ownership = FileOwnership::kCopy);
 
+  // On a TLS connection, what its handshake settled (ALPN, version, the
+  // peer's verified certificate); null on a plain connection.
+  const TlsPeer* tls() const;
+
   // Bytes accepted by Write / SendFile but not yet handed to the kernel.
+  // On a TLS connection: the encrypted bytes queued, plus the plaintext not
+  // yet encrypted (a file's bytes not yet read, and what was written behind
+  // it or from another thread). The output high-water mark counts the same.
   size_t pending_output() const;
 
   // Closes the connection once queued output has been sent (or immediately if

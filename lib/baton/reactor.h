@@ -202,8 +202,10 @@ struct ConnectOptions {
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
   // Non-null: TLS over the connection. Connect builds the TLS context (a
-  // bad option is its error). Once connected, the client handshakes
-  // (TlsClientOptions::handshake_timeout) and OnOpen runs when that
+  // bad option is its error) once per options object and reactor: reusing
+  // one object reads its CA file, certificate and key once (it must not
+  // change afterwards); a new object is built anew. Once connected, the client
+  // handshakes (TlsClientOptions::handshake_timeout) and OnOpen runs when that
   // completes; a failed or timed-out handshake ends with OnClose(status)
   // and no OnOpen, as a failed connect does. Then as for a TLS listener's
   // connections (ListenOptions::tls).

@@ -1,7 +1,8 @@
 // Public header: TLS configuration for a listener (TlsServerOptions) and for
 // an outgoing connection (TlsClientOptions). Plain structs: a context built
 // from them (lib/tls/tls_context.h) checks every field and reports a bad one
-// as an error naming it. Certificates and keys are PEM files.
+// as an error naming it. Certificates and keys are PEM files. And what a
+// connection's handshake settled, for its handler (TlsPeer).
 //
 // Whatever the options, the engine negotiates TLS 1.2 or 1.3 only and
 // refuses renegotiation (a TLS 1.2 peer asking for it gets a
@@ -10,6 +11,7 @@
 #define BATON_TLS_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -88,6 +90,39 @@ struct TlsClientOptions {
   // fails the connection. Must be positive; absl::InfiniteDuration() means
   // no limit.
   absl::Duration handshake_timeout = absl::Seconds(10);
+};
+
+// What a TLS connection's handshake settled, for its handler:
+// Connection::tls() (null on a plain connection). Fixed once the handshake
+// completes, before OnOpen.
+class TlsPeer {
+ public:
+  TlsPeer() = default;
+  TlsPeer(std::string alpn, TlsVersion version, std::string peer_subject,
+          bool peer_verified)
+      : alpn_(std::move(alpn)),
+        version_(version),
+        peer_subject_(std::move(peer_subject)),
+        peer_verified_(peer_verified) {}
+
+  // The application protocol agreed by ALPN ("http/1.1"); empty if none.
+  const std::string& alpn() const { return alpn_; }
+  // The protocol version negotiated.
+  TlsVersion version() const { return version_; }
+  // Whether the peer presented a certificate and it verified against our
+  // trusted CAs: on a server, a client certificate (kRequest or kRequire);
+  // on a client, the server's (false with verify_peer off).
+  bool peer_verified() const { return peer_verified_; }
+  // The peer's verified name, empty unless peer_verified(): on a server the
+  // client certificate's subject ("CN=alice,O=Example", RFC 2253); on a
+  // client the name the server's certificate matched (server_name).
+  const std::string& peer_subject() const { return peer_subject_; }
+
+ private:
+  std::string alpn_;
+  TlsVersion version_ = TlsVersion::kTls12;
+  std::string peer_subject_;
+  bool peer_verified_ = false;
 };
 
 }  // namespace baton

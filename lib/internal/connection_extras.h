@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "baton/tls.h"
 #include "lib/internal/connection_state.h"
 #include "lib/internal/resolver.h"
 #include "lib/tls/tls_session.h"
@@ -172,6 +173,14 @@ struct TlsState {
   // retained at the call) to the session instead of keeping them.
   bool feed_after_ondata = false;
   size_t upgrade_input = 0;
+  // What the handshake settled (Connection::tls), set when it completes.
+  TlsPeer peer;
+  // Close or ShutdownWrite came while plaintext was queued: close_notify
+  // follows once it is all encrypted (CloseTlsAfterOutput).
+  bool close_due = false;
+  // One block of a file being sent (SendFile), read before it is
+  // encrypted; freed once no file is queued.
+  std::string file_block;
 };
 
 struct OwnerExtras {

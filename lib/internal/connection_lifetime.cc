@@ -73,10 +73,9 @@ void ConnectionLifetime::SetPhase(Slot* slot, ConnectionPhase to) {
   slot->owner.phase = to;
   if (to == ConnectionPhase::kClosing) {
     if (TlsState* tls = TlsOf(slot->owner)) {
-      // Foreign Writes accepted before kOutputClosed go before it.
-      EncryptForeignWrites(slot, *tls);
-      tls->session->Close();  // close_notify goes before the close
-      QueueTlsOutput(slot, *tls);
+      // Foreign Writes accepted before kOutputClosed (and a file being
+      // sent) go before close_notify, which goes before the close.
+      CloseTlsAfterOutput(slot, *tls);
     }
   }
 }
@@ -145,9 +144,8 @@ void ConnectionLifetime::OwnerShutdownWrite(Slot* slot) {
   if (slot->owner.open() && !slot->owner.write_shut) {
     slot->owner.shutdown_due = true;
     if (TlsState* tls = TlsOf(slot->owner)) {
-      EncryptForeignWrites(slot, *tls);  // written before ShutdownWrite
-      tls->session->Close();  // close_notify, sent before the shutdown
-      QueueTlsOutput(slot, *tls);
+      // close_notify behind what was written, sent before the shutdown.
+      CloseTlsAfterOutput(slot, *tls);
     }
   }
 }

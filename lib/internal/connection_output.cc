@@ -20,6 +20,14 @@
 #include "lib/net/socket_options.h"
 
 namespace baton::internal {
+namespace {
+
+// Rounds of encrypting a file's blocks and sending them one flush may take
+// (each a few records, see EncryptQueuedPlaintext) before it waits for
+// EPOLLOUT: about what one sendfile call moves on a plain connection.
+constexpr int kMaxTlsFileRounds = 16;
+
+}  // namespace
 
 ConnectionOutput::ConnectionOutput(const ReactorOptions& options,
                                    CounterSet& counters,
@@ -49,20 +57,42 @@ bool ConnectionOutput::MaybeShutdownWrite(Slot* slot) {
 
 bool ConnectionOutput::SendQueued(Slot* slot, OutputQueue::FlushResult* result,
                                   int* error) {
-  // A TLS connection's foreign Writes are encrypted first (the writer
-  // could not): SendQueuedNow sends them at once too.
-  if (TlsState* tls = TlsOf(slot->owner)) EncryptForeignWrites(slot, *tls);
+  // A TLS connection's queued plaintext is encrypted first (a foreign
+  // writer could not; a file is read as the queue drains): SendQueuedNow
+  // sends it at once too.
+  TlsState* tls = TlsOf(slot->owner);
   size_t sent = 0;
-  {
+  bool queued = false;
+  for (int round = 0;; ++round) {
+    if (tls != nullptr) {
+      if (const int file_error = EncryptQueuedPlaintext(slot, *tls)) {
+        *result = OutputQueue::FlushResult::kError;
+        *error = file_error;
+        queued = true;
+        break;
+      }
+    }
     MutexLock lock(&slot->out_mu);
-    if (slot->out == nullptr || slot->out->empty()) return false;
+    if (slot->out == nullptr || slot->out->empty()) break;
+    queued = true;
     *result = slot->out->Flush(slot->owner.fd, &sent, error);
     if (*result == OutputQueue::FlushResult::kDrained) {
       RecycleOutputQueue(&slot->out);  // an idle connection keeps none
     }
     // With plaintext a foreign Write queued since (the owner looks again).
     slot->out_bytes.store(QueuedBytes(slot), std::memory_order_relaxed);
+    // A file still being read goes on while the socket takes it, for a
+    // bounded number of blocks per round (as one sendfile call is).
+    if (*result != OutputQueue::FlushResult::kDrained ||
+        slot->tls_plain == nullptr) {
+      break;
+    }
+    if (round + 1 == kMaxTlsFileRounds) {
+      *result = OutputQueue::FlushResult::kBlocked;  // EPOLLOUT: more soon
+      break;
+    }
   }
+  if (!queued) return false;
   if (sent > 0) {
     Count(&WorkerCounters::bytes_written, sent);
     if (track_activity_) {
@@ -195,12 +225,13 @@ bool ConnectionOutput::OwnerSendFile(Slot* slot, int file_fd, int64_t offset,
     return false;
   }
   if (length <= 0) return true;
-  if (TlsState* tls = TlsOf(slot->owner)) {
-    return TlsSendFile(slot, *tls, file_fd, offset, length);
-  }
   if (!transfer) {
     file.Reset(::fcntl(file_fd, F_DUPFD_CLOEXEC, 0));
     if (!file.valid()) return false;
+  }
+  if (TlsOf(slot->owner) != nullptr) {
+    TlsSendFile(slot, std::move(file), offset, length);
+    return true;
   }
   MutexLock lock(&slot->out_mu);
   if (slot->out == nullptr) slot->out = NewOutputQueue();

@@ -18,6 +18,7 @@
 #include "lib/internal/connection_table.h"
 #include "lib/internal/counter_set.h"
 #include "lib/internal/output_queue.h"
+#include "lib/internal/scoped_fd.h"
 
 namespace baton::internal {
 
@@ -57,11 +58,11 @@ class ConnectionOutput {
   }
 
  private:
-  // OwnerWrite / OwnerSendFile on a TLS connection (connection_tls.cc):
-  // encrypted into the output queue.
+  // OwnerWrite / OwnerSendFile on a TLS connection
+  // (connection_tls_output.cc): encrypted into the output queue, or queued
+  // as plaintext behind a file being sent (Slot::tls_plain).
   void TlsWrite(Slot* slot, TlsState& tls, absl::string_view data);
-  bool TlsSendFile(Slot* slot, TlsState& tls, int file_fd, int64_t offset,
-                   int64_t length);
+  void TlsSendFile(Slot* slot, ScopedFd file, int64_t offset, int64_t length);
   // Sends the queued output (under out_mu) and counts what was sent; a
   // drained queue is recycled. False if nothing was queued.
   bool SendQueued(Slot* slot, OutputQueue::FlushResult* result, int* error);

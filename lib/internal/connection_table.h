@@ -120,13 +120,15 @@ struct alignas(64) Slot {
   // buffer memory.
   Mutex out_mu;
   std::unique_ptr<OutputQueue> out ABSL_GUARDED_BY(out_mu);
-  // A TLS connection's foreign Writes (kTlsOutput): plaintext in the order
-  // written, which the owner moves through its engine into `out` under its
-  // claim before it sends or encrypts anything else (EncryptForeignWrites).
-  // Allocated only while bytes wait.
-  std::unique_ptr<std::string> tls_plain ABSL_GUARDED_BY(out_mu);
-  // Mirror of QueuedBytes() (out->bytes() plus tls_plain's) for lock-free
-  // reads.
+  // A TLS connection's plaintext not yet encrypted (kTlsOutput), in the
+  // order written: foreign Writes, and a SendFile's file range with
+  // whatever the owner wrote behind it. The owner moves it through its
+  // engine into `out` under its claim before it sends or encrypts anything
+  // else (EncryptQueuedPlaintext); a file range a few records at a time, as
+  // `out` drains. Allocated only while bytes wait.
+  std::unique_ptr<OutputQueue> tls_plain ABSL_GUARDED_BY(out_mu);
+  // Mirror of QueuedBytes() (out->bytes() plus tls_plain's, file bytes not
+  // yet read included) for lock-free reads.
   std::atomic<size_t> out_bytes{0};
 
   // Which parking this slot's current (or last) kParked stands for: read
@@ -142,7 +144,7 @@ static_assert(sizeof(void*) != 8 || sizeof(Slot) <= 192, "Slot grew");
 inline size_t QueuedBytes(const Slot* slot)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(slot->out_mu) {
   return (slot->out != nullptr ? slot->out->bytes() : 0) +
-         (slot->tls_plain != nullptr ? slot->tls_plain->size() : 0);
+         (slot->tls_plain != nullptr ? slot->tls_plain->bytes() : 0);
 }
 
 // Debug check at every entry point that needs the caller to hold `slot`'s

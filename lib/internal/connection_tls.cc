@@ -31,8 +31,6 @@ namespace {
 
 // As ConnectionInput's: socket reads one readiness event may take.
 constexpr int kMaxTlsReadsPerEvent = 16;
-// SendFile over TLS reads the file in blocks of one TLS record.
-constexpr size_t kFileBlock = 16384;
 
 }  // namespace
 
@@ -78,6 +76,7 @@ bool ConnectionLifetime::OpenTls(Slot* slot) {
   if (tls.handshake_timer != 0) timers_.Cancel(tls.handshake_timer);
   tls.handshake_timer = 0;
   tls.handshake_deadline_ns = 0;
+  tls.peer = tls.session->Peer();
   Count(&WorkerCounters::tls_handshakes);
   if (!tls.upgrading) return OpenHandler(slot);
   tls.upgrading = false;  // StartTls: the handler is open already
@@ -241,56 +240,6 @@ bool ConnectionInput::DrainTls(Slot* slot, TlsState& tls) {
     lifetime_->Teardown(slot, session.status(), /*flush=*/true);
   }
   return false;
-}
-
-void EncryptForeignWrites(Slot* slot, TlsState& tls) {
-  std::unique_ptr<std::string> plaintext;
-  {
-    MutexLock lock(&slot->out_mu);
-    if (slot->tls_plain == nullptr) return;
-    plaintext = std::move(slot->tls_plain);
-  }
-  // Held until the handshake completes; refused (dropped) once closing.
-  tls.session->Write(*plaintext).IgnoreError();
-  std::string ciphertext;
-  tls.session->TakeOutput(&ciphertext);
-  MutexLock lock(&slot->out_mu);
-  if (!ciphertext.empty()) {
-    if (slot->out == nullptr) slot->out = NewOutputQueue();
-    slot->out->Append(ciphertext);
-  }
-  // Always: the plaintext left the count even if no ciphertext came yet.
-  slot->out_bytes.store(QueuedBytes(slot), std::memory_order_release);
-  slot->owner.drained_due = true;
-}
-
-void ConnectionOutput::TlsWrite(Slot* slot, TlsState& tls,
-                                absl::string_view data) {
-  EncryptForeignWrites(slot, tls);             // written before this one
-  if (!tls.session->Write(data).ok()) return;  // closing or failed
-  QueueTlsOutput(slot, tls);
-}
-
-bool ConnectionOutput::TlsSendFile(Slot* slot, TlsState& tls, int file_fd,
-                                   int64_t offset, int64_t length) {
-  // sendfile(2) cannot encrypt: the file is read and encrypted here, in
-  // blocks of one record, all of it at once.
-  EncryptForeignWrites(slot, tls);  // written before it
-  std::string block(kFileBlock, '\0');
-  while (length > 0) {
-    const size_t want =
-        static_cast<size_t>(std::min<int64_t>(length, kFileBlock));
-    const ssize_t n = ::pread(file_fd, &block[0], want, offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;  // an error, or the file is shorter
-    if (!tls.session->Write(absl::string_view(block.data(), n)).ok()) {
-      return false;
-    }
-    offset += n;
-    length -= n;
-  }
-  QueueTlsOutput(slot, tls);
-  return true;
 }
 
 }  // namespace baton::internal

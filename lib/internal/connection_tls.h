@@ -40,20 +40,30 @@ inline void QueueTlsOutput(Slot* slot, TlsState& tls) {
   slot->owner.drained_due = true;
 }
 
-// Foreign Writes (Reactor::Write from another thread, or from another
-// connection's handler) queue plaintext in Slot::tls_plain, since only the
-// claim holder may touch the session. The owner moves it through the
-// engine into the output queue here, before anything it encrypts itself
-// (Connection::Write, SendFile, close_notify) and before every flush.
+// The plaintext a TLS connection queued (Slot::tls_plain) goes through
+// its engine in the order written; only the claim holder may touch the
+// session. Foreign Writes (Reactor::Write from another thread, or another
+// connection's handler) always queue there. SendFile queues its file range
+// there, and the owner's own Writes go behind it until it is read. The
+// owner encrypts what is queued into the output queue here, before
+// anything it encrypts itself (Connection::Write, close_notify) and before
+// every flush: byte chunks whole, a file range one record (16 KiB) at a
+// time while the output queue holds less than a few records of
+// ciphertext, so a large file is read as the socket drains and never sits
+// in memory. Returns an errno (and sets the owner's write_error) if a file
+// could not be read (EIO: shorter than its range), else 0.
 //
-// Order: a foreign Write appends under out_mu; this takes everything
-// appended so far under out_mu, then encrypts it ahead of the owner's own
-// bytes. So a foreign Write that returned before the handler's
-// Connection::Write began goes out first, and one that comes later lands
-// in tls_plain again and goes out after it: the same order a plain
+// Order: a foreign Write appends under out_mu; this takes what was
+// appended so far, ahead of the owner's own bytes. So a foreign Write that
+// returned before the handler's Connection::Write began goes out first,
+// and one that comes later goes out after it: the same order a plain
 // connection's queue gives. Plaintext given to a closing or failed session
 // is dropped, as a plain queue is at teardown.
-void EncryptForeignWrites(Slot* slot, TlsState& tls);
+int EncryptQueuedPlaintext(Slot* slot, TlsState& tls);
+
+// Close or ShutdownWrite on a TLS connection: close_notify, queued behind
+// the plaintext still queued (a file being read), so it is sent last.
+void CloseTlsAfterOutput(Slot* slot, TlsState& tls);
 
 }  // namespace baton::internal
 

@@ -141,7 +141,7 @@ absl::StatusOr<ConnectionId> Connector::Connect(const ConnectOptions& options,
   auto cs = std::make_unique<ConnectState>();
   if (options.tls != nullptr) {
     absl::StatusOr<std::shared_ptr<const tls::TlsContext>> context =
-        tls::TlsContext::ForClient(*options.tls);
+        tls_contexts_.Get(options.tls);  // built once per options object
     if (!context.ok()) return context.status();
     cs->tls = *std::move(context);
   }

@@ -7,8 +7,9 @@
 // name is looked up first (connector_lookup.cc), without a socket; its
 // result raises kTimerDue too, and the attempts try every address in order.
 //
-// Owns: nothing (a connect's state, its pending lookup included, lives in
-//   the connection's OwnerExtras).
+// Owns: the client TLS contexts it built (TlsClientContextCache); a
+//   connect's state, its pending lookup included, lives in the
+//   connection's OwnerExtras.
 // Uses: ConnectionTable, TimerQueue, CounterSet, AdoptGate, Resolver (Start,
 //   and Take / Forget through the connection's PendingLookup).
 // Threads: Connect is safe from any thread; the rest runs on a worker
@@ -32,6 +33,7 @@
 #include "lib/internal/counter_set.h"
 #include "lib/internal/resolver.h"
 #include "lib/internal/timer_queue.h"
+#include "lib/internal/tls_context_cache.h"
 
 namespace baton::internal {
 
@@ -103,6 +105,8 @@ class Connector {
   ConnectionLifetime* const lifetime_;
   ConnectionTimers* const connection_timers_;
   ConnectionIo* const io_;
+  // ConnectOptions::tls's contexts, built once per options object.
+  TlsClientContextCache tls_contexts_;
 };
 
 }  // namespace baton::internal

@@ -83,11 +83,11 @@ bool ForeignRequests::Write(ConnectionId id, absl::string_view data) {
     }
     if (FlagsOf(state) & kTlsOutput) {
       // Only the owner holds the session: it encrypts this plaintext
-      // before anything it writes itself (EncryptForeignWrites).
+      // before anything it writes itself (EncryptQueuedPlaintext).
       if (slot->tls_plain == nullptr) {
-        slot->tls_plain = std::make_unique<std::string>();
+        slot->tls_plain = std::make_unique<OutputQueue>();
       }
-      slot->tls_plain->append(data.data(), data.size());
+      slot->tls_plain->Append(data);
     } else {
       if (slot->out == nullptr) slot->out = NewOutputQueue();
       slot->out->Append(data);

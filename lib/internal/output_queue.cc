@@ -4,7 +4,9 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -161,6 +163,39 @@ OutputQueue::FlushResult OutputQueue::FlushFile(int socket_fd, size_t* sent,
   }
   PopFront();
   return FlushResult::kDrained;
+}
+
+size_t OutputQueue::TakeFront(size_t max, std::string* out, int* error) {
+  if (empty()) return 0;
+  Chunk& chunk = front();
+  size_t n;
+  if (!chunk.is_file()) {
+    n = chunk.data.size() - chunk.offset;
+    out->append(chunk.data, chunk.offset, n);
+    PopFront();
+  } else {
+    const size_t want = static_cast<size_t>(
+        std::min<int64_t>(chunk.file_remaining, static_cast<int64_t>(max)));
+    const size_t start = out->size();
+    out->resize(start + want);
+    ssize_t r;
+    do {
+      r = ::pread(chunk.file.get(), &(*out)[start], want, chunk.file_offset);
+    } while (r < 0 && errno == EINTR);
+    if (r <= 0) {
+      out->resize(start);
+      // As sendfile(2) finding the file shorter: the stream is broken.
+      *error = r == 0 ? EIO : errno;
+      return 0;
+    }
+    n = static_cast<size_t>(r);
+    out->resize(start + n);
+    chunk.file_offset += r;
+    chunk.file_remaining -= r;
+    if (chunk.file_remaining == 0) PopFront();
+  }
+  bytes_ -= n;
+  return n;
 }
 
 }  // namespace baton::internal

@@ -34,6 +34,15 @@ class OutputQueue {
   // sendfile for file ranges. Adds the bytes sent to `*sent`.
   FlushResult Flush(int socket_fd, size_t* sent, int* error);
 
+  // For a queue of plaintext (a TLS connection's Slot::tls_plain, which
+  // the owner encrypts): whether the front is a file range, and taking the
+  // front's bytes: all of a byte chunk, or up to `max` bytes of a file
+  // range, read with pread(2), appended to `*out`. Returns the bytes taken;
+  // 0 if empty, or with `*error` set when the file could not be read (EIO:
+  // it is shorter than the range queued).
+  bool front_is_file() { return !empty() && front().is_file(); }
+  size_t TakeFront(size_t max, std::string* out, int* error);
+
   // Drops everything queued, keeping small buffers (the chunk array, one
   // sent chunk's bytes) so a recycled queue's next Append allocates nothing.
   void Clear();

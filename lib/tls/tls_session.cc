@@ -278,6 +278,19 @@ std::string TlsSession::requested_server_name() const {
   return name != nullptr ? name : "";
 }
 
+bool TlsSession::peer_verified() const {
+  return context_->verify_peer() &&
+         SSL_get0_peer_certificate(ssl_) != nullptr &&
+         SSL_get_verify_result(ssl_) == X509_V_OK;
+}
+
+TlsPeer TlsSession::Peer() const {
+  return TlsPeer(alpn(),
+                 SSL_version(ssl_) == TLS1_3_VERSION ? TlsVersion::kTls13
+                                                     : TlsVersion::kTls12,
+                 peer_name(), peer_verified());
+}
+
 std::string TlsSession::peer_name() const {
   if (!context_->verify_peer() || SSL_get_verify_result(ssl_) != X509_V_OK) {
     return "";

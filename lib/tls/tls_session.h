@@ -40,7 +40,7 @@
 // that OpenSSL would report as "wants read" cannot happen.
 // Reactor::Write from another thread or connection cannot touch the
 // session: it queues plaintext that the owner passes to Write ahead of its
-// own writes and before each flush (EncryptForeignWrites).
+// own writes and before each flush (EncryptQueuedPlaintext).
 // SendFile: sendfile(2) cannot encrypt, so the reactor reads the file in
 // blocks (16 KiB, one record each) as the queue drains and passes each to
 // Write.
@@ -142,6 +142,10 @@ class TlsSession {
   std::string alpn() const;
   std::string version() const;
   std::string peer_name() const;
+  // Whether the peer presented a certificate that verified (see TlsPeer),
+  // and all of the above as the handler sees it (Connection::tls).
+  bool peer_verified() const;
+  TlsPeer Peer() const;
   // On a server, the name the client asked for by SNI; empty if none.
   std::string requested_server_name() const;
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -106,6 +107,52 @@ void FlushAll(OutputQueue* q, int fd, int peer, std::string* received) {
 // A relay (Reactor::Write, a proxy) queues a message, sends it, and is
 // recycled: after the first message, neither the chunk array nor the
 // bytes' buffer is allocated again.
+// A plaintext queue (a TLS connection's): TakeFront hands out byte chunks
+// whole and a file range in blocks of at most `max`, in order, counting
+// bytes() down; a range longer than its file ends with EIO after the bytes
+// it had.
+TEST(OutputQueueTest, TakeFrontReadsFileRangesInBlocks) {
+  char path[] = "/tmp/baton_output_queue_XXXXXX";
+  const int file = ::mkstemp(path);
+  ASSERT_GE(file, 0);
+  ::unlink(path);
+  const std::string file_data = baton::testing::Pattern(50000, 3);
+  ASSERT_EQ(::write(file, file_data.data(), file_data.size()),
+            static_cast<ssize_t>(file_data.size()));
+
+  OutputQueue q;
+  q.Append("head");
+  q.AppendFile(ScopedFd(::dup(file)), 100, 40000);
+  q.Append("tail");
+  q.AppendFile(ScopedFd(::dup(file)), 49000, 2000);  // 1000 past the end
+  ASSERT_EQ(q.bytes(), 4u + 40000u + 4u + 2000u);
+
+  std::string out;
+  int error = 0;
+  EXPECT_FALSE(q.front_is_file());
+  EXPECT_EQ(q.TakeFront(16384, &out, &error), 4u);
+  EXPECT_TRUE(q.front_is_file());
+  size_t blocks = 0;
+  while (q.front_is_file()) {
+    const size_t before = out.size();
+    ASSERT_GT(q.TakeFront(16384, &out, &error), 0u);
+    ASSERT_LE(out.size() - before, 16384u);
+    ++blocks;
+  }
+  EXPECT_EQ(blocks, 3u);  // 16384 + 16384 + 7232
+  EXPECT_EQ(q.TakeFront(16384, &out, &error), 4u);
+  EXPECT_EQ(out, "head" + file_data.substr(100, 40000) + "tail");
+  EXPECT_EQ(q.bytes(), 2000u);
+
+  out.clear();
+  EXPECT_EQ(q.TakeFront(16384, &out, &error), 1000u);  // what there is
+  EXPECT_EQ(error, 0);
+  EXPECT_EQ(q.TakeFront(16384, &out, &error), 0u);
+  EXPECT_EQ(error, EIO);
+  EXPECT_EQ(out, file_data.substr(49000));
+  ::close(file);
+}
+
 TEST(OutputQueueTest, RelayingMessagesAllocatesNothingOnceWarm) {
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);

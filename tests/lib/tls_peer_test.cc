@@ -1,0 +1,262 @@
+// What a TLS connection's handler learns of its peer (Connection::tls):
+// ALPN, version and a verified client certificate, on both sides of a real
+// loopback connection; null on a plain one. And Reactor::Connect building
+// one client context per TLS options object: the CA file is read once.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "baton/reactor.h"
+#include "baton/tls.h"
+#include "tests/util/test_certificates.h"
+#include "tests/util/test_client.h"
+
+namespace baton {
+namespace {
+
+using ::baton::testing::Notification;
+using ::baton::testing::TestPki;
+
+// Only a hang reaches this bound.
+constexpr auto kBound = std::chrono::seconds(60);
+
+// What one side's handler saw at OnOpen, and how it ended.
+struct Seen {
+  std::mutex mu;
+  bool opened = false;  // guarded by mu
+  bool tls = false;     // conn.tls() was not null
+  TlsPeer peer;         // guarded by mu
+  absl::Status reason;  // guarded by mu
+  Notification closed;
+};
+
+// Records conn.tls() at OnOpen; the client side closes at once.
+class RecordingHandler : public ConnectionHandler {
+ public:
+  RecordingHandler(Seen* seen, bool close_at_open)
+      : seen_(seen), close_at_open_(close_at_open) {}
+  void OnOpen(Connection& conn) override {
+    {
+      std::lock_guard<std::mutex> lock(seen_->mu);
+      seen_->opened = true;
+      seen_->tls = conn.tls() != nullptr;
+      if (conn.tls() != nullptr) seen_->peer = *conn.tls();
+    }
+    if (close_at_open_) conn.Close();
+  }
+  void OnData(Connection&, absl::string_view) override {}
+  void OnClose(Connection&, const absl::Status& reason) override {
+    {
+      std::lock_guard<std::mutex> lock(seen_->mu);
+      seen_->reason = reason;
+    }
+    seen_->closed.Notify();
+  }
+
+ private:
+  Seen* const seen_;
+  const bool close_at_open_;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+bool WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  return out.good();
+}
+
+class TlsPeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<TestPki> pki = baton::testing::WriteTestPki("peer");
+    ASSERT_TRUE(pki.ok()) << pki.status();
+    pki_ = *pki;
+    ReactorOptions options;
+    options.threads = 2;
+    absl::StatusOr<std::unique_ptr<Reactor>> reactor = Reactor::Create(options);
+    ASSERT_TRUE(reactor.ok()) << reactor.status();
+    reactor_ = *std::move(reactor);
+    ASSERT_TRUE(reactor_->Start().ok());
+  }
+  void TearDown() override {
+    reactor_->Stop();
+    reactor_->Wait();
+  }
+
+  // A listener whose connections record into server_ (the last one's).
+  int Listen(std::shared_ptr<const TlsServerOptions> tls) {
+    ListenOptions listen;
+    listen.tls = std::move(tls);
+    Seen* seen = &server_;
+    absl::StatusOr<int> port = reactor_->Listen(listen, [seen] {
+      return std::make_unique<RecordingHandler>(seen, false);
+    });
+    EXPECT_TRUE(port.ok()) << port.status();
+    return port.ok() ? *port : -1;
+  }
+  std::shared_ptr<TlsServerOptions> ServerOptions() {
+    auto tls = std::make_shared<TlsServerOptions>();
+    tls->certificate_chain_file = pki_.server.certificate_file;
+    tls->private_key_file = pki_.server.key_file;
+    return tls;
+  }
+  std::shared_ptr<TlsClientOptions> ClientOptions() {
+    auto tls = std::make_shared<TlsClientOptions>();
+    tls->ca_file = pki_.ca.certificate_file;
+    tls->server_name = "localhost";
+    return tls;
+  }
+  // Connects, waits for the client side's OnClose; true if it opened.
+  bool ConnectOnce(int port, std::shared_ptr<const TlsClientOptions> tls,
+                   Seen* client) {
+    ConnectOptions connect;
+    connect.port = port;
+    connect.tls = std::move(tls);
+    absl::StatusOr<ConnectionId> id = reactor_->Connect(connect, [client] {
+      return std::make_unique<RecordingHandler>(client, true);
+    });
+    EXPECT_TRUE(id.ok()) << id.status();
+    if (!id.ok()) return false;
+    EXPECT_TRUE(client->closed.WaitFor(kBound));
+    std::lock_guard<std::mutex> lock(client->mu);
+    return client->opened;
+  }
+
+  TestPki pki_;
+  Seen server_;
+  std::unique_ptr<Reactor> reactor_;
+};
+
+TEST_F(TlsPeerTest, AlpnAndAVerifiedClientCertificateOnBothSides) {
+  auto server_tls = ServerOptions();
+  server_tls->alpn = {"h2", "http/1.1"};
+  server_tls->client_certificates = TlsClientCertificates::kRequire;
+  server_tls->client_ca_file = pki_.ca.certificate_file;
+  const int port = Listen(server_tls);
+  auto client_tls = ClientOptions();
+  client_tls->alpn = {"http/1.1"};
+  client_tls->certificate_chain_file = pki_.client.certificate_file;
+  client_tls->private_key_file = pki_.client.key_file;
+  Seen client;
+  ASSERT_TRUE(ConnectOnce(port, client_tls, &client));
+  ASSERT_TRUE(server_.closed.WaitFor(kBound));
+  {
+    std::lock_guard<std::mutex> lock(client.mu);
+    ASSERT_TRUE(client.tls);
+    EXPECT_EQ(client.peer.alpn(), "http/1.1");
+    EXPECT_EQ(client.peer.version(), TlsVersion::kTls13);
+    EXPECT_TRUE(client.peer.peer_verified());
+    EXPECT_EQ(client.peer.peer_subject(), "localhost");
+  }
+  std::lock_guard<std::mutex> lock(server_.mu);
+  ASSERT_TRUE(server_.opened);
+  ASSERT_TRUE(server_.tls);
+  EXPECT_EQ(server_.peer.alpn(), "http/1.1");
+  EXPECT_EQ(server_.peer.version(), TlsVersion::kTls13);
+  EXPECT_TRUE(server_.peer.peer_verified());
+  EXPECT_TRUE(absl::StrContains(server_.peer.peer_subject(), "CN=peer-client"))
+      << server_.peer.peer_subject();
+}
+
+TEST_F(TlsPeerTest, NoAlpnAndNoClientCertificate) {
+  auto server_tls = ServerOptions();
+  server_tls->client_certificates = TlsClientCertificates::kRequest;
+  server_tls->client_ca_file = pki_.ca.certificate_file;
+  const int port = Listen(server_tls);
+  auto client_tls = ClientOptions();
+  client_tls->verify_peer = false;
+  Seen client;
+  ASSERT_TRUE(ConnectOnce(port, client_tls, &client));
+  ASSERT_TRUE(server_.closed.WaitFor(kBound));
+  {
+    std::lock_guard<std::mutex> lock(client.mu);
+    ASSERT_TRUE(client.tls);
+    EXPECT_EQ(client.peer.alpn(), "");
+    EXPECT_FALSE(client.peer.peer_verified());  // verify_peer off
+    EXPECT_EQ(client.peer.peer_subject(), "");
+  }
+  std::lock_guard<std::mutex> lock(server_.mu);
+  ASSERT_TRUE(server_.tls);
+  EXPECT_EQ(server_.peer.alpn(), "");
+  EXPECT_FALSE(server_.peer.peer_verified());  // asked, none sent
+  EXPECT_EQ(server_.peer.peer_subject(), "");
+}
+
+TEST_F(TlsPeerTest, PlainConnectionHasNoTlsFacts) {
+  const int port = Listen(nullptr);
+  Seen client;
+  ASSERT_TRUE(ConnectOnce(port, nullptr, &client));
+  ASSERT_TRUE(server_.closed.WaitFor(kBound));
+  {
+    std::lock_guard<std::mutex> lock(client.mu);
+    EXPECT_FALSE(client.tls);
+  }
+  std::lock_guard<std::mutex> lock(server_.mu);
+  ASSERT_TRUE(server_.opened);
+  EXPECT_FALSE(server_.tls);
+}
+
+TEST_F(TlsPeerTest, ConnectReadsTheCaFileOncePerOptionsObject) {
+  const int port = Listen(ServerOptions());
+  // The client trusts a copy of the CA; after the first connect the copy
+  // is replaced by a stranger's CA. Connects with the same options object
+  // still trust the server (their context was built once); a new options
+  // object naming the same file reads the stranger and refuses it.
+  const std::string ca_copy = ::testing::TempDir() + "/peer_test_ca.pem";
+  ASSERT_TRUE(WriteFile(ca_copy, ReadFile(pki_.ca.certificate_file)));
+  auto reused = ClientOptions();
+  reused->ca_file = ca_copy;
+  {
+    Seen client;
+    ASSERT_TRUE(ConnectOnce(port, reused, &client));
+  }
+  absl::StatusOr<TestPki> stranger = baton::testing::WriteTestPki("stranger");
+  ASSERT_TRUE(stranger.ok());
+  ASSERT_TRUE(WriteFile(ca_copy, ReadFile(stranger->ca.certificate_file)));
+  for (int i = 0; i < 20; ++i) {
+    Seen client;
+    ASSERT_TRUE(ConnectOnce(port, reused, &client)) << "connect " << i;
+    std::lock_guard<std::mutex> lock(client.mu);
+    EXPECT_TRUE(client.reason.ok()) << client.reason;
+  }
+  auto fresh = ClientOptions();
+  fresh->ca_file = ca_copy;
+  Seen refused;
+  EXPECT_FALSE(ConnectOnce(port, fresh, &refused));
+  std::lock_guard<std::mutex> lock(refused.mu);
+  EXPECT_EQ(refused.reason.code(), absl::StatusCode::kUnauthenticated)
+      << refused.reason;
+  ::unlink(ca_copy.c_str());
+}
+
+TEST_F(TlsPeerTest, ABadCaFileFailsEveryConnectThatNamesIt) {
+  auto bad = ClientOptions();
+  bad->ca_file = "/nonexistent/ca.pem";
+  ConnectOptions connect;
+  connect.port = 1;
+  connect.tls = bad;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<ConnectionId> id = reactor_->Connect(
+        connect, [] { return std::unique_ptr<ConnectionHandler>(); });
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StrContains(id.status().message(), "ca.pem"))
+        << id.status();
+  }
+}
+
+}  // namespace
+}  // namespace baton
