@@ -82,14 +82,15 @@ absl::Status ConnectError(const ConnectState& cs, int err) {
 
 Connector::Connector(ConnectionTable& table, TimerQueue& timers,
                      CounterSet& counters, AdoptGate& adopt_gate,
-                     Resolver& resolver, EventLoop* loop,
-                     ConnectionLifetime* lifetime,
+                     Resolver& resolver, TlsOptionsCache& tls_contexts,
+                     EventLoop* loop, ConnectionLifetime* lifetime,
                      ConnectionTimers* connection_timers, ConnectionIo* io)
     : table_(table),
       timers_(timers),
       counters_(counters),
       adopt_gate_(adopt_gate),
       resolver_(resolver),
+      tls_contexts_(tls_contexts),
       loop_(loop),
       lifetime_(lifetime),
       connection_timers_(connection_timers),
@@ -140,7 +141,7 @@ absl::StatusOr<ConnectionId> Connector::Connect(const ConnectOptions& options,
   }
   auto cs = std::make_unique<ConnectState>();
   if (options.tls != nullptr) {
-    absl::StatusOr<std::shared_ptr<const tls::TlsContext>> context =
+    absl::StatusOr<TlsOptionsCache::Context> context =
         tls_contexts_.Get(options.tls);  // built once per options object
     if (!context.ok()) return context.status();
     cs->tls = *std::move(context);

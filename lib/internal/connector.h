@@ -7,11 +7,11 @@
 // name is looked up first (connector_lookup.cc), without a socket; its
 // result raises kTimerDue too, and the attempts try every address in order.
 //
-// Owns: the client TLS contexts it built (TlsClientContextCache); a
-//   connect's state, its pending lookup included, lives in the
-//   connection's OwnerExtras.
+// Owns: nothing; a connect's state, its pending lookup included, lives in
+//   the connection's OwnerExtras.
 // Uses: ConnectionTable, TimerQueue, CounterSet, AdoptGate, Resolver (Start,
-//   and Take / Forget through the connection's PendingLookup).
+//   and Take / Forget through the connection's PendingLookup),
+//   TlsOptionsCache (ConnectOptions::tls's contexts, shared with StartTls).
 // Threads: Connect is safe from any thread; the rest runs on a worker
 //   holding the connection's claim.
 // Calls: EventLoop (stopping, Post), ConnectionLifetime (SetPhase,
@@ -33,7 +33,7 @@
 #include "lib/internal/counter_set.h"
 #include "lib/internal/resolver.h"
 #include "lib/internal/timer_queue.h"
-#include "lib/internal/tls_context_cache.h"
+#include "lib/internal/tls_options_cache.h"
 
 namespace baton::internal {
 
@@ -46,7 +46,8 @@ class Connector {
  public:
   // The sibling pointers may name components not constructed yet.
   Connector(ConnectionTable& table, TimerQueue& timers, CounterSet& counters,
-            AdoptGate& adopt_gate, Resolver& resolver, EventLoop* loop,
+            AdoptGate& adopt_gate, Resolver& resolver,
+            TlsOptionsCache& tls_contexts, EventLoop* loop,
             ConnectionLifetime* lifetime, ConnectionTimers* connection_timers,
             ConnectionIo* io);
   Connector(const Connector&) = delete;
@@ -101,12 +102,12 @@ class Connector {
   CounterSet& counters_;
   AdoptGate& adopt_gate_;
   Resolver& resolver_;
+  // ConnectOptions::tls's contexts, built once per options object.
+  TlsOptionsCache& tls_contexts_;
   EventLoop* const loop_;
   ConnectionLifetime* const lifetime_;
   ConnectionTimers* const connection_timers_;
   ConnectionIo* const io_;
-  // ConnectOptions::tls's contexts, built once per options object.
-  TlsClientContextCache tls_contexts_;
 };
 
 }  // namespace baton::internal

@@ -23,9 +23,10 @@
 // Shared pieces: ReactorOptions, CounterSet, Poller, TimerQueue, Resolver
 // (host names for Connect, on the Poller and TimerQueue; a finished lookup
 // calls ForeignRequests::Request(id, kTimerDue)), ConnectionTable,
-// Scheduler, AdoptGate; each component gets only those it uses. Sibling
-// components are reached through plain pointers (no virtual calls, no
-// std::function on the per-event path).
+// Scheduler, AdoptGate, TlsOptionsCache (TLS contexts by options object,
+// for Connection::StartTls and the Connector); each component gets only
+// those it uses. Sibling components are reached through plain pointers (no
+// virtual calls, no std::function on the per-event path).
 #ifndef BATON_INTERNAL_REACTOR_CORE_H_
 #define BATON_INTERNAL_REACTOR_CORE_H_
 
@@ -171,7 +172,7 @@ class ReactorCore {
       return ready;
     }
     absl::StatusOr<TlsOptionsCache::Context> context =
-        upgrade_contexts_.Get(options);
+        tls_contexts_.Get(options);
     if (!context.ok()) return context.status();
     return lifetime_.UpgradeToTls(slot, *context);
   }
@@ -191,8 +192,9 @@ class ReactorCore {
   ConnectionTable table_;
   Scheduler scheduler_;
   AdoptGate adopt_gate_;
-  // Connection::StartTls's contexts, one per options object.
-  TlsOptionsCache upgrade_contexts_;
+  // TLS contexts, one per options object: Connection::StartTls's (here)
+  // and ConnectOptions::tls's (the Connector's).
+  TlsOptionsCache tls_contexts_;
 
   // The components, in construction order. A component is given pointers
   // to siblings declared after it (cycles: I/O tears down through the

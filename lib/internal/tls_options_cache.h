@@ -1,19 +1,28 @@
-// Internal header: TlsOptionsCache, the TLS contexts built for
-// Connection::StartTls, one per options object. Building a context reads
-// certificate, key and CA files, so a server upgrading every connection
-// with the same shared_ptr<const TlsServerOptions> reads them once.
+// Internal header: TlsOptionsCache, one reactor's TLS contexts by options
+// object, for Connection::StartTls (both roles) and Reactor::Connect
+// (ConnectOptions::tls). Building a context reads certificate, key and CA
+// files, so a program that upgrades or connects many times with the same
+// shared_ptr<const Tls...Options> reads them once.
 //
-// Keyed by the options object's identity (the shared_ptr's control block),
-// held weakly: an entry lives while its options object does, so a caller
-// making a new options object per upgrade leaves only expired entries,
-// which are dropped whenever the map has doubled since the last sweep.
-// A failed build is not kept (the next StartTls tries again and reports
-// the error again). Thread-safe; building happens outside the lock, so two
-// threads upgrading with a new options object at once may both build, and
-// one context wins.
+// Keyed by the options object's identity, held weakly and compared by its
+// control block: an entry lives while its options object does, and a dead
+// object's address reused by a new one is never mistaken for it. Entries
+// of options objects gone are dropped whenever the map has doubled since
+// the last sweep, and at most `capacity` entries are kept: a program that
+// makes (and keeps) a new options object for every use costs bounded
+// memory and builds a context each time, as without a cache. A failed
+// build is not kept (the next call tries again and reports the error
+// again). An options object must not change once given (it is shared as
+// const).
+//
+// Owns: the cached contexts (each also shared by the sessions made from it).
+// Threads: Get is safe from any thread (one mutex; the context is built
+//   outside it, so two first uses of an options object at once may both
+//   build, and the later one's context is kept).
 #ifndef BATON_INTERNAL_TLS_OPTIONS_CACHE_H_
 #define BATON_INTERNAL_TLS_OPTIONS_CACHE_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 
@@ -30,6 +39,15 @@ class TlsOptionsCache {
  public:
   using Context = std::shared_ptr<const tls::TlsContext>;
 
+  static constexpr size_t kDefaultCapacity = 64;
+
+  explicit TlsOptionsCache(size_t capacity = kDefaultCapacity)
+      : capacity_(std::max<size_t>(capacity, 1)) {}
+  TlsOptionsCache(const TlsOptionsCache&) = delete;
+  TlsOptionsCache& operator=(const TlsOptionsCache&) = delete;
+
+  // The context for `options`: the one built for this object before, or a
+  // new one (kept if it could be built; an error is not kept).
   absl::StatusOr<Context> Get(
       const std::shared_ptr<const TlsServerOptions>& options) {
     return Find(options, [&] { return tls::TlsContext::ForServer(*options); });
@@ -40,7 +58,7 @@ class TlsOptionsCache {
   }
 
   // Entries held (live or expired); for tests.
-  size_t size() {
+  size_t size() const {
     MutexLock lock(&mu_);
     return entries_.size();
   }
@@ -65,20 +83,24 @@ class TlsOptionsCache {
     absl::StatusOr<Context> context = build();
     if (!context.ok()) return context.status();
     MutexLock lock(&mu_);
-    if (entries_.size() >= 2 * swept_size_) {
-      for (auto it = entries_.begin(); it != entries_.end();) {
-        if (it->second.options.expired()) {
-          entries_.erase(it++);
-        } else {
-          ++it;
-        }
-      }
-      swept_size_ = entries_.size() < 8 ? 8 : entries_.size();
-    }
+    if (!entries_.contains(key)) MakeRoom();
     Entry& entry = entries_[key];
     entry.options = options;
     entry.context = *context;
     return context;
+  }
+
+  // Before a new key goes in: drops the entries of options objects gone
+  // when the map has doubled since the last sweep or is full, then, if it
+  // is still full of live ones, one of them (it builds again if reused).
+  void MakeRoom() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (entries_.size() >= 2 * swept_size_ || entries_.size() >= capacity_) {
+      absl::erase_if(entries_, [](const auto& entry) {
+        return entry.second.options.expired();
+      });
+      swept_size_ = std::max<size_t>(entries_.size(), 8);
+    }
+    if (entries_.size() >= capacity_) entries_.erase(entries_.begin());
   }
 
   // `held` names `options` (an address is reused only after its object
@@ -90,7 +112,8 @@ class TlsOptionsCache {
            !options.owner_before(held);
   }
 
-  Mutex mu_;
+  const size_t capacity_;
+  mutable Mutex mu_;
   absl::flat_hash_map<const void*, Entry> entries_ ABSL_GUARDED_BY(mu_);
   size_t swept_size_ ABSL_GUARDED_BY(mu_) = 8;
 };

@@ -1,6 +1,7 @@
-// TlsOptionsCache (Connection::StartTls's contexts): one context per live
-// options object, its files read once, failures not kept, and entries of
-// options objects gone dropped so the map stays bounded.
+// TlsOptionsCache (the contexts of Connection::StartTls and
+// Reactor::Connect): one context per live options object, its files read
+// once, a dead object's address not mistaken for it, failures not kept, and
+// the map bounded whether the callers' options objects die or live.
 #include "lib/internal/tls_options_cache.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "baton/tls.h"
 #include "tests/util/test_certificates.h"
@@ -26,6 +28,12 @@ class TlsOptionsCacheTest : public ::testing::Test {
     auto options = std::make_shared<TlsServerOptions>();
     options->certificate_chain_file = pki_.server.certificate_file;
     options->private_key_file = pki_.server.key_file;
+    return options;
+  }
+  std::shared_ptr<const TlsClientOptions> Client() const {
+    auto options = std::make_shared<TlsClientOptions>();
+    options->ca_file = pki_.ca.certificate_file;
+    options->server_name = "localhost";
     return options;
   }
 
@@ -85,6 +93,59 @@ TEST_F(TlsOptionsCacheTest, OptionsObjectsThatDiedAreDropped) {
   ASSERT_TRUE(still.ok());
   absl::StatusOr<TlsOptionsCache::Context> same = cache_.Get(kept);
   EXPECT_EQ(still->get(), same->get());
+}
+
+TEST_F(TlsOptionsCacheTest, AnotherObjectWithTheSameFieldsGetsItsOwn) {
+  const auto a = Client();
+  const auto b = Client();
+  absl::StatusOr<TlsOptionsCache::Context> for_a = cache_.Get(a);
+  absl::StatusOr<TlsOptionsCache::Context> for_b = cache_.Get(b);
+  ASSERT_TRUE(for_a.ok() && for_b.ok());
+  EXPECT_NE(for_a->get(), for_b->get());
+  EXPECT_EQ(cache_.size(), 2u);
+}
+
+TEST_F(TlsOptionsCacheTest, StaysBoundedForNewObjectsDeadOrAlive) {
+  TlsOptionsCache cache(/*capacity=*/4);
+  for (int i = 0; i < 50; ++i) {  // made, used once, dropped
+    ASSERT_TRUE(cache.Get(Client()).ok());
+    ASSERT_LE(cache.size(), 4u);
+  }
+  std::vector<std::shared_ptr<const TlsClientOptions>> kept;
+  for (int i = 0; i < 50; ++i) {  // made and kept by the caller
+    kept.push_back(Client());
+    ASSERT_TRUE(cache.Get(kept.back()).ok());
+    ASSERT_LE(cache.size(), 4u);
+  }
+  // The last one is still cached.
+  absl::StatusOr<TlsOptionsCache::Context> last = cache.Get(kept.back());
+  absl::StatusOr<TlsOptionsCache::Context> again = cache.Get(kept.back());
+  ASSERT_TRUE(last.ok() && again.ok());
+  EXPECT_EQ(last->get(), again->get());
+}
+
+TEST_F(TlsOptionsCacheTest, ADeadObjectsAddressIsNotMistakenForIt) {
+  std::shared_ptr<const TlsClientOptions> first = Client();
+  const void* address = first.get();
+  absl::StatusOr<TlsOptionsCache::Context> old = cache_.Get(first);
+  ASSERT_TRUE(old.ok());
+  const tls::TlsContext* old_context = old->get();
+  old = absl::StatusOr<TlsOptionsCache::Context>();
+  first.reset();
+  // A new object, possibly at the same address, asking for no peer
+  // verification: it must get a context of its own options.
+  for (int i = 0; i < 100; ++i) {
+    auto next = std::make_shared<TlsClientOptions>();
+    next->verify_peer = false;
+    absl::StatusOr<TlsOptionsCache::Context> context =
+        cache_.Get(std::shared_ptr<const TlsClientOptions>(next));
+    ASSERT_TRUE(context.ok()) << context.status();
+    EXPECT_FALSE((*context)->verify_peer());
+    if (next.get() == address) {
+      EXPECT_NE(context->get(), old_context);
+      break;
+    }
+  }
 }
 
 }  // namespace
