@@ -2185,6 +2185,50 @@ def https_record_cut(ctx):
         c.close()
 
 
+@case("https", "curl_and_wrk")
+def https_curl_and_wrk(ctx):
+    # Interoperability with common clients: curl verifies the certificate
+    # and fetches files byte for byte (two on one keep-alive connection,
+    # and a range); wrk keeps 4 connections busy for a second with every
+    # answer a 200.
+    curl = shutil.which("curl")
+    check(curl, "the interop case needs curl (tools/setup.sh installs it)")
+    out1 = os.path.join(ctx.fx.base, "curl-medium.bin")
+    out2 = os.path.join(ctx.fx.base, "curl-small.txt")
+    base = f"https://localhost:{ctx.port}"
+    run = subprocess.run(
+        [curl, "-sS", "--fail", "--cacert", ctx.fx.tls_cert,
+         "--resolve", f"localhost:{ctx.port}:{HOST}",
+         "-o", out1, base + "/medium.bin", "-o", out2, base + "/small.txt",
+         "-w", "%{num_connects} "],
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    check(run.returncode == 0, f"curl failed: {run.stderr[-300:]!r}")
+    with open(out1, "rb") as f1, open(out2, "rb") as f2:
+        check(f1.read() == ctx.fx.files["/medium.bin"], "curl: medium.bin differs")
+        check(f2.read() == ctx.fx.files["/small.txt"], "curl: small.txt differs")
+    check(run.stdout.split() == [b"1", b"0"],
+          f"curl did not reuse its connection: {run.stdout!r}")
+    run = subprocess.run(
+        [curl, "-sS", "--fail", "--cacert", ctx.fx.tls_cert,
+         "--resolve", f"localhost:{ctx.port}:{HOST}", "-r", "100-1099",
+         base + "/medium.bin"],
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    check(run.returncode == 0, f"curl range failed: {run.stderr[-300:]!r}")
+    check(run.stdout == ctx.fx.files["/medium.bin"][100:1100],
+          "curl: the range differs")
+    wrk = shutil.which("wrk")
+    check(wrk, "the interop case needs wrk (tools/setup.sh installs it)")
+    run = subprocess.run(
+        [wrk, "-t1", "-c4", "-d1s", f"https://{HOST}:{ctx.port}/small.txt"],
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    text = run.stdout.decode("utf-8", "replace")
+    check(run.returncode == 0, f"wrk failed: {text[-300:]!r}")
+    done = re.search(r"(\d+) requests in", text)
+    check(done and int(done.group(1)) > 0, f"wrk made no request: {text!r}")
+    check("Non-2xx" not in text and "Socket errors" not in text,
+          f"wrk saw errors: {text!r}")
+
+
 @case("https", "renegotiation_refused")
 def https_renegotiation(ctx):
     # TLS 1.2 renegotiation (openssl s_client's R command): the engine

@@ -13,6 +13,8 @@ PACKAGES=(
   clang-format
   # tests and tools (netcat-openbsd: the README's "Try it" step)
   python3 procps util-linux gnuplot-nox netcat-openbsd
+  # HTTPS interoperability (the hostile suite's curl and wrk case)
+  curl wrk
   # the openssl command line, for TLS interoperability checks
   openssl
   # model checking (tests/model)
