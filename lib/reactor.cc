@@ -60,6 +60,12 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
     return absl::InvalidArgumentError(
         "read_buffer_size must be in 512..64 MiB");
   }
+  if (o.dns_cache_max_ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("dns_cache_max_ttl must not be negative");
+  }
+  if (o.dns_cache_max_names < 1) {
+    return absl::InvalidArgumentError("dns_cache_max_names must be positive");
+  }
   // sendfile(2) has no MSG_NOSIGNAL: a peer that vanished mid-file would
   // raise SIGPIPE. Ignore it unless the application installed a handler.
   struct sigaction current;

@@ -43,6 +43,9 @@ namespace baton {
   X(retained_bytes, "input bytes copied to be handed back (Retain)")       \
   X(connect_attempts, "outbound connect attempts (Reactor::Connect)")      \
   X(connect_failures, "outbound connections that never connected")         \
+  X(dns_cache_hits, "connects to a host name answered from the cache")     \
+  X(dns_cache_misses, "connects to a host name that waited for a lookup")  \
+  X(dns_lookups, "host name lookups sent (waiters of one name share one)") \
   X(tls_handshakes, "TLS handshakes completed (then OnOpen, OnTlsReady)")  \
   X(tls_handshake_failures, "TLS handshakes that failed or timed out")
 

@@ -113,6 +113,16 @@ struct ReactorOptions {
   // resolver configuration (/etc/resolv.conf). /etc/hosts is read first
   // either way.
   std::string dns_servers;
+  // Connect keeps the answers of its host name lookups, per reactor, for
+  // the next connects to the same name: a DNS answer for its records'
+  // smallest TTL, a hosts file answer (which has no TTL) for 5 s, a name
+  // that does not exist (NOT_FOUND) for 2 s, each for at most this long.
+  // Server failures and timeouts are not kept. Zero disables the cache.
+  // Connects to one name that wait for its lookup at the same time share
+  // one query, with or without the cache.
+  absl::Duration dns_cache_max_ttl = absl::Seconds(60);
+  // Most names the cache keeps; a new one drops the least recently used.
+  size_t dns_cache_max_names = 1024;
 };
 
 struct ListenOptions {

@@ -12,10 +12,13 @@ ReactorCore::ReactorCore(const ReactorOptions& options)
     : options_(options),
       num_workers_(options.threads),
       counters_(options.threads),
-      resolver_(&poller_, &timers_, options.dns_servers,
-                [this](uint64_t id) {
-                  requests_.Request(ConnectionId{id}, kTimerDue);
-                }),
+      resolver_(
+          &poller_, &timers_, options.dns_servers,
+          [this](uint64_t id) {
+            requests_.Request(ConnectionId{id}, kTimerDue);
+          },
+          absl::ToInt64Nanoseconds(options.dns_cache_max_ttl),
+          options.dns_cache_max_names),
       table_(options.max_connections),
       loop_(options_, poller_, scheduler_, table_, timers_, counters_,
             resolver_, &io_, &acceptor_),

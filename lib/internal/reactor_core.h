@@ -135,6 +135,10 @@ class ReactorCore {
 
   // Tests: host name lookups started and not yet taken or forgotten.
   size_t PendingLookupsForTest() const { return resolver_.pending(); }
+  // Tests: moves the resolver cache's clock forward by `ns`.
+  void AdvanceDnsCacheClockForTest(int64_t ns) {
+    resolver_.AdvanceCacheClockForTest(ns);
+  }
 
   // Dispatches a synthetic epoll event as if epoll_wait had returned it.
   // Tests only; must run on a reactor thread (e.g. inside Post).

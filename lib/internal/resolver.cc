@@ -6,7 +6,10 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -17,15 +20,61 @@
 
 namespace baton::internal {
 
-// What a c-ares callback needs to find its lookup again: the key, not a
-// pointer to the connection, which may be gone by then.
+// What a c-ares callback needs to find its lookups again: the name (its
+// flight lists their keys), not pointers to connections, which may be gone
+// by then.
 struct Resolver::Query {
   Resolver* resolver;
-  uint64_t key;
-  int port;
+  std::string host;
+  int family;
 };
 
 namespace {
+
+// Every lookup asks for IPv6 and IPv4 addresses.
+constexpr int kFamily = AF_UNSPEC;
+
+// `result` (kept without ports) with `port` in each address.
+LookupResult WithPort(LookupResult result, int port) {
+  if (!result.ok()) return result;
+  const uint16_t network_port = htons(static_cast<uint16_t>(port));
+  for (ResolvedAddress& a : *result) {
+    if (a.address.ss_family == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(&a.address)->sin_port = network_port;
+    } else if (a.address.ss_family == AF_INET6) {
+      reinterpret_cast<sockaddr_in6*>(&a.address)->sin6_port = network_port;
+    }
+  }
+  return result;
+}
+
+// The addresses of `info` (ports left 0) and the smallest TTL of its
+// records, in seconds (CNAMEs included).
+std::vector<ResolvedAddress> Addresses(const ares_addrinfo* info,
+                                       int64_t* min_ttl) {
+  std::vector<ResolvedAddress> addresses;
+  *min_ttl = INT64_MAX;
+  for (const ares_addrinfo_node* node = info->nodes; node != nullptr;
+       node = node->ai_next) {
+    ResolvedAddress a;
+    if (node->ai_family == AF_INET && node->ai_addrlen >= sizeof(sockaddr_in)) {
+      a.length = sizeof(sockaddr_in);
+    } else if (node->ai_family == AF_INET6 &&
+               node->ai_addrlen >= sizeof(sockaddr_in6)) {
+      a.length = sizeof(sockaddr_in6);
+    } else {
+      continue;
+    }
+    std::memcpy(&a.address, node->ai_addr, a.length);
+    addresses.push_back(a);
+    *min_ttl = std::min<int64_t>(*min_ttl, node->ai_ttl);
+  }
+  for (const ares_addrinfo_cname* c = info->cnames; c != nullptr; c = c->next) {
+    *min_ttl = std::min<int64_t>(*min_ttl, c->ttl);
+  }
+  if (addresses.empty()) *min_ttl = 0;
+  return addresses;
+}
 
 absl::Status AresStatus(const std::string& host, int status) {
   const std::string message =
@@ -50,11 +99,13 @@ absl::Status AresStatus(const std::string& host, int status) {
 }  // namespace
 
 Resolver::Resolver(Poller* poller, TimerQueue* timers, std::string servers,
-                   std::function<void(uint64_t key)> done)
+                   std::function<void(uint64_t key)> done,
+                   int64_t cache_max_ttl_ns, size_t cache_max_names)
     : poller_(poller),
       timers_(timers),
       servers_(std::move(servers)),
-      done_(std::move(done)) {}
+      done_(std::move(done)),
+      cache_(cache_max_ttl_ns, cache_max_names) {}
 
 Resolver::~Resolver() {
   MutexLock lock(&mu_);
@@ -99,23 +150,51 @@ absl::Status Resolver::EnsureChannelLocked() {
   return absl::OkStatus();
 }
 
-absl::Status Resolver::Start(uint64_t key, const std::string& host, int port) {
+std::optional<LookupResult> Resolver::Cached(const std::string& host,
+                                             int port) {
+  std::optional<LookupResult> cached = cache_.Find(host, kFamily);
+  if (!cached.has_value()) return std::nullopt;
+  return WithPort(*std::move(cached), port);
+}
+
+absl::StatusOr<Resolver::Started> Resolver::Start(uint64_t key,
+                                                  const std::string& host,
+                                                  int port) {
+  Started started = Started::kJoined;
   std::vector<uint64_t> finished;
   {
     MutexLock lock(&mu_);
     if (absl::Status s = EnsureChannelLocked(); !s.ok()) return s;
-    entries_[key].host = host;
-    ares_addrinfo_hints hints = {};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    // May call OnResult at once (a hosts file entry) and open sockets.
-    ares_getaddrinfo(channel_, host.c_str(), nullptr, &hints,
-                     &Resolver::OnResult, new Query{this, key, port});
-    UpdateTimerLocked();
+    Entry& entry = entries_[key];
+    entry.host = host;
+    entry.port = port;
+    auto [flight, added] = flights_.try_emplace(FlightKey(host, kFamily));
+    if (!added) {
+      flight->second.push_back(key);  // a query of this name is in flight
+    } else if (std::optional<LookupResult> cached = cache_.Find(host, kFamily);
+               cached.has_value()) {
+      // Answered since the caller looked at the cache.
+      flights_.erase(flight);
+      entry.result = WithPort(*std::move(cached), port);
+      finished_.push_back(key);
+    } else {
+      flight->second.push_back(key);
+      started = Started::kQuery;
+      ares_addrinfo_hints hints = {};
+      hints.ai_family = kFamily;
+      hints.ai_socktype = SOCK_STREAM;
+      auto* query = new Query{this, host, kFamily};
+      // May call OnResult at once (a hosts file entry) and open sockets.
+      starting_ = query;
+      ares_getaddrinfo(channel_, host.c_str(), nullptr, &hints,
+                       &Resolver::OnResult, query);
+      starting_ = nullptr;
+      UpdateTimerLocked();
+    }
     finished.swap(finished_);
   }
   Announce(std::move(finished));
-  return absl::OkStatus();
+  return started;
 }
 
 std::optional<LookupResult> Resolver::Take(uint64_t key) {
@@ -227,41 +306,44 @@ void Resolver::OnResult(void* arg, int status, int /*timeouts*/,
   // Called by c-ares from inside a call made under mu_.
   std::unique_ptr<Query> query(static_cast<Query*>(arg));
   Resolver* resolver = query->resolver;
-  auto it = resolver->entries_.find(query->key);
-  if (resolver->destroying_ || it == resolver->entries_.end()) {
+  const bool from_hosts_file = query.get() == resolver->starting_;
+  std::vector<uint64_t> waiters;
+  if (auto flight =
+          resolver->flights_.find(FlightKey(query->host, query->family));
+      flight != resolver->flights_.end()) {
+    waiters = std::move(flight->second);
+    resolver->flights_.erase(flight);
+  }
+  if (resolver->destroying_) {
     if (info != nullptr) ares_freeaddrinfo(info);
-    return;  // forgotten: the connection is gone
+    return;
   }
   std::vector<ResolvedAddress> addresses;
+  int64_t min_ttl = 0;
   if (status == ARES_SUCCESS && info != nullptr) {
-    const uint16_t port = htons(static_cast<uint16_t>(query->port));
-    for (ares_addrinfo_node* node = info->nodes; node != nullptr;
-         node = node->ai_next) {
-      ResolvedAddress a;
-      if (node->ai_family == AF_INET &&
-          node->ai_addrlen >= sizeof(sockaddr_in)) {
-        std::memcpy(&a.address, node->ai_addr, sizeof(sockaddr_in));
-        reinterpret_cast<sockaddr_in*>(&a.address)->sin_port = port;
-        a.length = sizeof(sockaddr_in);
-      } else if (node->ai_family == AF_INET6 &&
-                 node->ai_addrlen >= sizeof(sockaddr_in6)) {
-        std::memcpy(&a.address, node->ai_addr, sizeof(sockaddr_in6));
-        reinterpret_cast<sockaddr_in6*>(&a.address)->sin6_port = port;
-        a.length = sizeof(sockaddr_in6);
-      } else {
-        continue;
-      }
-      addresses.push_back(a);
-    }
+    addresses = Addresses(info, &min_ttl);
   }
   if (info != nullptr) ares_freeaddrinfo(info);
   if (status == ARES_SUCCESS && addresses.empty()) status = ARES_ENODATA;
-  if (status == ARES_SUCCESS) {
-    it->second.result = std::move(addresses);
-  } else {
-    it->second.result = AresStatus(it->second.host, status);
+  LookupResult result = status == ARES_SUCCESS
+                            ? LookupResult(std::move(addresses))
+                            : LookupResult(AresStatus(query->host, status));
+  int64_t ttl_ns = 0;  // server failures are not kept
+  if (result.ok()) {
+    ttl_ns = from_hosts_file ? kHostsFileTtlNs : min_ttl * 1000000000;
+  } else if (absl::IsNotFound(result.status())) {
+    ttl_ns = kNegativeTtlNs;
   }
-  resolver->finished_.push_back(query->key);
+  resolver->cache_.Insert(query->host, query->family, result, ttl_ns);
+  for (uint64_t key : waiters) {
+    auto it = resolver->entries_.find(key);
+    // Forgotten (the connection is gone), or answered already.
+    if (it == resolver->entries_.end() || it->second.result.has_value()) {
+      continue;
+    }
+    it->second.result = WithPort(result, it->second.port);
+    resolver->finished_.push_back(key);
+  }
 }
 
 }  // namespace baton::internal

@@ -15,6 +15,23 @@
 // kInternalTag | kResolverSourceTag | fd; its retransmission timeouts are
 // one entry of the reactor's timer queue. Nothing here blocks: /etc/hosts
 // is read, and queries are sent, without waiting.
+//
+// Answers are kept in a ResolverCache (its own mutex, never held across a
+// c-ares call; when both are held, mu_ is taken first) for a Connect to
+// read through Cached before it starts a lookup:
+//   - a DNS answer for its records' smallest TTL (CNAMEs included);
+//   - a hosts file answer (c-ares gives it no TTL; it is the one kind
+//     answered from inside ares_getaddrinfo) for kHostsFileTtl, so an edit
+//     of the file is seen within seconds;
+//   - a name that does not exist or has no address (NOT_FOUND) for
+//     kNegativeTtl;
+// each capped by ReactorOptions::dns_cache_max_ttl (zero: nothing kept).
+// Failures of the servers (timeouts, refusals) are not kept.
+//
+// Lookups of one name that run at the same time share one query: a Start
+// for a name whose query is in flight joins it, and each joined key gets
+// the answer with its own port. Forget drops only its own key: the query
+// goes on for the others (and its answer still fills the cache).
 #ifndef BATON_INTERNAL_RESOLVER_H_
 #define BATON_INTERNAL_RESOLVER_H_
 
@@ -32,6 +49,7 @@
 #include "absl/status/statusor.h"
 #include "lib/internal/mutex.h"
 #include "lib/internal/poller.h"
+#include "lib/internal/resolver_cache.h"
 #include "lib/internal/timer_queue.h"
 
 struct ares_channeldata;
@@ -43,31 +61,39 @@ namespace baton::internal {
 // small indices and never reach this bit); the low 32 bits are its fd.
 constexpr uint64_t kResolverSourceTag = uint64_t{1} << 62;
 
-// One address of a name, with the port filled in.
-struct ResolvedAddress {
-  sockaddr_storage address = {};
-  socklen_t length = 0;
-};
-
-using LookupResult = absl::StatusOr<std::vector<ResolvedAddress>>;
-
 class Resolver {
  public:
+  // How long answers without a TTL of their own are kept (each capped by
+  // the cache's maximum TTL).
+  static constexpr int64_t kHostsFileTtlNs = int64_t{5} * 1000000000;
+  static constexpr int64_t kNegativeTtlNs = int64_t{2} * 1000000000;
+
   // `servers`: c-ares server list ("127.0.0.1:5353,[::1]:53"); empty: the
   // system's resolver configuration. `done(key)`: the lookup started with
-  // `key` finished; Take(key) has its result.
+  // `key` finished; Take(key) has its result. `cache_max_ttl_ns` (<= 0: no
+  // cache) and `cache_max_names`: the answer cache's bounds.
   Resolver(Poller* poller, TimerQueue* timers, std::string servers,
-           std::function<void(uint64_t key)> done);
+           std::function<void(uint64_t key)> done, int64_t cache_max_ttl_ns,
+           size_t cache_max_names);
   // Ends every lookup (their results are dropped, `done` is not called).
   ~Resolver();
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
+  // The cached answer for `host` with `port` filled in, if there is one
+  // that has not expired (takes the cache's mutex only).
+  std::optional<LookupResult> Cached(const std::string& host, int port);
+
+  // How Start went: a query was sent, or the lookup joined one of the same
+  // name in flight (or found the answer cached after all).
+  enum class Started { kQuery, kJoined };
+
   // Starts looking up `host` (IPv6 and IPv4, /etc/hosts first, in the
   // order getaddrinfo would use) for `port`. The result may be ready before
   // Start returns (a hosts file entry); `done(key)` is called either way.
   // Fails if the channel cannot be set up; `key` must not be in use.
-  absl::Status Start(uint64_t key, const std::string& host, int port);
+  absl::StatusOr<Started> Start(uint64_t key, const std::string& host,
+                                int port);
 
   // The result of `key`'s lookup once it finished (then forgets it);
   // nullopt while it runs. NOT_FOUND for a name that does not exist or has
@@ -82,13 +108,18 @@ class Resolver {
 
   // Lookups started and not yet taken or forgotten (tests).
   size_t pending() const;
+  // Tests: moves the cache's clock forward (answers expire without a wait).
+  void AdvanceCacheClockForTest(int64_t ns) { cache_.AdvanceClockForTest(ns); }
 
  private:
   struct Query;
   struct Entry {
     std::string host;
+    int port = 0;
     std::optional<LookupResult> result;
   };
+  // A query in flight: the keys waiting for it (some maybe forgotten).
+  using FlightKey = std::pair<std::string, int>;  // name, family
 
   // c-ares callbacks; they run inside calls made under mu_.
   static void OnSocketState(void* self, int fd, int readable,
@@ -112,6 +143,11 @@ class Resolver {
   ares_channeldata* channel_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool destroying_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<FlightKey, std::vector<uint64_t>> flights_
+      ABSL_GUARDED_BY(mu_);
+  // The query being handed to ares_getaddrinfo: an answer for it that
+  // comes from inside that call is the hosts file's.
+  const Query* starting_ ABSL_GUARDED_BY(mu_) = nullptr;
   // Finished while the mutex was held; announced after it is released.
   std::vector<uint64_t> finished_ ABSL_GUARDED_BY(mu_);
   // The channel's sockets and the interest each is armed with.
@@ -120,6 +156,7 @@ class Resolver {
   int64_t timer_deadline_ns_ ABSL_GUARDED_BY(mu_) = 0;
   // Tells the current timer entry from one cancelled while it ran.
   uint64_t timer_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  ResolverCache cache_;
 };
 
 // Deletes the lookup of a connection that ends while its name is being

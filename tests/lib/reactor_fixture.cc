@@ -34,6 +34,11 @@ size_t ReactorTestPeer::PendingLookups(Reactor& reactor) {
   return reactor.core_->PendingLookupsForTest();
 }
 
+void ReactorTestPeer::AdvanceDnsCacheClock(Reactor& reactor,
+                                           absl::Duration by) {
+  reactor.core_->AdvanceDnsCacheClockForTest(absl::ToInt64Nanoseconds(by));
+}
+
 }  // namespace internal
 
 namespace testing {

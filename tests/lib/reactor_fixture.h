@@ -33,6 +33,9 @@ class ReactorTestPeer {
   static size_t PendingTimers(Reactor& reactor);
   // Host name lookups of Connect in flight (or finished and not yet taken).
   static size_t PendingLookups(Reactor& reactor);
+  // Moves the clock of the reactor's host name answer cache forward, so
+  // cached answers expire without waiting.
+  static void AdvanceDnsCacheClock(Reactor& reactor, absl::Duration by);
 };
 
 }  // namespace internal

@@ -52,9 +52,11 @@ TestDnsServer::~TestDnsServer() {
 }
 
 void TestDnsServer::Add(const std::string& name,
-                        std::vector<std::string> addresses) {
+                        std::vector<std::string> addresses,
+                        uint32_t ttl_seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   names_[name] = std::move(addresses);
+  ttls_[name] = ttl_seconds;
 }
 
 void TestDnsServer::AddSilent(const std::string& name) {
@@ -157,11 +159,13 @@ std::string TestDnsServer::Answer(const std::string& query) {
 
   std::vector<std::string> records;  // rdata of each answer
   bool known = false;
+  uint32_t ttl = 60;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++queries_[name];
     if (silent_.count(name)) return "";
     auto it = names_.find(name);
+    if (auto t = ttls_.find(name); t != ttls_.end()) ttl = t->second;
     if (it != names_.end()) {
       known = true;
       for (const std::string& text : it->second) {
@@ -188,9 +192,9 @@ std::string TestDnsServer::Answer(const std::string& query) {
   for (const std::string& rdata : records) {
     Put16(&reply, 0xc00c);  // the name: a pointer to the question's
     Put16(&reply, type);
-    Put16(&reply, 1);  // IN
-    Put16(&reply, 0);
-    Put16(&reply, 60);  // TTL
+    Put16(&reply, 1);                                 // IN
+    Put16(&reply, static_cast<uint16_t>(ttl >> 16));  // TTL
+    Put16(&reply, static_cast<uint16_t>(ttl & 0xffff));
     Put16(&reply, static_cast<uint16_t>(rdata.size()));
     reply += rdata;
   }

@@ -5,6 +5,7 @@
 #define BATON_TESTS_UTIL_TEST_DNS_SERVER_H_
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <set>
@@ -24,8 +25,9 @@ class TestDnsServer {
   TestDnsServer& operator=(const TestDnsServer&) = delete;
 
   // `name` resolves to these literals (IPv4 ones as A records, IPv6 ones as
-  // AAAA), in this order.
-  void Add(const std::string& name, std::vector<std::string> addresses);
+  // AAAA), in this order, each with a TTL of `ttl_seconds`.
+  void Add(const std::string& name, std::vector<std::string> addresses,
+           uint32_t ttl_seconds = 60);
   // Questions about `name` are counted and never answered.
   void AddSilent(const std::string& name);
   // Like Add, but the answers wait until ReleaseHeld.
@@ -50,6 +52,7 @@ class TestDnsServer {
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
   std::map<std::string, std::vector<std::string>> names_;
+  std::map<std::string, uint32_t> ttls_;  // 60 s for names not in it
   std::set<std::string> silent_;
   std::set<std::string> held_names_;
   bool released_ = false;
