@@ -119,7 +119,9 @@ struct ReactorOptions {
   // that does not exist (NOT_FOUND) for 2 s, each for at most this long.
   // Server failures and timeouts are not kept. Zero disables the cache.
   // Connects to one name that wait for its lookup at the same time share
-  // one query, with or without the cache.
+  // one query, with or without the cache; closing one of them leaves the
+  // query running for the others. Counters: dns_cache_hits,
+  // dns_cache_misses, dns_lookups.
   absl::Duration dns_cache_max_ttl = absl::Seconds(60);
   // Most names the cache keeps; a new one drops the least recently used.
   size_t dns_cache_max_names = 1024;
@@ -184,7 +186,9 @@ struct ConnectOptions {
   // thread. Every address of the name is tried in the order returned (IPv6
   // and IPv4, sorted as getaddrinfo does): an attempt tries them one after
   // the other, each with `timeout`, and fails when all have failed. Retries
-  // reuse the addresses of the one lookup.
+  // reuse the addresses of the one lookup. Answers are cached per reactor
+  // (ReactorOptions::dns_cache_max_ttl): a connect to a name looked up
+  // recently starts at once, like one to a literal.
   std::string address = "127.0.0.1";
   // 1..65535.
   int port = 0;

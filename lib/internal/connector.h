@@ -4,14 +4,16 @@
 // (still EPOLLONESHOT, re-armed by Serve's one Rearm), completion is read
 // with SO_ERROR, and its deadline and back-off are timer queue entries that
 // raise kTimerDue on its id, never touch owner state themselves. A host
-// name is looked up first (connector_lookup.cc), without a socket; its
-// result raises kTimerDue too, and the attempts try every address in order.
+// name is looked up first (connector_lookup.cc), without a socket, unless
+// the Resolver has its answer cached; the result raises kTimerDue too, and
+// the attempts try every address in order.
 //
 // Owns: nothing; a connect's state, its pending lookup included, lives in
 //   the connection's OwnerExtras.
-// Uses: ConnectionTable, TimerQueue, CounterSet, AdoptGate, Resolver (Start,
-//   and Take / Forget through the connection's PendingLookup),
-//   TlsOptionsCache (ConnectOptions::tls's contexts, shared with StartTls).
+// Uses: ConnectionTable, TimerQueue, CounterSet, AdoptGate, Resolver
+//   (Cached, Start, and Take / Forget through the connection's
+//   PendingLookup), TlsOptionsCache (ConnectOptions::tls's contexts, shared
+//   with StartTls).
 // Threads: Connect is safe from any thread; the rest runs on a worker
 //   holding the connection's claim.
 // Calls: EventLoop (stopping, Post), ConnectionLifetime (SetPhase,

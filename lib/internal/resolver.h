@@ -21,12 +21,14 @@
 // read through Cached before it starts a lookup:
 //   - a DNS answer for its records' smallest TTL (CNAMEs included);
 //   - a hosts file answer (c-ares gives it no TTL; it is the one kind
-//     answered from inside ares_getaddrinfo) for kHostsFileTtl, so an edit
-//     of the file is seen within seconds;
+//     answered from inside ares_getaddrinfo) for kHostsFileTtlNs (5 s), so
+//     an edit of the file is seen within seconds;
 //   - a name that does not exist or has no address (NOT_FOUND) for
-//     kNegativeTtl;
+//     kNegativeTtlNs (2 s);
 // each capped by ReactorOptions::dns_cache_max_ttl (zero: nothing kept).
-// Failures of the servers (timeouts, refusals) are not kept.
+// Failures of the servers (timeouts, refusals) are not kept. A connect that
+// finds its answer in the cache takes the cache's mutex only: it never
+// waits for a c-ares call of another thread.
 //
 // Lookups of one name that run at the same time share one query: a Start
 // for a name whose query is in flight joins it, and each joined key gets
