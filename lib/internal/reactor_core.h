@@ -135,7 +135,8 @@ class ReactorCore {
 
   // Tests: host name lookups started and not yet taken or forgotten.
   size_t PendingLookupsForTest() const { return resolver_.pending(); }
-  // Tests: moves the resolver cache's clock forward by `ns`.
+  // Tests: stops the resolver cache's clock; moves it forward by `ns`.
+  void FreezeDnsCacheClockForTest() { resolver_.FreezeCacheClockForTest(); }
   void AdvanceDnsCacheClockForTest(int64_t ns) {
     resolver_.AdvanceCacheClockForTest(ns);
   }

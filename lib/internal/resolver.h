@@ -110,7 +110,9 @@ class Resolver {
 
   // Lookups started and not yet taken or forgotten (tests).
   size_t pending() const;
-  // Tests: moves the cache's clock forward (answers expire without a wait).
+  // Tests: stops the cache's clock, and moves it forward (answers expire
+  // without a wait).
+  void FreezeCacheClockForTest() { cache_.FreezeClockForTest(); }
   void AdvanceCacheClockForTest(int64_t ns) { cache_.AdvanceClockForTest(ns); }
 
  private:

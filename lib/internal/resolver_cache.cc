@@ -44,13 +44,19 @@ size_t ResolverCache::size() const {
   return order_.size();
 }
 
-void ResolverCache::AdvanceClockForTest(int64_t ns) {
+void ResolverCache::FreezeClockForTest() {
   MutexLock lock(&mu_);
-  clock_offset_ns_ += ns;
+  if (frozen_now_ns_ == 0) frozen_now_ns_ = net::MonotonicNanos();
+}
+
+void ResolverCache::AdvanceClockForTest(int64_t ns) {
+  FreezeClockForTest();
+  MutexLock lock(&mu_);
+  frozen_now_ns_ += ns;
 }
 
 int64_t ResolverCache::NowLocked() const {
-  return net::MonotonicNanos() + clock_offset_ns_;
+  return frozen_now_ns_ != 0 ? frozen_now_ns_ : net::MonotonicNanos();
 }
 
 void ResolverCache::EraseLocked(Order::iterator it) {

@@ -64,8 +64,9 @@ class ResolverCache {
 
   // Names kept, expired ones not yet dropped included (tests).
   size_t size() const;
-  // Moves the cache's clock forward by `ns` (tests: expiry without
-  // waiting).
+  // Tests, expiry without waiting: stops the cache's clock (from then on it
+  // moves only by AdvanceClockForTest), and moves it forward by `ns`.
+  void FreezeClockForTest();
   void AdvanceClockForTest(int64_t ns);
 
  private:
@@ -87,7 +88,8 @@ class ResolverCache {
   mutable Mutex mu_;
   Order order_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<Key, Order::iterator> index_ ABSL_GUARDED_BY(mu_);
-  int64_t clock_offset_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  // The test clock's time once frozen (FreezeClockForTest), else 0.
+  int64_t frozen_now_ns_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace baton::internal

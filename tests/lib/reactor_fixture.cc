@@ -34,6 +34,10 @@ size_t ReactorTestPeer::PendingLookups(Reactor& reactor) {
   return reactor.core_->PendingLookupsForTest();
 }
 
+void ReactorTestPeer::FreezeDnsCacheClock(Reactor& reactor) {
+  reactor.core_->FreezeDnsCacheClockForTest();
+}
+
 void ReactorTestPeer::AdvanceDnsCacheClock(Reactor& reactor,
                                            absl::Duration by) {
   reactor.core_->AdvanceDnsCacheClockForTest(absl::ToInt64Nanoseconds(by));

@@ -33,8 +33,10 @@ class ReactorTestPeer {
   static size_t PendingTimers(Reactor& reactor);
   // Host name lookups of Connect in flight (or finished and not yet taken).
   static size_t PendingLookups(Reactor& reactor);
-  // Moves the clock of the reactor's host name answer cache forward, so
-  // cached answers expire without waiting.
+  // Stops the clock of the reactor's host name answer cache (from then on
+  // it moves only by AdvanceDnsCacheClock, which stops it too), so cached
+  // answers expire at exact times without waiting.
+  static void FreezeDnsCacheClock(Reactor& reactor);
   static void AdvanceDnsCacheClock(Reactor& reactor, absl::Duration by);
 };
 

@@ -2,8 +2,9 @@
 // the cache and sharing in resolver.cc): names answered by a DNS server on
 // 127.0.0.1 inside the test (ReactorOptions::dns_servers) and `localhost`
 // from the hosts file. Expiry moves the cache's clock forward
-// (ReactorTestPeer::AdvanceDnsCacheClock) instead of waiting. Lookups are
-// counted by the reactor's dns_* counters and by the DNS server.
+// (ReactorTestPeer::FreezeDnsCacheClock, AdvanceDnsCacheClock) instead of
+// waiting, so answers expire at exact times. Lookups are counted by the
+// reactor's dns_* counters and by the DNS server.
 // Covered: a second connect (to another port too) without a lookup, expiry
 // at the answer's TTL, the maximum TTL, a TTL of 0, hosts file answers,
 // names that do not exist, timeouts not kept, concurrent connects sharing
@@ -140,6 +141,7 @@ TEST(DnsCacheTest, AnAnswerExpiresAtItsTtl) {
   TestDnsServer dns;
   dns.Add("short.test", {"127.0.0.1"}, /*ttl_seconds=*/30);
   auto client = StartReactor(ClientOptions(&dns));
+  ReactorTestPeer::FreezeDnsCacheClock(*client);
   ExpectEchoThrough(*client, "short.test", server.port);
   ReactorTestPeer::AdvanceDnsCacheClock(*client, absl::Seconds(29));
   ExpectEchoThrough(*client, "short.test", server.port);
@@ -162,6 +164,7 @@ TEST(DnsCacheTest, TheMaximumTtlCapsALongOne) {
   ReactorOptions options = ClientOptions(&dns);
   options.dns_cache_max_ttl = absl::Seconds(10);
   auto client = StartReactor(options);
+  ReactorTestPeer::FreezeDnsCacheClock(*client);
   ExpectEchoThrough(*client, "long.test", server.port);
   ReactorTestPeer::AdvanceDnsCacheClock(*client, absl::Seconds(9));
   ExpectEchoThrough(*client, "long.test", server.port);
@@ -186,6 +189,7 @@ TEST(DnsCacheTest, AnAnswerWithATtlOfZeroIsNotKept) {
 TEST(DnsCacheTest, AHostsFileAnswerIsKeptForFiveSeconds) {
   EchoServer server;  // 127.0.0.1; if localhost is also ::1, that refuses
   auto client = StartReactor(ClientOptions(nullptr));
+  ReactorTestPeer::FreezeDnsCacheClock(*client);
   ExpectEchoThrough(*client, "localhost", server.port);
   ReactorTestPeer::AdvanceDnsCacheClock(*client, absl::Seconds(4));
   ExpectEchoThrough(*client, "localhost", server.port);
@@ -200,6 +204,7 @@ TEST(DnsCacheTest, AHostsFileAnswerIsKeptForFiveSeconds) {
 TEST(DnsCacheTest, ANameThatDoesNotExistIsKeptForTwoSeconds) {
   TestDnsServer dns;  // knows no names: NXDOMAIN for all
   auto client = StartReactor(ClientOptions(&dns));
+  ReactorTestPeer::FreezeDnsCacheClock(*client);
   ExpectConnectFails(*client, To("nosuch.test", 80),
                      absl::StatusCode::kNotFound);
   const int queries = dns.queries("nosuch.test");
