@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -166,7 +165,6 @@ absl::StatusOr<Resolver::Started> Resolver::Start(uint64_t key,
     MutexLock lock(&mu_);
     if (absl::Status s = EnsureChannelLocked(); !s.ok()) return s;
     Entry& entry = entries_[key];
-    entry.host = host;
     entry.port = port;
     auto [flight, added] = flights_.try_emplace(FlightKey(host, kFamily));
     if (!added) {

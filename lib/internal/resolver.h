@@ -43,6 +43,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -118,12 +119,11 @@ class Resolver {
  private:
   struct Query;
   struct Entry {
-    std::string host;
     int port = 0;
     std::optional<LookupResult> result;
   };
-  // A query in flight: the keys waiting for it (some maybe forgotten).
-  using FlightKey = std::pair<std::string, int>;  // name, family
+  // A query in flight, by the name and the address family it asks for.
+  using FlightKey = std::pair<std::string, int>;
 
   // c-ares callbacks; they run inside calls made under mu_.
   static void OnSocketState(void* self, int fd, int readable,
@@ -147,6 +147,8 @@ class Resolver {
   ares_channeldata* channel_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool destroying_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // Each query in flight and the keys waiting for it (forgotten ones are
+  // skipped when it ends).
   absl::flat_hash_map<FlightKey, std::vector<uint64_t>> flights_
       ABSL_GUARDED_BY(mu_);
   // The query being handed to ares_getaddrinfo: an answer for it that
@@ -160,6 +162,7 @@ class Resolver {
   int64_t timer_deadline_ns_ ABSL_GUARDED_BY(mu_) = 0;
   // Tells the current timer entry from one cancelled while it ran.
   uint64_t timer_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // Guarded by its own mutex (taken after mu_ when both are held).
   ResolverCache cache_;
 };
 
