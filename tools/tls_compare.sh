@@ -17,6 +17,10 @@
 #       new TLS connections at a paced rate (each: handshake, one request,
 #       close), for every rate in --rates: the keep-alive clients' requests/s
 #       and p99 under a stream of handshakes, the slow work of real servers.
+# Each run also reads the server's CPU time (/proc, nginx's workers
+# included): where the load core is the limit, as it is for keep-alive
+# HTTPS here (the client's TLS costs about what the server's does), CPU per
+# request is what tells the servers apart.
 #
 #   tools/tls_compare.sh --out=DIR [--reps=3] [--duration=5]
 #       [--rates=100,250,500,1000] [--key=p256|rsa2048] [--threads=4]
@@ -164,6 +168,15 @@ HAPROXY
   return 1
 }
 stop() { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""; }
+# The server's user+system CPU seconds so far, nginx's workers included.
+cpu_seconds() {
+  local p ticks=0 t
+  for p in "$PID" $(pgrep -P "$PID" 2>/dev/null); do
+    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || continue
+    ticks=$((ticks + ${t:-0}))
+  done
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", t / hz}'
+}
 
 BENCH=(taskset -c 1 "$OUT/bin/bench" --mode=http --host=127.0.0.1 --tls_server_name=localhost --tls
        --tls_ca="$CERT" --threads=1 --requests=0 --duration="$DURATION"
@@ -189,15 +202,16 @@ nservers=$(wc -w <<<"$SERVERS")
 total=$((REPS * ${#CELLS[@]} * nservers)); step=0; t0=$(date +%s)
 echo "== $total runs of about $((DURATION + 3)) s each" >&2
 RAW="$OUT/raw.csv"
-[[ -f "$RAW" ]] || echo "server,phase,rate,rep,log,paced_log" >"$RAW"
+[[ -f "$RAW" ]] || echo "server,phase,rate,rep,log,paced_log,cpu_s,wall_s" >"$RAW"
 
 for rep in $(seq "$REPS"); do
   for cell in "${CELLS[@]}"; do
     read -r phase rate <<<"$cell"
     for server in $SERVERS; do
       step=$((step + 1))
-      log="$OUT/logs/$server-$phase-$rate-$rep.json"; plog=""
+      log="$OUT/logs/$server-$phase-$rate-$rep.json"; plog=""; cpu=NA; wall=NA
       if start "$server"; then
+        cpu0=$(cpu_seconds); t0_ns=$(date +%s%N)
         case "$phase" in
           keepalive) keepalive "$log" ;;
           handshakes) handshakes "$log" ;;
@@ -207,9 +221,11 @@ for rep in $(seq "$REPS"); do
             keepalive "$log"
             wait "$ppid" || true ;;
         esac
+        cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds)" 'BEGIN {printf "%.3f", b - a}')
+        wall=$(awk -v a="$t0_ns" -v b="$(date +%s%N)" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
         stop
       fi
-      echo "$server,$phase,$rate,$rep,$log,$plog" >>"$RAW"
+      echo "$server,$phase,$rate,$rep,$log,$plog,$cpu,$wall" >>"$RAW"
       summary=$(python3 - "$log" <<'PY' 2>/dev/null || echo "no result"
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -57,6 +57,13 @@ def main():
         paced = load(r["paced_log"]) if r["paced_log"] else None
         if res is None or (r["paced_log"] and paced is None):
             failed[key] = failed.get(key, 0) + 1
+        cpu = wall = None
+        try:
+            cpu, wall = float(r.get("cpu_s", "")), float(r.get("wall_s", ""))
+        except ValueError:
+            pass
+        if res is not None:
+            res = dict(res, cpu_s=cpu, wall_s=wall)
         cells.setdefault(key, []).append((res, paced))
     servers = [s for s in ORDER if any(k[0] == s for k in cells)]
     rates = sorted({k[2] for k in cells if k[1] == "mixed"})
@@ -76,6 +83,13 @@ def main():
     hs_rate = lambda _, p: p["rate"]
     hs_p99 = lambda _, p: p["latency_us"]["p99"]
     hs_late = lambda _, p: p.get("late", 0)
+    # Server CPU: busy share of one core over the run, and microseconds per
+    # request answered (every request of the run, warm-up included).
+    busy = lambda r, _: 100.0 * r["cpu_s"] / r["wall_s"]
+
+    def cpu_per_request(r, p):
+        n = r["all_requests"] + (p["all_requests"] if p else 0)
+        return 1e6 * r["cpu_s"] / n
 
     lines = [
         "# HTTPS on one core: baton, nginx, HAProxy, Boost.Asio\n",
@@ -87,19 +101,24 @@ def main():
     ]
     if any(k[1] == "keepalive" for k in cells):
         lines += ["## Keep-alive HTTPS, no new connections\n",
-                  "| server | requests/s | p50 us | p99 us | p99.9 us |",
-                  "|---|---:|---:|---:|---:|"]
+                  "| server | requests/s | p50 us | p99 us | p99.9 us | server CPU us/request | server busy % |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for s in servers:
             lines.append(f"| {LABEL[s]} | {fmt(stat(s, 'keepalive', 0, ka_rate))} | "
                          + " | ".join(fmt(stat(s, "keepalive", 0, ka_p(q)), 1)
-                                      for q in ("p50", "p99", "p999")) + " |")
+                                      for q in ("p50", "p99", "p999"))
+                         + f" | {fmt(stat(s, 'keepalive', 0, cpu_per_request), 2)}"
+                         + f" | {fmt(stat(s, 'keepalive', 0, busy))} |")
         lines.append("")
     if any(k[1] == "handshakes" for k in cells):
         lines += ["## Full handshakes: a new connection per request, 50 clients\n",
-                  "| server | handshakes/s | p99 us |", "|---|---:|---:|"]
+                  "| server | handshakes/s | p99 us | server CPU us/handshake | server busy % |",
+                  "|---|---:|---:|---:|---:|"]
         for s in servers:
             lines.append(f"| {LABEL[s]} | {fmt(stat(s, 'handshakes', 0, ka_rate))} | "
-                         f"{fmt(stat(s, 'handshakes', 0, ka_p('p99')), 1)} |")
+                         f"{fmt(stat(s, 'handshakes', 0, ka_p('p99')), 1)} | "
+                         f"{fmt(stat(s, 'handshakes', 0, cpu_per_request), 1)} | "
+                         f"{fmt(stat(s, 'handshakes', 0, busy))} |")
         lines.append("")
     if rates:
         lines += ["## Keep-alive clients while new clients handshake at a paced rate\n",
@@ -108,8 +127,8 @@ def main():
                   "request); `late` counts paced clients that could not start "
                   "on time (256 in flight).\n",
                   "| handshakes/s | server | keep-alive req/s | p99 | p99.9 | "
-                  "hs achieved/s | hs p99 | late |",
-                  "|---:|---|---:|---:|---:|---:|---:|---:|"]
+                  "hs achieved/s | hs p99 | late | server busy % |",
+                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
         for rate in rates:
             for s in servers:
                 lines.append(
@@ -118,7 +137,8 @@ def main():
                     f"{fmt(stat(s, 'mixed', rate, ka_p('p999')), 1)} | "
                     f"{fmt(stat(s, 'mixed', rate, hs_rate))} | "
                     f"{fmt(stat(s, 'mixed', rate, hs_p99), 1)} | "
-                    f"{fmt(stat(s, 'mixed', rate, hs_late))} |")
+                    f"{fmt(stat(s, 'mixed', rate, hs_late))} | "
+                    f"{fmt(stat(s, 'mixed', rate, busy))} |")
         lines.append("")
     if "baton" in servers:
         lines += ["## baton against each\n",
