@@ -30,12 +30,13 @@ inline bool TlsInputLeft(OwnerState& owner) {
 // flush to send. The queue's bytes, and so the high-water mark, count
 // ciphertext.
 inline void QueueTlsOutput(Slot* slot, TlsState& tls) {
-  if (tls.session->PendingOutput() == 0) return;
-  std::string ciphertext;
-  tls.session->TakeOutput(&ciphertext);
+  const size_t pending = tls.session->PendingOutput();
+  if (pending == 0) return;
   MutexLock lock(&slot->out_mu);
   if (slot->out == nullptr) slot->out = NewOutputQueue();
-  slot->out->Append(ciphertext);
+  // Straight from the engine into the queue: one copy.
+  char* space = slot->out->AppendSpace(pending);
+  slot->out->TrimBack(pending - tls.session->TakeOutput(space, pending));
   slot->out_bytes.store(QueuedBytes(slot), std::memory_order_release);
   slot->owner.drained_due = true;
 }

@@ -31,7 +31,6 @@ int EncryptQueuedPlaintext(Slot* slot, TlsState& tls) {
       close_now = tls.close_due;
     } else {
       std::string& block = tls.file_block;
-      std::string ciphertext;
       while (!plain->empty()) {
         if (plain->front_is_file() &&
             (slot->out != nullptr ? slot->out->bytes() : 0) >= kFileAhead) {
@@ -55,11 +54,10 @@ int EncryptQueuedPlaintext(Slot* slot, TlsState& tls) {
           plain->Clear();
           break;
         }
-        ciphertext.clear();
-        session.TakeOutput(&ciphertext);
-        if (!ciphertext.empty()) {
+        if (const size_t pending = session.PendingOutput(); pending != 0) {
           if (slot->out == nullptr) slot->out = NewOutputQueue();
-          slot->out->Append(ciphertext);
+          char* space = slot->out->AppendSpace(pending);
+          slot->out->TrimBack(pending - session.TakeOutput(space, pending));
         }
       }
       if (plain->empty()) {

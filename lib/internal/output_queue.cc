@@ -45,6 +45,36 @@ void OutputQueue::Append(absl::string_view data) {
   chunks_.push_back(std::move(chunk));
 }
 
+char* OutputQueue::AppendSpace(size_t n) {
+  if (n == 0) return nullptr;
+  bytes_ += n;
+  if (empty() || chunks_.back().is_file() ||
+      chunks_.back().data.size() - chunks_.back().offset + n > kCoalesceLimit) {
+    Chunk chunk;
+    chunk.data.swap(spare_);  // empty, but keeps the capacity it had
+    chunks_.push_back(std::move(chunk));
+  }
+  std::string& tail = chunks_.back().data;
+  const size_t at = tail.size();
+  tail.resize(at + n);
+  return &tail[at];
+}
+
+void OutputQueue::TrimBack(size_t k) {
+  if (k == 0 || empty()) return;
+  Chunk& back = chunks_.back();
+  k = std::min(k, back.data.size() - back.offset);
+  back.data.resize(back.data.size() - k);
+  bytes_ -= k;
+  if (back.data.size() == back.offset) {  // nothing of it left: no chunk
+    chunks_.pop_back();
+    if (head_ == chunks_.size()) {
+      chunks_.clear();
+      head_ = 0;
+    }
+  }
+}
+
 void OutputQueue::PopFront() {
   Chunk& chunk = front();
   if (!chunk.is_file() && chunk.data.capacity() <= kSpareCapacity &&

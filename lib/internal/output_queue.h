@@ -24,6 +24,12 @@ class OutputQueue {
   };
 
   void Append(absl::string_view data);
+  // Appends `n` bytes the caller writes at the returned address (valid
+  // until the next call on the queue), so a producer with its own buffer
+  // (a TLS engine's ciphertext) copies once; TrimBack(k) then gives back
+  // the last k of them if fewer were written.
+  char* AppendSpace(size_t n);
+  void TrimBack(size_t k);
   // Takes ownership of `file` and queues `length` bytes from `offset`.
   void AppendFile(ScopedFd file, int64_t offset, int64_t length);
 

@@ -136,20 +136,32 @@ size_t TlsSession::Read(char* buffer, size_t capacity) {
     if (close_requested) Close();
   }
   if (state_ != State::kOpen || capacity == 0) return 0;
-  ERR_clear_error();
-  size_t n = 0;
-  const int result = SSL_read_ex(ssl_, buffer, capacity, &n);
-  if (result == 1) return n;
-  switch (SSL_get_error(ssl_, result)) {
-    case SSL_ERROR_WANT_READ:
-      break;
-    case SSL_ERROR_ZERO_RETURN:
-      state_ = State::kClosed;
-      break;
-    default:
-      Fail(result);
+  // SSL_read gives one record (at most 16 KiB) per call: read records
+  // until the buffer is full or no whole record is left, so a bulk stream
+  // reaches the handler in buffer-sized pieces, not record-sized ones.
+  // Plaintext read before the end of the stream or a failure is returned;
+  // state() tells the caller what came after it.
+  size_t total = 0;
+  while (total < capacity) {
+    ERR_clear_error();
+    size_t n = 0;
+    const int result = SSL_read_ex(ssl_, buffer + total, capacity - total, &n);
+    if (result == 1) {
+      total += n;
+      continue;
+    }
+    switch (SSL_get_error(ssl_, result)) {
+      case SSL_ERROR_WANT_READ:
+        break;
+      case SSL_ERROR_ZERO_RETURN:
+        state_ = State::kClosed;
+        break;
+      default:
+        Fail(result);
+    }
+    break;
   }
-  return 0;
+  return total;
 }
 
 bool TlsSession::HasBufferedInput() const {
@@ -198,6 +210,13 @@ void TlsSession::Close() {
 }
 
 size_t TlsSession::PendingOutput() const { return BIO_ctrl_pending(output_); }
+
+size_t TlsSession::TakeOutput(char* out, size_t capacity) {
+  const size_t n = std::min(capacity, PendingOutput());
+  if (n == 0) return 0;
+  const int got = BIO_read(output_, out, static_cast<int>(n));
+  return got > 0 ? static_cast<size_t>(got) : 0;
+}
 
 size_t TlsSession::TakeOutput(std::string* out) {
   const size_t n = BIO_ctrl_pending(output_);

@@ -101,10 +101,12 @@ class TlsSession {
   // came before the end, kTruncated otherwise (kFailed mid-handshake).
   void FeedEof();
 
-  // Advances the handshake and decrypts into `buffer`: the plaintext bytes
-  // written, 0 when no more can be produced from the input given so far
-  // (check state() then). A client starts its handshake with the first
-  // call (Read(nullptr, 0) is fine for that).
+  // Advances the handshake and decrypts into `buffer`, as many whole
+  // records as fit: the plaintext bytes written, 0 when no more can be
+  // produced from the input given so far (check state() then; it may also
+  // have changed after a non-zero return: the peer's close_notify or a
+  // failure that followed the plaintext). A client starts its handshake with
+  // the first call (Read(nullptr, 0) is fine for that).
   size_t Read(char* buffer, size_t capacity);
   // True while input is buffered inside the engine: decrypted plaintext not
   // handed over yet, or ciphertext not decrypted yet. The socket will not
@@ -117,9 +119,11 @@ class TlsSession {
   // Queues close_notify (once); later Writes fail.
   void Close();
 
-  // Ciphertext waiting to be sent, and taking it: appended to `out`.
+  // Ciphertext waiting to be sent, and taking it: appended to `out`, or
+  // written to `out` (at most `capacity` bytes; returns how many).
   size_t PendingOutput() const;
   size_t TakeOutput(std::string* out);
+  size_t TakeOutput(char* out, size_t capacity);
 
   State state() const { return state_; }
   // OK while kHandshaking, kOpen or kClosed. kTruncated: DataLoss.

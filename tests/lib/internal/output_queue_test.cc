@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 #include <vector>
@@ -218,6 +219,53 @@ TEST(OutputQueueTest, LongBacklogDrainsInOrderWhileAppending) {
   EXPECT_EQ(q.bytes(), 0u);
   EXPECT_EQ(received.size(), expected.size());
   EXPECT_TRUE(received == expected) << "stream differs";
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+// AppendSpace hands out room the caller fills in place (a TLS engine's
+// ciphertext); TrimBack returns what was not filled. Bytes and count stay
+// exact whether the room joins the last chunk or starts a new one, and a
+// chunk trimmed to nothing is gone.
+TEST(OutputQueueTest, AppendSpaceFilledInPlaceKeepsOrderAndCount) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  OutputQueue q;
+  std::string expected;
+  q.Append("head:");
+  expected += "head:";
+  char* room = q.AppendSpace(10);  // joins the small last chunk
+  std::memcpy(room, "0123456789", 10);
+  q.TrimBack(4);  // six were written
+  expected += "012345";
+  EXPECT_EQ(q.bytes(), expected.size());
+  const std::string big(1 << 20, 'b');  // past the coalescing limit
+  room = q.AppendSpace(big.size());
+  std::memcpy(room, big.data(), big.size());
+  expected += big;
+  room = q.AppendSpace(100);
+  q.TrimBack(100);  // nothing written: no empty chunk is left behind
+  room = q.AppendSpace(5);
+  std::memcpy(room, ":tail", 5);
+  expected += ":tail";
+  EXPECT_EQ(q.bytes(), expected.size());
+  std::string got;
+  for (int i = 0; i < 100000 && !q.empty(); ++i) {
+    size_t sent = 0;
+    int error = 0;
+    ASSERT_NE(q.Flush(sv[0], &sent, &error), OutputQueue::FlushResult::kError)
+        << error;
+    DrainInto(sv[1], &got);
+  }
+  DrainInto(sv[1], &got);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+  EXPECT_EQ(got, expected);
+  // Trimmed to nothing on an empty queue: still empty and usable.
+  q.AppendSpace(8);
+  q.TrimBack(8);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
   ::close(sv[0]);
   ::close(sv[1]);
 }

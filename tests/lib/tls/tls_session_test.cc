@@ -71,6 +71,28 @@ TEST_F(TlsSessionTest, HandshakeVerifiesTheServerAndCarriesDataBothWays) {
   EXPECT_TRUE(client_.session->status().ok());
 }
 
+// One Read takes as many whole records as fit the buffer (a bulk stream
+// reaches the handler in buffer-sized pieces, not 16 KiB ones), and the
+// peer's close_notify behind them leaves the plaintext first, then kClosed.
+TEST_F(TlsSessionTest, ReadFillsTheBufferAcrossRecordsThenSeesTheClose) {
+  ASSERT_NO_FATAL_FAILURE(Open());
+  const std::string reply = Pattern(100000, 3);  // seven records
+  ASSERT_TRUE(server_.session->Write(reply).ok());
+  server_.session->Close();
+  std::string ciphertext;
+  server_.session->TakeOutput(&ciphertext);
+  client_.session->Feed(ciphertext);
+  std::string buffer(65536, '\0');
+  const size_t first = client_.session->Read(buffer.data(), buffer.size());
+  EXPECT_EQ(first, buffer.size());  // four records and part of a fifth
+  std::string got = buffer.substr(0, first);
+  const size_t second = client_.session->Read(buffer.data(), buffer.size());
+  got.append(buffer.data(), second);
+  EXPECT_EQ(got, reply);
+  EXPECT_EQ(client_.session->state(), State::kClosed);
+  EXPECT_EQ(client_.session->Read(buffer.data(), buffer.size()), 0u);
+}
+
 TEST_F(TlsSessionTest, EveryCiphertextByteFedAloneStillGetsThrough) {
   ASSERT_NO_FATAL_FAILURE(Start(ClientOptions(pki_), ServerOptions(pki_)));
   Pump(client_, server_, /*piece=*/1);
