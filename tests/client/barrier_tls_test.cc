@@ -29,13 +29,11 @@ class BarrierTlsTest : public ::testing::Test {
     absl::StatusOr<TestPki> pki = baton::testing::WriteTestPki("barrier");
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = *pki;
-    TlsServerOptions server;
-    server.certificate_chain_file = pki_.server.certificate_file;
-    server.private_key_file = pki_.server.key_file;
-    absl::StatusOr<std::shared_ptr<const tls::TlsContext>> context =
-        tls::TlsContext::ForServer(server);
-    ASSERT_TRUE(context.ok()) << context.status();
-    server_ = std::make_unique<TlsEchoServer>(*context);
+    absl::StatusOr<std::unique_ptr<TlsEchoServer>> server =
+        TlsEchoServer::Start(pki_.server.certificate_file,
+                             pki_.server.key_file);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
   }
 
   BarrierOptions Options(const std::string& ca_file) {

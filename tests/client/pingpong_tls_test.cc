@@ -28,13 +28,11 @@ class PingPongTlsTest : public ::testing::Test {
     absl::StatusOr<TestPki> pki = baton::testing::WriteTestPki("pingpong");
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = *pki;
-    TlsServerOptions server;
-    server.certificate_chain_file = pki_.server.certificate_file;
-    server.private_key_file = pki_.server.key_file;
-    absl::StatusOr<std::shared_ptr<const tls::TlsContext>> context =
-        tls::TlsContext::ForServer(server);
-    ASSERT_TRUE(context.ok()) << context.status();
-    server_ = std::make_unique<TlsEchoServer>(*context);
+    absl::StatusOr<std::unique_ptr<TlsEchoServer>> server =
+        TlsEchoServer::Start(pki_.server.certificate_file,
+                             pki_.server.key_file);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
   }
 
   // A fixed amount of work: the run ends when every connection has done its

@@ -40,6 +40,17 @@ bool SendSome(Conn& c) {
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<TlsEchoServer>> TlsEchoServer::Start(
+    const std::string& certificate_file, const std::string& key_file) {
+  TlsServerOptions options;
+  options.certificate_chain_file = certificate_file;
+  options.private_key_file = key_file;
+  absl::StatusOr<std::shared_ptr<const tls::TlsContext>> context =
+      tls::TlsContext::ForServer(options);
+  if (!context.ok()) return context.status();
+  return std::make_unique<TlsEchoServer>(*std::move(context));
+}
+
 TlsEchoServer::TlsEchoServer(std::shared_ptr<const tls::TlsContext> context)
     : context_(std::move(context)) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

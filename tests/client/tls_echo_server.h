@@ -6,8 +6,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 
+#include "absl/status/statusor.h"
 #include "client/net.h"
 #include "lib/tls/tls_context.h"
 
@@ -17,6 +19,9 @@ class TlsEchoServer {
  public:
   // Listens at once; serves until destroyed.
   explicit TlsEchoServer(std::shared_ptr<const tls::TlsContext> context);
+  // One serving the certificate chain and key in these PEM files.
+  static absl::StatusOr<std::unique_ptr<TlsEchoServer>> Start(
+      const std::string& certificate_file, const std::string& key_file);
   ~TlsEchoServer();
   TlsEchoServer(const TlsEchoServer&) = delete;
   TlsEchoServer& operator=(const TlsEchoServer&) = delete;

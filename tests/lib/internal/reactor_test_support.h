@@ -144,6 +144,17 @@ inline HandlerFactory RecordingFactory(std::shared_ptr<Record> record) {
   return [record] { return std::make_unique<RecordingHandler>(record); };
 }
 
+// An echo server on 127.0.0.1, on a port the kernel picks, two threads.
+struct EchoServer {
+  std::unique_ptr<Reactor> reactor = StartReactor(Threads(2));
+  int port = 0;
+  EchoServer() {
+    absl::StatusOr<int> p = reactor->Listen(ListenOptions{}, EchoFactory());
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (p.ok()) port = *p;
+  }
+};
+
 // Open descriptors of this process.
 inline int OpenFdCount() {
   int n = 0;

@@ -28,6 +28,7 @@ namespace {
 
 using ::baton::internal::ReactorTestPeer;
 using ::baton::testing::BoundNotListening;
+using ::baton::testing::EchoServer;
 using ::baton::testing::Eventually;
 using ::baton::testing::OpenFdCount;
 using ::baton::testing::Record;
@@ -38,25 +39,6 @@ using ::baton::testing::TestDnsServer;
 using ::baton::testing::Threads;
 
 constexpr std::chrono::seconds kBound{20};  // only limits a hang
-
-class Echo : public ConnectionHandler {
- public:
-  void OnData(Connection& conn, absl::string_view data) override {
-    conn.Write(data);
-  }
-};
-
-// An echo server listening on 127.0.0.1 only.
-struct EchoServer {
-  std::unique_ptr<Reactor> reactor = StartReactor(Threads(2));
-  int port = 0;
-  EchoServer() {
-    auto p = reactor->Listen(ListenOptions{},
-                             [] { return std::make_unique<Echo>(); });
-    EXPECT_TRUE(p.ok()) << p.status();
-    if (p.ok()) port = *p;
-  }
-};
 
 // A client reactor that asks `dns` (or the system's configuration).
 std::unique_ptr<Reactor> ClientFor(const TestDnsServer* dns,
