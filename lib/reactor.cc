@@ -27,6 +27,16 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
   if (o.threads == 0) {
     o.threads = std::max(1u, std::thread::hardware_concurrency());
   }
+  if (o.tls_handshake_threads < 0 ||
+      o.tls_handshake_threads > kReactorMaxThreads) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls_handshake_threads must be in 0..", kReactorMaxThreads));
+  }
+  if (o.tls_handshake_nice < 1 ||
+      o.tls_handshake_nice > kReactorMaxHandshakeNice) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls_handshake_nice must be in 1..", kReactorMaxHandshakeNice));
+  }
   if (o.max_events < 1 || o.max_events > kReactorMaxEvents) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_events must be in 1..", kReactorMaxEvents));

@@ -55,6 +55,7 @@ int EchoMain(int argc, char** argv, const EchoMainHooks& hooks) {
 
   ReactorOptions options;
   options.threads = FLAGS_threads;
+  baton::flags::HandshakeThreadsFromFlags(&options);
   options.idle_timeout = absl::Milliseconds(FLAGS_idle_timeout_ms);
   options.write_timeout = absl::Milliseconds(FLAGS_write_timeout_ms);
   options.max_connections = static_cast<size_t>(FLAGS_max_connections);

@@ -44,6 +44,15 @@ DEFINE_bool(tls_session_resumption, true,
             "with --tls_cert: let returning clients resume TLS sessions "
             "(session tickets and cache); false makes every handshake a full "
             "one and issues no tickets");
+DEFINE_int32(tls_handshake_threads, 0,
+             "with --tls_cert: threads of their own for TLS handshakes, at a "
+             "lower priority than the workers, so a request on an open "
+             "connection runs ahead of a handshake in progress "
+             "(ReactorOptions::tls_handshake_threads); 0: handshakes run on "
+             "the workers");
+DEFINE_int32(tls_handshake_nice, 10,
+             "how much lower the handshake threads run: added to their nice "
+             "value (1..19)");
 DEFINE_int32(threads, 0,
              "worker threads (0: one per CPU); poll_echo, select_echo and "
              "thread_echo choose their own threading and ignore it");
@@ -55,11 +64,23 @@ bool ValidateThreads(const char* flag, int32_t value) {
                                      " (0: one per CPU)");
 }
 
+bool ValidateHandshakeThreads(const char* flag, int32_t value) {
+  return baton::cli::ValidateInRange(flag, value, 0, baton::kReactorMaxThreads,
+                                     " (0: handshakes run on the workers)");
+}
+
+bool ValidateHandshakeNice(const char* flag, int32_t value) {
+  return baton::cli::ValidateInRange(flag, value, 1,
+                                     baton::kReactorMaxHandshakeNice);
+}
+
 }  // namespace
 
 DEFINE_validator(port, &baton::cli::ValidatePort<baton::cli::PortUse::kListen>);
 DEFINE_validator(address, &baton::cli::ValidateAddressOrUnix);
 DEFINE_validator(threads, &ValidateThreads);
+DEFINE_validator(tls_handshake_threads, &ValidateHandshakeThreads);
+DEFINE_validator(tls_handshake_nice, &ValidateHandshakeNice);
 
 namespace baton::flags {
 
@@ -129,6 +150,11 @@ absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
   options->private_key_file = key;
   options->session_resumption = FLAGS_tls_session_resumption;
   return options;
+}
+
+void HandshakeThreadsFromFlags(ReactorOptions* options) {
+  options->tls_handshake_threads = FLAGS_tls_handshake_threads;
+  options->tls_handshake_nice = FLAGS_tls_handshake_nice;
 }
 
 absl::StatusOr<std::shared_ptr<const TlsClientOptions>> UpstreamTlsFromFlags(

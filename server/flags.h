@@ -58,6 +58,10 @@ absl::StatusOr<ListenOptions> ListenFromFlags();
 absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
     const std::string& cert, const std::string& key);
 
+// --tls_handshake_threads and --tls_handshake_nice into `options`
+// (ReactorOptions::tls_handshake_threads, tls_handshake_nice).
+void HandshakeThreadsFromFlags(ReactorOptions* options);
+
 // TLS options for a server's outgoing connections from --upstream_tls,
 // --upstream_ca and --upstream_server_name: null when `enabled` is false
 // (INVALID_ARGUMENT naming the flag if --upstream_ca or

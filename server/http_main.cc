@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
   }
   baton::ReactorOptions options;
   options.threads = FLAGS_threads;
+  baton::flags::HandshakeThreadsFromFlags(&options);
   options.idle_timeout = absl::Milliseconds(FLAGS_keepalive_timeout_ms);
   options.write_timeout = absl::Milliseconds(FLAGS_write_timeout_ms);
   options.max_connections = static_cast<size_t>(FLAGS_max_connections);

@@ -25,14 +25,18 @@
 #   tools/tls_compare.sh --out=DIR [--reps=3] [--duration=5]
 #       [--rates=100,250,500,1000] [--key=p256|rsa2048] [--threads=4]
 #       [--ka_conns=10] [--servers=baton,nginx1,nginx2,haproxy,asio_shared,asio_thread]
-#       [--skip=keepalive,handshakes]
+#       [--skip=keepalive,handshakes] [--hs_threads=1] [--hs_nice=10]
 #
 # --threads: baton's and both Asio models' thread count (nginx runs 1 and 2
 # workers, HAProxy one thread, as each is set up on one core).
+# Server baton_hs (not in the default list) is baton with its handshakes on
+# --hs_threads threads of their own, --hs_nice lower in priority
+# (--tls_handshake_threads, --tls_handshake_nice).
 # Needs nginx, haproxy, openssl and gnuplot: `tools/setup.sh --bench`.
 set -euo pipefail
 
 OUT=""; REPS=3; DURATION=5; RATES="100,250,500,1000"; KEY="p256"; THREADS=4
+HS_THREADS=1; HS_NICE=10
 KA_CONNS=10; SERVERS="baton,nginx1,nginx2,haproxy,asio_shared,asio_thread"; SKIP=""
 for arg in "$@"; do
   case "$arg" in
@@ -45,6 +49,8 @@ for arg in "$@"; do
     --ka_conns=*) KA_CONNS="${arg#--ka_conns=}" ;;
     --servers=*) SERVERS="${arg#--servers=}" ;;
     --skip=*) SKIP="${arg#--skip=}" ;;
+    --hs_threads=*) HS_THREADS="${arg#--hs_threads=}" ;;
+    --hs_nice=*) HS_NICE="${arg#--hs_nice=}" ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "tls_compare.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
@@ -54,13 +60,15 @@ die() { echo "tls_compare.sh: $*" >&2; exit 2; }
 [[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps must be a positive integer"
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer (seconds)"
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
+[[ "$HS_THREADS" =~ ^[1-9][0-9]*$ ]] || die "--hs_threads must be a positive integer"
+[[ "$HS_NICE" =~ ^([1-9]|1[0-9])$ ]] || die "--hs_nice must be in 1..19"
 [[ "$KA_CONNS" =~ ^[1-9][0-9]*$ ]] || die "--ka_conns must be a positive integer"
 [[ "$RATES" =~ ^([1-9][0-9]*(,[1-9][0-9]*)*)?$ ]] ||
   die "--rates must be a comma-separated list of positive integers (or empty)"
 [[ "$KEY" == p256 || "$KEY" == rsa2048 ]] || die "--key must be p256 or rsa2048"
 SERVERS="${SERVERS//,/ }"; RATES="${RATES//,/ }"
 for s in $SERVERS; do
-  [[ " baton nginx1 nginx2 haproxy asio_shared asio_thread " == *" $s "* ]] ||
+  [[ " baton baton_hs nginx1 nginx2 haproxy asio_shared asio_thread " == *" $s "* ]] ||
     die "unknown server '$s' in --servers"
 done
 for s in ${SKIP//,/ }; do
@@ -104,10 +112,12 @@ start() {  # start SERVER -> PID, PORT
   PORT=$(free_port)
   local log="$OUT/logs/$1.log"
   case "$1" in
-    baton)
+    baton|baton_hs)
+      local hs=(); [[ "$1" == baton_hs ]] &&
+        hs=(--tls_handshake_threads="$HS_THREADS" --tls_handshake_nice="$HS_NICE")
       taskset -c 0 "$OUT/bin/http" --threads="$THREADS" --port="$PORT" \
         --response_size=128 --tls_cert="$CERT" --tls_key="$PRIVKEY" \
-        --tls_session_resumption=false 2>>"$log" & PID=$! ;;
+        --tls_session_resumption=false "${hs[@]}" 2>>"$log" & PID=$! ;;
     asio_shared|asio_thread)
       local model=shared; [[ "$1" == asio_thread ]] && model=per_thread
       taskset -c 0 "$OUT/bin/asio_https" --model="$model" --threads="$THREADS" \

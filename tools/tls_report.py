@@ -10,9 +10,10 @@ import os
 import statistics
 import subprocess
 
-ORDER = ["baton", "nginx1", "nginx2", "haproxy", "asio_shared", "asio_thread"]
+ORDER = ["baton", "baton_hs", "nginx1", "nginx2", "haproxy", "asio_shared", "asio_thread"]
 LABEL = {
     "baton": "baton",
+    "baton_hs": "baton, handshake threads",
     "nginx1": "nginx, 1 worker",
     "nginx2": "nginx, 2 workers",
     "haproxy": "HAProxy",
@@ -140,23 +141,23 @@ def main():
                     f"{fmt(stat(s, 'mixed', rate, hs_late))} | "
                     f"{fmt(stat(s, 'mixed', rate, busy))} |")
         lines.append("")
-    if "baton" in servers:
-        lines += ["## baton against each\n",
-                  "Ratios of medians: throughput baton / other (higher is "
-                  "better for baton), p99 baton / other (lower is better).\n",
+    for b in [s for s in ("baton", "baton_hs") if s in servers]:
+        lines += [f"## {LABEL[b]} against each\n",
+                  f"Ratios of medians: throughput {LABEL[b]} / other (higher "
+                  "is better for baton), p99 baton / other (lower is better).\n",
                   "| cell | other | req/s ratio | p99 ratio |", "|---|---|---:|---:|"]
         bcells = [("keepalive", 0), ("handshakes", 0)] + [("mixed", r) for r in rates]
         for phase, rate in bcells:
-            if ("baton", phase, rate) not in cells:
+            if (b, phase, rate) not in cells:
                 continue
             name = phase if phase != "mixed" else f"mixed {rate}/s"
             for s in servers:
-                if s == "baton" or (s, phase, rate) not in cells:
+                if s == b or (s, phase, rate) not in cells:
                     continue
                 lines.append(
                     f"| {name} | {LABEL[s]} | "
-                    f"{ratio(stat('baton', phase, rate, ka_rate), stat(s, phase, rate, ka_rate))} | "
-                    f"{ratio(stat('baton', phase, rate, ka_p('p99')), stat(s, phase, rate, ka_p('p99')))} |")
+                    f"{ratio(stat(b, phase, rate, ka_rate), stat(s, phase, rate, ka_rate))} | "
+                    f"{ratio(stat(b, phase, rate, ka_p('p99')), stat(s, phase, rate, ka_p('p99')))} |")
         lines.append("")
     if failed:
         lines += ["## Runs without a result\n"]

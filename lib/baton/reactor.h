@@ -125,6 +125,25 @@ struct ReactorOptions {
   absl::Duration dns_cache_max_ttl = absl::Seconds(60);
   // Most names the cache keeps; a new one drops the least recently used.
   size_t dns_cache_max_names = 1024;
+  // > 0: TLS handshakes run on this many threads of their own, at a lower
+  // scheduling priority than the workers (tls_handshake_nice), instead of
+  // on the worker that took their event. A full handshake costs the server
+  // about a millisecond of CPU (an RSA-2048 signature), where a request on
+  // an open connection costs microseconds; on a busy core the kernel then
+  // runs a worker that wakes for a short request ahead of a handshake in
+  // progress, instead of sharing the core between them by time slices.
+  // Each step of a handshake (and of a STARTTLS upgrade) is deferred, its
+  // connection's claim travelling with it, so the one-thread-per-connection
+  // rule holds; the step that completes the handshake also runs OnOpen
+  // and the first reads there. 0 (the default): handshakes run on the
+  // workers like any handler. Counter: tls_handshake_steps_deferred.
+  int tls_handshake_threads = 0;
+  // How much lower the handshake threads run: added to their nice value
+  // (setpriority(2) on each thread, capped at 19; lowering a thread's own
+  // priority needs no privilege), 1..19. At +10 a handshake thread gets
+  // about a tenth of the CPU share of a busy worker, so handshakes still
+  // progress under full load; +19 serves them almost only from idle time.
+  int tls_handshake_nice = 10;
 };
 
 struct ListenOptions {
@@ -362,7 +381,8 @@ class Reactor {
   // Live connections (accepted, adopted or connecting, not yet closed).
   size_t connection_count() const;
 
-  // Counters summed over all threads, and per thread (index = worker).
+  // Counters summed over all threads, and per thread (index = worker; the
+  // TLS handshake threads, if any, after the workers).
   ReactorCounters Counters() const;
   std::vector<ReactorCounters> ThreadCounters() const;
 

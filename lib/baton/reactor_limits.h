@@ -11,6 +11,9 @@ namespace baton {
 // ReactorOptions::threads: 0..kReactorMaxThreads (0: one per CPU).
 inline constexpr int kReactorMaxThreads = 1024;
 
+// ReactorOptions::tls_handshake_nice: 1..kReactorMaxHandshakeNice.
+inline constexpr int kReactorMaxHandshakeNice = 19;
+
 // ReactorOptions::max_events: 1..kReactorMaxEvents.
 inline constexpr int kReactorMaxEvents = 4096;
 

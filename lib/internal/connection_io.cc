@@ -65,6 +65,11 @@ void ConnectionIo::Serve(Slot* slot, WorkKind kind, uint32_t revents,
   WorkerContext* worker = CurrentWorker();
   const bool on_reactor_thread = InReactorThread();
   for (;;) {
+    if (DefersHandshake(owner, worker)) {
+      scheduler_.PushHandshake(slot, plan.revents);
+      Count(&WorkerCounters::tls_handshake_steps_deferred);
+      return;  // the claim went with it
+    }
     size_t bytes_read = 0;
     owner.input_left = false;
     const uint64_t writes_before = worker != nullptr ? worker->writes : 0;
@@ -79,7 +84,10 @@ void ConnectionIo::Serve(Slot* slot, WorkKind kind, uint32_t revents,
     facts.armed = owner.armed;
     facts.output_queued = slot->out_bytes.load(std::memory_order_relaxed) != 0;
     facts.write_error = owner.write_error != 0;
-    facts.on_reactor_thread = on_reactor_thread;
+    // A handshake thread re-arms what it served (no re-read, no parking):
+    // what follows the handshake is short work, for the workers.
+    facts.on_reactor_thread =
+        on_reactor_thread && !(worker != nullptr && worker->handshake_thread);
     facts.has_idle_thread = scheduler_.has_idle_thread();
     facts.has_queued_work = scheduler_.has_queued_work();
     facts.max_reread_rounds = max_reread_rounds_;
@@ -119,6 +127,15 @@ void ConnectionIo::Serve(Slot* slot, WorkKind kind, uint32_t revents,
         continue;
     }
   }
+}
+
+bool ConnectionIo::DefersHandshake(const OwnerState& owner,
+                                   const WorkerContext* worker) const {
+  if (options_.tls_handshake_threads == 0) return false;
+  if (worker != nullptr && worker->handshake_thread) return false;
+  if (owner.phase == ConnectionPhase::kHandshaking) return true;
+  const TlsState* tls = owner.extras ? owner.extras->tls.get() : nullptr;
+  return tls != nullptr && tls->upgrading;
 }
 
 bool ConnectionIo::ServeRound(Slot* slot, uint32_t revents,

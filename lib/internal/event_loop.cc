@@ -6,6 +6,8 @@
 #include <glog/logging.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,16 +52,47 @@ EventLoop::EventLoop(const ReactorOptions& options, Poller& poller,
   poller_.ArmInternal(timers_.fd(), /*add=*/true, kTimerSource);
 }
 
+void EventLoop::InitThread(WorkerContext* context, int index,
+                           const char* kind) {
+  context->counters = &counters_;
+  context->index = index;
+  context->read_buffer_size = options_.read_buffer_size;
+  context->read_buffer.reset(new char[context->read_buffer_size]);
+  SetCurrentWorker(context);
+  const std::string name =
+      absl::StrCat(options_.thread_name, kind, index).substr(0, 15);
+  pthread_setname_np(pthread_self(), name.c_str());
+}
+
+void EventLoop::HandshakeMain(int index) {
+  WorkerContext context;
+  context.handshake_thread = true;
+  InitThread(&context, index, "-tls-");
+  // Lower this thread's priority only (a thread id names one thread). A
+  // failure costs the ordering, not correctness: log it and serve anyway.
+  const id_t tid = static_cast<id_t>(::syscall(SYS_gettid));
+  errno = 0;
+  const int nice_now = ::getpriority(PRIO_PROCESS, tid);
+  const int nice_to = std::min(19, (errno == 0 ? nice_now : 0) +
+                                       options_.tls_handshake_nice);
+  if (::setpriority(PRIO_PROCESS, tid, nice_to) != 0) {
+    PLOG(WARNING) << "setpriority(" << nice_to << ") for a TLS handshake thread";
+  }
+  ReadyItem item;
+  while (scheduler_.NextHandshake(&item)) {
+    io_->Serve(item.slot, WorkKind::kHandshake, item.events);  // claimed
+    // The step may have queued ready work (a Write to another connection
+    // from OnOpen, a yield) that no sleeper was left to take, while the
+    // leader waits without a bound: make it look (Scheduler, "Handshake
+    // threads").
+    if (scheduler_.has_queued_work()) Wake();
+  }
+  SetCurrentWorker(nullptr);
+}
+
 void EventLoop::WorkerMain(int index) {
   WorkerContext context;
-  context.counters = &counters_;
-  context.index = index;
-  context.read_buffer_size = options_.read_buffer_size;
-  context.read_buffer.reset(new char[context.read_buffer_size]);
-  SetCurrentWorker(&context);
-  const std::string name =
-      absl::StrCat(options_.thread_name, "-", index).substr(0, 15);
-  pthread_setname_np(pthread_self(), name.c_str());
+  InitThread(&context, index, "-");
 
   std::vector<epoll_event> events(options_.max_events);
   std::vector<ReadyItem> handed(options_.max_events);

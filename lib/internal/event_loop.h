@@ -48,6 +48,11 @@ class EventLoop {
   // The body of worker thread `index`, until the Scheduler shuts down.
   void WorkerMain(int index);
 
+  // The body of TLS handshake thread `index` (counted after the workers'
+  // indexes), until the Scheduler shuts down: lowers its own priority,
+  // then serves deferred handshake steps (Scheduler::NextHandshake).
+  void HandshakeMain(int index);
+
   // Dispatches one epoll event (as epoll_wait returned it, or synthetic
   // in tests): an internal source (a resolver socket among them), or a
   // connection to claim and serve.
@@ -74,6 +79,9 @@ class EventLoop {
  private:
   // Runs one item from the ready queue: an event, or a claimed connection.
   void RunItem(const ReadyItem& item);
+  // A thread's WorkerContext (its counters block `index`, read buffer) and
+  // name (thread_name, `kind`, index), set for the calling thread.
+  void InitThread(WorkerContext* context, int index, const char* kind);
   void HandleInternal(uint64_t source);
   void RunTasks();
   void Count(std::atomic<uint64_t> WorkerCounters::*field, uint64_t n = 1) {

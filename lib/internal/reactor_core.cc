@@ -11,7 +11,7 @@ namespace baton::internal {
 ReactorCore::ReactorCore(const ReactorOptions& options)
     : options_(options),
       num_workers_(options.threads),
-      counters_(options.threads),
+      counters_(options.threads + options.tls_handshake_threads),
       resolver_(
           &poller_, &timers_, options.dns_servers,
           [this](uint64_t id) {
@@ -59,9 +59,12 @@ absl::Status ReactorCore::Start() {
   if (started_) return absl::FailedPreconditionError("reactor already started");
   if (stopping()) return absl::FailedPreconditionError("reactor stopped");
   started_ = true;
-  threads_.reserve(num_workers_);
+  threads_.reserve(num_workers_ + options_.tls_handshake_threads);
   for (int i = 0; i < num_workers_; ++i) {
     threads_.emplace_back(&EventLoop::WorkerMain, &loop_, i);
+  }
+  for (int i = 0; i < options_.tls_handshake_threads; ++i) {
+    threads_.emplace_back(&EventLoop::HandshakeMain, &loop_, num_workers_ + i);
   }
   return absl::OkStatus();
 }

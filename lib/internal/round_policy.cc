@@ -105,6 +105,10 @@ RoundPlan PlanServe(WorkKind kind, uint32_t revents, int reread_round,
       plan.revents = 0;
       plan.reread_round = 0;
       break;
+    case WorkKind::kHandshake:
+      // A step a worker deferred: served for the readiness it carries.
+      plan.reread_round = 0;
+      break;
     case WorkKind::kPollMark:
       // Never returned by Scheduler::Next, so never here: nothing is known
       // to be readable.

@@ -202,6 +202,26 @@ void Scheduler::QueueClaimedLocked(Slot* slot, WorkKind kind,
   ready_.push_back(item);
 }
 
+void Scheduler::PushHandshake(Slot* slot, uint32_t revents) {
+  DCHECK(slot != nullptr);
+  ReadyItem item;
+  item.kind = WorkKind::kHandshake;
+  item.events = revents;
+  item.slot = slot;  // the claim travels with the item
+  MutexLock lock(&mu_);
+  handshakes_.push_back(item);
+  handshake_cv_.Signal();
+}
+
+bool Scheduler::NextHandshake(ReadyItem* item) {
+  MutexLock lock(&mu_);
+  while (handshakes_.empty() && !shutdown_) handshake_cv_.Wait(&mu_);
+  if (shutdown_) return false;
+  *item = handshakes_.front();
+  handshakes_.pop_front();
+  return true;
+}
+
 void Scheduler::Push(const ReadyItem& item) {
   DCHECK(item.kind == WorkKind::kEvent) << "PushClaimed queues connections";
   MutexLock lock(&mu_);
@@ -226,6 +246,7 @@ void Scheduler::Shutdown() {
   MutexLock lock(&mu_);
   shutdown_ = true;
   cv_.SignalAll();
+  handshake_cv_.SignalAll();
 }
 
 void Scheduler::ReserveLeaderRoleForTest() {

@@ -57,6 +57,16 @@
 // takeover and the bound race only through the claim word's
 // compare-and-swap, so exactly one of them owns the connection.
 //
+// Handshake threads (ReactorOptions::tls_handshake_threads): a worker
+// that finds a claimed connection in its TLS handshake queues it on a
+// second queue (PushHandshake), served only by the handshake threads, which
+// run at a lower priority (NextHandshake). They never lead and are not
+// counted as running: a handshake step ends with a re-arm, and a handshake
+// thread that left work on the ready queue (a Write to another
+// connection, a yield) wakes the leader through the poller afterwards
+// (EventLoop::HandshakeMain), so that work is not left behind a leader
+// that waits without a bound.
+//
 // Rescue: an item queued while every other thread is busy and the leader
 // is blocked in epoll_wait has nobody to take it if its queuer then blocks.
 // So a leader that takes the role while other threads are running items
@@ -107,6 +117,11 @@ enum class WorkKind : uint8_t {
   // The end of a pass through the queue ("Polling between passes").
   // Scheduler-internal: queued by it and never returned by Next.
   kPollMark,
+  // A connection in its TLS handshake that a worker deferred to the
+  // handshake threads ("Handshake threads"), with the readiness it was
+  // being served for (`events`). Queued by Serve with PushHandshake; only
+  // NextHandshake returns it.
+  kHandshake,
 };
 
 // One piece of ready work: a kind and only the fields that kind uses (the
@@ -114,7 +129,8 @@ enum class WorkKind : uint8_t {
 // copyable.
 struct ReadyItem {
   WorkKind kind = WorkKind::kEvent;
-  // kEvent: the epoll event's events and data.
+  // kEvent: the epoll event's events and data. kHandshake: the readiness
+  // (revents) the deferred step is served for.
   uint32_t events = 0;
   uint64_t data = 0;
   // Every kind but kEvent and kPollMark: the claimed connection.
@@ -185,6 +201,15 @@ class Scheduler {
   void PushClaimed(Slot* slot, WorkKind kind, int reread_round = 0)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // A thread serving `slot` (whose claim it holds) in its TLS handshake
+  // defers it to the handshake threads, with the readiness it was served
+  // for. The claim travels with the item.
+  void PushHandshake(Slot* slot, uint32_t revents) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A handshake thread: blocks until a deferred handshake step is queued
+  // (true, `*item` set) or the scheduler is shut down (false).
+  bool NextHandshake(ReadyItem* item) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Queues an event item at the back, as PushClaimed does a connection
   // (tests stand events in for queued work).
   void Push(const ReadyItem& item) ABSL_LOCKS_EXCLUDED(mu_);
@@ -248,6 +273,10 @@ class Scheduler {
   mutable Mutex mu_;
   CondVar cv_;
   std::deque<ReadyItem> ready_ ABSL_GUARDED_BY(mu_);
+  // Deferred handshake steps, and the handshake threads' own wake-ups: they
+  // never take the leader role or ready work, so they wait apart.
+  CondVar handshake_cv_;
+  std::deque<ReadyItem> handshakes_ ABSL_GUARDED_BY(mu_);
   bool leader_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool reserved_for_test_ ABSL_GUARDED_BY(mu_) = false;

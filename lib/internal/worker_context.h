@@ -20,6 +20,9 @@ struct WorkerContext {
   // (CounterSet::InWorkerThread).
   const CounterSet* counters = nullptr;
   int index = 0;
+  // A TLS handshake thread (ReactorOptions::tls_handshake_threads), not a
+  // worker: it serves deferred handshake steps only.
+  bool handshake_thread = false;
   std::unique_ptr<char[]> read_buffer;
   size_t read_buffer_size = 0;
   // Drained output queues kept for reuse (NewOutputQueue).

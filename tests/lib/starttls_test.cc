@@ -265,7 +265,9 @@ class StartTlsClient {
   SSL* ssl_;
 };
 
-class StartTlsTest : public ::testing::Test {
+// Run with handshakes on the workers (0) and on a handshake thread (1,
+// ReactorOptions::tls_handshake_threads): the contract is the same.
+class StartTlsTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
     absl::StatusOr<TestPki> pki = baton::testing::WriteTestPki("starttls");
@@ -281,6 +283,7 @@ class StartTlsTest : public ::testing::Test {
     // Below the echo's 32 KiB rounds: an upgraded connection pauses
     // reading with plaintext left in its engine, as a TLS listener's does.
     options.output_high_water = 16 << 10;
+    options.tls_handshake_threads = GetParam();
     absl::StatusOr<std::unique_ptr<Reactor>> reactor = Reactor::Create(options);
     ASSERT_TRUE(reactor.ok()) << reactor.status();
     reactor_ = *std::move(reactor);
@@ -345,7 +348,7 @@ class StartTlsTest : public ::testing::Test {
   Events events_;
 };
 
-TEST_F(StartTlsTest, SmtpLikeUpgradeCarriesBytesExactlyBothWays) {
+TEST_P(StartTlsTest, SmtpLikeUpgradeCarriesBytesExactlyBothWays) {
   const int port = StartSmtp(ServerOptions());
   StartTlsClient client(client_ctx_, port);
   ASSERT_GE(client.fd(), 0);
@@ -371,9 +374,15 @@ TEST_F(StartTlsTest, SmtpLikeUpgradeCarriesBytesExactlyBothWays) {
   ASSERT_EQ(reasons.size(), 1u);
   EXPECT_TRUE(reasons[0].ok()) << reasons[0];
   EXPECT_EQ(reactor_->Counters().tls_handshakes, 1u);
+  // Every step of the handshake went to the handshake thread, or none.
+  if (GetParam() > 0) {
+    EXPECT_GT(reactor_->Counters().tls_handshake_steps_deferred, 0u);
+  } else {
+    EXPECT_EQ(reactor_->Counters().tls_handshake_steps_deferred, 0u);
+  }
 }
 
-TEST_F(StartTlsTest, ClientHelloInTheCommandsSegmentGoesToTheEngine) {
+TEST_P(StartTlsTest, ClientHelloInTheCommandsSegmentGoesToTheEngine) {
   const int port = StartSmtp(ServerOptions());
   StartTlsClient client(client_ctx_, port);
   ASSERT_GE(client.fd(), 0);
@@ -398,7 +407,7 @@ TEST_F(StartTlsTest, ClientHelloInTheCommandsSegmentGoesToTheEngine) {
   EXPECT_TRUE(reasons[0].ok()) << reasons[0];
 }
 
-TEST_F(StartTlsTest, InputRetainedBeforeAStartTlsInATimerGoesToTheEngine) {
+TEST_P(StartTlsTest, InputRetainedBeforeAStartTlsInATimerGoesToTheEngine) {
   const int port = StartSmtp(ServerOptions(), /*from_timer=*/true);
   StartTlsClient client(client_ctx_, port);
   ASSERT_GE(client.fd(), 0);
@@ -423,7 +432,7 @@ TEST_F(StartTlsTest, InputRetainedBeforeAStartTlsInATimerGoesToTheEngine) {
 // Reactor::Write, which queues for whoever serves the connection, follows
 // the upgrade point too: before StartTls in plaintext, after it encrypted,
 // each in order with the handler's own writes.
-TEST_F(StartTlsTest, ReactorWritesAroundStartTlsKeepTheirSideAndOrder) {
+TEST_P(StartTlsTest, ReactorWritesAroundStartTlsKeepTheirSideAndOrder) {
   const int port = StartSmtp(ServerOptions());
   StartTlsClient client(client_ctx_, port);
   ASSERT_GE(client.fd(), 0);
@@ -438,7 +447,7 @@ TEST_F(StartTlsTest, ReactorWritesAroundStartTlsKeepTheirSideAndOrder) {
   EXPECT_EQ(events_.ready.load(), 1);
 }
 
-TEST_F(StartTlsTest, ShutdownWriteRightAfterStartTlsWaitsForTheHandshake) {
+TEST_P(StartTlsTest, ShutdownWriteRightAfterStartTlsWaitsForTheHandshake) {
   const int port = StartSmtp(ServerOptions());
   StartTlsClient client(client_ctx_, port);
   ASSERT_GE(client.fd(), 0);
@@ -456,7 +465,7 @@ TEST_F(StartTlsTest, ShutdownWriteRightAfterStartTlsWaitsForTheHandshake) {
   EXPECT_TRUE(reasons[0].ok()) << reasons[0];
 }
 
-TEST_F(StartTlsTest, BadOptionsAndClosingAreRefusedAndTheConnectionStays) {
+TEST_P(StartTlsTest, BadOptionsAndClosingAreRefusedAndTheConnectionStays) {
   auto bad = ServerOptions();
   bad->certificate_chain_file = pki_.server.certificate_file + ".missing";
   const int port = StartSmtp(bad);
@@ -513,7 +522,7 @@ class TlsFromTheStartHandler : public ConnectionHandler {
   const std::shared_ptr<const TlsServerOptions> tls_;
 };
 
-TEST_F(StartTlsTest, StartTlsOnATlsListenersConnectionIsRefused) {
+TEST_P(StartTlsTest, StartTlsOnATlsListenersConnectionIsRefused) {
   const std::shared_ptr<const TlsServerOptions> tls = ServerOptions();
   ListenOptions listen;
   listen.tls = tls;
@@ -537,7 +546,7 @@ TEST_F(StartTlsTest, StartTlsOnATlsListenersConnectionIsRefused) {
   EXPECT_EQ(results[1].code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(StartTlsTest, FailedHandshakeAfterStartTlsIsOnClosesReason) {
+TEST_P(StartTlsTest, FailedHandshakeAfterStartTlsIsOnClosesReason) {
   const int port = StartSmtp(ServerOptions());
   StartTlsClient client(client_ctx_, port);
   ASSERT_GE(client.fd(), 0);
@@ -557,7 +566,7 @@ TEST_F(StartTlsTest, FailedHandshakeAfterStartTlsIsOnClosesReason) {
   EXPECT_EQ(reactor_->Counters().tls_handshake_failures, 1u);
 }
 
-TEST_F(StartTlsTest, StalledHandshakeAfterStartTlsTimesOut) {
+TEST_P(StartTlsTest, StalledHandshakeAfterStartTlsTimesOut) {
   auto tls = ServerOptions();
   tls->handshake_timeout = absl::Milliseconds(50);
   const int port = StartSmtp(tls);
@@ -643,7 +652,7 @@ int ListenLoopback(int* port) {
   return fd;
 }
 
-TEST_F(StartTlsTest, ClientRoleUpgradeOfAPlainConnect) {
+TEST_P(StartTlsTest, ClientRoleUpgradeOfAPlainConnect) {
   SSL_CTX* server_ctx = SSL_CTX_new(TLS_server_method());
   ASSERT_EQ(SSL_CTX_use_certificate_chain_file(
                 server_ctx, pki_.server.certificate_file.c_str()),
@@ -711,6 +720,13 @@ TEST_F(StartTlsTest, ClientRoleUpgradeOfAPlainConnect) {
   EXPECT_EQ(server_got, "ping");
   EXPECT_TRUE(server_saw_close_notify);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    HandshakeThreads, StartTlsTest, ::testing::Values(0, 1),
+    [](const ::testing::TestParamInfo<int>& param) {
+      return param.param == 0 ? std::string("OnWorkers")
+                             : std::string("OnHandshakeThread");
+    });
 
 }  // namespace
 }  // namespace baton

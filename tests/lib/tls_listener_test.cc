@@ -148,7 +148,9 @@ class Client : public baton::testing::TlsTestClient {
   Client(SSL_CTX* ctx, int port) : TlsTestClient(ctx, port, kBoundMs) {}
 };
 
-class TlsListenerTest : public ::testing::Test {
+// Run with handshakes on the workers (0) and on a handshake thread (1,
+// ReactorOptions::tls_handshake_threads): the contract is the same.
+class TlsListenerTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
     absl::StatusOr<TestPki> pki = baton::testing::WriteTestPki("listener");
@@ -183,6 +185,7 @@ class TlsListenerTest : public ::testing::Test {
     ReactorOptions options;
     options.threads = 2;
     options.output_high_water = output_high_water;
+    options.tls_handshake_threads = GetParam();
     absl::StatusOr<std::unique_ptr<Reactor>> reactor = Reactor::Create(options);
     EXPECT_TRUE(reactor.ok()) << reactor.status();
     reactor_ = *std::move(reactor);
@@ -225,7 +228,7 @@ class TlsListenerTest : public ::testing::Test {
   std::unique_ptr<Reactor> reactor_;
 };
 
-TEST_F(TlsListenerTest, EchoesSmallAndLargePayloadsByteExact) {
+TEST_P(TlsListenerTest, EchoesSmallAndLargePayloadsByteExact) {
   const int port = StartServer();
   Client client(client_ctx_, port);
   ASSERT_TRUE(client.Handshake());
@@ -242,9 +245,15 @@ TEST_F(TlsListenerTest, EchoesSmallAndLargePayloadsByteExact) {
   }
   EXPECT_EQ(events_.opens.load(), 1);
   EXPECT_EQ(reactor_->Counters().tls_handshakes, 1u);
+  // Every step of the handshake went to the handshake thread, or none.
+  if (GetParam() > 0) {
+    EXPECT_GT(reactor_->Counters().tls_handshake_steps_deferred, 0u);
+  } else {
+    EXPECT_EQ(reactor_->Counters().tls_handshake_steps_deferred, 0u);
+  }
 }
 
-TEST_F(TlsListenerTest, HighWaterPausesWithPlaintextInTheEngine) {
+TEST_P(TlsListenerTest, HighWaterPausesWithPlaintextInTheEngine) {
   // Every echoed record passes the 1 KiB mark (TLS output is always
   // queued), so reading stops with the rest of each 64 KiB write decrypted
   // or fed inside the engine, and resumes once the queue drains.
@@ -260,7 +269,7 @@ TEST_F(TlsListenerTest, HighWaterPausesWithPlaintextInTheEngine) {
   }
 }
 
-TEST_F(TlsListenerTest, OnOpenRunsOnlyAfterTheHandshake) {
+TEST_P(TlsListenerTest, OnOpenRunsOnlyAfterTheHandshake) {
   const int port = StartServer();
   // A TCP connection that has not sent its ClientHello: no OnOpen.
   const int silent = ConnectLoopback(port, kBoundMs);
@@ -279,7 +288,7 @@ TEST_F(TlsListenerTest, OnOpenRunsOnlyAfterTheHandshake) {
   EXPECT_EQ(events_.closes.load(), 1);  // the silent one never opened
 }
 
-TEST_F(TlsListenerTest, BadClientsAreClosedAndOthersStillServed) {
+TEST_P(TlsListenerTest, BadClientsAreClosedAndOthersStillServed) {
   const int port = StartServer();
   const int baseline = OpenDescriptors();
   {
@@ -324,7 +333,7 @@ TEST_F(TlsListenerTest, BadClientsAreClosedAndOthersStillServed) {
   EXPECT_EQ(client.Receive(4), "ping");
 }
 
-TEST_F(TlsListenerTest, PlainHttpRequestGetsThePlaintextAnswerThenEof) {
+TEST_P(TlsListenerTest, PlainHttpRequestGetsThePlaintextAnswerThenEof) {
   const std::string answer =
       "HTTP/1.1 400 Bad Request\r\nContent-Length: 6\r\n\r\nplain\n";
   const int port = StartServer(false, absl::Seconds(60), 4 << 20, answer);
@@ -352,7 +361,7 @@ TEST_F(TlsListenerTest, PlainHttpRequestGetsThePlaintextAnswerThenEof) {
   EXPECT_EQ(events_.closes.load(), 0);
 }
 
-TEST_F(TlsListenerTest, StalledHandshakeIsCutAtTheHandshakeTimeout) {
+TEST_P(TlsListenerTest, StalledHandshakeIsCutAtTheHandshakeTimeout) {
   const int port = StartServer(false, absl::Milliseconds(100));
   const int fd = ConnectLoopback(port, kBoundMs);
   ASSERT_GE(fd, 0);
@@ -365,7 +374,7 @@ TEST_F(TlsListenerTest, StalledHandshakeIsCutAtTheHandshakeTimeout) {
   EXPECT_EQ(events_.closes.load(), 0);
 }
 
-TEST_F(TlsListenerTest, DrainClosesConnectionsStillHandshaking) {
+TEST_P(TlsListenerTest, DrainClosesConnectionsStillHandshaking) {
   const int port = StartServer(false, absl::Seconds(600));
   const int fd = ConnectLoopback(port, kBoundMs);
   ASSERT_GE(fd, 0);
@@ -382,7 +391,7 @@ TEST_F(TlsListenerTest, DrainClosesConnectionsStillHandshaking) {
   EXPECT_EQ(events_.closes.load(), 0);
 }
 
-TEST_F(TlsListenerTest, ConnectWithTlsTalksToATlsListener) {
+TEST_P(TlsListenerTest, ConnectWithTlsTalksToATlsListener) {
   const int port = StartServer();
   auto tls = std::make_shared<TlsClientOptions>();
   tls->ca_file = pki_.ca.certificate_file;
@@ -404,7 +413,7 @@ TEST_F(TlsListenerTest, ConnectWithTlsTalksToATlsListener) {
   EXPECT_TRUE(result.reason.ok()) << result.reason;
 }
 
-TEST_F(TlsListenerTest, ConnectThatDistrustsTheServerClosesWithoutOpening) {
+TEST_P(TlsListenerTest, ConnectThatDistrustsTheServerClosesWithoutOpening) {
   const int port = StartServer();
   absl::StatusOr<TestPki> other = baton::testing::WriteTestPki("stranger");
   ASSERT_TRUE(other.ok());
@@ -428,7 +437,7 @@ TEST_F(TlsListenerTest, ConnectThatDistrustsTheServerClosesWithoutOpening) {
       << result.reason;
 }
 
-TEST_F(TlsListenerTest, ConnectWithABadTlsOptionFails) {
+TEST_P(TlsListenerTest, ConnectWithABadTlsOptionFails) {
   StartServer();
   auto tls = std::make_shared<TlsClientOptions>();
   tls->ca_file = "/nonexistent/ca.pem";
@@ -446,7 +455,7 @@ TEST_F(TlsListenerTest, ConnectWithABadTlsOptionFails) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(TlsListenerTest, EofWithoutCloseNotifyIsDataLoss) {
+TEST_P(TlsListenerTest, EofWithoutCloseNotifyIsDataLoss) {
   const int port = StartServer();
   Client client(client_ctx_, port);
   ASSERT_TRUE(client.Handshake());
@@ -461,7 +470,7 @@ TEST_F(TlsListenerTest, EofWithoutCloseNotifyIsDataLoss) {
       << events_.close_reasons[0];
 }
 
-TEST_F(TlsListenerTest, CloseSendsCloseNotify) {
+TEST_P(TlsListenerTest, CloseSendsCloseNotify) {
   const int port = StartServer();
   Client client(client_ctx_, port);
   ASSERT_TRUE(client.Handshake());
@@ -475,7 +484,7 @@ TEST_F(TlsListenerTest, CloseSendsCloseNotify) {
   EXPECT_TRUE(events_.close_reasons[0].ok()) << events_.close_reasons[0];
 }
 
-TEST_F(TlsListenerTest, PlaintextHeldWhilePausedIsDeliveredOnResume) {
+TEST_P(TlsListenerTest, PlaintextHeldWhilePausedIsDeliveredOnResume) {
   const int port = StartServer(/*pause_first=*/true);
   Client client(client_ctx_, port);
   ASSERT_TRUE(client.Handshake());
@@ -490,6 +499,13 @@ TEST_F(TlsListenerTest, PlaintextHeldWhilePausedIsDeliveredOnResume) {
   EXPECT_TRUE(received == payload);
   EXPECT_EQ(events_.pauses.load(), 1);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    HandshakeThreads, TlsListenerTest, ::testing::Values(0, 1),
+    [](const ::testing::TestParamInfo<int>& param) {
+      return param.param == 0 ? std::string("OnWorkers")
+                             : std::string("OnHandshakeThread");
+    });
 
 }  // namespace
 }  // namespace baton
