@@ -47,7 +47,7 @@ namespace baton {
   X(dns_cache_misses, "connects to a host name that waited for a lookup")  \
   X(dns_lookups, "host name lookups sent (waiters of one name share one)") \
   X(tls_handshakes, "TLS handshakes completed (then OnOpen, OnTlsReady)")  \
-  X(tls_handshake_failures, "TLS handshakes that failed or timed out")    \
+  X(tls_handshake_failures, "TLS handshakes that failed or timed out")     \
   X(tls_handshake_steps_deferred,                                          \
     "handshake steps a worker queued for the handshake threads")
 

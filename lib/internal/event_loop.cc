@@ -73,10 +73,11 @@ void EventLoop::HandshakeMain(int index) {
   const id_t tid = static_cast<id_t>(::syscall(SYS_gettid));
   errno = 0;
   const int nice_now = ::getpriority(PRIO_PROCESS, tid);
-  const int nice_to = std::min(19, (errno == 0 ? nice_now : 0) +
-                                       options_.tls_handshake_nice);
+  const int nice_to =
+      std::min(19, (errno == 0 ? nice_now : 0) + options_.tls_handshake_nice);
   if (::setpriority(PRIO_PROCESS, tid, nice_to) != 0) {
-    PLOG(WARNING) << "setpriority(" << nice_to << ") for a TLS handshake thread";
+    PLOG(WARNING) << "setpriority(" << nice_to
+                  << ") for a TLS handshake thread";
   }
   ReadyItem item;
   while (scheduler_.NextHandshake(&item)) {

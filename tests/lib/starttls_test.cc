@@ -721,12 +721,13 @@ TEST_P(StartTlsTest, ClientRoleUpgradeOfAPlainConnect) {
   EXPECT_TRUE(server_saw_close_notify);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    HandshakeThreads, StartTlsTest, ::testing::Values(0, 1),
-    [](const ::testing::TestParamInfo<int>& param) {
-      return param.param == 0 ? std::string("OnWorkers")
-                             : std::string("OnHandshakeThread");
-    });
+INSTANTIATE_TEST_SUITE_P(HandshakeThreads, StartTlsTest,
+                         ::testing::Values(0, 1),
+                         [](const ::testing::TestParamInfo<int>& param) {
+                           return param.param == 0
+                                      ? std::string("OnWorkers")
+                                      : std::string("OnHandshakeThread");
+                         });
 
 }  // namespace
 }  // namespace baton

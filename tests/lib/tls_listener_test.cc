@@ -500,12 +500,13 @@ TEST_P(TlsListenerTest, PlaintextHeldWhilePausedIsDeliveredOnResume) {
   EXPECT_EQ(events_.pauses.load(), 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    HandshakeThreads, TlsListenerTest, ::testing::Values(0, 1),
-    [](const ::testing::TestParamInfo<int>& param) {
-      return param.param == 0 ? std::string("OnWorkers")
-                             : std::string("OnHandshakeThread");
-    });
+INSTANTIATE_TEST_SUITE_P(HandshakeThreads, TlsListenerTest,
+                         ::testing::Values(0, 1),
+                         [](const ::testing::TestParamInfo<int>& param) {
+                           return param.param == 0
+                                      ? std::string("OnWorkers")
+                                      : std::string("OnHandshakeThread");
+                         });
 
 }  // namespace
 }  // namespace baton
