@@ -48,6 +48,8 @@ def main():
     p = argparse.ArgumentParser()
     for flag in ("out", "key", "threads", "ka_conns", "duration", "reps"):
         p.add_argument("--" + flag, required=True)
+    p.add_argument("--hs_threads", default="1")
+    p.add_argument("--hs_nice", default="10")
     a = p.parse_args()
     rows = list(csv.DictReader(open(os.path.join(a.out, "raw.csv"))))
     cells = {}  # (server, phase, rate) -> list of (result, paced result)
@@ -100,6 +102,10 @@ def main():
         f"{a.duration} s per run after 1 s warm-up; medians of {a.reps} "
         "interleaved reps (each cell a fresh server).\n",
     ]
+    if any(k[0] == "baton_hs" for k in cells):
+        lines.append(f"baton, handshake threads: the same server with "
+                     f"`--tls_handshake_threads={a.hs_threads} "
+                     f"--tls_handshake_nice={a.hs_nice}`.\n")
     if any(k[1] == "keepalive" for k in cells):
         lines += ["## Keep-alive HTTPS, no new connections\n",
                   "| server | requests/s | p50 us | p99 us | p99.9 us | server CPU us/request | server busy % |",
