@@ -37,6 +37,10 @@ absl::StatusOr<std::unique_ptr<Reactor>> Reactor::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "tls_handshake_nice must be in 1..", kReactorMaxHandshakeNice));
   }
+  if (o.tls_handshake_max_wait <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "tls_handshake_max_wait must be positive (InfiniteDuration: never)");
+  }
   if (o.max_events < 1 || o.max_events > kReactorMaxEvents) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_events must be in 1..", kReactorMaxEvents));

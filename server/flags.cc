@@ -53,6 +53,10 @@ DEFINE_int32(tls_handshake_threads, 0,
 DEFINE_int32(tls_handshake_nice, 10,
              "how much lower the handshake threads run: added to their nice "
              "value (1..19)");
+DEFINE_int32(tls_handshake_max_wait_ms, 10,
+             "with --tls_handshake_threads: a handshake step that waited this "
+             "long for them is run by a worker instead, so a busy server "
+             "cannot starve new clients (0: never)");
 DEFINE_int32(threads, 0,
              "worker threads (0: one per CPU); poll_echo, select_echo and "
              "thread_echo choose their own threading and ignore it");
@@ -74,6 +78,11 @@ bool ValidateHandshakeNice(const char* flag, int32_t value) {
                                      baton::kReactorMaxHandshakeNice);
 }
 
+bool ValidateHandshakeMaxWait(const char* flag, int32_t value) {
+  return baton::cli::ValidateInRange(flag, value, 0, 3600 * 1000,
+                                     " milliseconds (0: never)");
+}
+
 }  // namespace
 
 DEFINE_validator(port, &baton::cli::ValidatePort<baton::cli::PortUse::kListen>);
@@ -81,6 +90,7 @@ DEFINE_validator(address, &baton::cli::ValidateAddressOrUnix);
 DEFINE_validator(threads, &ValidateThreads);
 DEFINE_validator(tls_handshake_threads, &ValidateHandshakeThreads);
 DEFINE_validator(tls_handshake_nice, &ValidateHandshakeNice);
+DEFINE_validator(tls_handshake_max_wait_ms, &ValidateHandshakeMaxWait);
 
 namespace baton::flags {
 
@@ -155,6 +165,10 @@ absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
 void HandshakeThreadsFromFlags(ReactorOptions* options) {
   options->tls_handshake_threads = FLAGS_tls_handshake_threads;
   options->tls_handshake_nice = FLAGS_tls_handshake_nice;
+  options->tls_handshake_max_wait =
+      FLAGS_tls_handshake_max_wait_ms == 0
+          ? absl::InfiniteDuration()
+          : absl::Milliseconds(FLAGS_tls_handshake_max_wait_ms);
 }
 
 absl::StatusOr<std::shared_ptr<const TlsClientOptions>> UpstreamTlsFromFlags(

@@ -58,8 +58,9 @@ absl::StatusOr<ListenOptions> ListenFromFlags();
 absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
     const std::string& cert, const std::string& key);
 
-// --tls_handshake_threads and --tls_handshake_nice into `options`
-// (ReactorOptions::tls_handshake_threads, tls_handshake_nice).
+// --tls_handshake_threads, --tls_handshake_nice and
+// --tls_handshake_max_wait_ms into `options` (ReactorOptions::
+// tls_handshake_threads, tls_handshake_nice, tls_handshake_max_wait).
 void HandshakeThreadsFromFlags(ReactorOptions* options);
 
 // TLS options for a server's outgoing connections from --upstream_tls,

@@ -49,7 +49,9 @@ namespace baton {
   X(tls_handshakes, "TLS handshakes completed (then OnOpen, OnTlsReady)")  \
   X(tls_handshake_failures, "TLS handshakes that failed or timed out")     \
   X(tls_handshake_steps_deferred,                                          \
-    "handshake steps a worker queued for the handshake threads")
+    "handshake steps a worker queued for the handshake threads")           \
+  X(tls_handshake_steps_overdue,                                           \
+    "queued handshake steps a worker ran (waited tls_handshake_max_wait)")
 
 // A snapshot of what one reactor thread (or all of them, summed) did.
 // Counters are updated with relaxed atomics by their own thread only, so

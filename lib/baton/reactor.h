@@ -144,6 +144,12 @@ struct ReactorOptions {
   // about a tenth of the CPU share of a busy worker, so handshakes still
   // progress under full load; +19 serves them almost only from idle time.
   int tls_handshake_nice = 10;
+  // A handshake step that has waited this long for a handshake thread is
+  // taken by the next worker that looks for work, and runs at the workers'
+  // priority: a load that keeps the workers busy slows new clients down
+  // but cannot starve them. Must be positive; InfiniteDuration: never.
+  // Counter: tls_handshake_steps_overdue.
+  absl::Duration tls_handshake_max_wait = absl::Milliseconds(10);
 };
 
 struct ListenOptions {

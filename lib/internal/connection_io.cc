@@ -64,8 +64,14 @@ void ConnectionIo::Serve(Slot* slot, WorkKind kind, uint32_t revents,
       PlanServe(kind, revents, reread_round, park_end != ParkEnd::kNotParked);
   WorkerContext* worker = CurrentWorker();
   const bool on_reactor_thread = InReactorThread();
+  // A step deferred once runs where it was taken: on a handshake thread,
+  // or on a worker once it waited past tls_handshake_max_wait.
+  const bool deferred = kind == WorkKind::kHandshake;
+  if (deferred && !(worker != nullptr && worker->handshake_thread)) {
+    Count(&WorkerCounters::tls_handshake_steps_overdue);
+  }
   for (;;) {
-    if (DefersHandshake(owner, worker)) {
+    if (!deferred && DefersHandshake(owner, worker)) {
       scheduler_.PushHandshake(slot, plan.revents);
       Count(&WorkerCounters::tls_handshake_steps_deferred);
       return;  // the claim went with it

@@ -34,6 +34,8 @@ ReactorCore::ReactorCore(const ReactorOptions& options)
           ConnectionIo::Parts{&lifetime_, &input_, &output_, &connector_,
                               &connection_timers_}),
       acceptor_(poller_, table_, counters_, adopt_gate_, &loop_, &lifetime_) {
+  scheduler_.set_handshake_max_wait(
+      absl::ToInt64Nanoseconds(options_.tls_handshake_max_wait));
   if (ConnectionLifetime::TracksActivity(options_)) {
     // Sweep four times per (shortest) timeout: a connection is closed
     // between 1 and 1.25 timeouts after it went quiet.

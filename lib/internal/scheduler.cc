@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "lib/internal/connection_table.h"
+#include "lib/net/clock.h"
 
 namespace baton::internal {
 
@@ -18,6 +19,11 @@ Scheduler::Role Scheduler::Next(bool& running, ReadyItem* item,
   }
   for (;;) {
     if (shutdown_) return Role::kExit;
+    if (TakeOverdueHandshakeLocked(item)) {
+      running = true;
+      ++running_;
+      return Role::kRun;
+    }
     if (!ready_.empty()) {
       *item = ready_.front();
       ready_.pop_front();
@@ -50,6 +56,17 @@ Scheduler::Role Scheduler::Next(bool& running, ReadyItem* item,
     }
     SleepLocked();
   }
+}
+
+bool Scheduler::TakeOverdueHandshakeLocked(ReadyItem* item) {
+  if (handshakes_.empty() ||
+      net::MonotonicNanos() - handshakes_.front().queued_ns <
+          handshake_max_wait_ns_) {
+    return false;
+  }
+  *item = handshakes_.front().item;
+  handshakes_.pop_front();
+  return true;
 }
 
 void Scheduler::SleepLocked() {
@@ -208,8 +225,9 @@ void Scheduler::PushHandshake(Slot* slot, uint32_t revents) {
   item.kind = WorkKind::kHandshake;
   item.events = revents;
   item.slot = slot;  // the claim travels with the item
+  const int64_t now = net::MonotonicNanos();
   MutexLock lock(&mu_);
-  handshakes_.push_back(item);
+  handshakes_.push_back(QueuedHandshake{item, now});
   handshake_cv_.Signal();
 }
 
@@ -217,7 +235,7 @@ bool Scheduler::NextHandshake(ReadyItem* item) {
   MutexLock lock(&mu_);
   while (handshakes_.empty() && !shutdown_) handshake_cv_.Wait(&mu_);
   if (shutdown_) return false;
-  *item = handshakes_.front();
+  *item = handshakes_.front().item;
   handshakes_.pop_front();
   return true;
 }

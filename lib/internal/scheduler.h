@@ -60,7 +60,10 @@
 // Handshake threads (ReactorOptions::tls_handshake_threads): a worker
 // that finds a claimed connection in its TLS handshake queues it on a
 // second queue (PushHandshake), served only by the handshake threads, which
-// run at a lower priority (NextHandshake). They never lead and are not
+// run at a lower priority (NextHandshake). A step that has waited longer
+// than the bound (set_handshake_max_wait) is taken by the next worker in
+// Next, as ready work of kind kHandshake, so busy workers cannot starve
+// new clients. The handshake threads never lead and are not
 // counted as running: a handshake step ends with a re-arm, and a handshake
 // thread that left work on the ready queue (a Write to another
 // connection, a yield) wakes the leader through the poller afterwards
@@ -78,6 +81,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <type_traits>
 
 #include "absl/base/thread_annotations.h"
@@ -119,8 +123,9 @@ enum class WorkKind : uint8_t {
   kPollMark,
   // A connection in its TLS handshake that a worker deferred to the
   // handshake threads ("Handshake threads"), with the readiness it was
-  // being served for (`events`). Queued by Serve with PushHandshake; only
-  // NextHandshake returns it.
+  // being served for (`events`). Queued by Serve with PushHandshake;
+  // returned by NextHandshake, or by Next once it is overdue. Serve runs
+  // it where it is returned.
   kHandshake,
 };
 
@@ -201,6 +206,11 @@ class Scheduler {
   void PushClaimed(Slot* slot, WorkKind kind, int reread_round = 0)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // How long a deferred handshake step may wait for a handshake thread
+  // before Next gives it to a worker (the int64_t maximum, the default:
+  // never). Set before any thread runs.
+  void set_handshake_max_wait(int64_t nanos) { handshake_max_wait_ns_ = nanos; }
+
   // A thread serving `slot` (whose claim it holds) in its TLS handshake
   // defers it to the handshake threads, with the readiness it was served
   // for. The claim travels with the item.
@@ -250,6 +260,10 @@ class Scheduler {
   // place such an item is built (PushClaimed, ExpireParkedLocked).
   void QueueClaimedLocked(Slot* slot, WorkKind kind, int reread_round)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the oldest deferred handshake step into `*item` if it has waited
+  // past the bound.
+  bool TakeOverdueHandshakeLocked(ReadyItem* item)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues a poll mark unless one is queued already.
   void MarkPassLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Items queued, not counting a poll mark.
@@ -276,7 +290,12 @@ class Scheduler {
   // Deferred handshake steps, and the handshake threads' own wake-ups: they
   // never take the leader role or ready work, so they wait apart.
   CondVar handshake_cv_;
-  std::deque<ReadyItem> handshakes_ ABSL_GUARDED_BY(mu_);
+  struct QueuedHandshake {
+    ReadyItem item;
+    int64_t queued_ns;  // net::MonotonicNanos() at PushHandshake
+  };
+  std::deque<QueuedHandshake> handshakes_ ABSL_GUARDED_BY(mu_);
+  int64_t handshake_max_wait_ns_ = std::numeric_limits<int64_t>::max();
   bool leader_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool reserved_for_test_ ABSL_GUARDED_BY(mu_) = false;

@@ -111,12 +111,15 @@ class TlsHandshakeThreadsTest : public ::testing::Test {
   }
 
   // A reactor with `workers` workers and `handshake_threads` handshake
-  // threads `nice` lower, not started.
-  void CreateReactor(int workers, int handshake_threads, int nice = 10) {
+  // threads `nice` lower, whose steps workers take after `max_wait`; not
+  // started.
+  void CreateReactor(int workers, int handshake_threads, int nice = 10,
+                     absl::Duration max_wait = absl::Milliseconds(10)) {
     ReactorOptions options;
     options.threads = workers;
     options.tls_handshake_threads = handshake_threads;
     options.tls_handshake_nice = nice;
+    options.tls_handshake_max_wait = max_wait;
     absl::StatusOr<std::unique_ptr<Reactor>> reactor = Reactor::Create(options);
     ASSERT_TRUE(reactor.ok()) << reactor.status();
     reactor_ = *std::move(reactor);
@@ -140,6 +143,18 @@ TEST_F(TlsHandshakeThreadsTest, OutOfRangeOptionsAreRefused) {
     EXPECT_NE(reactor.status().message().find("tls_handshake"),
               std::string::npos)
         << reactor.status();
+  }
+}
+
+TEST_F(TlsHandshakeThreadsTest, ANonPositiveWaitBoundIsRefused) {
+  for (absl::Duration wait : {absl::ZeroDuration(), absl::Milliseconds(-1)}) {
+    ReactorOptions options;
+    options.threads = 1;
+    options.tls_handshake_threads = 1;
+    options.tls_handshake_max_wait = wait;
+    absl::StatusOr<std::unique_ptr<Reactor>> reactor = Reactor::Create(options);
+    ASSERT_FALSE(reactor.ok()) << wait;
+    EXPECT_EQ(reactor.status().code(), absl::StatusCode::kInvalidArgument);
   }
 }
 
@@ -168,8 +183,14 @@ TEST_F(TlsHandshakeThreadsTest, HandshakeThreadsRunLowerThanTheWorkers) {
   EXPECT_EQ(reactor_->ThreadCounters().size(), 3u);
 }
 
-TEST_F(TlsHandshakeThreadsTest, ManyClientsHandshakingAtOnceAreEchoedExactly) {
-  CreateReactor(/*workers=*/2, /*handshake_threads=*/2);
+// `max_wait` 0: the default bound. 1 ns: workers and the handshake thread
+// race for every step, which runs wherever it is taken.
+class ManyClientsTest : public TlsHandshakeThreadsTest,
+                        public ::testing::WithParamInterface<absl::Duration> {};
+
+TEST_P(ManyClientsTest, HandshakingAtOnceAreEchoedExactly) {
+  CreateReactor(/*workers=*/2, /*handshake_threads=*/2, /*nice=*/10,
+                GetParam());
   ListenOptions listen;
   listen.tls = ServerOptions();
   absl::StatusOr<int> port =
@@ -200,7 +221,18 @@ TEST_F(TlsHandshakeThreadsTest, ManyClientsHandshakingAtOnceAreEchoedExactly) {
   EXPECT_GE(counters.tls_handshake_steps_deferred,
             static_cast<uint64_t>(kClients));
   EXPECT_EQ(counters.tls_handshake_failures, 0u);
+  EXPECT_LE(counters.tls_handshake_steps_overdue,
+            counters.tls_handshake_steps_deferred);
 }
+
+INSTANTIATE_TEST_SUITE_P(WaitBounds, ManyClientsTest,
+                         ::testing::Values(absl::Milliseconds(10),
+                                           absl::Nanoseconds(1)),
+                         [](const ::testing::TestParamInfo<absl::Duration>& p) {
+                           return p.param == absl::Nanoseconds(1)
+                                      ? std::string("OneNanosecond")
+                                      : std::string("TenMilliseconds");
+                         });
 
 // OnOpen writes "open\n" to a plain connection (the monitor) registered
 // before; the monitor's handler echoes.

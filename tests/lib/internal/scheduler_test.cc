@@ -4,6 +4,7 @@
 #include "lib/internal/scheduler.h"
 
 #include <gtest/gtest.h>
+#include <sys/epoll.h>
 
 #include <atomic>
 #include <chrono>
@@ -528,4 +529,57 @@ TEST(SchedulerTest, ShutdownReleasesSleepers) {
 }
 
 }  // namespace
+// Handshake threads (scheduler.h, "Handshake threads"): a deferred step
+// goes to NextHandshake, never to a worker's Next, until it has waited
+// past the bound; then the next worker that looks for work takes it.
+TEST(SchedulerHandshakeTest, DeferredStepGoesToAWorkerOnlyOnceOverdue) {
+  ConnectionTable table{4};
+  Slot* first = table.Allocate();
+  Slot* second = table.Allocate();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  Scheduler s;
+  s.set_handshake_max_wait(int64_t{3600} * 1000 * 1000 * 1000);  // an hour
+  s.PushHandshake(first, EPOLLIN);
+  bool worker = false;
+  ReadyItem item;
+  int timeout_ms = 0;
+  // Not overdue: the worker leads instead.
+  ASSERT_EQ(s.Next(worker, &item, &timeout_ms), Scheduler::Role::kLead);
+  s.Handoff(worker, nullptr, 0);
+  // A handshake thread takes it, with its readiness.
+  ASSERT_TRUE(s.NextHandshake(&item));
+  EXPECT_EQ(item.kind, WorkKind::kHandshake);
+  EXPECT_EQ(item.slot, first);
+  EXPECT_EQ(item.events, static_cast<uint32_t>(EPOLLIN));
+
+  // With a bound of 1 ns, the next step is overdue by the time a worker
+  // looks, and goes ahead of the leader role and of queued work.
+  s.set_handshake_max_wait(1);
+  s.Push(Event(7));
+  s.PushHandshake(second, EPOLLOUT);
+  ASSERT_EQ(s.Next(worker, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.kind, WorkKind::kHandshake);
+  EXPECT_EQ(item.slot, second);
+  EXPECT_EQ(item.events, static_cast<uint32_t>(EPOLLOUT));
+  ASSERT_EQ(s.Next(worker, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.kind, WorkKind::kEvent);
+  EXPECT_EQ(item.data, 7u);
+}
+
+TEST(SchedulerHandshakeTest, ShutdownReleasesAWaitingHandshakeThread) {
+  Scheduler s;
+  std::atomic<bool> returned{false};
+  bool got = true;
+  std::thread handshaker([&] {
+    ReadyItem item;
+    got = s.NextHandshake(&item);
+    returned = true;
+  });
+  s.Shutdown();
+  handshaker.join();
+  EXPECT_TRUE(returned.load());
+  EXPECT_FALSE(got);
+}
+
 }  // namespace baton::internal
