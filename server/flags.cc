@@ -50,7 +50,7 @@ DEFINE_int32(tls_handshake_threads, 0,
              "connection runs ahead of a handshake in progress "
              "(ReactorOptions::tls_handshake_threads); 0: handshakes run on "
              "the workers");
-DEFINE_int32(tls_handshake_nice, 10,
+DEFINE_int32(tls_handshake_nice, 3,
              "how much lower the handshake threads run: added to their nice "
              "value (1..19)");
 DEFINE_int32(tls_handshake_max_wait_ms, 10,

@@ -25,18 +25,19 @@
 #   tools/tls_compare.sh --out=DIR [--reps=3] [--duration=5]
 #       [--rates=100,250,500,1000] [--key=p256|rsa2048] [--threads=4]
 #       [--ka_conns=10] [--servers=baton,nginx1,nginx2,haproxy,asio_shared,asio_thread]
-#       [--skip=keepalive,handshakes] [--hs_threads=1] [--hs_nice=10]
+#       [--skip=keepalive,handshakes] [--hs_threads=1] [--hs_nice=3]
 #
 # --threads: baton's and both Asio models' thread count (nginx runs 1 and 2
 # workers, HAProxy one thread, as each is set up on one core).
 # Server baton_hs (not in the default list) is baton with its handshakes on
 # --hs_threads threads of their own, --hs_nice lower in priority
-# (--tls_handshake_threads, --tls_handshake_nice).
+# (--tls_handshake_threads, --tls_handshake_nice); baton_hsN (baton_hs3,
+# baton_hs10) the same at nice +N, to compare priorities in one run.
 # Needs nginx, haproxy, openssl and gnuplot: `tools/setup.sh --bench`.
 set -euo pipefail
 
 OUT=""; REPS=3; DURATION=5; RATES="100,250,500,1000"; KEY="p256"; THREADS=4
-HS_THREADS=1; HS_NICE=10
+HS_THREADS=1; HS_NICE=3
 KA_CONNS=10; SERVERS="baton,nginx1,nginx2,haproxy,asio_shared,asio_thread"; SKIP=""
 for arg in "$@"; do
   case "$arg" in
@@ -68,6 +69,7 @@ die() { echo "tls_compare.sh: $*" >&2; exit 2; }
 [[ "$KEY" == p256 || "$KEY" == rsa2048 ]] || die "--key must be p256 or rsa2048"
 SERVERS="${SERVERS//,/ }"; RATES="${RATES//,/ }"
 for s in $SERVERS; do
+  [[ "$s" =~ ^baton_hs([1-9]|1[0-9])$ ]] && continue
   [[ " baton baton_hs nginx1 nginx2 haproxy asio_shared asio_thread " == *" $s "* ]] ||
     die "unknown server '$s' in --servers"
 done
@@ -112,9 +114,10 @@ start() {  # start SERVER -> PID, PORT
   PORT=$(free_port)
   local log="$OUT/logs/$1.log"
   case "$1" in
-    baton|baton_hs)
-      local hs=(); [[ "$1" == baton_hs ]] &&
-        hs=(--tls_handshake_threads="$HS_THREADS" --tls_handshake_nice="$HS_NICE")
+    baton|baton_hs*)
+      local hs=() nice="${1#baton_hs}"; [[ -z "$nice" ]] && nice="$HS_NICE"
+      [[ "$1" == baton_hs* ]] &&
+        hs=(--tls_handshake_threads="$HS_THREADS" --tls_handshake_nice="$nice")
       taskset -c 0 "$OUT/bin/http" --threads="$THREADS" --port="$PORT" \
         --response_size=128 --tls_cert="$CERT" --tls_key="$PRIVKEY" \
         --tls_session_resumption=false "${hs[@]}" 2>>"$log" & PID=$! ;;
@@ -250,5 +253,6 @@ PY
 done
 
 python3 "$ROOT/tools/tls_report.py" --out="$OUT" --key="$KEY" --threads="$THREADS" \
-  --ka_conns="$KA_CONNS" --duration="$DURATION" --reps="$REPS"
+  --ka_conns="$KA_CONNS" --duration="$DURATION" --reps="$REPS" \
+  --hs_threads="$HS_THREADS" --hs_nice="$HS_NICE"
 echo "== done: $OUT/report.md, $OUT/tls_mixed.png" >&2

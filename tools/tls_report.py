@@ -22,6 +22,19 @@ LABEL = {
 }
 
 
+def label(server):
+    """The report's name for `server`; baton_hsN is baton_hs at nice +N."""
+    if server.startswith("baton_hs") and server[len("baton_hs"):].isdigit():
+        return f"baton, handshake threads at nice +{server[len('baton_hs'):]}"
+    return LABEL[server]
+
+
+def order(server):
+    if server in ORDER:
+        return (ORDER.index(server), 0)
+    return (ORDER.index("baton_hs"), int(server[len("baton_hs"):]))
+
+
 def load(path):
     try:
         with open(path) as f:
@@ -49,7 +62,7 @@ def main():
     for flag in ("out", "key", "threads", "ka_conns", "duration", "reps"):
         p.add_argument("--" + flag, required=True)
     p.add_argument("--hs_threads", default="1")
-    p.add_argument("--hs_nice", default="10")
+    p.add_argument("--hs_nice", default="3")
     a = p.parse_args()
     rows = list(csv.DictReader(open(os.path.join(a.out, "raw.csv"))))
     cells = {}  # (server, phase, rate) -> list of (result, paced result)
@@ -68,7 +81,7 @@ def main():
         if res is not None:
             res = dict(res, cpu_s=cpu, wall_s=wall)
         cells.setdefault(key, []).append((res, paced))
-    servers = [s for s in ORDER if any(k[0] == s for k in cells)]
+    servers = sorted({k[0] for k in cells}, key=order)
     rates = sorted({k[2] for k in cells if k[1] == "mixed"})
 
     def stat(server, phase, rate, get):
@@ -102,7 +115,7 @@ def main():
         f"{a.duration} s per run after 1 s warm-up; medians of {a.reps} "
         "interleaved reps (each cell a fresh server).\n",
     ]
-    if any(k[0] == "baton_hs" for k in cells):
+    if any(k[0].startswith("baton_hs") for k in cells):
         lines.append(f"baton, handshake threads: the same server with "
                      f"`--tls_handshake_threads={a.hs_threads} "
                      f"--tls_handshake_nice={a.hs_nice}`.\n")
@@ -111,7 +124,7 @@ def main():
                   "| server | requests/s | p50 us | p99 us | p99.9 us | server CPU us/request | server busy % |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for s in servers:
-            lines.append(f"| {LABEL[s]} | {fmt(stat(s, 'keepalive', 0, ka_rate))} | "
+            lines.append(f"| {label(s)} | {fmt(stat(s, 'keepalive', 0, ka_rate))} | "
                          + " | ".join(fmt(stat(s, "keepalive", 0, ka_p(q)), 1)
                                       for q in ("p50", "p99", "p999"))
                          + f" | {fmt(stat(s, 'keepalive', 0, cpu_per_request), 2)}"
@@ -122,7 +135,7 @@ def main():
                   "| server | handshakes/s | p99 us | server CPU us/handshake | server busy % |",
                   "|---|---:|---:|---:|---:|"]
         for s in servers:
-            lines.append(f"| {LABEL[s]} | {fmt(stat(s, 'handshakes', 0, ka_rate))} | "
+            lines.append(f"| {label(s)} | {fmt(stat(s, 'handshakes', 0, ka_rate))} | "
                          f"{fmt(stat(s, 'handshakes', 0, ka_p('p99')), 1)} | "
                          f"{fmt(stat(s, 'handshakes', 0, cpu_per_request), 1)} | "
                          f"{fmt(stat(s, 'handshakes', 0, busy))} |")
@@ -139,7 +152,7 @@ def main():
         for rate in rates:
             for s in servers:
                 lines.append(
-                    f"| {rate} | {LABEL[s]} | {fmt(stat(s, 'mixed', rate, ka_rate))} | "
+                    f"| {rate} | {label(s)} | {fmt(stat(s, 'mixed', rate, ka_rate))} | "
                     f"{fmt(stat(s, 'mixed', rate, ka_p('p99')), 1)} | "
                     f"{fmt(stat(s, 'mixed', rate, ka_p('p999')), 1)} | "
                     f"{fmt(stat(s, 'mixed', rate, hs_rate))} | "
@@ -147,9 +160,9 @@ def main():
                     f"{fmt(stat(s, 'mixed', rate, hs_late))} | "
                     f"{fmt(stat(s, 'mixed', rate, busy))} |")
         lines.append("")
-    for b in [s for s in ("baton", "baton_hs") if s in servers]:
-        lines += [f"## {LABEL[b]} against each\n",
-                  f"Ratios of medians: throughput {LABEL[b]} / other (higher "
+    for b in [s for s in servers if s.startswith("baton")]:
+        lines += [f"## {label(b)} against each\n",
+                  f"Ratios of medians: throughput {label(b)} / other (higher "
                   "is better for baton), p99 baton / other (lower is better).\n",
                   "| cell | other | req/s ratio | p99 ratio |", "|---|---|---:|---:|"]
         bcells = [("keepalive", 0), ("handshakes", 0)] + [("mixed", r) for r in rates]
@@ -161,7 +174,7 @@ def main():
                 if s == b or (s, phase, rate) not in cells:
                     continue
                 lines.append(
-                    f"| {name} | {LABEL[s]} | "
+                    f"| {name} | {label(s)} | "
                     f"{ratio(stat(b, phase, rate, ka_rate), stat(s, phase, rate, ka_rate))} | "
                     f"{ratio(stat(b, phase, rate, ka_p('p99')), stat(s, phase, rate, ka_p('p99')))} |")
         lines.append("")
@@ -189,9 +202,9 @@ def main():
             for s in servers:
                 vals += [stat(s, "mixed", rate, ka_rate), stat(s, "mixed", rate, ka_p("p99"))]
             f.write(f"{rate} " + " ".join("NaN" if v is None else str(v) for v in vals) + "\n")
-    thr = ", ".join(f"'{dat}' using 1:{2 + 2 * i} with linespoints title '{LABEL[s]}'"
+    thr = ", ".join(f"'{dat}' using 1:{2 + 2 * i} with linespoints title '{label(s)}'"
                     for i, s in enumerate(servers))
-    p99 = ", ".join(f"'{dat}' using 1:{3 + 2 * i} with linespoints title '{LABEL[s]}'"
+    p99 = ", ".join(f"'{dat}' using 1:{3 + 2 * i} with linespoints title '{label(s)}'"
                     for i, s in enumerate(servers))
     script = f"""
 set terminal pngcairo size 1000,860 noenhanced

@@ -140,10 +140,13 @@ struct ReactorOptions {
   int tls_handshake_threads = 0;
   // How much lower the handshake threads run: added to their nice value
   // (setpriority(2) on each thread, capped at 19; lowering a thread's own
-  // priority needs no privilege), 1..19. At +10 a handshake thread gets
-  // about a tenth of the CPU share of a busy worker, so handshakes still
-  // progress under full load; +19 serves them almost only from idle time.
-  int tls_handshake_nice = 10;
+  // priority needs no privilege), 1..19. Any of these lets a worker woken
+  // for a request preempt a handshake in progress; the value sets the
+  // share a handshake gets while workers are busy: about half a worker's
+  // at +3, a tenth at +10. Higher values gave the keep-alive clients no
+  // more and made new clients wait several times longer
+  // (docs/perf/2026-12-06-tls-handshake-threads.md).
+  int tls_handshake_nice = 3;
   // A handshake step that has waited this long for a handshake thread is
   // taken by the next worker that looks for work, and runs at the workers'
   // priority: a load that keeps the workers busy slows new clients down

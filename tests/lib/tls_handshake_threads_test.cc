@@ -113,7 +113,7 @@ class TlsHandshakeThreadsTest : public ::testing::Test {
   // A reactor with `workers` workers and `handshake_threads` handshake
   // threads `nice` lower, whose steps workers take after `max_wait`; not
   // started.
-  void CreateReactor(int workers, int handshake_threads, int nice = 10,
+  void CreateReactor(int workers, int handshake_threads, int nice = 3,
                      absl::Duration max_wait = absl::Milliseconds(10)) {
     ReactorOptions options;
     options.threads = workers;
@@ -189,7 +189,7 @@ class ManyClientsTest : public TlsHandshakeThreadsTest,
                         public ::testing::WithParamInterface<absl::Duration> {};
 
 TEST_P(ManyClientsTest, HandshakingAtOnceAreEchoedExactly) {
-  CreateReactor(/*workers=*/2, /*handshake_threads=*/2, /*nice=*/10,
+  CreateReactor(/*workers=*/2, /*handshake_threads=*/2, /*nice=*/3,
                 GetParam());
   ListenOptions listen;
   listen.tls = ServerOptions();
