@@ -149,11 +149,9 @@ class TlsForeignWriteTest : public ::testing::Test {
     absl::StatusOr<TestPki> pki = baton::testing::WriteTestPki("foreign");
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = *pki;
-    client_ctx_ = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_set_verify(client_ctx_, SSL_VERIFY_PEER, nullptr);
-    ASSERT_EQ(SSL_CTX_load_verify_locations(
-                  client_ctx_, pki_.ca.certificate_file.c_str(), nullptr),
-              1);
+    client_ctx_ =
+        baton::testing::NewVerifyingClientContext(pki_.ca.certificate_file);
+    ASSERT_NE(client_ctx_, nullptr);
   }
   void TearDown() override {
     if (reactor_ != nullptr) {

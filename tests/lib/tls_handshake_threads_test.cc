@@ -88,11 +88,9 @@ class TlsHandshakeThreadsTest : public ::testing::Test {
     absl::StatusOr<TestPki> pki = baton::testing::WriteTestPki("hsthreads");
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = *pki;
-    client_ctx_ = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_set_verify(client_ctx_, SSL_VERIFY_PEER, nullptr);
-    ASSERT_EQ(SSL_CTX_load_verify_locations(
-                  client_ctx_, pki_.ca.certificate_file.c_str(), nullptr),
-              1);
+    client_ctx_ =
+        baton::testing::NewVerifyingClientContext(pki_.ca.certificate_file);
+    ASSERT_NE(client_ctx_, nullptr);
   }
   void TearDown() override {
     if (reactor_ != nullptr) {
@@ -189,8 +187,7 @@ class ManyClientsTest : public TlsHandshakeThreadsTest,
                         public ::testing::WithParamInterface<absl::Duration> {};
 
 TEST_P(ManyClientsTest, HandshakingAtOnceAreEchoedExactly) {
-  CreateReactor(/*workers=*/2, /*handshake_threads=*/2, /*nice=*/3,
-                GetParam());
+  CreateReactor(/*workers=*/2, /*handshake_threads=*/2, /*nice=*/3, GetParam());
   ListenOptions listen;
   listen.tls = ServerOptions();
   absl::StatusOr<int> port =

@@ -168,13 +168,7 @@ class TlsListenerTest : public ::testing::TestWithParam<int> {
   }
 
   static SSL_CTX* ClientContext(const std::string& ca_file) {
-    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    if (SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) != 1) {
-      SSL_CTX_free(ctx);
-      return nullptr;
-    }
-    return ctx;
+    return baton::testing::NewVerifyingClientContext(ca_file);
   }
 
   // Starts a reactor with a TLS listener; returns its port.

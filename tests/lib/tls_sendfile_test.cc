@@ -114,11 +114,9 @@ class TlsSendFileTest : public ::testing::Test {
     absl::StatusOr<TestPki> pki = baton::testing::WriteTestPki("sendfile");
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = *pki;
-    client_ctx_ = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_set_verify(client_ctx_, SSL_VERIFY_PEER, nullptr);
-    ASSERT_EQ(SSL_CTX_load_verify_locations(
-                  client_ctx_, pki_.ca.certificate_file.c_str(), nullptr),
-              1);
+    client_ctx_ =
+        baton::testing::NewVerifyingClientContext(pki_.ca.certificate_file);
+    ASSERT_NE(client_ctx_, nullptr);
     plan_.path = ::testing::TempDir() + "/tls_sendfile.bin";
   }
   void TearDown() override {

@@ -8,6 +8,17 @@
 
 namespace baton::testing {
 
+SSL_CTX* NewVerifyingClientContext(const std::string& ca_file) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) return nullptr;
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  if (SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) != 1) {
+    SSL_CTX_free(ctx);
+    return nullptr;
+  }
+  return ctx;
+}
+
 TlsTestClient::TlsTestClient(SSL_CTX* ctx, int port, int timeout_ms)
     : fd_(ConnectLoopback(port, timeout_ms)) {
   ssl_ = SSL_new(ctx);

@@ -11,6 +11,11 @@
 
 namespace baton::testing {
 
+// A client context that verifies the server's certificate against
+// `ca_file` (PEM); null if the file cannot be loaded. The caller frees it
+// (SSL_CTX_free).
+SSL_CTX* NewVerifyingClientContext(const std::string& ca_file);
+
 class TlsTestClient {
  public:
   // Connects to 127.0.0.1:`port` (giving up after `timeout_ms`); the
