@@ -125,33 +125,22 @@ struct ReactorOptions {
   absl::Duration dns_cache_max_ttl = absl::Seconds(60);
   // Most names the cache keeps; a new one drops the least recently used.
   size_t dns_cache_max_names = 1024;
-  // > 0: TLS handshakes run on this many threads of their own, at a lower
-  // scheduling priority than the workers (tls_handshake_nice), instead of
-  // on the worker that took their event. A full handshake costs the server
-  // about a millisecond of CPU (an RSA-2048 signature), where a request on
-  // an open connection costs microseconds; on a busy core the kernel then
-  // runs a worker that wakes for a short request ahead of a handshake in
-  // progress, instead of sharing the core between them by time slices.
-  // Each step of a handshake (and of a STARTTLS upgrade) is deferred, its
-  // connection's claim travelling with it, so the one-thread-per-connection
-  // rule holds; the step that completes the handshake also runs OnOpen
-  // and the first reads there. 0 (the default): handshakes run on the
-  // workers like any handler. Counter: tls_handshake_steps_deferred.
+  // > 0: TLS handshake steps (and STARTTLS upgrades) run on this many
+  // threads of their own at a lower priority, not on the worker that took
+  // their event: a worker woken for a short request then preempts a
+  // handshake in progress (about 1 ms of CPU for RSA-2048) instead of
+  // sharing the core with it by time slices. The connection's claim goes
+  // with each step; the step that completes the handshake runs OnOpen
+  // there. 0 (the default): handshakes run on the workers. New clients
+  // wait longer under load (docs/leader_follower.md, "Handshakes on
+  // threads of their own"). Counter: tls_handshake_steps_deferred.
   int tls_handshake_threads = 0;
-  // How much lower the handshake threads run: added to their nice value
-  // (setpriority(2) on each thread, capped at 19; lowering a thread's own
-  // priority needs no privilege), 1..19. Any of these lets a worker woken
-  // for a request preempt a handshake in progress; the value sets the
-  // share a handshake gets while workers are busy: about half a worker's
-  // at +3, a tenth at +10. Higher values gave the keep-alive clients no
-  // more and made new clients wait several times longer
-  // (docs/perf/2026-12-06-tls-handshake-threads.md).
+  // Added to their nice value, 1..19 (capped at 19; no privilege needed):
+  // a handshake's share of a busy core, about half a worker's at +3.
   int tls_handshake_nice = 3;
-  // A handshake step that has waited this long for a handshake thread is
-  // taken by the next worker that looks for work, and runs at the workers'
-  // priority: a load that keeps the workers busy slows new clients down
-  // but cannot starve them. Must be positive; InfiniteDuration: never.
-  // Counter: tls_handshake_steps_overdue.
+  // A step that waited this long for them goes to the next free worker, so
+  // busy workers cannot starve new clients. Positive; InfiniteDuration:
+  // never. Counter: tls_handshake_steps_overdue.
   absl::Duration tls_handshake_max_wait = absl::Milliseconds(10);
 };
 
