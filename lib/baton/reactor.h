@@ -131,9 +131,8 @@ struct ReactorOptions {
   // handshake in progress (about 1 ms of CPU for RSA-2048) instead of
   // sharing the core with it by time slices. The connection's claim goes
   // with each step; the step that completes the handshake runs OnOpen
-  // there. 0 (the default): handshakes run on the workers. New clients
-  // wait longer under load (docs/leader_follower.md, "Handshakes on
-  // threads of their own"). Counter: tls_handshake_steps_deferred.
+  // there. 0 (the default): on the workers. New clients wait longer under
+  // load (docs/leader_follower.md). Counter: tls_handshake_steps_deferred.
   int tls_handshake_threads = 0;
   // Added to their nice value, 1..19 (capped at 19; no privilege needed):
   // a handshake's share of a busy core, about half a worker's at +3.
