@@ -64,14 +64,17 @@ void ConnectionIo::Serve(Slot* slot, WorkKind kind, uint32_t revents,
       PlanServe(kind, revents, reread_round, park_end != ParkEnd::kNotParked);
   WorkerContext* worker = CurrentWorker();
   const bool on_reactor_thread = InReactorThread();
+  const bool on_handshake_thread =
+      worker != nullptr && worker->handshake_thread;
   // A step deferred once runs where it was taken: on a handshake thread,
-  // or on a worker once it waited past tls_handshake_max_wait.
+  // or on a worker once it waited past tls_handshake_max_wait. A handshake
+  // thread never defers.
   const bool deferred = kind == WorkKind::kHandshake;
-  if (deferred && !(worker != nullptr && worker->handshake_thread)) {
+  if (deferred && !on_handshake_thread) {
     Count(&WorkerCounters::tls_handshake_steps_overdue);
   }
   for (;;) {
-    if (!deferred && DefersHandshake(owner, worker)) {
+    if (!deferred && !on_handshake_thread && DefersHandshake(owner)) {
       scheduler_.PushHandshake(slot, plan.revents);
       Count(&WorkerCounters::tls_handshake_steps_deferred);
       return;  // the claim went with it
@@ -92,8 +95,7 @@ void ConnectionIo::Serve(Slot* slot, WorkKind kind, uint32_t revents,
     facts.write_error = owner.write_error != 0;
     // A handshake thread re-arms what it served (no re-read, no parking):
     // what follows the handshake is short work, for the workers.
-    facts.on_reactor_thread =
-        on_reactor_thread && !(worker != nullptr && worker->handshake_thread);
+    facts.on_reactor_thread = on_reactor_thread && !on_handshake_thread;
     facts.has_idle_thread = scheduler_.has_idle_thread();
     facts.has_queued_work = scheduler_.has_queued_work();
     facts.max_reread_rounds = max_reread_rounds_;
@@ -135,12 +137,10 @@ void ConnectionIo::Serve(Slot* slot, WorkKind kind, uint32_t revents,
   }
 }
 
-bool ConnectionIo::DefersHandshake(const OwnerState& owner,
-                                   const WorkerContext* worker) const {
+bool ConnectionIo::DefersHandshake(OwnerState& owner) const {
   if (options_.tls_handshake_threads == 0) return false;
-  if (worker != nullptr && worker->handshake_thread) return false;
   if (owner.phase == ConnectionPhase::kHandshaking) return true;
-  const TlsState* tls = owner.extras ? owner.extras->tls.get() : nullptr;
+  const TlsState* tls = TlsOf(owner);
   return tls != nullptr && tls->upgrading;
 }
 

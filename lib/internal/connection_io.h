@@ -68,12 +68,10 @@ class ConnectionIo {
   // Serves one round; returns false if the connection was torn down. Adds
   // the bytes read to `*bytes_read`.
   bool ServeRound(Slot* slot, uint32_t revents, size_t* bytes_read);
-  // A step of a TLS handshake (or STARTTLS upgrade) that this thread
-  // passes to the handshake threads (ReactorOptions::tls_handshake_threads)
-  // instead of running it: on a worker or any other thread, never on a
-  // handshake thread itself.
-  bool DefersHandshake(const OwnerState& owner,
-                       const WorkerContext* worker) const;
+  // A step of a TLS handshake (or STARTTLS upgrade) that a thread other
+  // than a handshake thread passes to the handshake threads
+  // (ReactorOptions::tls_handshake_threads) instead of running it.
+  bool DefersHandshake(OwnerState& owner) const;
   // Arms the connection's socket with the interest it needs now (one
   // epoll_ctl). Returns false if that failed and tore the connection down.
   bool Rearm(Slot* slot);

@@ -29,14 +29,21 @@ inline bool TlsInputLeft(OwnerState& owner) {
 // writes, alerts, close_notify) into the output queue, for the round's
 // flush to send. The queue's bytes, and so the high-water mark, count
 // ciphertext.
-inline void QueueTlsOutput(Slot* slot, TlsState& tls) {
-  const size_t pending = tls.session->PendingOutput();
+// Moves the engine's pending ciphertext into the slot's output queue
+// (made if there is none), straight from the engine: one copy. The caller
+// holds slot->out_mu.
+inline void MoveCiphertextLocked(Slot* slot, tls::TlsSession& session) {
+  const size_t pending = session.PendingOutput();
   if (pending == 0) return;
-  MutexLock lock(&slot->out_mu);
   if (slot->out == nullptr) slot->out = NewOutputQueue();
-  // Straight from the engine into the queue: one copy.
   char* space = slot->out->AppendSpace(pending);
-  slot->out->TrimBack(pending - tls.session->TakeOutput(space, pending));
+  slot->out->TrimBack(pending - session.TakeOutput(space, pending));
+}
+
+inline void QueueTlsOutput(Slot* slot, TlsState& tls) {
+  if (tls.session->PendingOutput() == 0) return;
+  MutexLock lock(&slot->out_mu);
+  MoveCiphertextLocked(slot, *tls.session);
   slot->out_bytes.store(QueuedBytes(slot), std::memory_order_release);
   slot->owner.drained_due = true;
 }

@@ -54,11 +54,7 @@ int EncryptQueuedPlaintext(Slot* slot, TlsState& tls) {
           plain->Clear();
           break;
         }
-        if (const size_t pending = session.PendingOutput(); pending != 0) {
-          if (slot->out == nullptr) slot->out = NewOutputQueue();
-          char* space = slot->out->AppendSpace(pending);
-          slot->out->TrimBack(pending - session.TakeOutput(space, pending));
-        }
+        MoveCiphertextLocked(slot, session);
       }
       if (plain->empty()) {
         slot->tls_plain.reset();
