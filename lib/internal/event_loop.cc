@@ -144,7 +144,9 @@ void EventLoop::RunItem(const ReadyItem& item) {
     Dispatch(item.data, item.events);
     return;
   }
-  io_->Serve(item.slot, item.kind, /*revents=*/0, item.round);  // claimed
+  // Only a deferred handshake step carries readiness (the events it was
+  // deferred with); every other kind leaves `events` zero.
+  io_->Serve(item.slot, item.kind, item.events, item.round);  // claimed
 }
 
 void EventLoop::Dispatch(uint64_t data, uint32_t events) {

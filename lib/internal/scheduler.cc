@@ -59,14 +59,22 @@ Scheduler::Role Scheduler::Next(bool& running, ReadyItem* item,
 }
 
 bool Scheduler::TakeOverdueHandshakeLocked(ReadyItem* item) {
-  if (handshakes_.empty() ||
-      net::MonotonicNanos() - handshakes_.front().queued_ns <
-          handshake_max_wait_ns_) {
-    return false;
-  }
+  if (HandshakeDueMsLocked() != 0) return false;
   *item = handshakes_.front().item;
   handshakes_.pop_front();
   return true;
+}
+
+int Scheduler::HandshakeDueMsLocked() const {
+  if (handshakes_.empty() ||
+      handshake_max_wait_ns_ == std::numeric_limits<int64_t>::max()) {
+    return -1;
+  }
+  const int64_t waited = net::MonotonicNanos() - handshakes_.front().queued_ns;
+  if (waited >= handshake_max_wait_ns_) return 0;
+  const int64_t left_ms = (handshake_max_wait_ns_ - waited + 999999) / 1000000;
+  return static_cast<int>(
+      std::min<int64_t>(left_ms, std::numeric_limits<int>::max()));
 }
 
 void Scheduler::SleepLocked() {
@@ -94,7 +102,14 @@ void Scheduler::TakeRoleLocked() {
 
 int Scheduler::LeaderTimeoutLocked() const {
   if (LengthLocked() > 0) return 0;
-  if (running_ > 0) return kLeaderTimeoutMs;
+  // A queued handshake step must not wait past its bound for an event that
+  // brings a thread through Next: the wait ends when it falls due.
+  const int handshake_ms = HandshakeDueMsLocked();
+  if (running_ > 0) {
+    return handshake_ms < 0 ? kLeaderTimeoutMs
+                            : std::min(kLeaderTimeoutMs, handshake_ms);
+  }
+  if (handshake_ms >= 0) return handshake_ms;
   // Blocking without a bound: every parked connection was taken back first
   // (TakeRoleLocked, RescueDue), or nobody could ever write to it.
   DCHECK(parked_.empty()) << parked_.size() << " parked, no wait bound";
@@ -188,7 +203,7 @@ bool Scheduler::RescueDue(int* timeout_ms, bool waited) {
     // first, as a leader taking the role in that state does.
     ExpireParkedLocked(ParkEnd::kIdle);
   }
-  if (ready_.empty()) {
+  if (ready_.empty() && HandshakeDueMsLocked() != 0) {
     *timeout_ms = LeaderTimeoutLocked();
     return false;
   }

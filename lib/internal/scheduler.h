@@ -63,7 +63,8 @@
 // run at a lower priority (NextHandshake). A step that has waited longer
 // than the bound (set_handshake_max_wait) is taken by the next worker in
 // Next, as ready work of kind kHandshake, so busy workers cannot starve
-// new clients. The handshake threads never lead and are not
+// new clients; a leader waits no longer than until the oldest step falls
+// due (LeaderTimeoutLocked). The handshake threads never lead and are not
 // counted as running: a handshake step ends with a re-arm, and a handshake
 // thread that left work on the ready queue (a Write to another
 // connection, a yield) wakes the leader through the poller afterwards
@@ -186,7 +187,8 @@ class Scheduler {
   // timeout, which ran out; parked connections have waited long enough
   // and are queued for a read. Otherwise, with nothing queued and nothing
   // running, they are queued to be re-armed: see "Parking"): if work is
-  // queued, gives up the role (waking a sleeper to take it) and returns
+  // queued or a deferred handshake step is overdue, gives up the role
+  // (waking a sleeper to take it) and returns
   // true, so the caller goes back to Next and takes the work. Otherwise
   // keeps the role and updates `*timeout_ms` as Next would; -1 only with
   // nothing parked.
@@ -264,6 +266,10 @@ class Scheduler {
   // past the bound.
   bool TakeOverdueHandshakeLocked(ReadyItem* item)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Milliseconds (rounded up) until the oldest deferred handshake step has
+  // waited past the bound: 0 if it has, -1 if none is queued or there is
+  // no bound.
+  int HandshakeDueMsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues a poll mark unless one is queued already.
   void MarkPassLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Items queued, not counting a poll mark.
@@ -281,7 +287,8 @@ class Scheduler {
   enum class ParkEnd { kTurns, kWaited, kIdle };
   int ExpireParkedLocked(ParkEnd end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // How long a new leader may block: not at all with work queued; at most
-  // kLeaderTimeoutMs while others run items.
+  // kLeaderTimeoutMs while others run items; at most until a queued
+  // handshake step falls due.
   int LeaderTimeoutLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable Mutex mu_;

@@ -1,12 +1,14 @@
 // TLS handshakes on threads of their own (ReactorOptions::
 // tls_handshake_threads), over real loopback sockets against OpenSSL's
 // blocking client: options checked, the threads' lowered priority, many
-// clients handshaking at once each echoed byte for byte, and a handler
+// clients handshaking at once each echoed byte for byte, a step served by
+// a worker once it waited past the bound, and a handler
 // that writes to another connection from OnOpen (which runs on a handshake
 // thread) while the only worker waits for the kernel.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -235,6 +237,75 @@ INSTANTIATE_TEST_SUITE_P(WaitBounds, ManyClientsTest,
                                       ? std::string("OneNanosecond")
                                       : std::string("TenMilliseconds");
                          });
+
+// Holds the handshake thread: the first OnOpen that runs on it (a thread
+// named "...-tls-N") waits there until released.
+struct HandshakeThreadGate {
+  std::atomic<bool> taken{false};
+  Notification holding;  // the handshake thread is held
+  Notification release;
+  // Releases the thread however the test ends (before the reactor stops).
+  ~HandshakeThreadGate() { release.Notify(); }
+};
+
+class GatedEchoHandler : public EchoHandler {
+ public:
+  explicit GatedEchoHandler(HandshakeThreadGate* gate) : gate_(gate) {}
+  void OnOpen(Connection&) override {
+    char name[16] = {};
+    ::pthread_getname_np(::pthread_self(), name, sizeof(name));
+    if (std::string(name).find("-tls-") == std::string::npos) return;
+    if (gate_->taken.exchange(true)) return;
+    gate_->holding.Notify();
+    gate_->release.WaitFor(kBound);
+  }
+
+ private:
+  HandshakeThreadGate* const gate_;
+};
+
+TEST_F(TlsHandshakeThreadsTest, AStepPastTheBoundIsServedByAWorker) {
+  // The only handshake thread is held in a handler; a new client's steps
+  // then wait past the bound and the only worker must serve them, although
+  // no other event comes to bring it out of epoll_wait, and it must serve
+  // them for the readiness they were deferred with.
+  CreateReactor(/*workers=*/1, /*handshake_threads=*/1, /*nice=*/3,
+                absl::Milliseconds(20));
+  HandshakeThreadGate gate;
+  ListenOptions listen;
+  listen.tls = ServerOptions();
+  absl::StatusOr<int> port = reactor_->Listen(
+      listen, [&] { return std::make_unique<GatedEchoHandler>(&gate); });
+  ASSERT_TRUE(port.ok()) << port.status();
+  ASSERT_TRUE(reactor_->Start().ok());
+
+  // A step runs on a worker only once it is overdue, so the handshake
+  // thread takes nearly every first client's OnOpen; a few tries (each
+  // closed again) make sure.
+  std::vector<std::unique_ptr<baton::testing::TlsTestClient>> first;
+  for (int i = 0; i < 20 && !gate.holding.HasBeenNotified(); ++i) {
+    first.push_back(std::make_unique<baton::testing::TlsTestClient>(
+        client_ctx_, *port, kBoundMs));
+    ASSERT_TRUE(first.back()->Handshake());
+    ASSERT_TRUE(first.back()->Send("x"));
+    gate.holding.WaitFor(std::chrono::milliseconds(500));
+  }
+  ASSERT_TRUE(gate.holding.HasBeenNotified());
+  const uint64_t overdue_before =
+      reactor_->Counters().tls_handshake_steps_overdue;
+
+  baton::testing::TlsTestClient second(client_ctx_, *port, kBoundMs);
+  ASSERT_TRUE(second.Handshake()) << "a step past the bound was not served";
+  const std::string message = Pattern(30000, 7);
+  ASSERT_TRUE(second.Send(message));
+  EXPECT_EQ(second.Receive(message.size()), message);
+  EXPECT_GT(reactor_->Counters().tls_handshake_steps_overdue, overdue_before);
+  second.Close();
+
+  // Released, the held connection is served too.
+  gate.release.Notify();
+  EXPECT_EQ(first.back()->Receive(1), "x");
+}
 
 // OnOpen writes "open\n" to a plain connection (the monitor) registered
 // before; the monitor's handler echoes.

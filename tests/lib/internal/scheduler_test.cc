@@ -567,6 +567,33 @@ TEST(SchedulerHandshakeTest, DeferredStepGoesToAWorkerOnlyOnceOverdue) {
   EXPECT_EQ(item.data, 7u);
 }
 
+// A leader with nothing running waits for the kernel; with a step queued,
+// no longer than until the step falls due, and then it gives up the role
+// and takes the step (else a step whose peer waits for the server's
+// answer would wait for an unrelated event).
+TEST(SchedulerHandshakeTest, LeaderWaitsOnlyUntilAStepFallsDue) {
+  ConnectionTable table{4};
+  Slot* slot = table.Allocate();
+  ASSERT_NE(slot, nullptr);
+  Scheduler s;
+  bool worker = false;
+  ReadyItem item;
+  int timeout_ms = 0;
+  ASSERT_EQ(s.Next(worker, &item, &timeout_ms), Scheduler::Role::kLead);
+  EXPECT_EQ(timeout_ms, -1);
+  s.set_handshake_max_wait(int64_t{3600} * 1000 * 1000 * 1000);  // an hour
+  s.PushHandshake(slot, EPOLLIN);
+  ASSERT_FALSE(s.RescueDue(&timeout_ms, /*waited=*/false));
+  EXPECT_GT(timeout_ms, 3590 * 1000);
+  EXPECT_LE(timeout_ms, 3600 * 1000);
+  s.set_handshake_max_wait(1);
+  ASSERT_TRUE(s.RescueDue(&timeout_ms, /*waited=*/true));
+  ASSERT_EQ(s.Next(worker, &item, &timeout_ms), Scheduler::Role::kRun);
+  EXPECT_EQ(item.kind, WorkKind::kHandshake);
+  EXPECT_EQ(item.slot, slot);
+  EXPECT_EQ(item.events, static_cast<uint32_t>(EPOLLIN));
+}
+
 TEST(SchedulerHandshakeTest, ShutdownReleasesAWaitingHandshakeThread) {
   Scheduler s;
   std::atomic<bool> returned{false};
