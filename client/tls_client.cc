@@ -80,8 +80,10 @@ absl::Status Pump(int fd, tls::TlsSession& session, std::string* plain,
 
 absl::StatusOr<std::shared_ptr<const tls::TlsContext>> FullHandshakeContext(
     const TlsClientOptions& options) {
+  TlsClientOptions full = options;
+  full.session_resumption = false;
   absl::StatusOr<std::shared_ptr<const tls::TlsContext>> context =
-      tls::TlsContext::ForClient(options);
+      tls::TlsContext::ForClient(full);
   if (!context.ok()) return context;
   // Not shared yet, so changing it is safe.
   SSL_CTX* ctx = (*context)->native_handle();

@@ -15,10 +15,11 @@
 
 namespace baton::client {
 
-// TlsContext::ForClient(options), made never to resume a session: it asks
-// for no session tickets (SSL_OP_NO_TICKET) and keeps no session cache, and
-// no session is ever set on a connection, so every new connection of a
-// load generator costs the server a full handshake.
+// TlsContext::ForClient(options) with session_resumption off, made never
+// to resume a session: it asks for no session tickets (SSL_OP_NO_TICKET)
+// and keeps no session cache, and no session is ever set on a connection,
+// so every new connection of a load generator costs the server a full
+// handshake.
 absl::StatusOr<std::shared_ptr<const tls::TlsContext>> FullHandshakeContext(
     const TlsClientOptions& options);
 

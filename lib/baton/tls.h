@@ -90,6 +90,13 @@ struct TlsClientOptions {
   // fails the connection. Must be positive; absl::InfiniteDuration() means
   // no limit.
   absl::Duration handshake_timeout = absl::Seconds(10);
+  // Offer the server a session from an earlier connection made with the
+  // same options (a TLS 1.3 ticket, used once, or a TLS 1.2 session), so
+  // that a repeat connection skips the certificate and the signatures.
+  // Only with a server_name: sessions are kept per options, and the name
+  // ties them to one server. A server that declines one gets a full
+  // handshake. false: every connection a full handshake.
+  bool session_resumption = true;
 };
 
 // What a TLS connection's handshake settled, for its handler:
@@ -99,11 +106,12 @@ class TlsPeer {
  public:
   TlsPeer() = default;
   TlsPeer(std::string alpn, TlsVersion version, std::string peer_subject,
-          bool peer_verified)
+          bool peer_verified, bool resumed = false)
       : alpn_(std::move(alpn)),
         version_(version),
         peer_subject_(std::move(peer_subject)),
-        peer_verified_(peer_verified) {}
+        peer_verified_(peer_verified),
+        resumed_(resumed) {}
 
   // The application protocol agreed by ALPN ("http/1.1"); empty if none.
   const std::string& alpn() const { return alpn_; }
@@ -117,12 +125,17 @@ class TlsPeer {
   // client certificate's subject ("CN=alice,O=Example", RFC 2253); on a
   // client the name the server's certificate matched (server_name).
   const std::string& peer_subject() const { return peer_subject_; }
+  // Whether the handshake resumed an earlier session (an abbreviated
+  // handshake: no certificate was sent; peer_verified() and peer_subject()
+  // are those of the session's first, full handshake).
+  bool resumed() const { return resumed_; }
 
  private:
   std::string alpn_;
   TlsVersion version_ = TlsVersion::kTls12;
   std::string peer_subject_;
   bool peer_verified_ = false;
+  bool resumed_ = false;
 };
 
 }  // namespace baton

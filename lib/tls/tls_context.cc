@@ -128,7 +128,39 @@ std::string DrainOpenSslErrors() {
 TlsContext::TlsContext(SSL_CTX* ctx, bool is_server)
     : ctx_(ctx), is_server_(is_server) {}
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() {
+  for (SSL_SESSION* session : sessions_) SSL_SESSION_free(session);
+  SSL_CTX_free(ctx_);
+}
+
+int TlsContext::KeepSession(SSL* ssl, SSL_SESSION* session) {
+  auto* context = static_cast<const TlsContext*>(
+      SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (context == nullptr || SSL_SESSION_is_resumable(session) != 1) return 0;
+  SSL_SESSION* dropped = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(context->sessions_mu_);
+    context->sessions_.push_back(session);
+    if (context->sessions_.size() > kKeptSessions) {
+      dropped = context->sessions_.front();
+      context->sessions_.pop_front();
+    }
+  }
+  if (dropped != nullptr) SSL_SESSION_free(dropped);
+  return 1;
+}
+
+void TlsContext::OfferSession(SSL* ssl) const {
+  SSL_SESSION* session = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    if (sessions_.empty()) return;
+    session = sessions_.back();
+    sessions_.pop_back();
+  }
+  SSL_set_session(ssl, session);  // takes its own reference
+  SSL_SESSION_free(session);
+}
 
 absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::ForServer(
     const TlsServerOptions& options) {
@@ -219,6 +251,15 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::ForClient(
     status = LoadCertificateAndKey(raw, options.certificate_chain_file,
                                    options.private_key_file);
     if (!status.ok()) return status;
+  }
+  if (options.session_resumption && !options.server_name.empty()) {
+    // Sessions go to KeepSession, not to OpenSSL's own client cache.
+    SSL_CTX_set_app_data(raw, context.get());
+    SSL_CTX_set_session_cache_mode(
+        raw, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(raw, &TlsContext::KeepSession);
+  } else {
+    SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_OFF);
   }
   absl::StatusOr<std::string> alpn = AlpnWire(options.alpn);
   if (!alpn.ok()) return alpn.status();

@@ -6,7 +6,9 @@
 #ifndef BATON_TLS_TLS_CONTEXT_H_
 #define BATON_TLS_TLS_CONTEXT_H_
 
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -14,6 +16,8 @@
 #include "baton/tls.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+typedef struct ssl_session_st SSL_SESSION;
 
 namespace baton::tls {
 
@@ -43,8 +47,18 @@ class TlsContext {
   }
   SSL_CTX* native_handle() const { return ctx_; }
 
+  // A client with TlsClientOptions::session_resumption: sets the newest
+  // session kept from an earlier connection on `ssl` (before its
+  // handshake) and forgets it, as a TLS 1.3 ticket is for one use.
+  // Nothing when none is kept or resumption is off.
+  void OfferSession(SSL* ssl) const;
+
  private:
   TlsContext(SSL_CTX* ctx, bool is_server);
+  // OpenSSL's new-session callback: keeps `session` (returns 1: the
+  // reference is ours) for OfferSession, at most kKeptSessions of them.
+  static int KeepSession(SSL* ssl, SSL_SESSION* session);
+  static constexpr size_t kKeptSessions = 4;
 
   SSL_CTX* ctx_;
   bool is_server_;
@@ -54,6 +68,9 @@ class TlsContext {
   std::string alpn_wire_;
   absl::Duration handshake_timeout_;
   std::string plain_http_response_;
+  // Client sessions for resumption, oldest first; each holds a reference.
+  mutable std::mutex sessions_mu_;
+  mutable std::deque<SSL_SESSION*> sessions_;  // guarded by sessions_mu_
 };
 
 // The pending OpenSSL error queue as text ("error:...: reason; ..."), and

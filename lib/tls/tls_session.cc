@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<TlsSession>> TlsSession::Create(
   SSL_set_connect_state(s.ssl_);
   const std::string& name = s.context_->server_name();
   if (name.empty()) return session;
+  s.context_->OfferSession(s.ssl_);
   bool named = false;
   if (IsIpLiteral(name)) {
     named = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s.ssl_),
@@ -307,7 +308,7 @@ TlsPeer TlsSession::Peer() const {
   return TlsPeer(alpn(),
                  SSL_version(ssl_) == TLS1_3_VERSION ? TlsVersion::kTls13
                                                      : TlsVersion::kTls12,
-                 peer_name(), peer_verified());
+                 peer_name(), peer_verified(), SSL_session_reused(ssl_) == 1);
 }
 
 std::string TlsSession::peer_name() const {

@@ -1,7 +1,8 @@
 // What a TLS connection's handler learns of its peer (Connection::tls):
 // ALPN, version and a verified client certificate, on both sides of a real
 // loopback connection; null on a plain one. And Reactor::Connect building
-// one client context per TLS options object: the CA file is read once.
+// one client context per TLS options object: the CA file is read once, and
+// a repeat connect resumes a session its predecessor received.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -242,6 +244,149 @@ TEST_F(TlsPeerTest, ConnectReadsTheCaFileOncePerOptionsObject) {
       << refused.reason;
   ::unlink(ca_copy.c_str());
 }
+
+// Greets with "hi\n" at OnOpen (after the server's session tickets) and
+// records whether each connection resumed a session.
+class GreetingHandler : public ConnectionHandler {
+ public:
+  explicit GreetingHandler(std::vector<bool>* resumed, std::mutex* mu)
+      : resumed_(resumed), mu_(mu) {}
+  void OnOpen(Connection& conn) override {
+    {
+      std::lock_guard<std::mutex> lock(*mu_);
+      resumed_->push_back(conn.tls() != nullptr && conn.tls()->resumed());
+    }
+    conn.Write("hi\n");
+  }
+  void OnData(Connection&, absl::string_view) override {}
+
+ private:
+  std::vector<bool>* const resumed_;
+  std::mutex* const mu_;
+};
+
+// Reads the greeting (so the tickets before it are taken in), then closes.
+class GreetedHandler : public ConnectionHandler {
+ public:
+  explicit GreetedHandler(Seen* seen) : seen_(seen) {}
+  void OnOpen(Connection& conn) override {
+    std::lock_guard<std::mutex> lock(seen_->mu);
+    seen_->opened = true;
+    if (conn.tls() != nullptr) seen_->peer = *conn.tls();
+  }
+  void OnData(Connection& conn, absl::string_view data) override {
+    greeting_.append(data.data(), data.size());
+    if (greeting_ == "hi\n") conn.Close();
+  }
+  void OnClose(Connection&, const absl::Status& reason) override {
+    {
+      std::lock_guard<std::mutex> lock(seen_->mu);
+      seen_->reason = reason;
+    }
+    seen_->closed.Notify();
+  }
+
+ private:
+  Seen* const seen_;
+  std::string greeting_;
+};
+
+class TlsResumptionTest : public TlsPeerTest,
+                          public ::testing::WithParamInterface<bool> {};
+
+TEST_P(TlsResumptionTest, ARepeatConnectResumesOnlyWhenAsked) {
+  const bool resumption = GetParam();
+  std::vector<bool> server_resumed;
+  std::mutex server_mu;
+  ListenOptions listen;
+  listen.tls = ServerOptions();  // the server issues tickets by default
+  absl::StatusOr<int> port = reactor_->Listen(listen, [&] {
+    return std::make_unique<GreetingHandler>(&server_resumed, &server_mu);
+  });
+  ASSERT_TRUE(port.ok()) << port.status();
+  auto options = ClientOptions();
+  options->session_resumption = resumption;
+  ConnectOptions connect;
+  connect.port = *port;
+  connect.tls = options;
+  constexpr int kConnects = 3;
+  for (int i = 0; i < kConnects; ++i) {
+    Seen client;
+    absl::StatusOr<ConnectionId> id = reactor_->Connect(connect, [&client] {
+      return std::make_unique<GreetedHandler>(&client);
+    });
+    ASSERT_TRUE(id.ok()) << id.status();
+    ASSERT_TRUE(client.closed.WaitFor(kBound)) << "connect " << i;
+    std::lock_guard<std::mutex> lock(client.mu);
+    ASSERT_TRUE(client.opened) << "connect " << i << ": " << client.reason;
+    EXPECT_TRUE(client.reason.ok()) << client.reason;
+    // The first connect has nothing to resume; each later one resumes a
+    // ticket the one before took in, if resumption is on.
+    EXPECT_EQ(client.peer.resumed(), resumption && i > 0) << "connect " << i;
+    // A resumed session keeps the verified name of its full handshake.
+    EXPECT_TRUE(client.peer.peer_verified()) << "connect " << i;
+    EXPECT_EQ(client.peer.peer_subject(), "localhost") << "connect " << i;
+  }
+  std::lock_guard<std::mutex> lock(server_mu);
+  ASSERT_EQ(server_resumed.size(), static_cast<size_t>(kConnects));
+  for (int i = 0; i < kConnects; ++i) {
+    EXPECT_EQ(server_resumed[i], resumption && i > 0) << "connect " << i;
+  }
+}
+
+// Connects at once from one options object take and keep sessions on
+// several reactor threads: each still opens, and those that found a
+// session resumed it (run under tsan for the shared session store).
+TEST_F(TlsPeerTest, ConcurrentConnectsShareOneSessionStore) {
+  std::vector<bool> server_resumed;
+  std::mutex server_mu;
+  ListenOptions listen;
+  listen.tls = ServerOptions();
+  absl::StatusOr<int> port = reactor_->Listen(listen, [&] {
+    return std::make_unique<GreetingHandler>(&server_resumed, &server_mu);
+  });
+  ASSERT_TRUE(port.ok()) << port.status();
+  ConnectOptions connect;
+  connect.port = *port;
+  connect.tls = ClientOptions();
+  {
+    Seen first;  // leaves its tickets in the store
+    ASSERT_TRUE(reactor_
+                    ->Connect(connect,
+                              [&first] {
+                                return std::make_unique<GreetedHandler>(&first);
+                              })
+                    .ok());
+    ASSERT_TRUE(first.closed.WaitFor(kBound));
+  }
+  constexpr int kConnects = 8;
+  std::vector<std::unique_ptr<Seen>> clients;
+  for (int i = 0; i < kConnects; ++i) {
+    clients.push_back(std::make_unique<Seen>());
+    Seen* seen = clients.back().get();
+    ASSERT_TRUE(
+        reactor_
+            ->Connect(connect,
+                      [seen] { return std::make_unique<GreetedHandler>(seen); })
+            .ok());
+  }
+  int resumed = 0;
+  for (int i = 0; i < kConnects; ++i) {
+    ASSERT_TRUE(clients[i]->closed.WaitFor(kBound)) << "connect " << i;
+    std::lock_guard<std::mutex> lock(clients[i]->mu);
+    EXPECT_TRUE(clients[i]->opened && clients[i]->reason.ok())
+        << "connect " << i << ": " << clients[i]->reason;
+    if (clients[i]->peer.resumed()) ++resumed;
+  }
+  // The first connect left two tickets; the batch found at least one.
+  EXPECT_GE(resumed, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Resumption, TlsResumptionTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? std::string("On")
+                                          : std::string("Off");
+                         });
 
 TEST_F(TlsPeerTest, ABadCaFileFailsEveryConnectThatNamesIt) {
   auto bad = ClientOptions();

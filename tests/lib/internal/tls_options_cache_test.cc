@@ -130,7 +130,8 @@ TEST_F(TlsOptionsCacheTest, ADeadObjectsAddressIsNotMistakenForIt) {
   absl::StatusOr<TlsOptionsCache::Context> old = cache_.Get(first);
   ASSERT_TRUE(old.ok());
   const tls::TlsContext* old_context = old->get();
-  old = absl::StatusOr<TlsOptionsCache::Context>();
+  // The options object dies; its context stays alive (held by `old`), so
+  // no new context can take its address.
   first.reset();
   // A new object, possibly at the same address, asking for no peer
   // verification: it must get a context of its own options.
