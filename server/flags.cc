@@ -173,12 +173,15 @@ void HandshakeThreadsFromFlags(ReactorOptions* options) {
 
 absl::StatusOr<std::shared_ptr<const TlsClientOptions>> UpstreamTlsFromFlags(
     bool enabled, const std::string& ca, const std::string& server_name,
-    const std::string& default_name) {
+    bool resumption, const std::string& default_name) {
   if (!enabled) {
-    if (!ca.empty() || !server_name.empty()) {
+    const char* orphan = !ca.empty()            ? "--upstream_ca"
+                         : !server_name.empty() ? "--upstream_server_name"
+                         : !resumption ? "--upstream_tls_resumption=false"
+                                       : nullptr;
+    if (orphan != nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat(ca.empty() ? "--upstream_server_name" : "--upstream_ca",
-                       " needs --upstream_tls"));
+          absl::StrCat(orphan, " needs --upstream_tls"));
     }
     return nullptr;
   }
@@ -188,6 +191,7 @@ absl::StatusOr<std::shared_ptr<const TlsClientOptions>> UpstreamTlsFromFlags(
   auto options = std::make_shared<TlsClientOptions>();
   options->ca_file = ca;
   options->server_name = server_name.empty() ? default_name : server_name;
+  options->session_resumption = resumption;
   return options;
 }
 

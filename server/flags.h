@@ -64,16 +64,17 @@ absl::StatusOr<std::shared_ptr<const TlsServerOptions>> TlsFromFlags(
 void HandshakeThreadsFromFlags(ReactorOptions* options);
 
 // TLS options for a server's outgoing connections from --upstream_tls,
-// --upstream_ca and --upstream_server_name: null when `enabled` is false
-// (INVALID_ARGUMENT naming the flag if --upstream_ca or
-// --upstream_server_name is given without it, or the CA file cannot be
-// read). An empty `server_name` takes `default_name` (the upstream's host:
-// a name is sent as SNI and checked, an IP literal is checked against the
-// certificate's IP entries). The CA file's contents are checked by the
-// TLS context built from the options.
+// --upstream_ca, --upstream_server_name and --upstream_tls_resumption: null
+// when `enabled` is false (INVALID_ARGUMENT naming the flag if
+// --upstream_ca, --upstream_server_name or --upstream_tls_resumption=false
+// is given without it, or the CA file cannot be read). An empty
+// `server_name` takes `default_name` (the upstream's host: a name is sent
+// as SNI and checked, an IP literal is checked against the certificate's IP
+// entries). The CA file's contents are checked by the TLS context built
+// from the options.
 absl::StatusOr<std::shared_ptr<const TlsClientOptions>> UpstreamTlsFromFlags(
     bool enabled, const std::string& ca, const std::string& server_name,
-    const std::string& default_name);
+    bool resumption, const std::string& default_name);
 
 // What a server listens on, for its log: "ADDR:PORT" with the bound
 // `port`, or "unix:PATH".

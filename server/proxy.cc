@@ -3,7 +3,8 @@
 // Either side may be a Unix socket (--address=unix:/path,
 // --upstream=unix:/path), and either side may speak TLS: --tls_cert and
 // --tls_key terminate TLS from the clients, --upstream_tls (with
-// --upstream_ca, --upstream_server_name) originates TLS to the upstream.
+// --upstream_ca, --upstream_server_name, --upstream_tls_resumption)
+// originates TLS to the upstream, resuming sessions by default.
 //
 //   bazel run //server:proxy -- --port=8000 --upstream=127.0.0.1:12345
 //   bazel run //server:proxy -- --port=8443 --tls_cert=cert.pem
@@ -94,6 +95,11 @@ DEFINE_string(upstream_ca, "",
 DEFINE_string(upstream_server_name, "",
               "with --upstream_tls: the name sent as SNI and checked against "
               "the upstream's certificate (empty: the host of --upstream)");
+DEFINE_bool(upstream_tls_resumption, true,
+            "with --upstream_tls: offer the upstream a session from an "
+            "earlier upstream connection (TLS session tickets), so repeat "
+            "connections skip the certificate and signatures; false: a full "
+            "handshake every time");
 DEFINE_validator(high_water, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(max_queued_bytes, &baton::cli::ValidatePositive<int64_t>);
 DEFINE_validator(read_buffer_size, &baton::flags::ValidateReadBufferSize);
@@ -141,7 +147,8 @@ int main(int argc, char** argv) {
           "TCP proxy on baton\n"
           "usage: proxy --upstream=HOST:PORT|unix:/path [--port=N] "
           "[--address=A|unix:/path] [--tls_cert=PEM --tls_key=PEM] "
-          "[--upstream_tls [--upstream_ca=PEM] [--upstream_server_name=N]] "
+          "[--upstream_tls [--upstream_ca=PEM] [--upstream_server_name=N] "
+          "[--upstream_tls_resumption=false]] "
           "[--threads=N] ...")) {
     return 2;
   }
@@ -155,6 +162,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::shared_ptr<const baton::TlsClientOptions>> upstream_tls =
       baton::flags::UpstreamTlsFromFlags(
           FLAGS_upstream_tls, FLAGS_upstream_ca, FLAGS_upstream_server_name,
+          FLAGS_upstream_tls_resumption,
           config.upstream.unix_path.empty() ? config.upstream.address : "");
   if (!upstream_tls.ok()) {
     LOG(ERROR) << upstream_tls.status().message();

@@ -1,8 +1,10 @@
 // The //server:proxy binary with TLS on either side: terminating TLS from
 // the clients (--tls_cert, --tls_key) to a plaintext echo, originating TLS
 // (--upstream_tls, --upstream_ca) to //server:echo serving TLS, both at
-// once, the upstream flags' checks, and SIGTERM's soft stop with a TLS
-// client still talking. Certificates are made at test time.
+// once, upstream sessions resumed (or not, with
+// --upstream_tls_resumption=false), the upstream flags' checks, and
+// SIGTERM's soft stop with a TLS client still talking. Certificates are
+// made at test time.
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 #include <algorithm>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -42,7 +45,25 @@ class Echo : public ConnectionHandler {
   }
 };
 
-// A blocking OpenSSL client trusting `ca_file`, checking "localhost".
+// Whether each upstream connection resumed a TLS session, in order.
+struct ResumedLog {
+  std::mutex mu;
+  std::vector<bool> resumed;  // guarded by mu
+};
+
+// Echoes, and records into `log` whether its connection resumed a session.
+class RecordingEcho : public Echo {
+ public:
+  explicit RecordingEcho(ResumedLog* log) : log_(log) {}
+  void OnOpen(Connection& conn) override {
+    std::lock_guard<std::mutex> lock(log_->mu);
+    log_->resumed.push_back(conn.tls() != nullptr && conn.tls()->resumed());
+  }
+
+ private:
+  ResumedLog* const log_;
+};
+
 // A blocking TLS client that trusts `ca_file` only.
 class TlsClient {
  public:
@@ -166,6 +187,60 @@ TEST_F(ProxyTlsTest, OriginatesTlsToATlsEcho) {
       << proxy.output();
 }
 
+// Each client connection makes one upstream connection; from the second
+// on, the proxy offers the session its predecessor received.
+class ProxyTlsResumptionTest : public ProxyTlsTest,
+                               public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ProxyTlsResumptionTest, UpstreamSessionsAreResumedUnlessTurnedOff) {
+  const bool resumption = GetParam();
+  std::unique_ptr<Reactor> upstream =
+      testing::StartReactor(testing::Threads(2));
+  ListenOptions listen;
+  auto tls = std::make_shared<TlsServerOptions>();
+  tls->certificate_chain_file = pki_.server.certificate_file;
+  tls->private_key_file = pki_.server.key_file;
+  listen.tls = tls;
+  ResumedLog log;
+  absl::StatusOr<int> upstream_port = upstream->Listen(
+      listen, [&log] { return std::make_unique<RecordingEcho>(&log); });
+  ASSERT_TRUE(upstream_port.ok()) << upstream_port.status();
+  std::vector<std::string> args = {
+      "--port=0",
+      "--threads=2",
+      "--upstream=127.0.0.1:" + std::to_string(*upstream_port),
+      "--upstream_tls",
+      "--upstream_ca=" + pki_.ca.certificate_file,
+      "--upstream_server_name=localhost"};
+  if (!resumption) args.push_back("--upstream_tls_resumption=false");
+  ChildServer proxy;
+  ASSERT_TRUE(proxy.Start(RunfilePath("server/proxy"), args).ok())
+      << proxy.output();
+  constexpr int kClients = 3;
+  for (int i = 0; i < kClients; ++i) {
+    const int fd = ConnectLoopback(proxy.port(), kBoundMs);
+    ASSERT_GE(fd, 0);
+    const absl::Status echoed = EchoRoundTrip(fd, Pattern(64 << 10, 20 + i));
+    EXPECT_TRUE(echoed.ok()) << "client " << i << ": " << echoed;
+    ::close(fd);
+  }
+  absl::StatusOr<int> status = proxy.StopWith(SIGTERM, kBoundMs);
+  ASSERT_TRUE(status.ok()) << proxy.output();
+  upstream->Stop();
+  upstream->Wait();
+  const std::vector<bool>& resumed = log.resumed;  // the threads are gone
+  ASSERT_EQ(resumed.size(), static_cast<size_t>(kClients));
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(resumed[i], resumption && i > 0) << "upstream connection " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Resumption, ProxyTlsResumptionTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? std::string("Default")
+                                          : std::string("TurnedOff");
+                         });
+
 TEST_F(ProxyTlsTest, TlsOnBothSidesWithAServerName) {
   ChildServer echo;
   ASSERT_TRUE(echo.Start(RunfilePath("server/echo"),
@@ -241,6 +316,9 @@ TEST_F(ProxyTlsTest, ABadUpstreamCaIsAClearError) {
   ExpectRefused({"--port=0", "--upstream=127.0.0.1:9",
                  "--upstream_ca=" + pki_.ca.certificate_file},
                 "--upstream_ca needs --upstream_tls");
+  ExpectRefused(
+      {"--port=0", "--upstream=127.0.0.1:9", "--upstream_tls_resumption=false"},
+      "--upstream_tls_resumption=false needs --upstream_tls");
   ExpectRefused({"--port=0", "--upstream=127.0.0.1:9",
                  "--tls_cert=" + pki_.server.certificate_file},
                 "--tls_cert and --tls_key go together");
