@@ -265,29 +265,17 @@ class GreetingHandler : public ConnectionHandler {
   std::mutex* const mu_;
 };
 
-// Reads the greeting (so the tickets before it are taken in), then closes.
-class GreetedHandler : public ConnectionHandler {
+// Records as RecordingHandler does; reads the greeting (so the tickets
+// before it are taken in), then closes.
+class GreetedHandler : public RecordingHandler {
  public:
-  explicit GreetedHandler(Seen* seen) : seen_(seen) {}
-  void OnOpen(Connection& conn) override {
-    std::lock_guard<std::mutex> lock(seen_->mu);
-    seen_->opened = true;
-    if (conn.tls() != nullptr) seen_->peer = *conn.tls();
-  }
+  explicit GreetedHandler(Seen* seen) : RecordingHandler(seen, false) {}
   void OnData(Connection& conn, absl::string_view data) override {
     greeting_.append(data.data(), data.size());
     if (greeting_ == "hi\n") conn.Close();
   }
-  void OnClose(Connection&, const absl::Status& reason) override {
-    {
-      std::lock_guard<std::mutex> lock(seen_->mu);
-      seen_->reason = reason;
-    }
-    seen_->closed.Notify();
-  }
 
  private:
-  Seen* const seen_;
   std::string greeting_;
 };
 
