@@ -151,15 +151,16 @@ int TlsContext::KeepSession(SSL* ssl, SSL_SESSION* session) {
 }
 
 void TlsContext::OfferSession(SSL* ssl) const {
-  SSL_SESSION* session = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(sessions_mu_);
-    if (sessions_.empty()) return;
-    session = sessions_.back();
-    sessions_.pop_back();
-  }
+  std::lock_guard<std::mutex> lock(sessions_mu_);
+  if (sessions_.empty()) return;
+  SSL_SESSION* session = sessions_.back();
   SSL_set_session(ssl, session);  // takes its own reference
-  SSL_SESSION_free(session);
+  // A TLS 1.3 ticket is for one connection; a TLS 1.2 session may be
+  // resumed again (a resumed handshake brings no new one), so it stays.
+  if (SSL_SESSION_get_protocol_version(session) >= TLS1_3_VERSION) {
+    sessions_.pop_back();
+    SSL_SESSION_free(session);
+  }
 }
 
 absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::ForServer(

@@ -49,8 +49,9 @@ class TlsContext {
 
   // A client with TlsClientOptions::session_resumption: sets the newest
   // session kept from an earlier connection on `ssl` (before its
-  // handshake) and forgets it, as a TLS 1.3 ticket is for one use.
-  // Nothing when none is kept or resumption is off.
+  // handshake); a TLS 1.3 ticket is then forgotten (it is for one use), a
+  // TLS 1.2 session kept for the next. Nothing when none is kept or
+  // resumption is off.
   void OfferSession(SSL* ssl) const;
 
  private:

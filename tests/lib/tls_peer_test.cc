@@ -3,7 +3,12 @@
 // loopback connection; null on a plain one. And Reactor::Connect building
 // one client context per TLS options object: the CA file is read once, and
 // a repeat connect resumes a session its predecessor received.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +17,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -368,6 +374,107 @@ TEST_F(TlsPeerTest, ConcurrentConnectsShareOneSessionStore) {
   }
   // The first connect left two tickets; the batch found at least one.
   EXPECT_GE(resumed, 1);
+}
+
+// A blocking OpenSSL server that speaks TLS 1.2 at most, with OpenSSL's
+// server session cache: on its own thread it serves `connections`
+// connections one at a time, greeting each with "hi\n" and waiting for the
+// client to close, and records whether each resumed a session.
+class Tls12Server {
+ public:
+  Tls12Server(const TestPki& pki, int connections)
+      : ctx_(SSL_CTX_new(TLS_server_method())) {
+    SSL_CTX_set_max_proto_version(ctx_, TLS1_2_VERSION);
+    ready_ = SSL_CTX_use_certificate_chain_file(
+                 ctx_, pki.server.certificate_file.c_str()) == 1 &&
+             SSL_CTX_use_PrivateKey_file(ctx_, pki.server.key_file.c_str(),
+                                         SSL_FILETYPE_PEM) == 1;
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ready_ = ready_ && listen_fd_ >= 0 &&
+             ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) == 0 &&
+             ::listen(listen_fd_, 4) == 0 &&
+             ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr),
+                           &len) == 0;
+    port_ = ntohs(addr.sin_port);
+    if (ready_)
+      thread_ = std::thread([this, connections] { Serve(connections); });
+  }
+  ~Tls12Server() {
+    if (thread_.joinable()) thread_.join();
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+    SSL_CTX_free(ctx_);
+  }
+  bool ready() const { return ready_; }
+  int port() const { return port_; }
+  // Waits for the thread; then what each connection resumed.
+  std::vector<bool> Join() {
+    if (thread_.joinable()) thread_.join();
+    return resumed_;
+  }
+
+ private:
+  void Serve(int connections) {
+    const timeval bound = {static_cast<time_t>(kBound.count()), 0};
+    for (int i = 0; i < connections; ++i) {
+      pollfd p = {listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(kBound.count() * 1000)) != 1) return;
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound));
+      SSL* ssl = SSL_new(ctx_);
+      SSL_set_fd(ssl, fd);
+      if (SSL_accept(ssl) == 1) {
+        resumed_.push_back(SSL_session_reused(ssl) == 1);
+        char byte;
+        if (SSL_write(ssl, "hi\n", 3) == 3) {
+          while (SSL_read(ssl, &byte, 1) > 0) {
+          }  // until the client's close_notify
+          SSL_shutdown(ssl);
+        }
+      }
+      SSL_free(ssl);
+      ::close(fd);
+    }
+  }
+
+  SSL_CTX* const ctx_;
+  bool ready_ = false;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::vector<bool> resumed_;  // the thread's until Join
+};
+
+// TLS 1.2 sessions (not single-use tickets) are resumed again and again:
+// the client keeps the session it resumed for the next connect.
+TEST_F(TlsPeerTest, ATls12SessionIsResumedByEveryLaterConnect) {
+  constexpr int kConnects = 3;
+  Tls12Server server(pki_, kConnects);
+  ASSERT_TRUE(server.ready());
+  ConnectOptions connect;
+  connect.port = server.port();
+  connect.tls = ClientOptions();
+  for (int i = 0; i < kConnects; ++i) {
+    Seen client;
+    ASSERT_TRUE(
+        reactor_
+            ->Connect(
+                connect,
+                [&client] { return std::make_unique<GreetedHandler>(&client); })
+            .ok());
+    ASSERT_TRUE(client.closed.WaitFor(kBound)) << "connect " << i;
+    std::lock_guard<std::mutex> lock(client.mu);
+    ASSERT_TRUE(client.opened) << "connect " << i << ": " << client.reason;
+    EXPECT_TRUE(client.reason.ok()) << client.reason;
+    EXPECT_EQ(client.peer.version(), TlsVersion::kTls12);
+    EXPECT_EQ(client.peer.resumed(), i > 0) << "connect " << i;
+  }
+  EXPECT_EQ(server.Join(), (std::vector<bool>{false, true, true}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Resumption, TlsResumptionTest, ::testing::Bool(),
