@@ -72,7 +72,8 @@ int Scheduler::HandshakeDueMsLocked() const {
   }
   const int64_t waited = net::MonotonicNanos() - handshakes_.front().queued_ns;
   if (waited >= handshake_max_wait_ns_) return 0;
-  const int64_t left_ms = (handshake_max_wait_ns_ - waited + 999999) / 1000000;
+  const int64_t left_ns = handshake_max_wait_ns_ - waited;  // positive
+  const int64_t left_ms = left_ns / 1000000 + (left_ns % 1000000 != 0);
   return static_cast<int>(
       std::min<int64_t>(left_ms, std::numeric_limits<int>::max()));
 }
