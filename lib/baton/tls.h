@@ -125,9 +125,9 @@ class TlsPeer {
   // client certificate's subject ("CN=alice,O=Example", RFC 2253); on a
   // client the name the server's certificate matched (server_name).
   const std::string& peer_subject() const { return peer_subject_; }
-  // Whether the handshake resumed an earlier session (an abbreviated
-  // handshake: no certificate was sent; peer_verified() and peer_subject()
-  // are those of the session's first, full handshake).
+  // Whether the handshake was abbreviated, reusing the TLS session of a
+  // previous connection: no certificate was sent, and peer_verified() and
+  // peer_subject() are those of that connection's full handshake.
   bool resumed() const { return resumed_; }
 
  private:
